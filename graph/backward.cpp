@@ -1,0 +1,175 @@
+// The reverse-mode engine: runs each reachable Function once, in decreasing generation order
+// (DeZero's scheme), which is a valid topological order of the DAG.
+#include <algorithm>
+#include <queue>
+#include <unordered_set>
+
+#include <fmt/format.h>
+
+#include "graph/function.hpp"
+
+namespace xg {
+namespace {
+
+// The gradient of a variable used more than once is the sum of what each use sends back.
+// Recorded as a Function of its own so that, with create_graph, the sum is differentiable.
+template <class T>
+class AccumulateGrad final : public Function<T> {
+public:
+    std::string_view name() const override { return "accumulate_grad"; }
+    Array<T> forward(const ArrayRefs<T>& xs) override { return xs[0] + xs[1]; }
+    std::vector<Variable<T>> backward(const Variable<T>& gy) override { return {gy, gy}; }
+};
+
+template <class T>
+void accumulate(std::shared_ptr<Node<T>>& slot, const Variable<T>& g) {
+    if (!slot) {
+        slot = g.node_ptr();
+    } else if (!grad_enabled() && !slot->creator && slot.use_count() == 1) {
+        slot->data += g.data();  // nobody else sees this gradient: add in place
+    } else {
+        slot = apply<AccumulateGrad<T>>({Variable<T>(slot), g}).node_ptr();
+    }
+}
+
+template <class T>
+void check_finite_grad(const Variable<T>& g, const Function<T>& fn, std::size_t i) {
+    for (const T v : g.data())
+        if (!std::isfinite(v))
+            throw ValueError(fmt::format("anomaly: backward of {} produced {} in the gradient of input "
+                                         "{} (shape {})",
+                                         fn.name(), std::isnan(v) ? "NaN" : "Inf", i,
+                                         shape_str(g.shape())));
+}
+
+template <class T>
+struct ByGeneration {
+    bool operator()(const std::shared_ptr<Function<T>>& a, const std::shared_ptr<Function<T>>& b) const {
+        return a->generation() < b->generation();
+    }
+};
+
+// Runs the backward pass from `root` seeded with `seed`. With `capture` set, gradients go to
+// `captured` (one per captured node) and no .grad() is touched; otherwise leaves accumulate.
+template <class T>
+void run_backward(const Variable<T>& root, Variable<T> seed, const BackwardOptions& opt,
+                  const std::vector<Node<T>*>* capture, std::vector<Variable<T>>* captured) {
+    if (!root.defined()) throw GraphError("backward: called on an undefined Variable");
+    if (!root.requires_grad())
+        throw GraphError(fmt::format("backward: the output (shape {}) does not require grad: no input "
+                                     "requires grad, or it was computed in no-grad mode",
+                                     shape_str(root.shape())));
+    if (!seed.defined()) {
+        if (root.size() != 1)
+            throw GraphError(fmt::format("backward: the output has shape {}, not a scalar; pass a "
+                                         "gradient of that shape: y.backward(gradient)",
+                                         shape_str(root.shape())));
+        seed = Variable<T>(xt::ones_like(root.data()));
+    } else if (seed.shape() != root.shape()) {
+        throw ShapeError(fmt::format("backward: gradient of shape {} for an output of shape {}",
+                                     shape_str(seed.shape()), shape_str(root.shape())));
+    }
+
+    const bool create_graph = opt.create_graph;
+    const bool retain_graph = opt.retain_graph || opt.create_graph;
+    GradModeGuard mode(create_graph);
+    const bool anomaly = anomaly_enabled();
+
+    std::vector<std::shared_ptr<Node<T>>> touched;  // nodes whose `pending` we must clear
+    auto deliver = [&](const std::shared_ptr<Node<T>>& node, const Variable<T>& g) {
+        if (!node->pending) touched.push_back(node);
+        accumulate(node->pending, g);
+    };
+
+    std::priority_queue<std::shared_ptr<Function<T>>, std::vector<std::shared_ptr<Function<T>>>,
+                        ByGeneration<T>>
+        queue;
+    std::unordered_set<const Function<T>*> seen;
+    auto enqueue = [&](const std::shared_ptr<Function<T>>& fn) {
+        if (fn && seen.insert(fn.get()).second) queue.push(fn);
+    };
+
+    deliver(root.node_ptr(), seed);
+    enqueue(root.creator());
+
+    while (!queue.empty()) {
+        std::shared_ptr<Function<T>> fn = queue.top();
+        queue.pop();
+        if (fn->released())
+            throw GraphError(fmt::format("backward: the graph through {} was freed by an earlier "
+                                         "backward(); pass retain_graph = true to the first call",
+                                         fn->name()));
+        const std::shared_ptr<Node<T>> out = fn->output().node_ptr();
+        const Variable<T> gy(out->pending);
+        std::vector<Variable<T>> gxs = fn->backward(gy);
+        if (gxs.size() != fn->inputs().size())
+            throw GraphError(fmt::format("{}: backward returned {} gradients for {} inputs", fn->name(),
+                                         gxs.size(), fn->inputs().size()));
+        for (std::size_t i = 0; i < gxs.size(); ++i) {
+            const Variable<T>& x = fn->inputs()[i];
+            if (!gxs[i].defined() || !x.requires_grad()) continue;
+            if (gxs[i].shape() != x.shape())
+                throw GraphError(fmt::format("{}: backward returned a gradient of shape {} for input "
+                                             "{} of shape {}",
+                                             fn->name(), shape_str(gxs[i].shape()), i,
+                                             shape_str(x.shape())));
+            if (anomaly) check_finite_grad(gxs[i], *fn, i);
+            deliver(x.node_ptr(), gxs[i]);
+            enqueue(x.creator());
+        }
+        if (!capture && (out->retains_grad || opt.retain_grad)) accumulate(out->grad, gy);
+        if (!capture || std::find(capture->begin(), capture->end(), out.get()) == capture->end())
+            out->pending.reset();
+        if (!retain_graph) fn->release();
+    }
+
+    if (capture) {
+        captured->clear();
+        for (Node<T>* n : *capture)
+            captured->push_back(n->pending ? Variable<T>(n->pending)
+                                           : Variable<T>(xt::zeros_like(n->data)));
+    } else {
+        for (const auto& n : touched)
+            if (n->pending && !n->creator) accumulate(n->grad, Variable<T>(n->pending));
+    }
+    for (const auto& n : touched) n->pending.reset();
+}
+
+}  // namespace
+
+template <class T>
+void Variable<T>::backward(BackwardOptions options) const {
+    run_backward<T>(*this, Variable<T>(), options, nullptr, nullptr);
+}
+
+template <class T>
+void Variable<T>::backward(const Variable& gradient, BackwardOptions options) const {
+    if (!gradient.defined()) throw GraphError("backward: the given gradient is an undefined Variable");
+    run_backward<T>(*this, gradient, options, nullptr, nullptr);
+}
+
+template <class T>
+std::vector<Variable<T>> grad(const Variable<T>& output, const std::vector<Variable<T>>& inputs,
+                              const Variable<T>& grad_output, bool create_graph, bool retain_graph) {
+    std::vector<Node<T>*> capture;
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+        if (!inputs[i].defined()) throw GraphError(fmt::format("grad: input {} is undefined", i));
+        capture.push_back(inputs[i].node());
+    }
+    std::vector<Variable<T>> result;
+    BackwardOptions opt{.retain_graph = retain_graph, .create_graph = create_graph};
+    run_backward<T>(output, grad_output, opt, &capture, &result);
+    return result;
+}
+
+template void Variable<float>::backward(BackwardOptions) const;
+template void Variable<double>::backward(BackwardOptions) const;
+template void Variable<float>::backward(const Variable<float>&, BackwardOptions) const;
+template void Variable<double>::backward(const Variable<double>&, BackwardOptions) const;
+template std::vector<Variable<float>> grad(const Variable<float>&, const std::vector<Variable<float>>&,
+                                           const Variable<float>&, bool, bool);
+template std::vector<Variable<double>> grad(const Variable<double>&,
+                                            const std::vector<Variable<double>>&,
+                                            const Variable<double>&, bool, bool);
+
+}  // namespace xg

@@ -1,0 +1,72 @@
+#include "graph/dot.hpp"
+
+#include <cstdio>
+#include <fstream>
+#include <unordered_set>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "graph/function.hpp"
+
+namespace xg {
+namespace {
+
+template <class T>
+std::string var_node(const Node<T>* n, bool verbose) {
+    std::string label = n->name;
+    if (verbose) label += (label.empty() ? "" : ": ") + shape_str(n->data.shape());
+    return fmt::format("  v{} [label=\"{}\", color=orange, style=filled];\n",
+                       reinterpret_cast<std::uintptr_t>(n), label);
+}
+
+}  // namespace
+
+template <class T>
+std::string to_dot(const Variable<T>& output, bool verbose) {
+    if (!output.defined()) throw GraphError("to_dot: undefined Variable");
+    std::string out = "digraph xgrad {\n";
+    std::unordered_set<const void*> seen;
+    std::vector<const Node<T>*> stack{output.node()};
+    seen.insert(output.node());
+    while (!stack.empty()) {
+        const Node<T>* n = stack.back();
+        stack.pop_back();
+        out += var_node(n, verbose);
+        const Function<T>* fn = n->creator.get();
+        if (!fn) continue;
+        const auto fid = reinterpret_cast<std::uintptr_t>(fn);
+        out += fmt::format("  f{} [label=\"{}\", color=lightblue, style=filled, shape=box];\n", fid,
+                           fn->name());
+        out += fmt::format("  f{} -> v{};\n", fid, reinterpret_cast<std::uintptr_t>(n));
+        if (fn->released()) continue;  // inputs freed by backward(); nothing more to draw
+        for (const auto& x : fn->inputs()) {
+            out += fmt::format("  v{} -> f{};\n", reinterpret_cast<std::uintptr_t>(x.node()), fid);
+            if (seen.insert(x.node()).second) stack.push_back(x.node());
+        }
+    }
+    return out + "}\n";
+}
+
+template <class T>
+void write_dot(const Variable<T>& output, const std::string& path, bool verbose) {
+    const std::string text = to_dot(output, verbose);
+    const std::string tmp = path + ".tmp";
+    {
+        std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+        f << text;
+        f.flush();
+        if (!f) throw Error(fmt::format("write_dot: cannot write {}", tmp));
+    }
+    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+        std::remove(tmp.c_str());
+        throw Error(fmt::format("write_dot: cannot rename {} to {}", tmp, path));
+    }
+}
+
+template std::string to_dot(const Variable<float>&, bool);
+template std::string to_dot(const Variable<double>&, bool);
+template void write_dot(const Variable<float>&, const std::string&, bool);
+template void write_dot(const Variable<double>&, const std::string&, bool);
+
+}  // namespace xg

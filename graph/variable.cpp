@@ -1,0 +1,112 @@
+#include "graph/variable.hpp"
+
+#include <fmt/format.h>
+
+#include "graph/function.hpp"
+
+namespace xg {
+
+template <class T>
+Variable<T>::Variable(Array<T> data, bool requires_grad, std::string name)
+    : node_(std::make_shared<Node<T>>()) {
+    node_->data = std::move(data);
+    node_->requires_grad = requires_grad;
+    node_->name = std::move(name);
+}
+
+template <class T>
+Node<T>& Variable<T>::checked_node() const {
+    if (!node_) throw GraphError("Variable: use of an undefined Variable (default-constructed)");
+    return *node_;
+}
+
+template <class T>
+const Array<T>& Variable<T>::data() const {
+    return checked_node().data;
+}
+
+template <class T>
+Array<T>& Variable<T>::data() {
+    return checked_node().data;
+}
+
+template <class T>
+void Variable<T>::set_data(Array<T> data) {
+    checked_node().data = std::move(data);
+}
+
+template <class T>
+T Variable<T>::item() const {
+    const auto& a = data();
+    if (a.size() != 1)
+        throw ShapeError(fmt::format("item: variable of shape {} has {} elements, not one",
+                                     shape_str(a.shape()), a.size()));
+    return *a.begin();
+}
+
+template <class T>
+Variable<T> Variable<T>::grad() const {
+    return Variable<T>(checked_node().grad);
+}
+
+template <class T>
+void Variable<T>::set_grad(const Variable& g) const {
+    auto& n = checked_node();
+    if (g.defined() && g.shape() != n.data.shape())
+        throw ShapeError(fmt::format("set_grad: gradient of shape {} for a variable of shape {}",
+                                     shape_str(g.shape()), shape_str(n.data.shape())));
+    n.grad = g.node_;
+}
+
+template <class T>
+void Variable<T>::zero_grad() const {
+    checked_node().grad.reset();
+}
+
+template <class T>
+bool Variable<T>::requires_grad() const {
+    return checked_node().requires_grad;
+}
+
+template <class T>
+const Variable<T>& Variable<T>::requires_grad_(bool on) const {
+    auto& n = checked_node();
+    if (!on && n.creator)
+        throw GraphError("requires_grad_(false): only leaves can stop requiring grad; use detach()");
+    n.requires_grad = on;
+    return *this;
+}
+
+template <class T>
+const Variable<T>& Variable<T>::retain_grad() const {
+    checked_node().retains_grad = true;
+    return *this;
+}
+
+template <class T>
+const std::string& Variable<T>::name() const {
+    return checked_node().name;
+}
+
+template <class T>
+const Variable<T>& Variable<T>::set_name(std::string name) const {
+    checked_node().name = std::move(name);
+    return *this;
+}
+
+template <class T>
+Variable<T> Variable<T>::detach() const {
+    return Variable<T>(data(), false, name());
+}
+
+template <class T>
+Variable<T> scalar(T value, bool requires_grad, std::string name) {
+    return Variable<T>(Array<T>(value), requires_grad, std::move(name));
+}
+
+template class Variable<float>;
+template class Variable<double>;
+template Variable<float> scalar(float, bool, std::string);
+template Variable<double> scalar(double, bool, std::string);
+
+}  // namespace xg

@@ -1,0 +1,205 @@
+// Elementwise arithmetic with numpy broadcasting. Gradients of broadcast inputs are summed back
+// to the input's shape with sum_to.
+#include <xtensor/xmath.hpp>
+#include <xtensor/xoperation.hpp>
+
+#include "ops/ops.hpp"
+
+namespace xg {
+namespace {
+
+template <class T>
+void check_broadcast(const ArrayRefs<T>& xs, std::string_view op) {
+    if (xs[0].shape() != xs[1].shape()) broadcast_shapes(xs[0].shape(), xs[1].shape(), op);
+}
+
+// A binary op's gradient for input i: `g` reduced to that input's shape, or undefined if unused.
+template <class T>
+Variable<T> reduce_grad(const Function<T>& fn, std::size_t i, const Variable<T>& g) {
+    return sum_to(g, fn.input(i).shape());
+}
+
+template <class T>
+struct Add final : Function<T> {
+    std::string_view name() const override { return "add"; }
+    Array<T> forward(const ArrayRefs<T>& xs) override {
+        check_broadcast(xs, name());
+        return xs[0] + xs[1];
+    }
+    std::vector<Variable<T>> backward(const Variable<T>& gy) override {
+        return {reduce_grad(*this, 0, gy), reduce_grad(*this, 1, gy)};
+    }
+};
+
+template <class T>
+struct Sub final : Function<T> {
+    std::string_view name() const override { return "sub"; }
+    Array<T> forward(const ArrayRefs<T>& xs) override {
+        check_broadcast(xs, name());
+        return xs[0] - xs[1];
+    }
+    std::vector<Variable<T>> backward(const Variable<T>& gy) override {
+        Variable<T> g1;
+        if (this->needs_input_grad(1)) g1 = reduce_grad(*this, 1, neg(gy));
+        return {reduce_grad(*this, 0, gy), g1};
+    }
+};
+
+template <class T>
+struct Mul final : Function<T> {
+    std::string_view name() const override { return "mul"; }
+    Array<T> forward(const ArrayRefs<T>& xs) override {
+        check_broadcast(xs, name());
+        return xs[0] * xs[1];
+    }
+    std::vector<Variable<T>> backward(const Variable<T>& gy) override {
+        Variable<T> g0, g1;
+        if (this->needs_input_grad(0)) g0 = reduce_grad(*this, 0, gy * this->input(1));
+        if (this->needs_input_grad(1)) g1 = reduce_grad(*this, 1, gy * this->input(0));
+        return {g0, g1};
+    }
+};
+
+template <class T>
+struct Div final : Function<T> {
+    std::string_view name() const override { return "div"; }
+    Array<T> forward(const ArrayRefs<T>& xs) override {
+        check_broadcast(xs, name());
+        return xs[0] / xs[1];
+    }
+    std::vector<Variable<T>> backward(const Variable<T>& gy) override {
+        const Variable<T>& a = this->input(0);
+        const Variable<T>& b = this->input(1);
+        Variable<T> g0, g1;
+        if (this->needs_input_grad(0)) g0 = reduce_grad(*this, 0, gy / b);
+        if (this->needs_input_grad(1)) g1 = reduce_grad(*this, 1, neg(gy * a / (b * b)));
+        return {g0, g1};
+    }
+};
+
+template <class T>
+struct Neg final : Function<T> {
+    std::string_view name() const override { return "neg"; }
+    Array<T> forward(const ArrayRefs<T>& xs) override { return -xs[0]; }
+    std::vector<Variable<T>> backward(const Variable<T>& gy) override { return {neg(gy)}; }
+};
+
+template <class T>
+struct AddScalar final : Function<T> {
+    explicit AddScalar(T c) : c(c) {}
+    std::string_view name() const override { return "add_scalar"; }
+    Array<T> forward(const ArrayRefs<T>& xs) override { return xs[0] + c; }
+    std::vector<Variable<T>> backward(const Variable<T>& gy) override { return {gy}; }
+    T c;
+};
+
+template <class T>
+struct MulScalar final : Function<T> {
+    explicit MulScalar(T c) : c(c) {}
+    std::string_view name() const override { return "mul_scalar"; }
+    Array<T> forward(const ArrayRefs<T>& xs) override { return xs[0] * c; }
+    std::vector<Variable<T>> backward(const Variable<T>& gy) override { return {gy * c}; }
+    T c;
+};
+
+template <class T>
+struct RSubScalar final : Function<T> {
+    explicit RSubScalar(T c) : c(c) {}
+    std::string_view name() const override { return "rsub_scalar"; }
+    Array<T> forward(const ArrayRefs<T>& xs) override { return c - xs[0]; }
+    std::vector<Variable<T>> backward(const Variable<T>& gy) override { return {neg(gy)}; }
+    T c;
+};
+
+template <class T>
+struct RDivScalar final : Function<T> {
+    explicit RDivScalar(T c) : c(c) {}
+    std::string_view name() const override { return "rdiv_scalar"; }
+    Array<T> forward(const ArrayRefs<T>& xs) override { return c / xs[0]; }
+    std::vector<Variable<T>> backward(const Variable<T>& gy) override {
+        const Variable<T>& x = this->input(0);
+        return {gy * (-c) / (x * x)};
+    }
+    T c;
+};
+
+template <class T>
+struct Pow final : Function<T> {
+    explicit Pow(T c) : c(c) {}
+    std::string_view name() const override { return "pow"; }
+    Array<T> forward(const ArrayRefs<T>& xs) override { return xt::pow(xs[0], c); }
+    std::vector<Variable<T>> backward(const Variable<T>& gy) override {
+        return {gy * c * pow(this->input(0), c - T(1))};
+    }
+    T c;
+};
+
+template <class T>
+struct Exp final : Function<T> {
+    std::string_view name() const override { return "exp"; }
+    Array<T> forward(const ArrayRefs<T>& xs) override { return xt::exp(xs[0]); }
+    std::vector<Variable<T>> backward(const Variable<T>& gy) override { return {gy * this->output()}; }
+};
+
+template <class T>
+struct Log final : Function<T> {
+    std::string_view name() const override { return "log"; }
+    Array<T> forward(const ArrayRefs<T>& xs) override { return xt::log(xs[0]); }
+    std::vector<Variable<T>> backward(const Variable<T>& gy) override { return {gy / this->input(0)}; }
+};
+
+template <class T>
+struct Sqrt final : Function<T> {
+    std::string_view name() const override { return "sqrt"; }
+    Array<T> forward(const ArrayRefs<T>& xs) override { return xt::sqrt(xs[0]); }
+    std::vector<Variable<T>> backward(const Variable<T>& gy) override {
+        return {gy * T(0.5) / this->output()};
+    }
+};
+
+template <class T>
+struct Abs final : Function<T> {
+    std::string_view name() const override { return "abs"; }
+    Array<T> forward(const ArrayRefs<T>& xs) override { return xt::abs(xs[0]); }
+    std::vector<Variable<T>> backward(const Variable<T>& gy) override {
+        // sign(x) is piecewise constant: a constant of the backward graph.
+        return {gy * Variable<T>(xt::sign(this->input(0).data()))};
+    }
+};
+
+}  // namespace
+
+template <class T> Variable<T> add(const Variable<T>& a, const Variable<T>& b) { return apply<Add<T>>({a, b}); }
+template <class T> Variable<T> sub(const Variable<T>& a, const Variable<T>& b) { return apply<Sub<T>>({a, b}); }
+template <class T> Variable<T> mul(const Variable<T>& a, const Variable<T>& b) { return apply<Mul<T>>({a, b}); }
+template <class T> Variable<T> div(const Variable<T>& a, const Variable<T>& b) { return apply<Div<T>>({a, b}); }
+template <class T> Variable<T> neg(const Variable<T>& x) { return apply<Neg<T>>({x}); }
+template <class T> Variable<T> add(const Variable<T>& x, Scalar<T> c) { return apply<AddScalar<T>>({x}, c); }
+template <class T> Variable<T> mul(const Variable<T>& x, Scalar<T> c) { return apply<MulScalar<T>>({x}, c); }
+template <class T> Variable<T> rsub(Scalar<T> c, const Variable<T>& x) { return apply<RSubScalar<T>>({x}, c); }
+template <class T> Variable<T> rdiv(Scalar<T> c, const Variable<T>& x) { return apply<RDivScalar<T>>({x}, c); }
+template <class T> Variable<T> pow(const Variable<T>& x, Scalar<T> c) { return apply<Pow<T>>({x}, c); }
+template <class T> Variable<T> exp(const Variable<T>& x) { return apply<Exp<T>>({x}); }
+template <class T> Variable<T> log(const Variable<T>& x) { return apply<Log<T>>({x}); }
+template <class T> Variable<T> sqrt(const Variable<T>& x) { return apply<Sqrt<T>>({x}); }
+template <class T> Variable<T> abs(const Variable<T>& x) { return apply<Abs<T>>({x}); }
+
+#define XG_INSTANTIATE(T)                                                        \
+    template Variable<T> add(const Variable<T>&, const Variable<T>&);            \
+    template Variable<T> sub(const Variable<T>&, const Variable<T>&);            \
+    template Variable<T> mul(const Variable<T>&, const Variable<T>&);            \
+    template Variable<T> div(const Variable<T>&, const Variable<T>&);            \
+    template Variable<T> neg(const Variable<T>&);                                \
+    template Variable<T> add(const Variable<T>&, Scalar<T>);                     \
+    template Variable<T> mul(const Variable<T>&, Scalar<T>);                     \
+    template Variable<T> rsub(Scalar<T>, const Variable<T>&);                    \
+    template Variable<T> rdiv(Scalar<T>, const Variable<T>&);                    \
+    template Variable<T> pow(const Variable<T>&, Scalar<T>);                     \
+    template Variable<T> exp(const Variable<T>&);                                \
+    template Variable<T> log(const Variable<T>&);                                \
+    template Variable<T> sqrt(const Variable<T>&);                               \
+    template Variable<T> abs(const Variable<T>&);
+XG_INSTANTIATE(float)
+XG_INSTANTIATE(double)
+
+}  // namespace xg

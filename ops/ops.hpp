@@ -1,0 +1,104 @@
+#pragma once
+// Every differentiable op of xgrad. Each is defined next to its backward in one ops/*.cpp file
+// and explicitly instantiated there for float and double.
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+#include <vector>
+
+#include <xtensor/xtensor.hpp>
+
+#include "graph/function.hpp"
+#include "graph/variable.hpp"
+
+namespace xg {
+
+template <class T>
+using Scalar = std::type_identity_t<T>;  // lets `2.0 * x` work for Variable<float> too
+
+// Integer class labels, one per row, for softmax_cross_entropy.
+using Labels = xt::xtensor<std::int64_t, 1>;
+
+// ---- elementwise, with numpy broadcasting (ops/elementwise.cpp) ----
+template <class T> Variable<T> add(const Variable<T>& a, const Variable<T>& b);
+template <class T> Variable<T> sub(const Variable<T>& a, const Variable<T>& b);
+template <class T> Variable<T> mul(const Variable<T>& a, const Variable<T>& b);
+template <class T> Variable<T> div(const Variable<T>& a, const Variable<T>& b);
+template <class T> Variable<T> neg(const Variable<T>& x);
+template <class T> Variable<T> add(const Variable<T>& x, Scalar<T> c);   // x + c
+template <class T> Variable<T> mul(const Variable<T>& x, Scalar<T> c);   // x * c
+template <class T> Variable<T> rsub(Scalar<T> c, const Variable<T>& x);  // c - x
+template <class T> Variable<T> rdiv(Scalar<T> c, const Variable<T>& x);  // c / x
+template <class T> Variable<T> pow(const Variable<T>& x, Scalar<T> exponent);
+template <class T> Variable<T> exp(const Variable<T>& x);
+template <class T> Variable<T> log(const Variable<T>& x);
+template <class T> Variable<T> sqrt(const Variable<T>& x);
+template <class T> Variable<T> abs(const Variable<T>& x);
+
+// ---- activations (ops/activation.cpp) ----
+template <class T> Variable<T> sigmoid(const Variable<T>& x);
+template <class T> Variable<T> tanh(const Variable<T>& x);
+template <class T> Variable<T> relu(const Variable<T>& x);
+template <class T> Variable<T> leaky_relu(const Variable<T>& x, Scalar<T> slope = Scalar<T>(0.01));
+template <class T> Variable<T> softplus(const Variable<T>& x);  // log(1 + e^x), stable for large |x|
+
+// ---- reductions (ops/reduce.cpp); axes may be negative ----
+template <class T> Variable<T> sum(const Variable<T>& x);
+template <class T> Variable<T> sum(const Variable<T>& x, long axis, bool keepdims = false);
+template <class T> Variable<T> mean(const Variable<T>& x);
+template <class T> Variable<T> mean(const Variable<T>& x, long axis, bool keepdims = false);
+template <class T> Variable<T> max(const Variable<T>& x);
+template <class T> Variable<T> max(const Variable<T>& x, long axis, bool keepdims = false);
+
+// ---- shape (ops/shape.cpp) ----
+// One dimension of `shape` may be -1: it is inferred from the size.
+template <class T> Variable<T> reshape(const Variable<T>& x, const std::vector<long>& shape);
+template <class T> Variable<T> transpose(const Variable<T>& x);  // reverses the axes
+template <class T> Variable<T> transpose(const Variable<T>& x, const std::vector<std::size_t>& axes);
+template <class T> Variable<T> broadcast_to(const Variable<T>& x, const Shape& shape);
+// Sums x down to `shape` (the inverse of broadcast_to); the gradient of broadcasting.
+template <class T> Variable<T> sum_to(const Variable<T>& x, const Shape& shape);
+// Rows x[indices[0]], x[indices[1]], ... along axis 0 (a mini-batch, an embedding lookup).
+template <class T> Variable<T> rows(const Variable<T>& x, const std::vector<std::size_t>& indices);
+// x[start:stop:step] along `axis`.
+template <class T>
+Variable<T> slice(const Variable<T>& x, long axis, std::size_t start, std::size_t stop, std::size_t step = 1);
+template <class T> Variable<T> concatenate(const std::vector<Variable<T>>& xs, long axis = 0);
+
+// ---- linear algebra (ops/linalg.cpp), BLAS through xtensor-blas ----
+template <class T> Variable<T> matmul(const Variable<T>& a, const Variable<T>& b);
+// op(a)·op(b) where op transposes when asked: transposes go to BLAS as flags, never copied.
+template <class T>
+Variable<T> matmul(const Variable<T>& a, const Variable<T>& b, bool transpose_a, bool transpose_b);
+// x·W + b for x (N, in), W (in, out), b (out,) or undefined for no bias.
+template <class T> Variable<T> linear(const Variable<T>& x, const Variable<T>& W, const Variable<T>& b = {});
+
+// ---- softmax and losses (ops/loss.cpp) ----
+enum class Reduction { mean, sum, none };
+template <class T> Variable<T> softmax(const Variable<T>& x, long axis = -1);
+template <class T> Variable<T> log_softmax(const Variable<T>& x, long axis = -1);
+// Fused, stable softmax + cross entropy over rows of x (N, C): integer labels or one-hot (N, C).
+template <class T>
+Variable<T> softmax_cross_entropy(const Variable<T>& x, const Labels& labels, Reduction r = Reduction::mean);
+template <class T>
+Variable<T> softmax_cross_entropy(const Variable<T>& x, const Variable<T>& onehot,
+                                  Reduction r = Reduction::mean);
+// mean((a - b)^2) over every element.
+template <class T> Variable<T> mean_squared_error(const Variable<T>& a, const Variable<T>& b);
+
+// ---- operators ----
+template <class T> Variable<T> operator+(const Variable<T>& a, const Variable<T>& b) { return add(a, b); }
+template <class T> Variable<T> operator-(const Variable<T>& a, const Variable<T>& b) { return sub(a, b); }
+template <class T> Variable<T> operator*(const Variable<T>& a, const Variable<T>& b) { return mul(a, b); }
+template <class T> Variable<T> operator/(const Variable<T>& a, const Variable<T>& b) { return div(a, b); }
+template <class T> Variable<T> operator-(const Variable<T>& x) { return neg(x); }
+template <class T> Variable<T> operator+(const Variable<T>& x, Scalar<T> c) { return add(x, c); }
+template <class T> Variable<T> operator+(Scalar<T> c, const Variable<T>& x) { return add(x, c); }
+template <class T> Variable<T> operator-(const Variable<T>& x, Scalar<T> c) { return add(x, -c); }
+template <class T> Variable<T> operator-(Scalar<T> c, const Variable<T>& x) { return rsub(c, x); }
+template <class T> Variable<T> operator*(const Variable<T>& x, Scalar<T> c) { return mul(x, c); }
+template <class T> Variable<T> operator*(Scalar<T> c, const Variable<T>& x) { return mul(x, c); }
+template <class T> Variable<T> operator/(const Variable<T>& x, Scalar<T> c) { return mul(x, Scalar<T>(1) / c); }
+template <class T> Variable<T> operator/(Scalar<T> c, const Variable<T>& x) { return rdiv(c, x); }
+
+}  // namespace xg

@@ -1,0 +1,325 @@
+// Shape ops. Each one's gradient is another shape op, so all of them are twice differentiable.
+#include <algorithm>
+#include <numeric>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <xtensor/xbroadcast.hpp>
+#include <xtensor/xmanipulation.hpp>
+#include <xtensor/xreducer.hpp>
+#include <xtensor/xstrided_view.hpp>
+
+#include "ops/ops.hpp"
+
+namespace xg {
+namespace {
+
+std::vector<long> as_long(const Shape& s) { return std::vector<long>(s.begin(), s.end()); }
+
+Shape resolve_shape(const Shape& from, const std::vector<long>& to) {
+    Shape out(to.size());
+    std::size_t known = 1;
+    long infer = -1;
+    for (std::size_t i = 0; i < to.size(); ++i) {
+        if (to[i] == -1 && infer < 0) {
+            infer = static_cast<long>(i);
+        } else if (to[i] < 0) {
+            throw ShapeError(fmt::format("reshape: invalid target shape ({})", fmt::join(to, ", ")));
+        } else {
+            out[i] = static_cast<std::size_t>(to[i]);
+            known *= out[i];
+        }
+    }
+    const std::size_t n = shape_size(from);
+    if (infer >= 0) {
+        if (known == 0 || n % known != 0)
+            throw ShapeError(fmt::format("reshape: cannot reshape {} into ({})", shape_str(from),
+                                         fmt::join(to, ", ")));
+        out[static_cast<std::size_t>(infer)] = n / known;
+    } else if (known != n) {
+        throw ShapeError(fmt::format("reshape: cannot reshape {} ({} elements) into ({})", shape_str(from), n,
+                                     fmt::join(to, ", ")));
+    }
+    return out;
+}
+
+template <class T>
+struct Reshape final : Function<T> {
+    explicit Reshape(Shape shape) : shape(std::move(shape)) {}
+    std::string_view name() const override { return "reshape"; }
+    Array<T> forward(const ArrayRefs<T>& xs) override {
+        Array<T> y = xs[0];
+        y.reshape(shape);
+        return y;
+    }
+    std::vector<Variable<T>> backward(const Variable<T>& gy) override {
+        return {reshape(gy, as_long(this->input(0).shape()))};
+    }
+    Shape shape;
+};
+
+template <class T>
+struct Transpose final : Function<T> {
+    explicit Transpose(std::vector<std::size_t> axes) : axes(std::move(axes)) {}
+    std::string_view name() const override { return "transpose"; }
+    Array<T> forward(const ArrayRefs<T>& xs) override { return xt::transpose(xs[0], axes); }
+    std::vector<Variable<T>> backward(const Variable<T>& gy) override {
+        std::vector<std::size_t> inverse(axes.size());
+        for (std::size_t i = 0; i < axes.size(); ++i) inverse[axes[i]] = i;
+        return {transpose(gy, inverse)};
+    }
+    std::vector<std::size_t> axes;
+};
+
+template <class T>
+struct BroadcastTo final : Function<T> {
+    explicit BroadcastTo(Shape shape) : shape(std::move(shape)) {}
+    std::string_view name() const override { return "broadcast_to"; }
+    Array<T> forward(const ArrayRefs<T>& xs) override {
+        if (xs[0].dimension() > shape.size() || broadcast_shapes(xs[0].shape(), shape, name()) != shape)
+            throw ShapeError(fmt::format("broadcast_to: cannot broadcast {} to {}", shape_str(xs[0].shape()),
+                                         shape_str(shape)));
+        return xt::broadcast(xs[0], shape);
+    }
+    std::vector<Variable<T>> backward(const Variable<T>& gy) override {
+        return {sum_to(gy, this->input(0).shape())};
+    }
+    Shape shape;
+};
+
+template <class T>
+struct SumTo final : Function<T> {
+    explicit SumTo(Shape shape) : shape(std::move(shape)) {}
+    std::string_view name() const override { return "sum_to"; }
+    Array<T> forward(const ArrayRefs<T>& xs) override {
+        const Shape& in = xs[0].shape();
+        const std::size_t lead = in.size() >= shape.size() ? in.size() - shape.size() : 0;
+        if (in.size() < shape.size() || broadcast_shapes(shape, in, name()) != in)
+            throw ShapeError(fmt::format("sum_to: cannot sum {} to {}", shape_str(in), shape_str(shape)));
+        std::vector<std::size_t> axes;
+        for (std::size_t i = 0; i < in.size(); ++i)
+            if (i < lead || (shape[i - lead] == 1 && in[i] != 1)) axes.push_back(i);
+        Array<T> y = xt::sum(xs[0], axes);
+        y.reshape(shape);
+        return y;
+    }
+    std::vector<Variable<T>> backward(const Variable<T>& gy) override {
+        return {broadcast_to(gy, this->input(0).shape())};
+    }
+    Shape shape;
+};
+
+// Copies whole rows (all trailing dimensions) of a row-major array.
+template <class T>
+std::size_t row_length(const Array<T>& x) {
+    return x.dimension() == 0 ? 1 : (x.shape()[0] == 0 ? 0 : x.size() / x.shape()[0]);
+}
+
+template <class T>
+void check_rows(const Shape& shape, const std::vector<std::size_t>& indices, std::string_view op) {
+    if (shape.empty()) throw ShapeError(fmt::format("{}: cannot select rows of a 0-d array", op));
+    for (std::size_t i = 0; i < indices.size(); ++i)
+        if (indices[i] >= shape[0])
+            throw ShapeError(fmt::format("{}: index {} (position {}) is out of range for shape {}", op,
+                                         indices[i], i, shape_str(shape)));
+}
+
+template <class T>
+struct RowsGrad;
+
+template <class T>
+struct Rows final : Function<T> {
+    explicit Rows(std::vector<std::size_t> indices) : indices(std::move(indices)) {}
+    std::string_view name() const override { return "rows"; }
+    Array<T> forward(const ArrayRefs<T>& xs) override {
+        const Array<T>& x = xs[0];
+        check_rows<T>(x.shape(), indices, name());
+        Shape shape = x.shape();
+        shape[0] = indices.size();
+        Array<T> y = Array<T>::from_shape(shape);
+        const std::size_t n = row_length(x);
+        for (std::size_t i = 0; i < indices.size(); ++i)
+            std::copy_n(x.data() + indices[i] * n, n, y.data() + i * n);
+        return y;
+    }
+    std::vector<Variable<T>> backward(const Variable<T>& gy) override {
+        return {apply<RowsGrad<T>>({gy}, indices, this->input(0).shape())};
+    }
+    std::vector<std::size_t> indices;
+};
+
+// Scatter-add of row gradients into zeros of the source shape; its own gradient is `rows`.
+template <class T>
+struct RowsGrad final : Function<T> {
+    RowsGrad(std::vector<std::size_t> indices, Shape shape) : indices(std::move(indices)), shape(std::move(shape)) {}
+    std::string_view name() const override { return "rows_grad"; }
+    Array<T> forward(const ArrayRefs<T>& xs) override {
+        Array<T> gx = xt::zeros<T>(shape);
+        const std::size_t n = row_length(gx);
+        const T* g = xs[0].data();
+        for (std::size_t i = 0; i < indices.size(); ++i)
+            for (std::size_t j = 0; j < n; ++j) gx.data()[indices[i] * n + j] += g[i * n + j];
+        return gx;
+    }
+    std::vector<Variable<T>> backward(const Variable<T>& ggx) override { return {rows(ggx, indices)}; }
+    std::vector<std::size_t> indices;
+    Shape shape;
+};
+
+xt::xstrided_slice_vector axis_slice(std::size_t ndim, std::size_t axis, std::size_t start, std::size_t stop,
+                                     std::size_t step) {
+    xt::xstrided_slice_vector sv(ndim, xt::all());
+    sv[axis] = xt::range(start, stop, step);
+    return sv;
+}
+
+template <class T>
+struct SliceGrad;
+
+template <class T>
+struct Slice final : Function<T> {
+    Slice(std::size_t axis, std::size_t start, std::size_t stop, std::size_t step)
+        : axis(axis), start(start), stop(stop), step(step) {}
+    std::string_view name() const override { return "slice"; }
+    Array<T> forward(const ArrayRefs<T>& xs) override {
+        const std::size_t dim = xs[0].shape()[axis];
+        if (start > stop || stop > dim || step == 0)
+            throw ShapeError(fmt::format("slice: [{}:{}:{}] is out of range for axis {} of shape {}", start, stop,
+                                         step, axis, shape_str(xs[0].shape())));
+        return xt::strided_view(xs[0], axis_slice(xs[0].dimension(), axis, start, stop, step));
+    }
+    std::vector<Variable<T>> backward(const Variable<T>& gy) override {
+        return {apply<SliceGrad<T>>({gy}, this->input(0).shape(), axis, start, stop, step)};
+    }
+    std::size_t axis, start, stop, step;
+};
+
+// Places a slice's gradient into zeros of the source shape; its own gradient is `slice`.
+template <class T>
+struct SliceGrad final : Function<T> {
+    SliceGrad(Shape shape, std::size_t axis, std::size_t start, std::size_t stop, std::size_t step)
+        : shape(std::move(shape)), axis(axis), start(start), stop(stop), step(step) {}
+    std::string_view name() const override { return "slice_grad"; }
+    Array<T> forward(const ArrayRefs<T>& xs) override {
+        Array<T> gx = xt::zeros<T>(shape);
+        xt::strided_view(gx, axis_slice(shape.size(), axis, start, stop, step)) = xs[0];
+        return gx;
+    }
+    std::vector<Variable<T>> backward(const Variable<T>& ggx) override {
+        return {slice(ggx, static_cast<long>(axis), start, stop, step)};
+    }
+    Shape shape;
+    std::size_t axis, start, stop, step;
+};
+
+template <class T>
+struct Concatenate final : Function<T> {
+    explicit Concatenate(std::size_t axis) : axis(axis) {}
+    std::string_view name() const override { return "concatenate"; }
+    Array<T> forward(const ArrayRefs<T>& xs) override {
+        Shape shape = xs[0].shape();
+        shape[axis] = 0;
+        for (std::size_t i = 0; i < xs.size(); ++i) {
+            Shape s = xs[i].shape();
+            if (s.size() != shape.size())
+                throw ShapeError(fmt::format("concatenate: input {} has shape {}, input 0 has {}", i,
+                                             shape_str(s), shape_str(xs[0].shape())));
+            shape[axis] += s[axis];
+            s[axis] = xs[0].shape()[axis];
+            if (s != xs[0].shape())
+                throw ShapeError(fmt::format("concatenate: input {} has shape {}, input 0 has {} (axis {})", i,
+                                             shape_str(xs[i].shape()), shape_str(xs[0].shape()), axis));
+        }
+        Array<T> y = Array<T>::from_shape(shape);
+        std::size_t offset = 0;
+        for (std::size_t i = 0; i < xs.size(); ++i) {
+            const std::size_t len = xs[i].shape()[axis];
+            xt::strided_view(y, axis_slice(shape.size(), axis, offset, offset + len, 1)) = xs[i];
+            offset += len;
+        }
+        return y;
+    }
+    std::vector<Variable<T>> backward(const Variable<T>& gy) override {
+        std::vector<Variable<T>> gxs;
+        std::size_t offset = 0;
+        for (const auto& x : this->inputs()) {
+            const std::size_t len = x.shape()[axis];
+            gxs.push_back(slice(gy, static_cast<long>(axis), offset, offset + len));
+            offset += len;
+        }
+        return gxs;
+    }
+    std::size_t axis;
+};
+
+}  // namespace
+
+template <class T>
+Variable<T> reshape(const Variable<T>& x, const std::vector<long>& shape) {
+    Shape target = resolve_shape(x.shape(), shape);
+    if (target == x.shape()) return x;
+    return apply<Reshape<T>>({x}, std::move(target));
+}
+
+template <class T>
+Variable<T> transpose(const Variable<T>& x) {
+    std::vector<std::size_t> axes(x.ndim());
+    std::iota(axes.rbegin(), axes.rend(), 0);
+    return transpose(x, axes);
+}
+
+template <class T>
+Variable<T> transpose(const Variable<T>& x, const std::vector<std::size_t>& axes) {
+    std::vector<std::size_t> sorted = axes;
+    std::sort(sorted.begin(), sorted.end());
+    for (std::size_t i = 0; i < sorted.size(); ++i)
+        if (sorted.size() != x.ndim() || sorted[i] != i)
+            throw ShapeError(fmt::format("transpose: axes ({}) are not a permutation of the {} axes of shape {}",
+                                         fmt::join(axes, ", "), x.ndim(), shape_str(x.shape())));
+    if (axes.size() != x.ndim())
+        throw ShapeError(fmt::format("transpose: {} axes given for shape {}", axes.size(), shape_str(x.shape())));
+    return apply<Transpose<T>>({x}, axes);
+}
+
+template <class T>
+Variable<T> broadcast_to(const Variable<T>& x, const Shape& shape) {
+    if (x.shape() == shape) return x;
+    return apply<BroadcastTo<T>>({x}, shape);
+}
+
+template <class T>
+Variable<T> sum_to(const Variable<T>& x, const Shape& shape) {
+    if (x.shape() == shape) return x;
+    return apply<SumTo<T>>({x}, shape);
+}
+
+template <class T>
+Variable<T> rows(const Variable<T>& x, const std::vector<std::size_t>& indices) {
+    return apply<Rows<T>>({x}, indices);
+}
+
+template <class T>
+Variable<T> slice(const Variable<T>& x, long axis, std::size_t start, std::size_t stop, std::size_t step) {
+    return apply<Slice<T>>({x}, normalize_axis(axis, x.ndim(), "slice"), start, stop, step);
+}
+
+template <class T>
+Variable<T> concatenate(const std::vector<Variable<T>>& xs, long axis) {
+    if (xs.empty()) throw ShapeError("concatenate: no inputs");
+    if (!xs[0].defined()) throw GraphError("concatenate: input 0 is an undefined Variable");
+    return apply<Concatenate<T>>(xs, normalize_axis(axis, xs[0].ndim(), "concatenate"));
+}
+
+#define XG_INSTANTIATE(T)                                                                   \
+    template Variable<T> reshape(const Variable<T>&, const std::vector<long>&);             \
+    template Variable<T> transpose(const Variable<T>&);                                     \
+    template Variable<T> transpose(const Variable<T>&, const std::vector<std::size_t>&);    \
+    template Variable<T> broadcast_to(const Variable<T>&, const Shape&);                    \
+    template Variable<T> sum_to(const Variable<T>&, const Shape&);                          \
+    template Variable<T> rows(const Variable<T>&, const std::vector<std::size_t>&);         \
+    template Variable<T> slice(const Variable<T>&, long, std::size_t, std::size_t, std::size_t); \
+    template Variable<T> concatenate(const std::vector<Variable<T>>&, long);
+XG_INSTANTIATE(float)
+XG_INSTANTIATE(double)
+
+}  // namespace xg
