@@ -42,6 +42,20 @@ void check_finite_grad(const Variable<T>& g, const Function<T>& fn, std::size_t 
                                          shape_str(g.shape())));
 }
 
+// Names the op whose backward is running, for anomaly reports from the ops it calls.
+class BackwardContext {
+public:
+    explicit BackwardContext(std::string_view op) : outer_(detail::backward_context()) {
+        detail::backward_context() = op;
+    }
+    ~BackwardContext() { detail::backward_context() = outer_; }
+    BackwardContext(const BackwardContext&) = delete;
+    BackwardContext& operator=(const BackwardContext&) = delete;
+
+private:
+    std::string_view outer_;
+};
+
 template <class T>
 struct ByGeneration {
     bool operator()(const std::shared_ptr<Function<T>>& a, const std::shared_ptr<Function<T>>& b) const {
@@ -101,7 +115,11 @@ void run_backward(const Variable<T>& root, Variable<T> seed, const BackwardOptio
                                          fn->name()));
         const std::shared_ptr<Node<T>> out = fn->output().node_ptr();
         const Variable<T> gy(out->pending);
-        std::vector<Variable<T>> gxs = fn->backward(gy);
+        std::vector<Variable<T>> gxs;
+        {
+            BackwardContext context(fn->name());
+            gxs = fn->backward(gy);
+        }
         if (gxs.size() != fn->inputs().size())
             throw GraphError(fmt::format("{}: backward returned {} gradients for {} inputs", fn->name(),
                                          gxs.size(), fn->inputs().size()));

@@ -73,7 +73,11 @@ void check_finite(const Array<T>& a, std::string_view what) {
 template <class T>
 Variable<T> finish(std::shared_ptr<Function<T>> fn, std::string_view op, std::vector<Variable<T>> inputs,
                    Array<T>&& result) {
-    if (anomaly_enabled()) check_finite(result, fmt::format("the forward result of {}", op));
+    if (anomaly_enabled()) {
+        const std::string_view context = backward_context();
+        check_finite(result, context.empty() ? fmt::format("the forward result of {}", op)
+                                             : fmt::format("the result of {} in the backward of {}", op, context));
+    }
     auto node = std::make_shared<Node<T>>();
     node->data = std::move(result);
     if (fn && should_record(inputs)) {

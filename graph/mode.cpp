@@ -18,4 +18,9 @@ GradModeGuard::~GradModeGuard() { grad_mode = previous_; }
 AnomalyGuard::AnomalyGuard(bool enabled) : previous_(anomaly_mode) { anomaly_mode = enabled; }
 AnomalyGuard::~AnomalyGuard() { anomaly_mode = previous_; }
 
+std::string_view& detail::backward_context() {
+    thread_local std::string_view context;
+    return context;
+}
+
 }  // namespace xg

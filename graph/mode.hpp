@@ -1,5 +1,6 @@
 #pragma once
 // Thread-local switches: whether ops record the graph, and whether NaN/Inf is checked.
+#include <string_view>
 
 namespace xg {
 
@@ -42,5 +43,10 @@ public:
 private:
     bool previous_;
 };
+
+namespace detail {
+// The op whose backward() is running, named in anomaly reports; empty outside backward.
+std::string_view& backward_context();
+}  // namespace detail
 
 }  // namespace xg

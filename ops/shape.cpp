@@ -7,7 +7,6 @@
 #include <xtensor/xbroadcast.hpp>
 #include <xtensor/xmanipulation.hpp>
 #include <xtensor/xreducer.hpp>
-#include <xtensor/xstrided_view.hpp>
 
 #include "ops/ops.hpp"
 
@@ -166,11 +165,34 @@ struct RowsGrad final : Function<T> {
     Shape shape;
 };
 
-xt::xstrided_slice_vector axis_slice(std::size_t ndim, std::size_t axis, std::size_t start, std::size_t stop,
-                                     std::size_t step) {
-    xt::xstrided_slice_vector sv(ndim, xt::all());
-    sv[axis] = xt::range(start, stop, step);
-    return sv;
+// A row-major array seen as (outer, dim, inner) around one axis: slicing and concatenating
+// along the axis copy contiguous runs of `inner` elements. (Plain loops: xtensor 0.24's stepped
+// strided views mis-assign.)
+struct AxisBlocks {
+    std::size_t outer = 1, dim = 1, inner = 1;
+};
+
+AxisBlocks axis_blocks(const Shape& shape, std::size_t axis) {
+    AxisBlocks b;
+    for (std::size_t i = 0; i < axis; ++i) b.outer *= shape[i];
+    b.dim = shape[axis];
+    for (std::size_t i = axis + 1; i < shape.size(); ++i) b.inner *= shape[i];
+    return b;
+}
+
+std::size_t slice_length(std::size_t start, std::size_t stop, std::size_t step) {
+    return stop > start ? (stop - start + step - 1) / step : 0;
+}
+
+// Calls run(full_offset, part_offset, n) for each contiguous run of the slice
+// [..., start:start+count*step:step, ...] of an array of shape `full`.
+template <class F>
+void for_each_slice_run(const Shape& full, std::size_t axis, std::size_t start, std::size_t step,
+                        std::size_t count, F&& run) {
+    const AxisBlocks b = axis_blocks(full, axis);
+    for (std::size_t o = 0; o < b.outer; ++o)
+        for (std::size_t j = 0; j < count; ++j)
+            run((o * b.dim + start + j * step) * b.inner, (o * count + j) * b.inner, b.inner);
 }
 
 template <class T>
@@ -186,7 +208,13 @@ struct Slice final : Function<T> {
         if (start > stop || stop > dim || step == 0)
             throw ShapeError(fmt::format("slice: [{}:{}:{}] is out of range for axis {} of shape {}", start, stop,
                                          step, axis, shape_str(xs[0].shape())));
-        return xt::strided_view(xs[0], axis_slice(xs[0].dimension(), axis, start, stop, step));
+        Shape shape = xs[0].shape();
+        shape[axis] = slice_length(start, stop, step);
+        Array<T> y = Array<T>::from_shape(shape);
+        const T* x = xs[0].data();
+        for_each_slice_run(xs[0].shape(), axis, start, step, shape[axis],
+                           [&](std::size_t f, std::size_t p, std::size_t n) { std::copy_n(x + f, n, y.data() + p); });
+        return y;
     }
     std::vector<Variable<T>> backward(const Variable<T>& gy) override {
         return {apply<SliceGrad<T>>({gy}, this->input(0).shape(), axis, start, stop, step)};
@@ -202,7 +230,9 @@ struct SliceGrad final : Function<T> {
     std::string_view name() const override { return "slice_grad"; }
     Array<T> forward(const ArrayRefs<T>& xs) override {
         Array<T> gx = xt::zeros<T>(shape);
-        xt::strided_view(gx, axis_slice(shape.size(), axis, start, stop, step)) = xs[0];
+        const T* g = xs[0].data();
+        for_each_slice_run(shape, axis, start, step, slice_length(start, stop, step),
+                           [&](std::size_t f, std::size_t p, std::size_t n) { std::copy_n(g + p, n, gx.data() + f); });
         return gx;
     }
     std::vector<Variable<T>> backward(const Variable<T>& ggx) override {
@@ -231,11 +261,13 @@ struct Concatenate final : Function<T> {
                                              shape_str(xs[i].shape()), shape_str(xs[0].shape()), axis));
         }
         Array<T> y = Array<T>::from_shape(shape);
+        const AxisBlocks b = axis_blocks(shape, axis);
         std::size_t offset = 0;
         for (std::size_t i = 0; i < xs.size(); ++i) {
-            const std::size_t len = xs[i].shape()[axis];
-            xt::strided_view(y, axis_slice(shape.size(), axis, offset, offset + len, 1)) = xs[i];
-            offset += len;
+            const std::size_t run = xs[i].shape()[axis] * b.inner;
+            for (std::size_t o = 0; o < b.outer; ++o)
+                std::copy_n(xs[i].data() + o * run, run, y.data() + (o * b.dim + offset) * b.inner);
+            offset += xs[i].shape()[axis];
         }
         return y;
     }

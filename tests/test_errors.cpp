@@ -1,0 +1,105 @@
+// Bad input raises an exception that names the op and the shapes; never a crash.
+#include <boost/test/unit_test.hpp>
+
+#include <limits>
+#include <string>
+
+#include "xgrad.hpp"
+
+using V = xg::Variable<double>;
+using A = xg::Array<double>;
+
+namespace {
+// Runs f, expecting an exception of type E whose message contains every fragment.
+template <class E, class F>
+void expect_error(F&& f, std::initializer_list<std::string> fragments) {
+    try {
+        f();
+        BOOST_ERROR("no exception thrown");
+    } catch (const E& e) {
+        const std::string msg = e.what();
+        for (const auto& frag : fragments) BOOST_TEST(msg.find(frag) != std::string::npos, "'" << frag << "' not in: " << msg);
+    }
+}
+V zeros(std::initializer_list<std::size_t> shape) { return V(A(xt::zeros<double>(std::vector<std::size_t>(shape))), true); }
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(errors)
+
+BOOST_AUTO_TEST_CASE(matmul_shape_mismatch_names_op_and_shapes) {
+    expect_error<xg::ShapeError>([] { xg::matmul(zeros({128, 784}), zeros({100, 10})); },
+                                 {"matmul", "(128, 784)", "(100, 10)"});
+    expect_error<xg::ShapeError>([] { xg::matmul(zeros({3}), zeros({3, 2})); }, {"matmul", "2-D", "(3,)"});
+    expect_error<xg::ShapeError>([] { xg::linear(zeros({4, 3}), zeros({3, 2}), zeros({3})); },
+                                 {"linear", "bias", "(3,)"});
+}
+
+BOOST_AUTO_TEST_CASE(incompatible_broadcast) {
+    expect_error<xg::ShapeError>([] { xg::add(zeros({2, 3}), zeros({4})); }, {"add", "(2, 3)", "(4,)"});
+    expect_error<xg::ShapeError>([] { xg::mul(zeros({2, 3}), zeros({3, 2})); }, {"mul", "(2, 3)", "(3, 2)"});
+    expect_error<xg::ShapeError>([] { xg::broadcast_to(zeros({3}), xg::Shape{2, 4}); }, {"broadcast_to", "(3,)", "(2, 4)"});
+    expect_error<xg::ShapeError>([] { xg::sum_to(zeros({2, 3}), xg::Shape{4}); }, {"sum_to", "(2, 3)", "(4,)"});
+}
+
+BOOST_AUTO_TEST_CASE(backward_of_non_scalar_needs_gradient) {
+    V y = zeros({2, 3}) * 2.0;
+    expect_error<xg::GraphError>([&] { y.backward(); }, {"backward", "(2, 3)", "not a scalar"});
+    expect_error<xg::ShapeError>([&] { y.backward(V(A{1.0, 2.0})); }, {"backward", "(2,)", "(2, 3)"});
+}
+
+BOOST_AUTO_TEST_CASE(shape_op_errors) {
+    expect_error<xg::ShapeError>([] { xg::reshape(zeros({2, 3}), {4, 2}); }, {"reshape", "(2, 3)", "(4, 2)"});
+    expect_error<xg::ShapeError>([] { xg::reshape(zeros({2, 3}), {4, -1}); }, {"reshape", "(2, 3)"});
+    expect_error<xg::ShapeError>([] { xg::transpose(zeros({2, 3}), {0, 0}); }, {"transpose", "(2, 3)"});
+    expect_error<xg::ShapeError>([] { xg::sum(zeros({2, 3}), 2); }, {"sum", "axis 2"});
+    expect_error<xg::ShapeError>([] { xg::rows(zeros({2, 3}), {0, 5}); }, {"rows", "index 5", "(2, 3)"});
+    expect_error<xg::ShapeError>([] { xg::slice(zeros({2, 3}), 1, 1, 4); }, {"slice", "(2, 3)"});
+    expect_error<xg::ShapeError>([] { xg::concatenate<double>({zeros({2, 3}), zeros({2, 2})}, 0); },
+                                 {"concatenate", "(2, 2)", "(2, 3)"});
+    expect_error<xg::ShapeError>([] { xg::mean_squared_error(zeros({3}), zeros({3, 1})); },
+                                 {"mean_squared_error", "(3,)", "(3, 1)"});
+}
+
+BOOST_AUTO_TEST_CASE(cross_entropy_errors) {
+    expect_error<xg::ShapeError>([] { xg::softmax_cross_entropy(zeros({0, 10}), xg::Labels{}); },
+                                 {"softmax_cross_entropy", "empty batch", "(0, 10)"});
+    expect_error<xg::ShapeError>([] { xg::softmax_cross_entropy(zeros({3, 10}), xg::Labels{1, 2}); },
+                                 {"softmax_cross_entropy", "(3, 10)", "2 labels"});
+    expect_error<xg::ValueError>([] { xg::softmax_cross_entropy(zeros({2, 10}), xg::Labels{1, 10}); },
+                                 {"softmax_cross_entropy", "label 10", "row 1"});
+    expect_error<xg::ShapeError>([] { xg::softmax_cross_entropy(zeros({2, 10}), zeros({2, 9})); },
+                                 {"softmax_cross_entropy", "(2, 10)", "(2, 9)"});
+}
+
+BOOST_AUTO_TEST_CASE(undefined_variable) {
+    V undefined;
+    expect_error<xg::GraphError>([&] { xg::exp(undefined); }, {"exp", "undefined"});
+    expect_error<xg::GraphError>([&] { (void)undefined.data(); }, {"undefined"});
+}
+
+BOOST_AUTO_TEST_CASE(anomaly_mode_names_the_forward_op) {
+    V x(A{1.0, -1.0}, true);
+    {
+        V y = xg::log(x);  // NaN, allowed outside anomaly mode
+        BOOST_TEST(std::isnan(y.data()(1)));
+    }
+    xg::AnomalyGuard anomaly;
+    expect_error<xg::ValueError>([&] { xg::log(x); }, {"anomaly", "log", "NaN"});
+    expect_error<xg::ValueError>([&] { xg::exp(x * 1000.0); }, {"anomaly", "exp", "Inf"});
+}
+
+BOOST_AUTO_TEST_CASE(anomaly_mode_names_the_backward_op) {
+    V x(A{0.0, 4.0}, true);
+    V y = xg::sum(xg::sqrt(x));  // forward is finite; d/dx sqrt(x) at 0 is Inf
+    xg::AnomalyGuard anomaly;
+    expect_error<xg::ValueError>([&] { y.backward(); }, {"anomaly", "in the backward of sqrt", "Inf"});
+}
+
+BOOST_AUTO_TEST_CASE(freed_graph_names_the_op) {
+    V x(A{1.0, 2.0}, true);
+    V y = xg::sum(xg::exp(x));
+    y.backward();
+    expect_error<xg::GraphError>([&] { y.backward(); }, {"sum", "retain_graph"});
+}
+
+BOOST_AUTO_TEST_SUITE_END()

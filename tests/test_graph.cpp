@@ -1,0 +1,228 @@
+// The graph itself: closed forms, accumulation, DAGs, modes, higher order, memory, DOT.
+#include <boost/test/unit_test.hpp>
+
+#include <xtensor/xmath.hpp>
+#include <xtensor/xrandom.hpp>
+
+#include "xgrad.hpp"
+
+using V = xg::Variable<double>;
+using A = xg::Array<double>;
+static A mat(xt::nested_initializer_list_t<double, 2> rows) { return A(rows); }
+
+BOOST_AUTO_TEST_SUITE(graph)
+
+BOOST_AUTO_TEST_CASE(cube_first_and_second_derivative) {
+    V x = xg::scalar(2.0, true);
+    V y = x * x * x;
+    y.backward({.create_graph = true});
+    BOOST_TEST(y.item() == 8.0);
+    BOOST_TEST(x.grad().item() == 12.0);
+    V gx = x.grad();
+    x.zero_grad();
+    gx.backward();
+    BOOST_TEST(x.grad().item() == 12.0);  // d2/dx2 x^3 = 6x
+}
+
+BOOST_AUTO_TEST_CASE(grad_function_third_derivative) {
+    V x = xg::scalar(2.0, true);
+    V y = xg::pow(x, 4.0);
+    V g1 = xg::grad(y, {x}, {}, true)[0];
+    V g2 = xg::grad(g1, {x}, {}, true)[0];
+    V g3 = xg::grad(g2, {x})[0];
+    BOOST_TEST(g1.item() == 32.0, boost::test_tools::tolerance(1e-12));  // 4x^3
+    BOOST_TEST(g2.item() == 48.0, boost::test_tools::tolerance(1e-12));  // 12x^2
+    BOOST_TEST(g3.item() == 48.0, boost::test_tools::tolerance(1e-12));  // 24x
+    BOOST_TEST(!x.has_grad());  // grad() leaves .grad() alone
+}
+
+BOOST_AUTO_TEST_CASE(sigmoid_derivative_at_zero) {
+    V x = xg::scalar(0.0, true);
+    V y = xg::sigmoid(x);
+    y.backward();
+    BOOST_TEST(y.item() == 0.5);
+    BOOST_TEST(x.grad().item() == 0.25, boost::test_tools::tolerance(1e-15));
+}
+
+BOOST_AUTO_TEST_CASE(variable_used_twice_accumulates) {
+    V x = xg::scalar(3.0, true);
+    V y = x * x + x;  // dy/dx = 2x + 1
+    y.backward();
+    BOOST_TEST(x.grad().item() == 7.0);
+    V z = x + x + x;
+    x.zero_grad();
+    z.backward();
+    BOOST_TEST(x.grad().item() == 3.0);
+}
+
+BOOST_AUTO_TEST_CASE(dag_with_shared_subexpression) {
+    // a = x^2; b = exp(a); y = a*b + b  =>  dy/dx = 2x * (b + a*b + b)
+    const double xv = 0.7;
+    V x = xg::scalar(xv, true);
+    V a = x * x;
+    V b = xg::exp(a);
+    V y = a * b + b;
+    y.backward();
+    const double av = xv * xv, bv = std::exp(av);
+    BOOST_TEST(x.grad().item() == 2 * xv * (bv + av * bv + bv), boost::test_tools::tolerance(1e-12));
+}
+
+BOOST_AUTO_TEST_CASE(two_backward_calls_accumulate) {
+    V x = xg::scalar(1.5, true);
+    V y = xg::pow(x, 2.0);
+    y.backward({.retain_graph = true});
+    y.backward();
+    BOOST_TEST(x.grad().item() == 6.0);  // 2 * 2x
+}
+
+BOOST_AUTO_TEST_CASE(second_backward_without_retain_graph_throws) {
+    V x = xg::scalar(1.5, true);
+    V y = xg::exp(x) * x;
+    y.backward();
+    BOOST_CHECK_EXCEPTION(y.backward(), xg::GraphError, [](const xg::GraphError& e) {
+        return std::string(e.what()).find("retain_graph") != std::string::npos;
+    });
+}
+
+BOOST_AUTO_TEST_CASE(intermediate_grads_freed_unless_retained) {
+    V x(A{1.0, 2.0}, true);
+    V h = x * 3.0;
+    V k = x * 2.0;
+    k.retain_grad();
+    V y = xg::sum(h * k);
+    y.backward();
+    BOOST_TEST(!h.has_grad());
+    BOOST_TEST(k.has_grad());
+    BOOST_TEST(k.grad().data() == A({3.0, 6.0}), boost::test_tools::per_element());
+    BOOST_TEST(x.grad().data() == A({12.0, 24.0}), boost::test_tools::per_element());  // 12x
+
+    V x2(A{1.0, 2.0}, true);
+    V h2 = x2 * 3.0;
+    xg::sum(h2 * h2).backward({.retain_grad = true});
+    BOOST_TEST(h2.has_grad());
+    BOOST_TEST(h2.grad().data() == A({6.0, 12.0}), boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(no_grad_records_nothing) {
+    V x(A{1.0, 2.0}, true);
+    {
+        xg::NoGradGuard guard;
+        V y = xg::exp(x) * 2.0;
+        BOOST_TEST(!y.requires_grad());
+        BOOST_TEST(y.is_leaf());
+        BOOST_TEST(y.data()(1) == 2.0 * std::exp(2.0), boost::test_tools::tolerance(1e-12));
+        BOOST_CHECK_THROW(xg::sum(y).backward(), xg::GraphError);
+    }
+    BOOST_TEST(xg::grad_enabled());
+    V z = xg::exp(x);
+    BOOST_TEST(z.requires_grad());
+    BOOST_TEST(!z.is_leaf());
+}
+
+BOOST_AUTO_TEST_CASE(inputs_without_requires_grad_are_not_recorded) {
+    V a(A{1.0, 2.0});
+    V b(A{3.0, 4.0});
+    V c = a * b;
+    BOOST_TEST(!c.requires_grad());
+    BOOST_TEST(c.is_leaf());
+    V w(A{1.0, 1.0}, true);
+    V d = xg::sum(c * w);
+    d.backward();
+    BOOST_TEST(!a.has_grad());
+    BOOST_TEST(w.grad().data() == A({3.0, 8.0}), boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(detach_stops_gradients) {
+    V x = xg::scalar(2.0, true);
+    V y = x * x;
+    V z = y.detach() * x;  // d/dx = y = 4, not 3x^2 = 12
+    z.backward();
+    BOOST_TEST(x.grad().item() == 4.0);
+    BOOST_TEST(!y.detach().requires_grad());
+}
+
+BOOST_AUTO_TEST_CASE(backward_with_explicit_gradient) {
+    V x(A{{1.0, 2.0}, {3.0, 4.0}}, true);
+    V y = x * x;
+    y.backward(V(A{{1.0, 0.0}, {0.5, 2.0}}));
+    BOOST_TEST(x.grad().data() == A({{2.0, 0.0}, {3.0, 16.0}}), boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(softmax_cross_entropy_gradient_is_softmax_minus_onehot) {
+    A logits = {{1.0, 2.0, 0.5}, {-1.0, 0.0, 3.0}};
+    V x(logits, true);
+    xg::sum(xg::softmax_cross_entropy(x, xg::Labels{2, 0}, xg::Reduction::none)).backward();
+    A e = xt::exp(logits);
+    A p = e / xt::view(xt::sum(e, {1}), xt::all(), xt::newaxis());
+    A onehot = {{0, 0, 1}, {1, 0, 0}};
+    BOOST_TEST(x.grad().data() == A(p - onehot), boost::test_tools::tolerance(1e-12) << boost::test_tools::per_element());
+    // The default mean reduction divides by the batch size.
+    V x2(logits, true);
+    xg::softmax_cross_entropy(x2, xg::Labels{2, 0}).backward();
+    BOOST_TEST(x2.grad().data() == A((p - onehot) / 2.0), boost::test_tools::tolerance(1e-12) << boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(float32_and_float64_in_one_program) {
+    xg::Variable<float> xf(xg::Array<float>{1.0f, 2.0f}, true);
+    V xd(A{1.0, 2.0}, true);
+    xg::sum(xg::tanh(xf) * 2.0f).backward();
+    xg::sum(xg::tanh(xd) * 2.0).backward();
+    for (std::size_t i = 0; i < 2; ++i)
+        BOOST_TEST(static_cast<double>(xf.grad().data()(i)) == xd.grad().data()(i), boost::test_tools::tolerance(1e-6));
+    const auto report = xg::gradcheck<float>([](const auto& in) { return xg::sum(xg::sigmoid(in[0]) * in[0]); },
+                                             {xf}, 1e-2, 1e-3, 1e-2);
+    BOOST_TEST(report.ok, report.str());
+}
+
+BOOST_AUTO_TEST_CASE(graph_is_freed_when_output_dies) {
+    std::weak_ptr<xg::Node<double>> hidden;
+    std::weak_ptr<xg::Function<double>> fn;
+    V x(A{1.0, 2.0}, true);
+    {
+        V h = xg::exp(x);
+        hidden = h.node_ptr();
+        V y = xg::sum(h * h);
+        fn = y.creator();
+        BOOST_TEST(!hidden.expired());
+    }
+    BOOST_TEST(hidden.expired());  // no reference cycle keeps the graph alive
+    BOOST_TEST(fn.expired());
+}
+
+BOOST_AUTO_TEST_CASE(backward_releases_saved_inputs) {
+    std::weak_ptr<xg::Node<double>> hidden;
+    V x(A{1.0, 2.0}, true);
+    V y;
+    {
+        V h = xg::exp(x);
+        hidden = h.node_ptr();
+        y = xg::sum(h * h);
+    }
+    BOOST_TEST(!hidden.expired());
+    y.backward();
+    BOOST_TEST(hidden.expired());  // freed by backward (no retain_graph)
+    BOOST_TEST(x.has_grad());
+}
+
+BOOST_AUTO_TEST_CASE(generations_order_a_deep_chain) {
+    V x = xg::scalar(0.5, true);
+    V y = x;
+    for (int i = 0; i < 200; ++i) y = y * 1.01 + y * 0.0;  // y = x * 1.01^200
+    y.backward();
+    BOOST_TEST(x.grad().item() == std::pow(1.01, 200), boost::test_tools::tolerance(1e-10));
+}
+
+BOOST_AUTO_TEST_CASE(dot_export_names_ops_and_shapes) {
+    V x(A{{1.0, 2.0, 3.0}}, true, "x");
+    V W(mat({{1.0}, {2.0}, {3.0}}), true, "W");
+    V y = xg::tanh(xg::matmul(x, W)).set_name("y");
+    const std::string dot = xg::to_dot(y);
+    BOOST_TEST(dot.find("digraph") == 0u);
+    BOOST_TEST(dot.find("label=\"matmul\"") != std::string::npos);
+    BOOST_TEST(dot.find("label=\"tanh\"") != std::string::npos);
+    BOOST_TEST(dot.find("x: (1, 3)") != std::string::npos);
+    BOOST_TEST(dot.find("W: (3, 1)") != std::string::npos);
+    BOOST_TEST(dot.find("y: (1, 1)") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

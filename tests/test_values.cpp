@@ -1,0 +1,132 @@
+// Forward values against closed forms, and numerical stability at extreme inputs.
+#include <boost/test/unit_test.hpp>
+
+#include <cmath>
+#include <limits>
+
+#include "xgrad.hpp"
+
+using V = xg::Variable<double>;
+using A = xg::Array<double>;
+static A mat(xt::nested_initializer_list_t<double, 2> rows) { return A(rows); }
+namespace tt = boost::test_tools;
+
+BOOST_AUTO_TEST_SUITE(values)
+
+BOOST_AUTO_TEST_CASE(broadcasting_forward) {
+    V a(mat({{1.0}, {2.0}, {3.0}}));
+    V b(A{{10.0, 20.0, 30.0, 40.0}});
+    V c = a + b;
+    BOOST_TEST(c.shape() == xg::Shape({3, 4}), tt::per_element());
+    BOOST_TEST(c.data()(2, 3) == 43.0);
+    V d = V(A{{1.0, 2.0, 3.0}, {4.0, 5.0, 6.0}}) * V(A{1.0, 0.0, -1.0});
+    BOOST_TEST(d.data() == A({{1.0, 0.0, -3.0}, {4.0, 0.0, -6.0}}), tt::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(broadcast_gradient_is_reduced_to_input_shape) {
+    V a(mat({{1.0}, {2.0}, {3.0}}), true);
+    V b(A{{10.0, 20.0, 30.0, 40.0}}, true);
+    xg::sum(a * b).backward();
+    BOOST_TEST(a.grad().data() == mat({{100.0}, {100.0}, {100.0}}), tt::per_element());
+    BOOST_TEST(b.grad().data() == A({{6.0, 6.0, 6.0, 6.0}}), tt::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(matmul_and_linear_values) {
+    V a(A{{1.0, 2.0}, {3.0, 4.0}, {5.0, 6.0}});
+    V b(A{{1.0, 0.0, 2.0}, {0.0, 1.0, -1.0}});
+    BOOST_TEST(xg::matmul(a, b).data() == A({{1, 2, 0}, {3, 4, 2}, {5, 6, 4}}), tt::per_element());
+    BOOST_TEST(xg::matmul(b, a, true, true).data() == A({{1, 3, 5}, {2, 4, 6}, {0, 2, 4}}), tt::per_element());
+    V bias(A{0.5, -0.5, 1.0});
+    BOOST_TEST(xg::linear(a, b, bias).data() == A({{1.5, 1.5, 1}, {3.5, 3.5, 3}, {5.5, 5.5, 5}}), tt::per_element());
+    xg::Variable<float> af(xg::Array<float>{{1.f, 2.f}}), bf(xg::Array<float>(xt::nested_initializer_list_t<float, 2>{{3.f}, {4.f}}));
+    BOOST_TEST(xg::matmul(af, bf).item() == 11.f);
+}
+
+BOOST_AUTO_TEST_CASE(activations_values) {
+    V x(A{-1000.0, -1.0, 0.0, 1.0, 1000.0});
+    const A s = xg::sigmoid(x).data();
+    BOOST_TEST(s(0) == 0.0);
+    BOOST_TEST(s(1) == 1.0 / (1.0 + std::exp(1.0)), tt::tolerance(1e-14));
+    BOOST_TEST(s(2) == 0.5);
+    BOOST_TEST(s(4) == 1.0);
+    const A sp = xg::softplus(x).data();
+    BOOST_TEST(sp(0) == 0.0);
+    BOOST_TEST(sp(2) == std::log(2.0), tt::tolerance(1e-14));
+    BOOST_TEST(sp(3) == std::log1p(std::exp(1.0)), tt::tolerance(1e-14));
+    BOOST_TEST(sp(4) == 1000.0);  // no overflow
+    BOOST_TEST(xg::relu(x).data() == A({0, 0, 0, 1, 1000}), tt::per_element());
+    BOOST_TEST(xg::leaky_relu(x, 0.1).data() == A({-100, -0.1, 0, 1, 1000}), tt::tolerance(1e-12) << tt::per_element());
+    BOOST_TEST(xg::tanh(x).data()(3) == std::tanh(1.0), tt::tolerance(1e-14));
+}
+
+BOOST_AUTO_TEST_CASE(softplus_gradient_is_sigmoid) {
+    V x(A{-30.0, 0.0, 2.0, 30.0}, true);
+    xg::sum(xg::softplus(x)).backward();
+    BOOST_TEST(x.grad().data() == xg::sigmoid(x.detach()).data(), tt::tolerance(1e-14) << tt::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(softmax_is_stable_and_normalised) {
+    V x(A{{1000.0, 1001.0, 1002.0}, {-1000.0, 0.0, 1000.0}});
+    const A p = xg::softmax(x).data();
+    const double z = 1 + std::exp(1.0) + std::exp(2.0);
+    BOOST_TEST(p(0, 0) == 1 / z, tt::tolerance(1e-12));
+    BOOST_TEST(p(0, 2) == std::exp(2.0) / z, tt::tolerance(1e-12));
+    BOOST_TEST(p(1, 2) == 1.0);
+    const A lp = xg::log_softmax(x).data();
+    BOOST_TEST(lp(1, 0) == -2000.0, tt::tolerance(1e-12));  // finite, not -inf
+    BOOST_TEST(lp(0, 0) == -std::log(z), tt::tolerance(1e-12));
+    const double loss = xg::softmax_cross_entropy(x, xg::Labels{0, 0}).item();
+    BOOST_TEST(loss == (std::log(z) + 2000.0) / 2, tt::tolerance(1e-12));
+}
+
+BOOST_AUTO_TEST_CASE(cross_entropy_onehot_matches_labels) {
+    A logits = {{0.2, -1.0, 3.0}, {1.0, 1.0, 1.0}};
+    const double l1 = xg::softmax_cross_entropy(V(logits), xg::Labels{2, 1}).item();
+    const double l2 = xg::softmax_cross_entropy(V(logits), V(A{{0, 0, 1}, {0, 1, 0}})).item();
+    BOOST_TEST(l1 == l2, tt::tolerance(1e-14));
+    BOOST_TEST(xg::softmax_cross_entropy(V(A{{1.0, 1.0, 1.0}}), xg::Labels{1}).item() == std::log(3.0),
+               tt::tolerance(1e-14));
+}
+
+BOOST_AUTO_TEST_CASE(mean_squared_error_value) {
+    BOOST_TEST(xg::mean_squared_error(V(A{1.0, 2.0, 4.0}), V(A{1.0, 0.0, 1.0})).item() == 13.0 / 3.0,
+               tt::tolerance(1e-14));
+}
+
+BOOST_AUTO_TEST_CASE(reductions_values) {
+    V x(A{{1.0, 5.0, 3.0}, {4.0, 2.0, 6.0}});
+    BOOST_TEST(xg::sum(x).item() == 21.0);
+    BOOST_TEST(xg::sum(x, 0).data() == A({5, 7, 9}), tt::per_element());
+    BOOST_TEST(xg::sum(x, -1, true).shape() == xg::Shape({2, 1}), tt::per_element());
+    BOOST_TEST(xg::mean(x, 1).data() == A({3, 4}), tt::per_element());
+    BOOST_TEST(xg::mean(x).item() == 3.5);
+    BOOST_TEST(xg::max(x, 1).data() == A({5, 6}), tt::per_element());
+    BOOST_TEST(xg::max(x).item() == 6.0);
+}
+
+BOOST_AUTO_TEST_CASE(max_ties_share_the_gradient) {
+    V x(A{{2.0, 2.0, 1.0}}, true);
+    xg::sum(xg::max(x, 1)).backward();
+    BOOST_TEST(x.grad().data() == A({{0.5, 0.5, 0.0}}), tt::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(shape_ops_values) {
+    V x(A{{0, 1, 2}, {3, 4, 5}, {6, 7, 8}, {9, 10, 11}});
+    BOOST_TEST(xg::rows(x, {3, 0}).data() == A({{9, 10, 11}, {0, 1, 2}}), tt::per_element());
+    BOOST_TEST(xg::slice(x, 0, 1, 3).data() == A({{3, 4, 5}, {6, 7, 8}}), tt::per_element());
+    BOOST_TEST(xg::slice(x, 1, 0, 3, 2).data() == A({{0, 2}, {3, 5}, {6, 8}, {9, 11}}), tt::per_element());
+    BOOST_TEST(xg::reshape(x, {-1}).shape() == xg::Shape({12}), tt::per_element());
+    BOOST_TEST(xg::transpose(x).data()(2, 3) == 11.0);
+    BOOST_TEST(xg::sum_to(x, xg::Shape{1, 3}).data() == A({{18, 22, 26}}), tt::per_element());
+    BOOST_TEST(xg::broadcast_to(V(A{1.0, 2.0}), xg::Shape{2, 2}).data() == A({{1, 2}, {1, 2}}), tt::per_element());
+    const V c = xg::concatenate<double>({V(A{{1.0, 2.0}}), V(A{{3.0, 4.0}, {5.0, 6.0}})}, 0);
+    BOOST_TEST(c.data() == A({{1, 2}, {3, 4}, {5, 6}}), tt::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(rows_gradient_scatters_repeated_indices) {
+    V x(A{{1.0, 2.0}, {3.0, 4.0}, {5.0, 6.0}}, true);
+    xg::sum(xg::rows(x, {2, 0, 2})).backward();
+    BOOST_TEST(x.grad().data() == A({{1, 1}, {0, 0}, {2, 2}}), tt::per_element());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
