@@ -4,6 +4,9 @@
 #include <string>
 #include <string_view>
 
+#ifndef XTENSOR_USE_XSIMD
+#error "xgrad is built with XTENSOR_USE_XSIMD (it changes xtensor's allocator); compile with $(pkg-config --cflags xgrad)"
+#endif
 #include <xtensor/xarray.hpp>
 
 #include "graph/error.hpp"
