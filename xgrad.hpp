@@ -7,3 +7,4 @@
 #include "graph/variable.hpp"
 #include "ops/gradcheck.hpp"
 #include "ops/ops.hpp"
+#include "optim/optim.hpp"

@@ -1,0 +1,60 @@
+#include "optim/sgd.hpp"
+
+#include <utility>
+
+namespace xg::optim {
+
+template <class T>
+SGD<T>::SGD(std::vector<Variable<T>> params, SGDOptions options)
+    : Optimizer<T>("SGD", std::move(params), options.lr, options.weight_decay) {}
+
+template <class T>
+void SGD<T>::update(std::size_t, Array<T>& w, const Array<T>& g) {
+    w -= static_cast<T>(this->lr()) * g;
+}
+
+template <class T>
+Momentum<T>::Momentum(std::vector<Variable<T>> params, MomentumOptions options)
+    : Momentum("Momentum", std::move(params), options) {}
+
+template <class T>
+Momentum<T>::Momentum(std::string name, std::vector<Variable<T>> params, MomentumOptions options)
+    : Optimizer<T>(std::move(name), std::move(params), options.lr, options.weight_decay),
+      momentum_(options.momentum) {
+    detail::require(momentum_ >= 0 && momentum_ < 1, this->name(), "momentum", momentum_, "in [0, 1)");
+}
+
+template <class T>
+Array<T>& Momentum<T>::advance_velocity(std::size_t i, const Array<T>& w, const Array<T>& g) {
+    Array<T>& v = this->state(i, 1, w)[0];
+    v *= static_cast<T>(momentum_);
+    v -= static_cast<T>(this->lr()) * g;
+    return v;
+}
+
+template <class T>
+void Momentum<T>::update(std::size_t i, Array<T>& w, const Array<T>& g) {
+    w += advance_velocity(i, w, g);
+}
+
+template <class T>
+Nesterov<T>::Nesterov(std::vector<Variable<T>> params, NesterovOptions options)
+    : Momentum<T>("Nesterov", std::move(params), options) {}
+
+template <class T>
+void Nesterov<T>::update(std::size_t i, Array<T>& w, const Array<T>& g) {
+    const T a = static_cast<T>(this->momentum());
+    const T lr = static_cast<T>(this->lr());
+    const Array<T>& v = this->advance_velocity(i, w, g);
+    w += a * a * v;
+    w -= (1 + a) * lr * g;
+}
+
+#define XG_INSTANTIATE(T)       \
+    template class SGD<T>;      \
+    template class Momentum<T>; \
+    template class Nesterov<T>;
+XG_INSTANTIATE(float)
+XG_INSTANTIATE(double)
+
+}  // namespace xg::optim
