@@ -24,4 +24,9 @@ struct ValueError : Error {
     using Error::Error;
 };
 
+// A missing, unreadable, truncated or foreign file; the message names the file and what is wrong.
+struct IoError : Error {
+    using Error::Error;
+};
+
 }  // namespace xg
