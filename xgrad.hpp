@@ -7,4 +7,5 @@
 #include "graph/variable.hpp"
 #include "ops/gradcheck.hpp"
 #include "ops/ops.hpp"
+#include "nn/nn.hpp"
 #include "optim/optim.hpp"

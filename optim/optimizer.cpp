@@ -1,6 +1,7 @@
 #include "optim/optimizer.hpp"
 
 #include <cmath>
+#include <cstdio>
 #include <utility>
 
 #include <fmt/format.h>
@@ -71,6 +72,50 @@ std::vector<Array<T>>& Optimizer<T>::state(std::size_t i, std::size_t n, const A
         throw ShapeError(fmt::format("{}: parameter {} changed shape from {} to {} between steps", name_, i,
                                      shape_str(arrays.front().shape()), shape_str(w.shape())));
     return arrays;
+}
+
+template <class T>
+StateDict<T> Optimizer<T>::state_dict() const {
+    StateDict<T> out;
+    out.emplace_back("lr", Array<T>(static_cast<T>(lr_)));
+    for (std::size_t i = 0; i < states_.size(); ++i) {
+        const State& s = states_[i];
+        if (s.steps == 0) continue;
+        out.emplace_back(fmt::format("{}.steps", i), Array<T>(static_cast<T>(s.steps)));
+        for (std::size_t k = 0; k < s.arrays.size(); ++k) out.emplace_back(fmt::format("{}.{}", i, k), s.arrays[k]);
+    }
+    return out;
+}
+
+template <class T>
+void Optimizer<T>::load_state_dict(const StateDict<T>& state) {
+    auto bad = [&](const std::string& what) { return ValueError(fmt::format("{}: load_state_dict: {}", name_, what)); };
+    double lr = lr_;
+    std::vector<State> states(params_.size());
+    for (const auto& [key, array] : state) {
+        if (key == "lr") {
+            if (array.size() != 1) throw bad(fmt::format("'lr' has shape {}", shape_str(array.shape())));
+            lr = static_cast<double>(array.data()[0]);
+            continue;
+        }
+        std::size_t i = 0, k = 0;
+        char rest[8] = {};
+        if (std::sscanf(key.c_str(), "%zu.%7s", &i, rest) != 2 || i >= params_.size())
+            throw bad(fmt::format("unexpected entry '{}' for {} parameters", key, params_.size()));
+        if (std::string(rest) == "steps") {
+            if (array.size() != 1) throw bad(fmt::format("'{}' has shape {}", key, shape_str(array.shape())));
+            states[i].steps = static_cast<long>(array.data()[0]);
+            continue;
+        }
+        if (std::sscanf(rest, "%zu", &k) != 1 || k != states[i].arrays.size())
+            throw bad(fmt::format("unexpected entry '{}' (state arrays must come in order)", key));
+        if (array.shape() != params_[i].shape())
+            throw bad(fmt::format("'{}' has shape {} but parameter {} has shape {}", key, shape_str(array.shape()), i,
+                                  shape_str(params_[i].shape())));
+        states[i].arrays.push_back(array);
+    }
+    set_lr(lr);
+    states_ = std::move(states);
 }
 
 template <class T>

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "graph/array.hpp"
+#include "graph/state_dict.hpp"
 #include "graph/variable.hpp"
 
 namespace xg::optim {
@@ -29,6 +30,13 @@ public:
     double weight_decay() const { return weight_decay_; }
     const std::vector<Variable<T>>& params() const { return params_; }
     const std::string& name() const { return name_; }
+
+    // The learning rate and each parameter's step count and state arrays, as "lr", "<i>.steps"
+    // and "<i>.<k>", for checkpoints. Parameters not yet updated have no entries.
+    StateDict<T> state_dict() const;
+    // Restores what state_dict() gave, for the same parameters in the same order; throws naming
+    // the first entry that does not fit (and leaves the optimizer unchanged).
+    void load_state_dict(const StateDict<T>& state);
 
 protected:
     Optimizer(std::string name, std::vector<Variable<T>> params, double lr, double weight_decay,

@@ -1,0 +1,58 @@
+#pragma once
+// Weight initialisers (Deep Learning from Scratch 6.2), all drawing from a seeded generator so
+// that runs reproduce. Fan-in is the first dimension of a weight of shape (in, out).
+#include <cstdint>
+#include <random>
+#include <string>
+#include <string_view>
+
+#include "graph/variable.hpp"
+
+namespace xg::nn {
+
+using Generator = std::mt19937_64;
+
+// The generator layers use when none is given (like torch's default generator).
+Generator& default_generator();
+// Reseeds it (torch.manual_seed).
+void manual_seed(std::uint64_t seed);
+
+namespace init {
+template <class T> void normal_(Variable<T>& w, double std, Generator& gen);
+template <class T> void uniform_(Variable<T>& w, double low, double high, Generator& gen);
+// The seeds' Xavier: N(0, 1/fan_in).
+template <class T> void xavier_normal_(Variable<T>& w, Generator& gen);
+// Glorot & Bengio's uniform: U(-a, a), a = sqrt(6 / (fan_in + fan_out)).
+template <class T> void glorot_uniform_(Variable<T>& w, Generator& gen);
+// He: N(0, 2/fan_in).
+template <class T> void he_normal_(Variable<T>& w, Generator& gen);
+// He uniform: U(-a, a), a = sqrt(6 / fan_in).
+template <class T> void he_uniform_(Variable<T>& w, Generator& gen);
+template <class T> void zeros_(Variable<T>& w);
+template <class T> void constant_(Variable<T>& w, double value);
+}  // namespace init
+
+// A choice of initialiser, as a value: what Linear and MultiLayerNet take.
+struct Init {
+    enum class Kind { normal, xavier, glorot_uniform, he, he_uniform, zeros, constant };
+    Kind kind = Kind::he;
+    double value = 0;  // the std of `normal`, the value of `constant`
+
+    static Init normal(double std) { return {Kind::normal, std}; }
+    static Init xavier() { return {Kind::xavier, 0}; }
+    static Init glorot_uniform() { return {Kind::glorot_uniform, 0}; }
+    static Init he() { return {Kind::he, 0}; }
+    static Init he_uniform() { return {Kind::he_uniform, 0}; }
+    static Init zeros() { return {Kind::zeros, 0}; }
+    static Init constant(double v) { return {Kind::constant, v}; }
+
+    // "he", "he_uniform", "xavier", "glorot_uniform", "zeros", or a number: the std of a normal
+    // (the book's weight_init_std). Throws ValueError on anything else.
+    static Init parse(std::string_view text);
+    std::string str() const;
+
+    template <class T>
+    void apply(Variable<T>& w, Generator& gen) const;
+};
+
+}  // namespace xg::nn

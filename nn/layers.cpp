@@ -1,0 +1,143 @@
+#include "nn/layers.hpp"
+
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "graph/error.hpp"
+#include "graph/mode.hpp"
+
+namespace xg::nn {
+
+template <class T>
+Linear<T>::Linear(std::size_t in, std::size_t out, LinearOptions options) : init_name_(options.init.str()) {
+    if (in == 0 || out == 0) throw ShapeError(fmt::format("Linear: sizes must be positive, got {} -> {}", in, out));
+    Generator& gen = options.generator ? *options.generator : default_generator();
+    Variable<T> w(Array<T>::from_shape({in, out}));
+    options.init.apply(w, gen);
+    weight_ = this->register_parameter("weight", w, Decay::yes);
+    if (options.bias) bias_ = this->register_parameter("bias", Variable<T>(Array<T>(xt::zeros<T>({out}))));
+}
+
+template <class T>
+Variable<T> Linear<T>::forward(const Variable<T>& x) {
+    return linear(x, weight_, bias_);
+}
+
+template <class T>
+std::string Linear<T>::repr() const {
+    return fmt::format("Linear({} -> {}, init={}{})", weight_.shape()[0], weight_.shape()[1], init_name_,
+                       bias_.defined() ? "" : ", no bias");
+}
+
+Activation parse_activation(std::string_view text) {
+    for (Activation a : {Activation::sigmoid, Activation::tanh, Activation::relu, Activation::leaky_relu,
+                         Activation::softplus})
+        if (activation_name(a) == text) return a;
+    throw ValueError(fmt::format(
+        "activation: unknown activation '{}' (expected sigmoid, tanh, relu, leaky_relu or softplus)", text));
+}
+
+std::string_view activation_name(Activation a) {
+    switch (a) {
+        case Activation::sigmoid: return "sigmoid";
+        case Activation::tanh: return "tanh";
+        case Activation::relu: return "relu";
+        case Activation::leaky_relu: return "leaky_relu";
+        case Activation::softplus: return "softplus";
+    }
+    return "?";
+}
+
+template <class T>
+Variable<T> ActivationLayer<T>::forward(const Variable<T>& x) {
+    switch (kind_) {
+        case Activation::sigmoid: return sigmoid(x);
+        case Activation::tanh: return tanh(x);
+        case Activation::relu: return relu(x);
+        case Activation::leaky_relu: return leaky_relu(x, static_cast<T>(slope_));
+        case Activation::softplus: return softplus(x);
+    }
+    throw ValueError("activation: invalid kind");
+}
+
+template <class T>
+std::string ActivationLayer<T>::repr() const {
+    if (kind_ == Activation::leaky_relu) return fmt::format("LeakyReLU(slope={})", slope_);
+    constexpr std::string_view names[] = {"Sigmoid", "Tanh", "ReLU", "LeakyReLU", "Softplus"};
+    return std::string(names[static_cast<int>(kind_)]);
+}
+
+template <class T>
+Dropout<T>::Dropout(double ratio, std::optional<std::uint64_t> seed)
+    : ratio_(ratio), gen_(seed ? *seed : default_generator()()) {
+    if (!(ratio >= 0 && ratio < 1)) throw ValueError(fmt::format("Dropout: ratio must be in [0, 1), got {}", ratio));
+}
+
+template <class T>
+Variable<T> Dropout<T>::forward(const Variable<T>& x) {
+    if (!this->is_training() || ratio_ == 0) return x;
+    // The mask enters the graph as a constant, already scaled: y = x * mask.
+    const T scale = static_cast<T>(1.0 / (1.0 - ratio_));
+    std::bernoulli_distribution keep(1.0 - ratio_);
+    Array<T> mask = Array<T>::from_shape(x.shape());
+    for (T& m : mask) m = keep(gen_) ? scale : T(0);
+    return x * Variable<T>(std::move(mask));
+}
+
+template <class T>
+std::string Dropout<T>::repr() const {
+    return fmt::format("Dropout(ratio={})", ratio_);
+}
+
+template <class T>
+BatchNorm1d<T>::BatchNorm1d(std::size_t features, BatchNormOptions options)
+    : features_(features), options_(options) {
+    if (features == 0) throw ShapeError("BatchNorm1d: the number of features must be positive");
+    if (!(options.eps > 0)) throw ValueError(fmt::format("BatchNorm1d: eps must be > 0, got {}", options.eps));
+    if (!(options.momentum >= 0 && options.momentum <= 1))
+        throw ValueError(fmt::format("BatchNorm1d: momentum must be in [0, 1], got {}", options.momentum));
+    gamma_ = this->register_parameter("weight", Variable<T>(Array<T>(xt::ones<T>({features}))));
+    beta_ = this->register_parameter("bias", Variable<T>(Array<T>(xt::zeros<T>({features}))));
+    running_mean_ = this->register_buffer("running_mean", Variable<T>(Array<T>(xt::zeros<T>({features}))));
+    running_var_ = this->register_buffer("running_var", Variable<T>(Array<T>(xt::ones<T>({features}))));
+}
+
+template <class T>
+Variable<T> BatchNorm1d<T>::forward(const Variable<T>& x) {
+    if (x.ndim() != 2 || x.shape()[1] != features_)
+        throw ShapeError(fmt::format("BatchNorm1d: expects input of shape (N, {}), got {}", features_,
+                                     shape_str(x.shape())));
+    const T eps = static_cast<T>(options_.eps);
+    if (!this->is_training()) {
+        Array<T> inv_std = T(1) / xt::sqrt(running_var_.data() + eps);
+        Array<T> shift = -running_mean_.data() * inv_std;
+        return (x * Variable<T>(std::move(inv_std)) + Variable<T>(std::move(shift))) * gamma_ + beta_;
+    }
+    if (x.shape()[0] < 2)
+        throw ValueError(fmt::format("BatchNorm1d: training needs more than one row per batch, got shape {}",
+                                     shape_str(x.shape())));
+    const Variable<T> mu = mean(x, 0);
+    const Variable<T> centred = x - mu;
+    const Variable<T> var = mean(centred * centred, 0);
+    const Variable<T> y = centred / sqrt(var + eps) * gamma_ + beta_;
+    const T m = static_cast<T>(options_.momentum);
+    running_mean_.data() = (T(1) - m) * running_mean_.data() + m * mu.data();
+    running_var_.data() = (T(1) - m) * running_var_.data() + m * var.data();
+    return y;
+}
+
+template <class T>
+std::string BatchNorm1d<T>::repr() const {
+    return fmt::format("BatchNorm1d({}, eps={}, momentum={})", features_, options_.eps, options_.momentum);
+}
+
+#define XG_INSTANTIATE(T)              \
+    template class Linear<T>;          \
+    template class ActivationLayer<T>; \
+    template class Dropout<T>;         \
+    template class BatchNorm1d<T>;
+XG_INSTANTIATE(float)
+XG_INSTANTIATE(double)
+
+}  // namespace xg::nn

@@ -1,0 +1,130 @@
+#pragma once
+// Layers built from graph ops: none has a backward pass of its own.
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "nn/init.hpp"
+#include "nn/module.hpp"
+#include "ops/ops.hpp"
+
+namespace xg::nn {
+
+struct LinearOptions {
+    Init init = Init::he();
+    bool bias = true;              // zeros, as in the book
+    Generator* generator = nullptr;  // default_generator() when null
+};
+
+// The book's Affine layer: x·W + b with W of shape (in, out) and b of shape (out,).
+template <class T>
+class Linear : public Module<T> {
+public:
+    Linear(std::size_t in, std::size_t out, LinearOptions options = {});
+    Variable<T> forward(const Variable<T>& x) override;
+    std::string repr() const override;
+
+    const Variable<T>& weight() const { return weight_; }
+    const Variable<T>& bias() const { return bias_; }  // undefined without bias
+
+private:
+    Variable<T> weight_, bias_;
+    std::string init_name_;
+};
+
+// Activations. `Activation` names them for models configured by value (MultiLayerNet, flags).
+enum class Activation { sigmoid, tanh, relu, leaky_relu, softplus };
+Activation parse_activation(std::string_view text);  // "sigmoid", "tanh", "relu", "leaky_relu", "softplus"
+std::string_view activation_name(Activation a);
+
+template <class T>
+class ActivationLayer : public Module<T> {
+public:
+    explicit ActivationLayer(Activation kind, double slope = 0.01) : kind_(kind), slope_(slope) {}
+    Variable<T> forward(const Variable<T>& x) override;
+    std::string repr() const override;
+    Activation kind() const { return kind_; }
+
+private:
+    Activation kind_;
+    double slope_;  // leaky_relu only
+};
+
+template <class T>
+struct Sigmoid : ActivationLayer<T> {
+    Sigmoid() : ActivationLayer<T>(Activation::sigmoid) {}
+};
+template <class T>
+struct Tanh : ActivationLayer<T> {
+    Tanh() : ActivationLayer<T>(Activation::tanh) {}
+};
+template <class T>
+struct ReLU : ActivationLayer<T> {
+    ReLU() : ActivationLayer<T>(Activation::relu) {}
+};
+template <class T>
+struct LeakyReLU : ActivationLayer<T> {
+    explicit LeakyReLU(double slope = 0.01) : ActivationLayer<T>(Activation::leaky_relu, slope) {}
+};
+template <class T>
+struct Softplus : ActivationLayer<T> {
+    Softplus() : ActivationLayer<T>(Activation::softplus) {}
+};
+
+// Inverted dropout: in training each unit is kept with probability 1 - ratio and scaled by
+// 1 / (1 - ratio), so evaluation is the identity. The mask is a constant of the graph.
+template <class T>
+class Dropout : public Module<T> {
+public:
+    // The mask generator is seeded from `seed`, or from default_generator() when none is given.
+    explicit Dropout(double ratio = 0.5, std::optional<std::uint64_t> seed = std::nullopt);
+    Variable<T> forward(const Variable<T>& x) override;
+    std::string repr() const override;
+    double ratio() const { return ratio_; }
+
+private:
+    double ratio_;
+    Generator gen_;
+};
+
+struct BatchNormOptions {
+    double eps = 1e-5;
+    // running = (1 - momentum) * running + momentum * batch (PyTorch's convention; the book's
+    // momentum 0.9 is this 0.1).
+    double momentum = 0.1;
+};
+
+// Batch normalisation over the rows of x (N, features) (the book's 6.3):
+// x^ = (x - mean) / sqrt(var + eps), y = gamma * x^ + beta, with the batch's mean and (biased)
+// variance in training and the running ones in evaluation.
+template <class T>
+class BatchNorm1d : public Module<T> {
+public:
+    explicit BatchNorm1d(std::size_t features, BatchNormOptions options = {});
+    Variable<T> forward(const Variable<T>& x) override;
+    std::string repr() const override;
+
+    const Variable<T>& gamma() const { return gamma_; }
+    const Variable<T>& beta() const { return beta_; }
+    const Variable<T>& running_mean() const { return running_mean_; }
+    const Variable<T>& running_var() const { return running_var_; }
+
+private:
+    std::size_t features_;
+    BatchNormOptions options_;
+    Variable<T> gamma_, beta_, running_mean_, running_var_;
+};
+
+#define XG_NN_LAYERS_EXTERN(T)                   \
+    extern template class Linear<T>;             \
+    extern template class ActivationLayer<T>;    \
+    extern template class Dropout<T>;            \
+    extern template class BatchNorm1d<T>;
+XG_NN_LAYERS_EXTERN(float)
+XG_NN_LAYERS_EXTERN(double)
+#undef XG_NN_LAYERS_EXTERN
+
+}  // namespace xg::nn

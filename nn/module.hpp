@@ -1,0 +1,131 @@
+#pragma once
+// Module: the PyTorch C++ frontend's shape. A module registers its parameters, buffers (state
+// that is saved but not trained, e.g. running statistics) and sub-modules under names, and
+// computes forward() with graph ops, so back-propagation through it needs no code of its own.
+#include <cstddef>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "graph/state_dict.hpp"
+#include "graph/variable.hpp"
+
+namespace xg::nn {
+
+template <class T>
+using Named = std::pair<std::string, Variable<T>>;
+
+// Whether a parameter is a weight that weight decay applies to (the seeds decay the weights of
+// affine layers, not biases nor batch-norm's gamma and beta).
+enum class Decay { yes, no };
+
+template <class T>
+class Module {
+public:
+    using value_type = T;
+
+    Module() = default;
+    virtual ~Module() = default;
+    // Modules hold parameter handles: a copy would silently share them, so there is none.
+    Module(const Module&) = delete;
+    Module& operator=(const Module&) = delete;
+
+    virtual Variable<T> forward(const Variable<T>& x) = 0;
+    Variable<T> operator()(const Variable<T>& x) { return forward(x); }
+
+    // This module's and its descendants' parameters, in registration order, each once.
+    std::vector<Variable<T>> parameters() const;
+    // The same with dotted names: "layers.0.weight".
+    std::vector<Named<T>> named_parameters() const;
+    std::vector<Named<T>> named_buffers() const;
+    // The parameters registered with Decay::yes (what weight decay penalises).
+    std::vector<Variable<T>> decayed_parameters() const;
+    std::vector<std::pair<std::string, std::shared_ptr<Module>>> named_children() const { return children_; }
+
+    // Training mode (dropout active, batch statistics) or evaluation mode, for the whole tree.
+    void train(bool on = true);
+    void eval() { train(false); }
+    bool is_training() const { return training_; }
+
+    void zero_grad();
+
+    // Copies of every parameter and buffer under its dotted name.
+    StateDict<T> state_dict() const;
+    // Copies `state` into the parameters and buffers. Every name must be present with the same
+    // shape and no other name may appear; otherwise throws, naming the first mismatch.
+    void load_state_dict(const StateDict<T>& state);
+
+    // A one-line description of this module alone, e.g. "Linear(784 -> 100)".
+    virtual std::string repr() const = 0;
+    // The whole tree, indented, like printing a torch module.
+    std::string str() const;
+
+protected:
+    // Registers and returns `p` (which is made to require grad) under `name`.
+    Variable<T> register_parameter(std::string name, Variable<T> p, Decay decay = Decay::no);
+    Variable<T> register_buffer(std::string name, Variable<T> b);
+    template <class M>
+    std::shared_ptr<M> register_module(std::string name, std::shared_ptr<M> m) {
+        add_child(std::move(name), m);
+        return m;
+    }
+
+private:
+    struct Entry {
+        std::string name;
+        Variable<T> var;
+        Decay decay = Decay::no;
+    };
+    void add_child(std::string name, std::shared_ptr<Module> m);
+    void check_new_name(const std::string& name) const;
+    void collect(const std::string& prefix, bool buffers, std::vector<Named<T>>& out) const;
+    void print(std::ostream& os, const std::string& name, int depth) const;
+
+    std::vector<Entry> params_;
+    std::vector<Entry> buffers_;
+    std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+    bool training_ = true;
+};
+
+template <class T>
+std::ostream& operator<<(std::ostream& os, const Module<T>& m) {
+    return os << m.str();
+}
+
+// Modules applied in order; children are named "0", "1", ...
+template <class T>
+class Sequential : public Module<T> {
+public:
+    Sequential() = default;
+    template <class... M>
+    explicit Sequential(std::shared_ptr<M>... modules) {
+        (push_back(std::move(modules)), ...);
+    }
+
+    template <class M>
+    std::shared_ptr<M> push_back(std::shared_ptr<M> m) {
+        layers_.push_back(m);
+        return this->register_module(std::to_string(layers_.size() - 1), std::move(m));
+    }
+
+    Variable<T> forward(const Variable<T>& x) override;
+    std::string repr() const override { return "Sequential"; }
+
+    std::size_t size() const { return layers_.size(); }
+    const std::shared_ptr<Module<T>>& operator[](std::size_t i) const { return layers_.at(i); }
+    auto begin() const { return layers_.begin(); }
+    auto end() const { return layers_.end(); }
+
+private:
+    std::vector<std::shared_ptr<Module<T>>> layers_;
+};
+
+extern template class Module<float>;
+extern template class Module<double>;
+extern template class Sequential<float>;
+extern template class Sequential<double>;
+
+}  // namespace xg::nn

@@ -1,0 +1,8 @@
+#pragma once
+// xgrad's neural-network layer: modules, layers, initialisers, losses, checkpoints.
+#include "nn/checkpoint.hpp"
+#include "nn/init.hpp"
+#include "nn/layers.hpp"
+#include "nn/loss.hpp"
+#include "nn/module.hpp"
+#include "nn/multilayer_net.hpp"
