@@ -1,0 +1,70 @@
+#pragma once
+// CSV files for experiment results, written so that a reader (gnuplot, a script, a person
+// tailing the directory) never sees half a file: rows go to a temporary file beside the target,
+// which close() renames over it.
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <type_traits>
+#include <variant>
+#include <vector>
+
+namespace xg::train {
+
+// One CSV value: a number (printed shortest round-trip, so reading it back gives the same double)
+// or a string (quoted only when it contains a comma, quote or line break).
+class Cell {
+public:
+    template <class N>
+        requires(std::is_arithmetic_v<N> && !std::is_same_v<N, bool> && !std::is_same_v<N, char>)
+    Cell(N n) {  // NOLINT(google-explicit-constructor): rows are written as {"SGD", 3, 0.5}
+        if constexpr (std::is_integral_v<N>)
+            value_ = static_cast<std::int64_t>(n);
+        else
+            value_ = static_cast<double>(n);
+    }
+    Cell(std::string s) : value_(std::move(s)) {}  // NOLINT(google-explicit-constructor)
+    Cell(const char* s) : value_(std::string(s)) {}  // NOLINT(google-explicit-constructor)
+
+    std::string str() const;
+
+private:
+    std::variant<std::int64_t, double, std::string> value_;
+};
+
+class CsvWriter {
+public:
+    // Opens a temporary file beside `path` and writes the header row. Throws IoError naming the
+    // path if it cannot be created.
+    CsvWriter(std::filesystem::path path, std::vector<std::string> header);
+    // Without close() (e.g. an exception unwound past the writer) the temporary file is removed
+    // and `path` is left as it was: an unfinished table is never published.
+    ~CsvWriter();
+    CsvWriter(const CsvWriter&) = delete;
+    CsvWriter& operator=(const CsvWriter&) = delete;
+
+    // One row; throws ValueError naming the file if it has not one cell per header column.
+    CsvWriter& row(const std::vector<Cell>& cells);
+    // An empty line. gnuplot reads it as the end of one scan line of a grid (needed for contours
+    // of gridded data); CSV readers that skip blank lines are unaffected.
+    CsvWriter& end_block();
+    // Flushes and renames the temporary file onto `path`; throws IoError naming it on failure.
+    void close();
+
+    const std::filesystem::path& path() const { return path_; }
+
+private:
+    void check_stream(const char* what) const;
+
+    std::filesystem::path path_;
+    std::filesystem::path temp_path_;
+    std::size_t columns_;
+    std::ofstream out_;
+    bool closed_ = false;
+};
+
+// A file's neighbour for atomic writes: "<dir>/.<name>.<pid>.tmp" (hidden, unique per process).
+std::filesystem::path temp_path_beside(const std::filesystem::path& path);
+
+}  // namespace xg::train
