@@ -1,0 +1,290 @@
+// IDX reading and writing. Every failure is an IoError (or ShapeError for a bad write request)
+// naming the file and the numbers involved; nothing here trusts a size read from the input.
+#include "data/idx.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <climits>
+#include <cstdio>
+#include <cstring>
+
+#include <fmt/core.h>
+#include <unistd.h>
+#include <zlib.h>
+
+namespace xg::data {
+
+namespace {
+
+constexpr std::uint8_t idx_ubyte = 0x08;
+constexpr std::size_t max_idx_dims = 4;
+// Limits are clamped to this so that `limit + 1` and the read slack cannot wrap around.
+constexpr std::size_t max_limit = SIZE_MAX / 4;
+
+[[noreturn]] void fail(std::string_view name, const std::string& what) {
+    throw IoError(fmt::format("{}: {}", name, what));
+}
+
+std::string shape_text(const std::vector<std::size_t>& shape) {
+    std::string s = "(";
+    for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+    return s + (shape.size() == 1 ? ",)" : ")");
+}
+
+std::string_view idx_type_name(std::uint8_t code) {
+    switch (code) {
+        case 0x08: return "unsigned byte";
+        case 0x09: return "signed byte";
+        case 0x0B: return "int16";
+        case 0x0C: return "int32";
+        case 0x0D: return "float32";
+        case 0x0E: return "float64";
+        default: return "not an IDX type";
+    }
+}
+
+std::uint32_t read_be32(const std::uint8_t* p) {
+    return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) | std::uint32_t{p[3]};
+}
+
+void append_be32(std::vector<std::uint8_t>& out, std::uint32_t v) {
+    for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<std::uint8_t>(v >> shift));
+}
+
+// Product of the dimensions, or nullopt-like `limit + 1` when it exceeds `limit` (overflow
+// included), so that no multiplication can wrap around.
+std::size_t checked_product(const std::vector<std::size_t>& dims, std::size_t limit) {
+    for (std::size_t d : dims)
+        if (d == 0) return 0;
+    std::size_t product = 1;
+    for (std::size_t d : dims) {
+        if (product > limit / d) return limit + 1;
+        product *= d;
+    }
+    return product;
+}
+
+struct IdxHeader {
+    std::vector<std::size_t> shape;
+    std::size_t bytes = 0;  // of the header itself; the data follows
+};
+
+// Checks raw (uncompressed) IDX bytes: header, type, shape and the exact data size.
+IdxHeader check_raw_idx(std::span<const std::uint8_t> bytes, std::string_view name, std::size_t max_bytes) {
+    if (bytes.size() < 4)
+        fail(name, fmt::format("too short for an IDX header: {} bytes, need at least 4", bytes.size()));
+    const std::uint32_t magic = read_be32(bytes.data());
+    if (bytes[0] != 0 || bytes[1] != 0)
+        fail(name, fmt::format("not an IDX file: magic number 0x{:08x} found, expected 0x0000080N "
+                               "(00 00 08 then 1 to 4 dimensions)", magic));
+    const std::uint8_t type = bytes[2];
+    if (type != idx_ubyte)
+        fail(name, fmt::format("IDX type code 0x{:02x} ({}) is not supported, only 0x08 (unsigned byte); "
+                               "magic number 0x{:08x}", type, idx_type_name(type), magic));
+    const std::size_t ndim = bytes[3];
+    if (ndim < 1 || ndim > max_idx_dims)
+        fail(name, fmt::format("IDX magic number 0x{:08x} declares {} dimensions, 1 to {} are supported", magic,
+                               ndim, max_idx_dims));
+    const std::size_t header = 4 + 4 * ndim;
+    if (bytes.size() < header)
+        fail(name, fmt::format("truncated IDX header: {} bytes, a {}-dimensional header needs {}", bytes.size(), ndim,
+                               header));
+
+    IdxHeader out{{}, header};
+    for (std::size_t i = 0; i < ndim; ++i) out.shape.push_back(read_be32(bytes.data() + 4 + 4 * i));
+    const std::size_t count = checked_product(out.shape, max_bytes);
+    if (count > max_bytes)
+        fail(name, fmt::format("IDX shape {} declares more than the {}-byte limit of data", shape_text(out.shape),
+                               max_bytes));
+    const std::size_t present = bytes.size() - header;
+    if (present < count)
+        fail(name, fmt::format("truncated: IDX shape {} needs {} bytes of data after the {}-byte header, "
+                               "only {} are present", shape_text(out.shape), count, header, present));
+    if (present > count)
+        fail(name, fmt::format("{} trailing bytes after the {} bytes of data that IDX shape {} declares",
+                               present - count, count, shape_text(out.shape)));
+    return out;
+}
+
+// Parses raw IDX bytes it owns: the data is moved out rather than copied (47 MB for MNIST).
+IdxArray parse_owned_raw_idx(std::vector<std::uint8_t> bytes, std::string_view name, std::size_t max_bytes) {
+    IdxHeader header = check_raw_idx(bytes, name, max_bytes);
+    bytes.erase(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(header.bytes));
+    return {std::move(header.shape), std::move(bytes)};
+}
+
+// Reads a whole file; anything larger than `limit` bytes is refused before it is all in memory.
+std::vector<std::uint8_t> read_file(const std::string& path, std::size_t limit) {
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f) fail(path, fmt::format("cannot open: {}", std::strerror(errno)));
+    std::vector<std::uint8_t> bytes;
+    constexpr std::size_t chunk = std::size_t{1} << 20;
+    for (;;) {
+        const std::size_t old = bytes.size();
+        bytes.resize(old + chunk);
+        const std::size_t got = std::fread(bytes.data() + old, 1, chunk, f);
+        bytes.resize(old + got);
+        if (got < chunk) break;
+        if (bytes.size() > limit) {
+            std::fclose(f);
+            fail(path, fmt::format("file is larger than the {}-byte limit", limit));
+        }
+    }
+    const bool read_error = std::ferror(f) != 0;
+    const int err = errno;
+    std::fclose(f);
+    if (read_error) fail(path, fmt::format("cannot read: {}", std::strerror(err)));
+    return bytes;
+}
+
+}  // namespace
+
+bool is_gzip(std::span<const std::uint8_t> bytes) {
+    return bytes.size() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b;
+}
+
+std::vector<std::uint8_t> gunzip(std::span<const std::uint8_t> bytes, std::string_view name, std::size_t max_bytes) {
+    max_bytes = std::min(max_bytes, max_limit);
+    z_stream z{};
+    if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) fail(name, "zlib: cannot initialise inflate");
+    struct End {
+        z_stream& z;
+        ~End() { inflateEnd(&z); }
+    } end{z};
+
+    // The gzip trailer holds the size mod 2^32: a good first guess, but the input is untrusted,
+    // so the guess is bounded by deflate's best ratio (about 1032:1) and by the limit.
+    std::size_t guess = std::size_t{64} << 10;
+    if (bytes.size() >= 18) {
+        const std::uint8_t* t = bytes.data() + bytes.size() - 4;
+        guess = std::max<std::size_t>(std::size_t{64} << 10, std::uint32_t{t[0]} | (std::uint32_t{t[1]} << 8) |
+                                                                 (std::uint32_t{t[2]} << 16) | (std::uint32_t{t[3]} << 24));
+    }
+    guess = std::min({guess, bytes.size() * 1040 + 1024, max_bytes + 1});
+
+    std::vector<std::uint8_t> out(guess);
+    std::size_t produced = 0;
+    std::size_t consumed = 0;  // input handed to zlib before the current z.next_in chunk
+    z.next_in = const_cast<Bytef*>(bytes.data());
+    z.avail_in = 0;
+    auto input_left = [&] { return bytes.size() - consumed; };
+    for (;;) {
+        if (z.avail_in == 0 && input_left() > 0) {
+            z.next_in = const_cast<Bytef*>(bytes.data() + consumed);
+            z.avail_in = static_cast<uInt>(std::min<std::size_t>(input_left(), UINT_MAX));
+        }
+        if (produced == out.size()) {
+            if (out.size() > max_bytes)
+                fail(name, fmt::format("gzip data inflates to more than the {}-byte limit "
+                                       "(corrupt file or decompression bomb)", max_bytes));
+            out.resize(std::min(out.size() * 2, max_bytes + 1));
+        }
+        const std::size_t in_before = z.avail_in;
+        z.next_out = out.data() + produced;
+        z.avail_out = static_cast<uInt>(std::min<std::size_t>(out.size() - produced, UINT_MAX));
+        const std::size_t out_before = z.avail_out;
+        const int ret = inflate(&z, Z_NO_FLUSH);
+        produced += out_before - z.avail_out;
+        consumed += in_before - z.avail_in;
+        if (ret == Z_STREAM_END) {
+            if (input_left() == 0) break;
+            // Another gzip member may follow, as `cat a.gz b.gz` makes; anything else is garbage.
+            if (!is_gzip(bytes.subspan(consumed)))
+                fail(name, fmt::format("{} trailing bytes after the gzip stream (which ends at byte {})",
+                                       input_left(), consumed));
+            inflateReset(&z);
+            z.avail_in = 0;
+            continue;
+        }
+        if (ret == Z_BUF_ERROR && input_left() == 0 && z.avail_in == 0)
+            fail(name, fmt::format("truncated gzip stream: it ends after {} compressed bytes ({} inflated) "
+                                   "before its end marker", bytes.size(), produced));
+        if (ret != Z_OK && ret != Z_BUF_ERROR)
+            fail(name, fmt::format("corrupt gzip stream near compressed byte {}: {}", consumed,
+                                   z.msg ? z.msg : "zlib error"));
+    }
+    if (produced > max_bytes)
+        fail(name, fmt::format("gzip data inflates to more than the {}-byte limit "
+                               "(corrupt file or decompression bomb)", max_bytes));
+    out.resize(produced);
+    return out;
+}
+
+IdxArray parse_idx(std::span<const std::uint8_t> bytes, std::string_view name, std::size_t max_bytes) {
+    max_bytes = std::min(max_bytes, max_limit);
+    if (bytes.empty()) fail(name, "file is empty (0 bytes), expected an IDX header");
+    if (is_gzip(bytes)) {
+        std::vector<std::uint8_t> raw = gunzip(bytes, name, max_bytes);
+        if (raw.empty()) fail(name, "gzip data inflates to 0 bytes, expected an IDX header");
+        return parse_owned_raw_idx(std::move(raw), name, max_bytes);
+    }
+    IdxHeader header = check_raw_idx(bytes, name, max_bytes);
+    return {std::move(header.shape), std::vector<std::uint8_t>(bytes.begin() + static_cast<std::ptrdiff_t>(header.bytes),
+                                                               bytes.end())};
+}
+
+IdxArray read_idx(const std::string& path, std::size_t max_bytes) {
+    max_bytes = std::min(max_bytes, max_limit);
+    // A raw file larger than the limit is refused by the header check anyway; the slack admits a
+    // compressed file that did not shrink (gzip adds a few bytes per 16 kB block).
+    std::vector<std::uint8_t> bytes = read_file(path, max_bytes + max_bytes / 64 + 4096);
+    if (bytes.empty() || is_gzip(bytes)) return parse_idx(bytes, path, max_bytes);
+    return parse_owned_raw_idx(std::move(bytes), path, max_bytes);
+}
+
+std::vector<std::uint8_t> encode_idx(const std::vector<std::size_t>& shape, std::span<const std::uint8_t> data,
+                                     bool gzip) {
+    if (shape.empty() || shape.size() > max_idx_dims)
+        throw ShapeError(fmt::format("encode_idx: shape {} has {} dimensions, IDX supports 1 to {}", shape_text(shape),
+                                     shape.size(), max_idx_dims));
+    for (std::size_t d : shape)
+        if (d > UINT32_MAX)
+            throw ShapeError(fmt::format("encode_idx: dimension {} of shape {} does not fit in 32 bits", d,
+                                         shape_text(shape)));
+    const std::size_t count = checked_product(shape, data.size());
+    if (count != data.size())
+        throw ShapeError(fmt::format("encode_idx: shape {} does not hold the {} bytes given", shape_text(shape),
+                                     data.size()));
+
+    std::vector<std::uint8_t> raw = {0, 0, idx_ubyte, static_cast<std::uint8_t>(shape.size())};
+    raw.reserve(4 + 4 * shape.size() + data.size());
+    for (std::size_t d : shape) append_be32(raw, static_cast<std::uint32_t>(d));
+    raw.insert(raw.end(), data.begin(), data.end());
+    if (!gzip) return raw;
+
+    z_stream z{};
+    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        throw IoError("encode_idx: zlib: cannot initialise deflate");
+    std::vector<std::uint8_t> out(deflateBound(&z, static_cast<uLong>(raw.size())));
+    z.next_in = raw.data();
+    z.avail_in = static_cast<uInt>(raw.size());
+    z.next_out = out.data();
+    z.avail_out = static_cast<uInt>(out.size());
+    const int ret = deflate(&z, Z_FINISH);
+    out.resize(out.size() - z.avail_out);
+    deflateEnd(&z);
+    if (ret != Z_STREAM_END) throw IoError(fmt::format("encode_idx: zlib deflate failed ({})", ret));
+    return out;
+}
+
+void write_idx(const std::string& path, const std::vector<std::size_t>& shape, std::span<const std::uint8_t> data,
+               bool gzip) {
+    const std::vector<std::uint8_t> bytes = encode_idx(shape, data, gzip);
+    static std::atomic<unsigned> counter{0};
+    const std::string temp = fmt::format("{}.{}.{}.tmp", path, ::getpid(), counter++);
+    std::FILE* f = std::fopen(temp.c_str(), "wbx");
+    if (!f) fail(path, fmt::format("cannot create temporary file {}: {}", temp, std::strerror(errno)));
+    errno = 0;
+    bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
+    ok = ok && std::fflush(f) == 0;
+    ok = ok && ::fsync(::fileno(f)) == 0;  // the rename must not publish data still in flight
+    const int write_errno = errno;
+    const bool closed = std::fclose(f) == 0;
+    if (ok && closed && std::rename(temp.c_str(), path.c_str()) == 0) return;
+    const int err = write_errno != 0 ? write_errno : errno;
+    std::remove(temp.c_str());
+    fail(path, fmt::format("cannot write {} bytes: {}", bytes.size(), std::strerror(err)));
+}
+
+}  // namespace xg::data
