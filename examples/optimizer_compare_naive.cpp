@@ -199,7 +199,7 @@ int main(int argc, char** argv) {
         const auto common = cli.parse(argc, argv);
         if (!common) return 0;
         const long steps = cli.get<long>("steps");
-        if (steps < 1) throw xg::ValueError(fmt::format("optimizer_compare_naive: --steps must be >= 1, got {}", steps));
+        if (steps < 1) throw xg::ValueError(fmt::format("--steps must be >= 1, got {}", steps));
 
         std::vector<Path> paths;
         fmt::print("f(x, y) = x^2/20 + y^2 from ({}, {}), {} steps; the minimum is f(0, 0) = 0\n", start_x, start_y, steps);

@@ -34,7 +34,7 @@ std::optional<CommonOptions> Cli::parse(int argc, const char* const argv[]) {
         po::store(po::parse_command_line(argc, argv, all), values_);
         po::notify(values_);
     } catch (const po::error& e) {
-        throw ValueError(fmt::format("{}: {} (see --help)", program_, e.what()));
+        throw ValueError(fmt::format("{} (see --help)", e.what()));
     }
     if (values_.count("help")) {
         std::cout << program_ << ": " << description_ << "\n\nUsage: " << program_ << " [options]\n\n" << all << "\n";
@@ -46,11 +46,11 @@ std::optional<CommonOptions> Cli::parse(int argc, const char* const argv[]) {
     // Parsed wide and checked here: Boost would wrap "-1" silently into a huge unsigned value.
     const long long seed = values_["seed"].as<long long>();
     if (seed < 0 || seed > 0xffffffffLL)
-        throw ValueError(fmt::format("{}: --seed must be in [0, 4294967295], got {}", program_, seed));
+        throw ValueError(fmt::format("--seed must be in [0, 4294967295], got {}", seed));
     common.seed = static_cast<std::uint32_t>(seed);
     std::error_code error;
     std::filesystem::create_directories(common.out, error);
-    if (error) throw IoError(fmt::format("{}: cannot create --out directory {}: {}", program_, common.out, error.message()));
+    if (error) throw IoError(fmt::format("cannot create --out directory {}: {}", common.out, error.message()));
     return common;
 }
 

@@ -33,7 +33,7 @@ public:
 
     // Parses argv. Prints usage and returns nullopt for --help; creates the --out directory.
     // Throws ValueError naming the flag for an unknown flag or a bad value, IoError naming the
-    // directory if it cannot be created.
+    // directory if it cannot be created (guarded_main prefixes the program's name).
     std::optional<CommonOptions> parse(int argc, const char* const argv[]);
 
     // The parsed value of one of the program's own flags.

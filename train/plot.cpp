@@ -188,6 +188,8 @@ GnuplotRun run_gnuplot(const std::vector<std::string>& args, const fs::path& dir
     pid_t pid = 0;
     const int spawn_error = posix_spawnp(&pid, "gnuplot", &actions, nullptr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&actions);
+    std::error_code ignored;
+    if (spawn_error != 0) fs::remove(log, ignored);  // the child may have opened it before exec failed
     if (spawn_error != 0)
         throw IoError(fmt::format("cannot run gnuplot for {}: {}{}", script, std::strerror(spawn_error),
                                   spawn_error == ENOENT ? " (install gnuplot-nox; scripts/setup does)" : ""));
@@ -198,7 +200,6 @@ GnuplotRun run_gnuplot(const std::vector<std::string>& args, const fs::path& dir
     std::stringstream messages;
     messages << in.rdbuf();
     in.close();
-    std::error_code ignored;
     fs::remove(log, ignored);
     return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), messages.str()};
 }

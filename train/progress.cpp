@@ -89,6 +89,7 @@ void Progress::update(long step, const Metrics& metrics) {
         last_draw_ = now;
         out_ << "\r" << status_line(step, metrics) << "\x1b[K" << std::flush;
         bar_visible_ = true;
+        drawn_step_ = step;
     } else if (step % every_ == 0 || step == total_) {
         out_ << status_line(step, metrics) << '\n';
     }
@@ -105,8 +106,9 @@ void Progress::finish() {
     finished_ = true;
     if (!interactive_) return;  // plain mode printed the last step already (if it was reached)
     if (bar_visible_) {
-        // Keep the final state on screen as a normal line.
-        out_ << "\r" << status_line(step_, metrics_) << "\x1b[K\n" << std::flush;
+        // The bar stays on screen as a normal line, redrawn if throttling left it behind.
+        if (drawn_step_ != step_) out_ << "\r" << status_line(step_, metrics_) << "\x1b[K";
+        out_ << '\n' << std::flush;
         bar_visible_ = false;
     }
 }

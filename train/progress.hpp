@@ -58,6 +58,7 @@ private:
     double start_;
     double last_draw_ = -1;
     long step_ = 0;
+    long drawn_step_ = 0;  // the step the visible bar shows
     Metrics metrics_;
     bool bar_visible_ = false;
     bool finished_ = false;
