@@ -27,8 +27,8 @@ public:
     Variable<T> forward(const Variable<T>& x) override;
     std::string repr() const override;
 
-    const Variable<T>& weight() const { return weight_; }
-    const Variable<T>& bias() const { return bias_; }  // undefined without bias
+    Variable<T> weight() const { return weight_; }
+    Variable<T> bias() const { return bias_; }  // undefined without bias
 
 private:
     Variable<T> weight_, bias_;
@@ -84,6 +84,8 @@ public:
     Variable<T> forward(const Variable<T>& x) override;
     std::string repr() const override;
     double ratio() const { return ratio_; }
+    // Restarts the mask sequence, e.g. to draw the same masks again (gradient checks).
+    void seed(std::uint64_t seed) { gen_.seed(seed); }
 
 private:
     double ratio_;
@@ -107,10 +109,10 @@ public:
     Variable<T> forward(const Variable<T>& x) override;
     std::string repr() const override;
 
-    const Variable<T>& gamma() const { return gamma_; }
-    const Variable<T>& beta() const { return beta_; }
-    const Variable<T>& running_mean() const { return running_mean_; }
-    const Variable<T>& running_var() const { return running_var_; }
+    Variable<T> gamma() const { return gamma_; }
+    Variable<T> beta() const { return beta_; }
+    Variable<T> running_mean() const { return running_mean_; }
+    Variable<T> running_var() const { return running_var_; }
 
 private:
     std::size_t features_;

@@ -1,2 +1,186 @@
-// placeholder: filled by the issue that owns it
+// Checkpoints: round trips restore identical predictions (and optimizer state), mismatches and
+// damaged or foreign files raise errors that name the file and the first problem.
 #include <boost/test/unit_test.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include <xtensor/xrandom.hpp>
+
+#include "xgrad.hpp"
+
+namespace nn = xg::nn;
+namespace fs = std::filesystem;
+using F = xg::Variable<float>;
+
+namespace {
+
+struct TempDir {
+    fs::path path = fs::temp_directory_path() / fs::path("xgrad-ckpt-" + std::to_string(::getpid()));
+    TempDir() { fs::create_directories(path); }
+    ~TempDir() { fs::remove_all(path); }
+    std::string operator/(const std::string& name) const { return (path / name).string(); }
+};
+
+nn::MultiLayerNetOptions options(std::uint64_t seed) {
+    return {.input_size = 6, .hidden_sizes = {5, 4}, .output_size = 3, .use_batchnorm = true, .seed = seed};
+}
+
+xg::Array<float> inputs() {
+    xt::random::seed(1);
+    return xt::random::randn<float>({8, 6});
+}
+
+// A few Adam steps so that weights, batch-norm buffers and optimizer state all differ from new.
+void train_a_little(nn::MultiLayerNet<float>& net, xg::optim::Adam<float>& opt) {
+    const xg::Labels t = {0, 1, 2, 0, 1, 2, 0, 1};
+    for (int i = 0; i < 3; ++i) {
+        opt.zero_grad();
+        net.loss(F(inputs()), t).backward();
+        opt.step();
+    }
+}
+
+std::string read_all(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), {}};
+}
+
+void write_all(const std::string& path, const std::string& bytes) {
+    std::ofstream(path, std::ios::binary) << bytes;
+}
+
+// The predicate for BOOST_CHECK_EXCEPTION: the message contains every one of `parts`.
+auto mentions(std::vector<std::string> parts) {
+    return [parts](const xg::Error& e) {
+        const std::string what = e.what();
+        for (const auto& p : parts)
+            if (what.find(p) == std::string::npos) {
+                BOOST_TEST_MESSAGE("message lacks '" << p << "': " << what);
+                return false;
+            }
+        return true;
+    };
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(checkpoint)
+
+BOOST_AUTO_TEST_CASE(round_trip_restores_predictions_and_optimizer_state) {
+    TempDir dir;
+    nn::MultiLayerNet<float> net(options(1));
+    xg::optim::Adam<float> opt(net.parameters(), {.lr = 0.01});
+    train_a_little(net, opt);
+    net.eval();
+    const xg::Array<float> before = net(F(inputs())).data();
+    nn::save(dir / "model.npz", net, opt.state_dict());
+
+    nn::MultiLayerNet<float> fresh(options(2));  // different weights
+    fresh.eval();
+    BOOST_TEST(!xt::allclose(fresh(F(inputs())).data(), before));
+    xg::optim::Adam<float> fresh_opt(fresh.parameters(), {.lr = 0.5});
+    fresh_opt.load_state_dict(nn::load(dir / "model.npz", fresh));
+    BOOST_TEST(xt::all(xt::equal(fresh(F(inputs())).data(), before)));  // bit for bit
+    BOOST_TEST(fresh_opt.lr() == 0.01, boost::test_tools::tolerance(1e-7));
+
+    // Training on from both gives the same weights: the optimizer state came along.
+    net.train();
+    fresh.train();
+    train_a_little(net, opt);
+    train_a_little(fresh, fresh_opt);
+    for (std::size_t i = 0; i < net.parameters().size(); ++i)
+        BOOST_TEST(xt::allclose(net.parameters()[i].data(), fresh.parameters()[i].data(), 1e-6, 1e-7));
+    BOOST_TEST(fs::exists(dir / "model.npz"));
+    for (const auto& e : fs::directory_iterator(dir.path))  // no temporary left behind
+        BOOST_TEST(e.path().filename() == "model.npz");
+}
+
+BOOST_AUTO_TEST_CASE(npz_holds_plain_npy_entries) {
+    TempDir dir;
+    const xg::StateDict<double> state = {{"a", xg::Array<double>{{1.0, 2.0, 3.0}, {4.0, 5.0, 6.0}}},
+                                          {"b.c", xg::Array<double>(7.5)}};
+    nn::save_npz(dir / "s.npz", state);
+    const std::string bytes = read_all(dir / "s.npz");
+    BOOST_TEST(bytes.substr(0, 4) == std::string("PK\x03\x04", 4));  // a zip, as np.savez writes
+    BOOST_TEST(bytes.find("a.npy") != std::string::npos);
+    BOOST_TEST(bytes.find("\x93NUMPY") != std::string::npos);
+    const auto back = nn::load_npz<double>(dir / "s.npz");
+    BOOST_REQUIRE(back.size() == 2u);
+    BOOST_TEST(back[0].first == "a");
+    BOOST_TEST(xt::all(xt::equal(back[0].second, state[0].second)));
+    BOOST_TEST(back[1].first == "b.c");
+    BOOST_TEST(back[1].second.dimension() == 0u);
+    BOOST_TEST(back[1].second() == 7.5);
+    BOOST_CHECK_EXCEPTION(nn::load_npz<float>(dir / "s.npz"), xg::IoError, mentions({"s.npz", "'a.npy'", "<f8", "<f4"}));
+}
+
+BOOST_AUTO_TEST_CASE(mismatched_models_are_refused_and_left_unchanged) {
+    TempDir dir;
+    nn::MultiLayerNet<float> net(options(1));
+    nn::save(dir / "m.npz", net);
+    nn::MultiLayerNet<float> wider({.input_size = 6, .hidden_sizes = {7, 4}, .output_size = 3, .use_batchnorm = true});
+    const xg::Array<float> kept = wider.parameters()[0].data();
+    BOOST_CHECK_EXCEPTION(nn::load(dir / "m.npz", wider), xg::IoError,
+                          mentions({"m.npz", "layers.0.weight", "(6, 7)", "(6, 5)"}));
+    BOOST_TEST(xt::all(xt::equal(wider.parameters()[0].data(), kept)));
+    nn::MultiLayerNet<float> no_bn({.input_size = 6, .hidden_sizes = {5, 4}, .output_size = 3});
+    BOOST_CHECK_EXCEPTION(nn::load(dir / "m.npz", no_bn), xg::IoError, mentions({"m.npz", "'layers.2.weight'", "missing"}));
+    nn::MultiLayerNet<float> deeper({.input_size = 6, .hidden_sizes = {5, 4, 4}, .output_size = 3, .use_batchnorm = true});
+    BOOST_CHECK_EXCEPTION(nn::load(dir / "m.npz", deeper), xg::IoError,
+                          mentions({"m.npz", "'layers.6.weight'", "(4, 4)", "(4, 3)"}));
+    xg::StateDict<float> extra = net.state_dict();
+    extra.emplace_back("layers.9.weight", xg::Array<float>{1.0f});
+    BOOST_CHECK_EXCEPTION(net.load_state_dict(extra), xg::ValueError, mentions({"unexpected", "'layers.9.weight'"}));
+}
+
+BOOST_AUTO_TEST_CASE(damaged_and_foreign_files_raise_clear_errors) {
+    TempDir dir;
+    nn::MultiLayerNet<float> net(options(1));
+    BOOST_CHECK_EXCEPTION(nn::load(dir / "absent.npz", net), xg::IoError, mentions({"absent.npz"}));
+    nn::save(dir / "good.npz", net);
+    const std::string good = read_all(dir / "good.npz");
+
+    write_all(dir / "empty.npz", "");
+    BOOST_CHECK_EXCEPTION(nn::load(dir / "empty.npz", net), xg::IoError, mentions({"empty.npz"}));
+    write_all(dir / "text.npz", "this is not a zip archive at all, just some text\n");
+    BOOST_CHECK_EXCEPTION(nn::load(dir / "text.npz", net), xg::IoError, mentions({"text.npz"}));
+    for (std::size_t cut : {good.size() / 2, good.size() - 10, std::size_t(30)}) {
+        write_all(dir / "cut.npz", good.substr(0, cut));
+        BOOST_CHECK_EXCEPTION(nn::load(dir / "cut.npz", net), xg::IoError, mentions({"cut.npz"}));
+    }
+    // One flipped byte inside an array's data: the entry's CRC no longer matches.
+    std::string flipped = good;
+    const std::size_t at = flipped.find("\x93NUMPY") + 200;
+    flipped[at] = static_cast<char>(flipped[at] ^ 0x55);
+    write_all(dir / "flipped.npz", flipped);
+    BOOST_CHECK_EXCEPTION(nn::load(dir / "flipped.npz", net), xg::IoError, mentions({"flipped.npz", "layers.0.weight"}));
+
+    const xg::Array<float> kept = net.parameters()[0].data();
+    BOOST_TEST(xt::all(xt::equal(net.parameters()[0].data(), kept)));
+}
+
+BOOST_AUTO_TEST_CASE(failed_save_keeps_the_previous_file) {
+    TempDir dir;
+    nn::MultiLayerNet<float> net(options(1));
+    nn::save(dir / "m.npz", net);
+    const std::string before = read_all(dir / "m.npz");
+    // A state that cannot be written (a duplicate name) must not touch the existing file.
+    const xg::StateDict<float> dup = {{"x", xg::Array<float>{1.0f}}, {"x", xg::Array<float>{2.0f}}};
+    BOOST_CHECK_THROW(nn::save_npz(dir / "m.npz", dup), xg::ValueError);
+    BOOST_TEST(read_all(dir / "m.npz") == before);
+    BOOST_CHECK_EXCEPTION(nn::save(dir / "no-such-dir/m.npz", net), xg::IoError, mentions({"no-such-dir/m.npz"}));
+}
+
+BOOST_AUTO_TEST_CASE(optimizer_state_mismatch_is_refused) {
+    nn::MultiLayerNet<float> net(options(1));
+    xg::optim::Adam<float> opt(net.parameters());
+    train_a_little(net, opt);
+    xg::StateDict<float> state = opt.state_dict();
+    nn::MultiLayerNet<float> other({.input_size = 6, .hidden_sizes = {3}, .output_size = 3});
+    xg::optim::Adam<float> other_opt(other.parameters());
+    BOOST_CHECK_EXCEPTION(other_opt.load_state_dict(state), xg::ValueError, mentions({"Adam", "load_state_dict"}));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
