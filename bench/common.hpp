@@ -1,0 +1,122 @@
+#pragma once
+// What every benchmark binary shares, framework-free (the libtorch peer includes it too): the
+// model's sizes, the fixed random data and initial weights (so xgrad and libtorch train the very
+// same network on the very same batch), timing by medians, /proc/self/status, and the output
+// format: one "key value" line per figure, which scripts/bench collects.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace bench {
+
+// 784-100-100-100-100-10, ReLU between the affine layers.
+inline const std::vector<std::size_t> layer_sizes = {784, 100, 100, 100, 100, 10};
+inline constexpr std::size_t n_layers = 5;
+inline constexpr double sgd_lr = 0.01;
+inline constexpr double adam_lr = 1e-3;
+inline constexpr std::uint64_t data_seed = 20261123;
+inline constexpr std::uint64_t weight_seed = 42;
+
+// Inputs uniform in [0, 1) (like pixel intensities), row-major (batch, 784).
+template <class T>
+std::vector<T> inputs(std::size_t batch) {
+    std::mt19937_64 gen(data_seed);
+    std::uniform_real_distribution<double> u(0.0, 1.0);
+    std::vector<T> x(batch * layer_sizes.front());
+    for (T& v : x) v = static_cast<T>(u(gen));
+    return x;
+}
+
+inline std::vector<std::int64_t> labels(std::size_t batch) {
+    std::mt19937_64 gen(data_seed + 1);
+    std::uniform_int_distribution<std::int64_t> u(0, static_cast<std::int64_t>(layer_sizes.back()) - 1);
+    std::vector<std::int64_t> y(batch);
+    for (auto& v : y) v = u(gen);
+    return y;
+}
+
+// He initialisation, N(0, 2 / fan_in), of layer l's weight stored (in, out) row-major, as xgrad
+// holds it (libtorch's Linear holds the transpose). Biases start at zero.
+template <class T>
+std::vector<T> he_weight(std::size_t l) {
+    const std::size_t in = layer_sizes[l], out = layer_sizes[l + 1];
+    std::mt19937_64 gen(weight_seed + l);
+    std::normal_distribution<double> n(0.0, std::sqrt(2.0 / static_cast<double>(in)));
+    std::vector<T> w(in * out);
+    for (T& v : w) v = static_cast<T>(n(gen));
+    return w;
+}
+
+using Clock = std::chrono::steady_clock;
+
+inline double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    const std::size_t n = v.size();
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// Runs `fn` `warmup` times, then times single calls until both `min_reps` calls and `budget_s`
+// seconds are reached (or `max_reps` calls): the median in microseconds per call.
+template <class F>
+double median_us(F&& fn, int warmup, int min_reps, double budget_s, int max_reps = 100000) {
+    for (int i = 0; i < warmup; ++i) fn();
+    std::vector<double> samples;
+    samples.reserve(static_cast<std::size_t>(std::min(max_reps, 100000)));
+    const auto start = Clock::now();
+    while (static_cast<int>(samples.size()) < max_reps) {
+        const auto t0 = Clock::now();
+        fn();
+        const auto t1 = Clock::now();
+        samples.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+        if (static_cast<int>(samples.size()) >= min_reps &&
+            std::chrono::duration<double>(t1 - start).count() >= budget_s)
+            break;
+    }
+    return median(std::move(samples));
+}
+
+// For very cheap bodies (a tiny op): median over blocks of `block` calls, per call.
+template <class F>
+double median_us_blocked(F&& fn, int block, int warmup_blocks, int min_blocks, double budget_s) {
+    return median_us(
+               [&] {
+                   for (int i = 0; i < block; ++i) fn();
+               },
+               warmup_blocks, min_blocks, budget_s) /
+           block;
+}
+
+// A field of /proc/self/status in kB ("VmHWM", "VmRSS"); -1 if absent.
+inline long status_kb(std::string_view field) {
+    std::ifstream in("/proc/self/status");
+    std::string line;
+    while (std::getline(in, line))
+        if (line.compare(0, field.size(), field) == 0 && line.size() > field.size() && line[field.size()] == ':')
+            return std::strtol(line.c_str() + field.size() + 1, nullptr, 10);
+    return -1;
+}
+
+inline void emit(std::string_view key, double value) {
+    std::printf("%.*s %.6g\n", static_cast<int>(key.size()), key.data(), value);
+    std::fflush(stdout);
+}
+
+inline std::string key(std::string_view framework, std::string_view dtype, std::string_view opt,
+                       std::size_t batch) {
+    return std::string(framework) + "." + std::string(dtype) + "." + std::string(opt) + ".b" + std::to_string(batch);
+}
+
+// Time budget per measured figure; XGRAD_BENCH_QUICK=1 shortens everything (smoke runs).
+inline double budget_s() { return std::getenv("XGRAD_BENCH_QUICK") ? 0.05 : 0.6; }
+inline bool quick() { return std::getenv("XGRAD_BENCH_QUICK") != nullptr; }
+
+}  // namespace bench

@@ -1,0 +1,155 @@
+// mlp_step: one full training step of MultiLayerNet 784-100-100-100-100-10 (ReLU, He init) with
+// SGD and with Adam, float and double, batch 32, 128 and 1024; and, in the same process, the
+// practical limit: the step's GEMMs alone through cblas_?gemm with the same shapes.
+//
+//   mlp_step time            step times and GEMM limits ("key value" lines, microseconds)
+//   mlp_step memory N [M]    RSS after N (and M) Adam steps at batch 128, peak RSS after N
+//
+// Run single-threaded (OPENBLAS_NUM_THREADS=1; scripts/bench sets it).
+#include <cblas.h>
+
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bench/common.hpp"
+#include "xgrad.hpp"
+
+namespace {
+
+using bench::emit;
+
+template <class T>
+struct Model {
+    explicit Model(std::size_t batch)
+        : net({.input_size = 784, .hidden_sizes = {100, 100, 100, 100}, .output_size = 10,
+               .activation = xg::nn::Activation::relu, .init = xg::nn::Init::he(), .seed = 1}) {
+        std::size_t l = 0;
+        for (auto& p : net.parameters()) {
+            if (p.ndim() != 2) continue;  // biases: zeros
+            const std::vector<T> w = bench::he_weight<T>(l++);
+            std::copy(w.begin(), w.end(), p.data().begin());
+        }
+        const std::vector<T> xs = bench::inputs<T>(batch);
+        xg::Array<T> a = xg::Array<T>::from_shape({batch, bench::layer_sizes.front()});
+        std::copy(xs.begin(), xs.end(), a.begin());
+        x = xg::Variable<T>(std::move(a));
+        const auto ys = bench::labels(batch);
+        y = xg::Labels::from_shape({batch});
+        std::copy(ys.begin(), ys.end(), y.begin());
+    }
+    xg::nn::MultiLayerNet<T> net;
+    xg::Variable<T> x;
+    xg::Labels y;
+};
+
+// zero_grad, forward, softmax cross-entropy, backward, update; returns the loss.
+template <class T, class Opt>
+T step(Model<T>& m, Opt& opt) {
+    opt.zero_grad();
+    const xg::Variable<T> loss = xg::softmax_cross_entropy(m.net.forward(m.x), m.y);
+    loss.backward();
+    opt.step();
+    return loss.item();
+}
+
+template <class T>
+std::unique_ptr<xg::optim::Optimizer<T>> make_optimizer(const std::string& name, Model<T>& m) {
+    if (name == "sgd") return std::make_unique<xg::optim::SGD<T>>(m.net.parameters(), xg::optim::SGDOptions{.lr = bench::sgd_lr});
+    return std::make_unique<xg::optim::Adam<T>>(m.net.parameters(), xg::optim::AdamOptions{.lr = bench::adam_lr});
+}
+
+template <class T>
+void time_steps(const char* dtype, const std::string& opt_name, std::size_t batch) {
+    Model<T> m(batch);
+    auto opt = make_optimizer<T>(opt_name, m);
+    // The loss after 10 steps from the shared start: the libtorch peer must print the same.
+    T loss = 0;
+    for (int i = 0; i < 10; ++i) loss = step(m, *opt);
+    const std::string k = bench::key("xgrad", dtype, opt_name, batch);
+    emit(k + ".loss10", static_cast<double>(loss));
+    const int warmup = batch >= 1024 ? 5 : 20;
+    emit(k + ".us", bench::median_us([&] { step(m, *opt); }, warmup, 30, bench::budget_s()));
+}
+
+// ---- the GEMM limit ----
+
+void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, const float* a, int lda, const float* b,
+          int ldb, float* c, int ldc) {
+    cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+}
+void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, const double* a, int lda, const double* b,
+          int ldb, double* c, int ldc) {
+    cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, 1.0, a, lda, b, ldb, 0.0, c, ldc);
+}
+
+// The step's matrix products and nothing else: per layer x·W forward, x^T·dy and dy·W^T backward
+// (no dy·W^T for the first layer: the input needs no gradient). Row-major, as xgrad's arrays.
+template <class T>
+void time_gemm_limit(const char* dtype, std::size_t batch) {
+    const int b = static_cast<int>(batch);
+    std::vector<std::vector<T>> act(bench::n_layers + 1), dact(bench::n_layers + 1), w(bench::n_layers),
+        dw(bench::n_layers);
+    act[0] = bench::inputs<T>(batch);
+    for (std::size_t l = 0; l < bench::n_layers; ++l) {
+        const std::size_t in = bench::layer_sizes[l], out = bench::layer_sizes[l + 1];
+        w[l] = bench::he_weight<T>(l);
+        dw[l].assign(in * out, T(0));
+        act[l + 1].assign(batch * out, T(0.5));
+        dact[l + 1].assign(batch * out, T(0.01));
+        if (l == 0) dact[0].assign(batch * in, T(0));
+    }
+    auto products = [&] {
+        for (std::size_t l = 0; l < bench::n_layers; ++l) {
+            const int in = static_cast<int>(bench::layer_sizes[l]), out = static_cast<int>(bench::layer_sizes[l + 1]);
+            gemm(CblasNoTrans, CblasNoTrans, b, out, in, act[l].data(), in, w[l].data(), out, act[l + 1].data(), out);
+        }
+        for (std::size_t l = bench::n_layers; l-- > 0;) {
+            const int in = static_cast<int>(bench::layer_sizes[l]), out = static_cast<int>(bench::layer_sizes[l + 1]);
+            gemm(CblasTrans, CblasNoTrans, in, out, b, act[l].data(), in, dact[l + 1].data(), out, dw[l].data(), out);
+            if (l > 0)
+                gemm(CblasNoTrans, CblasTrans, b, in, out, dact[l + 1].data(), out, w[l].data(), out, dact[l].data(), in);
+        }
+    };
+    const int warmup = batch >= 1024 ? 5 : 20;
+    emit(std::string("limit.") + dtype + ".b" + std::to_string(batch) + ".us",
+         bench::median_us(products, warmup, 30, bench::budget_s()));
+}
+
+void memory(const std::vector<long>& checkpoints) {
+    Model<float> m(128);
+    xg::optim::Adam<float> opt(m.net.parameters(), {.lr = bench::adam_lr});
+    long done = 0;
+    for (const long n : checkpoints) {
+        for (; done < n; ++done) step(m, opt);
+        emit("xgrad.rss_kb.after" + std::to_string(n), static_cast<double>(bench::status_kb("VmRSS")));
+        emit("xgrad.peak_rss_kb.after" + std::to_string(n), static_cast<double>(bench::status_kb("VmHWM")));
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const std::string mode = argc > 1 ? argv[1] : "time";
+    if (mode == "memory") {
+        std::vector<long> checkpoints;
+        for (int i = 2; i < argc; ++i) checkpoints.push_back(std::stol(argv[i]));
+        if (checkpoints.empty()) checkpoints = {1000};
+        memory(checkpoints);
+        return 0;
+    }
+    if (mode != "time") {
+        std::fprintf(stderr, "usage: mlp_step [time | memory N [M...]]\n");
+        return 2;
+    }
+    const std::vector<std::size_t> batches = {32, 128, 1024};
+    for (const std::size_t batch : batches) {
+        time_gemm_limit<float>("f32", batch);
+        for (const char* opt : {"sgd", "adam"}) time_steps<float>("f32", opt, batch);
+    }
+    for (const std::size_t batch : batches) {
+        time_gemm_limit<double>("f64", batch);
+        for (const char* opt : {"sgd", "adam"}) time_steps<double>("f64", opt, batch);
+    }
+}

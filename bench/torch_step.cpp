@@ -1,0 +1,119 @@
+// The peer: the same benchmarks with libtorch's C++ frontend (Debian's libtorch 1.13), the same
+// model, initial weights and batch as mlp_step and op_overhead (bench/common.hpp).
+//
+//   torch_step time          training step times, as mlp_step time
+//   torch_step overhead      the tiny graph (add of two 1x1 tensors, sum, backward)
+//   torch_step memory N      peak RSS after N Adam steps at batch 128
+//
+// Single-threaded: torch::set_num_threads(1), and OPENBLAS_NUM_THREADS=1 from scripts/bench.
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bench/common.hpp"
+
+namespace {
+
+using bench::emit;
+
+struct Model {
+    Model(std::size_t batch, torch::Dtype dtype) {
+        for (std::size_t l = 0; l < bench::n_layers; ++l) {
+            const auto in = static_cast<long>(bench::layer_sizes[l]), out = static_cast<long>(bench::layer_sizes[l + 1]);
+            auto linear = torch::nn::Linear(in, out);
+            {
+                torch::NoGradGuard no_grad;
+                // bench::he_weight is (in, out) row-major; torch's Linear holds (out, in).
+                std::vector<double> w = bench::he_weight<double>(l);
+                linear->weight.copy_(torch::from_blob(w.data(), {in, out}, torch::kFloat64).t());
+                linear->bias.zero_();
+            }
+            net->push_back(linear);
+            if (l + 1 < bench::n_layers) net->push_back(torch::nn::ReLU());
+        }
+        net->to(dtype);
+        std::vector<double> xs = bench::inputs<double>(batch);
+        x = torch::from_blob(xs.data(), {static_cast<long>(batch), static_cast<long>(bench::layer_sizes.front())},
+                             torch::kFloat64)
+                .to(dtype)
+                .clone();  // .to() of the same dtype aliases `xs`, which dies here
+        std::vector<std::int64_t> ys = bench::labels(batch);
+        y = torch::from_blob(ys.data(), {static_cast<long>(batch)}, torch::kInt64).clone();
+    }
+    torch::nn::Sequential net;
+    torch::Tensor x, y;
+};
+
+double step(Model& m, torch::optim::Optimizer& opt) {
+    opt.zero_grad();
+    torch::Tensor loss = torch::nn::functional::cross_entropy(m.net->forward(m.x), m.y);
+    loss.backward();
+    opt.step();
+    return loss.item<double>();
+}
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::string& name, Model& m) {
+    if (name == "sgd")
+        return std::make_unique<torch::optim::SGD>(m.net->parameters(), torch::optim::SGDOptions(bench::sgd_lr));
+    return std::make_unique<torch::optim::Adam>(m.net->parameters(), torch::optim::AdamOptions(bench::adam_lr));
+}
+
+void time_steps(const char* dtype_name, torch::Dtype dtype, const std::string& opt_name, std::size_t batch) {
+    Model m(batch, dtype);
+    auto opt = make_optimizer(opt_name, m);
+    double loss = 0;
+    for (int i = 0; i < 10; ++i) loss = step(m, *opt);
+    const std::string k = bench::key("torch", dtype_name, opt_name, batch);
+    emit(k + ".loss10", loss);
+    const int warmup = batch >= 1024 ? 5 : 20;
+    emit(k + ".us", bench::median_us([&] { step(m, *opt); }, warmup, 30, bench::budget_s()));
+}
+
+void overhead() {
+    torch::Tensor a = torch::full({1, 1}, 1.5f, torch::requires_grad());
+    torch::Tensor b = torch::full({1, 1}, -0.5f, torch::requires_grad());
+    emit("torch.tiny.us", bench::median_us_blocked(
+                              [&] {
+                                  torch::Tensor s = (a + b).sum();
+                                  s.backward();
+                              },
+                              100, 20, 50, bench::budget_s()));
+    torch::NoGradGuard no_grad;
+    volatile float sink = 0;
+    emit("torch.nograd_add.us", bench::median_us_blocked(
+                                    [&] {
+                                        torch::Tensor c = a + b;
+                                        sink = sink + c.data_ptr<float>()[0];
+                                    },
+                                    1000, 20, 50, bench::budget_s()));
+}
+
+void memory(long steps) {
+    Model m(128, torch::kFloat32);
+    torch::optim::Adam opt(m.net->parameters(), torch::optim::AdamOptions(bench::adam_lr));
+    for (long i = 0; i < steps; ++i) step(m, opt);
+    emit("torch.rss_kb.after" + std::to_string(steps), static_cast<double>(bench::status_kb("VmRSS")));
+    emit("torch.peak_rss_kb.after" + std::to_string(steps), static_cast<double>(bench::status_kb("VmHWM")));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    torch::set_num_threads(1);
+    const std::string mode = argc > 1 ? argv[1] : "time";
+    if (mode == "overhead") {
+        overhead();
+    } else if (mode == "memory") {
+        memory(argc > 2 ? std::stol(argv[2]) : 1000);
+    } else if (mode == "time") {
+        const std::vector<std::size_t> batches = {32, 128, 1024};
+        for (const auto& [name, dtype] : {std::pair{"f32", torch::kFloat32}, std::pair{"f64", torch::kFloat64}})
+            for (const std::size_t batch : batches)
+                for (const char* opt : {"sgd", "adam"}) time_steps(name, dtype, opt, batch);
+    } else {
+        std::fprintf(stderr, "usage: torch_step [time | overhead | memory N]\n");
+        return 2;
+    }
+}
