@@ -22,7 +22,7 @@
 namespace xg::nn {
 namespace {
 
-constexpr std::string_view optimizer_prefix = "optimizer/";
+constexpr std::string_view optimizer_section = "optimizer";
 
 struct ZipCloser {
     void operator()(zip_t* z) const { zip_discard(z); }
@@ -206,30 +206,45 @@ StateDict<T> load_npz(const std::string& path) {
 }
 
 template <class T>
+StateDict<T> to_section(std::string_view section, const StateDict<T>& state) {
+    StateDict<T> out;
+    for (const auto& [name, array] : state) out.emplace_back(fmt::format("{}/{}", section, name), array);
+    return out;
+}
+
+template <class T>
+StateDict<T> from_section(std::string_view section, const StateDict<T>& all) {
+    const std::string prefix = fmt::format("{}/", section);
+    StateDict<T> out;
+    for (const auto& [name, array] : all)
+        if (name.rfind(prefix, 0) == 0) out.emplace_back(name.substr(prefix.size()), array);
+    return out;
+}
+
+template <class T>
 void save(const std::string& path, const Module<T>& model, const StateDict<T>& optimizer_state) {
     StateDict<T> all = model.state_dict();
-    for (const auto& [name, array] : optimizer_state) all.emplace_back(std::string(optimizer_prefix) + name, array);
+    for (auto& entry : to_section(optimizer_section, optimizer_state)) all.push_back(std::move(entry));
     save_npz(path, all);
 }
 
 template <class T>
 StateDict<T> load(const std::string& path, Module<T>& model) {
-    StateDict<T> model_state, optimizer_state;
-    for (auto& [name, array] : load_npz<T>(path)) {
-        if (name.rfind(optimizer_prefix, 0) == 0)
-            optimizer_state.emplace_back(name.substr(optimizer_prefix.size()), std::move(array));
-        else
-            model_state.emplace_back(std::move(name), std::move(array));
-    }
+    const StateDict<T> all = load_npz<T>(path);
+    StateDict<T> model_state;
+    for (const auto& [name, array] : all)
+        if (name.find('/') == std::string::npos) model_state.emplace_back(name, array);
     try {
         model.load_state_dict(model_state);
     } catch (const Error& e) {
         throw IoError(fmt::format("{}: does not fit the model: {}", path, e.what()));
     }
-    return optimizer_state;
+    return from_section(optimizer_section, all);
 }
 
 #define XG_INSTANTIATE(T)                                                          \
+    template StateDict<T> to_section(std::string_view, const StateDict<T>&);       \
+    template StateDict<T> from_section(std::string_view, const StateDict<T>&);     \
     template void save_npz(const std::string&, const StateDict<T>&);               \
     template StateDict<T> load_npz(const std::string&);                            \
     template void save(const std::string&, const Module<T>&, const StateDict<T>&); \
