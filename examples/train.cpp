@@ -70,7 +70,9 @@ int run(int argc, char** argv) {
         ("optimizer", po::value<std::string>()->default_value("adam"),
          "sgd, momentum, nesterov, adagrad, rmsprop, adam or adamw")
         ("lr", po::value<double>()->default_value(1e-3), "learning rate")
-        ("hidden", po::value<std::string>()->default_value("512,256"), "hidden layer sizes, comma-separated")
+        ("schedule", po::value<std::string>()->default_value("cosine"),
+         "learning-rate schedule over the epochs: cosine (to 0), step (halved every quarter) or none")
+        ("hidden", po::value<std::string>()->default_value("256,128"), "hidden layer sizes, comma-separated")
         ("activation", po::value<std::string>()->default_value("relu"), "sigmoid, tanh, relu, leaky_relu or softplus")
         ("init", po::value<std::string>()->default_value("he"), "he, xavier, he_uniform, glorot_uniform or a std")
         ("batchnorm", po::value<bool>()->default_value(true), "batch normalisation after each hidden layer")
@@ -103,13 +105,23 @@ int run(int argc, char** argv) {
     });
     auto optimizer = optim::make_optimizer<float>(cli.get<std::string>("optimizer"), net.parameters(),
                                                   {.lr = cli.get<double>("lr")});
+    const std::size_t epochs = quick ? 2 : cli.get<std::size_t>("epochs");
+    const std::string schedule_name = cli.get<std::string>("schedule");
+    std::unique_ptr<optim::LRScheduler<float>> schedule;
+    if (schedule_name == "cosine")
+        schedule = std::make_unique<optim::CosineAnnealingLR<float>>(*optimizer, static_cast<long>(epochs));
+    else if (schedule_name == "step")
+        schedule = std::make_unique<optim::StepLR<float>>(*optimizer, std::max<long>(static_cast<long>(epochs) / 4, 1), 0.5);
+    else if (schedule_name != "none")
+        throw ValueError(fmt::format("--schedule: unknown schedule '{}' (expected cosine, step or none)", schedule_name));
     const std::string checkpoint = cli.get<std::string>("checkpoint");
     train::Trainer trainer(net, *optimizer, sets.train, &sets.test,
-                           {.epochs = quick ? 2 : cli.get<std::size_t>("epochs"),
+                           {.epochs = epochs,
                             .batch_size = cli.get<std::size_t>("batch-size"),
                             .seed = common->seed,
                             .metrics_csv = (common->out / "metrics.csv").string(),
-                            .checkpoint = checkpoint});
+                            .checkpoint = checkpoint,
+                            .schedule = schedule.get()});
     if (cli.get<bool>("resume")) {
         if (checkpoint.empty()) throw ValueError("--resume needs --checkpoint PATH");
         trainer.resume(checkpoint);
@@ -118,7 +130,8 @@ int run(int argc, char** argv) {
 
     fmt::print("data: {} ({} train, {} test samples, {} features, {} classes)\n", dir, sets.train.size(),
                sets.test.size(), sets.train.features(), sets.train.classes());
-    fmt::print("model: {}\noptimizer: {} lr {}\n", net.repr(), optimizer->name(), optimizer->lr());
+    fmt::print("model: {}\noptimizer: {} lr {}, schedule {}\n", net.repr(), optimizer->name(), optimizer->lr(),
+               schedule_name);
     const train::History& history = trainer.fit();
     if (history.epochs.empty()) throw ValueError("no epoch was trained");
     double seconds = 0;

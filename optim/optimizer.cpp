@@ -5,6 +5,7 @@
 #include <utility>
 
 #include <fmt/format.h>
+#include <xtensor/xnoalias.hpp>
 
 #include "graph/error.hpp"
 
@@ -52,7 +53,7 @@ void Optimizer<T>::step() {
         } else if (decay_ == WeightDecay::l2) {
             update(i, w, Array<T>(g + wd * w));
         } else {
-            w -= static_cast<T>(lr_) * wd * w;
+            xt::noalias(w) -= static_cast<T>(lr_) * wd * w;
             update(i, w, g);
         }
     }
@@ -95,7 +96,9 @@ void Optimizer<T>::load_state_dict(const StateDict<T>& state) {
     for (const auto& [key, array] : state) {
         if (key == "lr") {
             if (array.size() != 1) throw bad(fmt::format("'lr' has shape {}", shape_str(array.shape())));
-            lr = static_cast<double>(array.data()[0]);
+            // Stored at T's precision: keep the exact rate when it rounds to the stored one, so
+            // a resumed run continues bit for bit.
+            if (static_cast<T>(lr_) != array.data()[0]) lr = static_cast<double>(array.data()[0]);
             continue;
         }
         std::size_t i = 0, k = 0;

@@ -80,10 +80,13 @@ BOOST_AUTO_TEST_CASE(round_trip_restores_predictions_and_optimizer_state) {
     nn::MultiLayerNet<float> fresh(options(2));  // different weights
     fresh.eval();
     BOOST_TEST(!xt::allclose(fresh(F(inputs())).data(), before));
-    xg::optim::Adam<float> fresh_opt(fresh.parameters(), {.lr = 0.5});
-    fresh_opt.load_state_dict(nn::load(dir / "model.npz", fresh));
+    xg::optim::Adam<float> fresh_opt(fresh.parameters(), {.lr = 0.01});
+    const xg::StateDict<float> opt_state = nn::load(dir / "model.npz", fresh);
+    fresh_opt.load_state_dict(opt_state);
     BOOST_TEST(xt::all(xt::equal(fresh(F(inputs())).data(), before)));  // bit for bit
-    BOOST_TEST(fresh_opt.lr() == 0.01, boost::test_tools::tolerance(1e-7));
+    xg::optim::Adam<float> other_lr(fresh.parameters(), {.lr = 0.5});
+    other_lr.load_state_dict(opt_state);
+    BOOST_TEST(other_lr.lr() == 0.01, boost::test_tools::tolerance(1e-7));  // the saved rate wins
 
     // Training on from both gives the same weights: the optimizer state came along.
     net.train();

@@ -91,6 +91,7 @@ void Trainer::train_epoch(std::size_t epoch, Progress& progress) {
     const std::size_t iterations = iterations_per_epoch();
     const std::size_t first_iteration = history_.iteration_loss.size();
     double loss_sum = 0;
+    if (options_.schedule) optimizer_.set_lr(options_.schedule->lr_at(static_cast<long>(epoch) - 1));
     net_.train();
     for (std::size_t i = 0; i < iterations; ++i) {
         const data::Batch batch = batches ? *batches->next() : data::random_batch(train_, options_.batch_size, rng);

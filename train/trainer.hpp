@@ -12,6 +12,7 @@
 #include "data/dataset.hpp"
 #include "nn/multilayer_net.hpp"
 #include "optim/optimizer.hpp"
+#include "optim/scheduler.hpp"
 
 namespace xg::train {
 
@@ -32,6 +33,9 @@ struct TrainerOptions {
     std::string metrics_csv;            // per-epoch metrics, rewritten atomically after each epoch
     std::string checkpoint;             // model, optimizer and history, saved after each epoch
     bool stop_on_divergence = true;     // a non-finite loss throws (else training stops there)
+    // When set, epoch e (1-based) trains at schedule->lr_at(e - 1): stateless, so a resumed run
+    // continues the schedule where it stopped.
+    const optim::LRScheduler<float>* schedule = nullptr;
 };
 
 struct EpochMetrics {

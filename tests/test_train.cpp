@@ -1,0 +1,214 @@
+// train/: the Trainer learns, resumes exactly where it stopped, follows a schedule and reports
+// divergence; optimizers by name; CSV files are all-or-nothing; progress lines.
+#include <boost/test/unit_test.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "data/dataset.hpp"
+#include "nn/nn.hpp"
+#include "optim/optim.hpp"
+#include "train/csv.hpp"
+#include "train/progress.hpp"
+#include "train/trainer.hpp"
+
+namespace fs = std::filesystem;
+namespace tt = boost::test_tools;
+using namespace xg;
+
+namespace {
+
+struct TempDir {
+    fs::path path = fs::temp_directory_path() / fs::path("xgrad-train-" + std::to_string(::getpid()));
+    TempDir() { fs::create_directories(path); }
+    ~TempDir() { fs::remove_all(path); }
+    std::string operator/(const std::string& name) const { return (path / name).string(); }
+};
+
+// Three Gaussian blobs in 4-D, well separated: a small net separates them almost perfectly.
+data::Dataset blobs(std::size_t n, std::uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<float> noise(0.0f, 0.3f);
+    data::Dataset d{Array<float>::from_shape({n, 4}), Labels::from_shape({n}), 3};
+    for (std::size_t i = 0; i < n; ++i) {
+        const auto c = static_cast<std::int64_t>(i % 3);
+        d.labels(i) = c;
+        for (std::size_t j = 0; j < 4; ++j) d.images(i, j) = (j == static_cast<std::size_t>(c) ? 1.0f : 0.0f) + noise(rng);
+    }
+    return d;
+}
+
+nn::MultiLayerNetOptions net_options() {
+    return {.input_size = 4, .hidden_sizes = {8}, .output_size = 3, .use_batchnorm = true, .seed = 5};
+}
+
+std::string read_all(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(train_layer)
+
+BOOST_AUTO_TEST_CASE(trainer_learns_and_records_history) {
+    TempDir dir;
+    const data::Dataset train = blobs(300, 1), test = blobs(90, 2);
+    nn::MultiLayerNet<float> net(net_options());
+    optim::Adam<float> opt(net.parameters(), {.lr = 0.01});
+    train::Trainer trainer(net, opt, train, &test,
+                           {.epochs = 6, .batch_size = 32, .verbose = false, .metrics_csv = dir / "m.csv"});
+    std::size_t callbacks = 0;
+    trainer.on_epoch = [&](const train::EpochMetrics& m) { BOOST_TEST(m.epoch == ++callbacks); };
+    const train::History& h = trainer.fit();
+    BOOST_TEST(callbacks == 6u);
+    BOOST_TEST(h.epochs.size() == 6u);
+    BOOST_TEST(h.iteration_loss.size() == 6u * 10u);  // ceil(300 / 32) batches per epoch
+    BOOST_TEST(h.epochs.back().train_accuracy > 0.95);
+    BOOST_TEST(*h.epochs.back().test_accuracy > 0.95);
+    BOOST_TEST(h.epochs.back().train_loss < h.epochs.front().train_loss);
+    const std::string csv = read_all(dir / "m.csv");
+    BOOST_TEST(csv.rfind("epoch,train_loss,train_accuracy,test_accuracy,seconds\n", 0) == 0u);
+    BOOST_TEST(std::count(csv.begin(), csv.end(), '\n') == 7);
+}
+
+BOOST_AUTO_TEST_CASE(random_sampling_draws_n_over_batch_iterations) {
+    const data::Dataset train = blobs(100, 1);
+    nn::MultiLayerNet<float> net(net_options());
+    optim::SGD<float> opt(net.parameters(), {.lr = 0.1});
+    train::Trainer trainer(net, opt, train, nullptr,
+                           {.epochs = 2, .batch_size = 30, .sampling = train::Sampling::random, .verbose = false});
+    const train::History& h = trainer.fit();
+    BOOST_TEST(h.iteration_loss.size() == 2u * 3u);  // the book: max(N / batch, 1) per epoch
+    BOOST_TEST(!h.epochs.back().test_accuracy.has_value());
+}
+
+BOOST_AUTO_TEST_CASE(resume_continues_exactly_where_it_stopped) {
+    TempDir dir;
+    const data::Dataset train = blobs(120, 3);
+    auto run = [&](std::size_t epochs, const std::string& checkpoint, bool resume, nn::MultiLayerNet<float>& net) {
+        optim::Adam<float> opt(net.parameters(), {.lr = 0.01});
+        train::Trainer t(net, opt, train, nullptr,
+                         {.epochs = epochs, .batch_size = 16, .seed = 9, .verbose = false, .checkpoint = checkpoint});
+        if (resume) t.resume(checkpoint);
+        return t.fit();
+    };
+    nn::MultiLayerNet<float> straight(net_options());
+    const train::History whole = run(4, "", false, straight);
+
+    nn::MultiLayerNet<float> first(net_options());
+    run(2, dir / "ckpt.npz", false, first);
+    nn::MultiLayerNet<float> second(net_options());  // a fresh process would start like this
+    const train::History resumed = run(4, dir / "ckpt.npz", true, second);
+
+    BOOST_TEST(resumed.epochs.size() == 4u);
+    BOOST_TEST(resumed.iteration_loss.size() == whole.iteration_loss.size());
+    for (std::size_t i = 0; i < whole.iteration_loss.size(); ++i)
+        BOOST_TEST(resumed.iteration_loss[i] == whole.iteration_loss[i], tt::tolerance(1e-6));
+    for (std::size_t i = 0; i < straight.parameters().size(); ++i)
+        BOOST_TEST(xt::allclose(second.parameters()[i].data(), straight.parameters()[i].data(), 1e-5, 1e-6),
+                   "parameter " << i << ": max difference "
+                                << xt::amax(xt::abs(second.parameters()[i].data() - straight.parameters()[i].data()))());
+
+    nn::MultiLayerNet<float> other({.input_size = 4, .hidden_sizes = {5}, .output_size = 3});
+    optim::Adam<float> opt(other.parameters());
+    train::Trainer t(other, opt, train, nullptr, {.verbose = false});
+    BOOST_CHECK_THROW(t.resume(dir / "ckpt.npz"), IoError);
+}
+
+BOOST_AUTO_TEST_CASE(schedule_sets_each_epochs_rate) {
+    const data::Dataset train = blobs(60, 4);
+    nn::MultiLayerNet<float> net(net_options());
+    optim::SGD<float> opt(net.parameters(), {.lr = 0.1});
+    optim::StepLR<float> schedule(opt, 1, 0.5);
+    std::vector<double> rates;
+    train::Trainer t(net, opt, train, nullptr, {.epochs = 3, .batch_size = 20, .verbose = false, .schedule = &schedule});
+    t.on_epoch = [&](const train::EpochMetrics&) { rates.push_back(opt.lr()); };
+    t.fit();
+    BOOST_REQUIRE(rates.size() == 3u);
+    BOOST_TEST(rates[0] == 0.1, tt::tolerance(1e-7));
+    BOOST_TEST(rates[1] == 0.05, tt::tolerance(1e-7));
+    BOOST_TEST(rates[2] == 0.025, tt::tolerance(1e-7));
+}
+
+BOOST_AUTO_TEST_CASE(divergence_is_reported) {
+    const data::Dataset train = blobs(60, 4);
+    nn::MultiLayerNet<float> net({.input_size = 4, .hidden_sizes = {8}, .output_size = 3});
+    optim::SGD<float> opt(net.parameters(), {.lr = 1e30});
+    train::Trainer t(net, opt, train, nullptr, {.epochs = 5, .batch_size = 20, .verbose = false});
+    BOOST_CHECK_EXCEPTION(t.fit(), ValueError, [](const ValueError& e) {
+        return std::string(e.what()).find("the loss is") != std::string::npos;
+    });
+    nn::MultiLayerNet<float> net2({.input_size = 4, .hidden_sizes = {8}, .output_size = 3});
+    optim::SGD<float> opt2(net2.parameters(), {.lr = 1e30});
+    train::Trainer quiet(net2, opt2, train, nullptr,
+                         {.epochs = 5, .batch_size = 20, .verbose = false, .stop_on_divergence = false});
+    BOOST_TEST(quiet.fit().diverged);
+}
+
+BOOST_AUTO_TEST_CASE(trainer_rejects_mismatched_data) {
+    const data::Dataset train = blobs(60, 4);
+    nn::MultiLayerNet<float> net({.input_size = 5, .hidden_sizes = {8}, .output_size = 3});
+    optim::SGD<float> opt(net.parameters());
+    BOOST_CHECK_THROW(train::Trainer(net, opt, train, nullptr, {}), ShapeError);
+    nn::MultiLayerNet<float> ok(net_options());
+    optim::SGD<float> opt2(ok.parameters());
+    BOOST_CHECK_THROW(train::Trainer(ok, opt2, train, nullptr, {.batch_size = 0}), ValueError);
+}
+
+BOOST_AUTO_TEST_CASE(optimizers_by_name) {
+    Variable<double> w(Array<double>{1.0, 2.0}, true);
+    for (const std::string& name : optim::optimizer_names()) {
+        auto opt = optim::make_optimizer<double>(name, {w}, {.lr = 0.5});
+        BOOST_TEST(opt->lr() == 0.5);
+    }
+    BOOST_TEST(optim::make_optimizer<double>("SGD", {w})->lr() == 0.01);  // the seeds' default
+    BOOST_TEST(optim::make_optimizer<double>("adam", {w})->lr() == 0.001);
+    BOOST_TEST(optim::make_optimizer<double>("adamw", {w}, {.weight_decay = 0.2})->weight_decay() == 0.2);
+    BOOST_CHECK_EXCEPTION(optim::make_optimizer<double>("adamax", {w}), ValueError, [](const ValueError& e) {
+        return std::string(e.what()).find("'adamax'") != std::string::npos;
+    });
+}
+
+BOOST_AUTO_TEST_CASE(csv_is_published_whole_or_not_at_all) {
+    TempDir dir;
+    {
+        train::CsvWriter csv(dir / "t.csv", {"name", "value"});
+        csv.row({"a,b", 0.1}).row({"plain", 3});
+        BOOST_CHECK_THROW(csv.row({1}), ValueError);
+        BOOST_TEST(!fs::exists(dir / "t.csv"));  // not before close()
+        csv.close();
+    }
+    BOOST_TEST(read_all(dir / "t.csv") == "name,value\n\"a,b\",0.1\nplain,3\n");
+    {
+        train::CsvWriter abandoned(dir / "t.csv", {"other"});
+        abandoned.row({1});
+    }  // destroyed without close(): the old file stays
+    BOOST_TEST(read_all(dir / "t.csv") == "name,value\n\"a,b\",0.1\nplain,3\n");
+    BOOST_TEST(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator{}) == 1);
+    BOOST_CHECK_THROW(train::CsvWriter(dir / "missing/t.csv", {"x"}), IoError);
+}
+
+BOOST_AUTO_TEST_CASE(progress_prints_plain_lines_off_a_terminal) {
+    std::ostringstream out;
+    double now = 0;
+    {
+        train::Progress p(out, false, 10, "fit", 5, [&] { return now; });
+        for (long s = 1; s <= 10; ++s) {
+            now = static_cast<double>(s);
+            p.update(s, {.loss = 1.0 / static_cast<double>(s)});
+        }
+    }
+    const std::string text = out.str();
+    BOOST_TEST(std::count(text.begin(), text.end(), '\n') >= 2);
+    BOOST_TEST(text.find("5/10") != std::string::npos, text);
+    BOOST_TEST(text.find("10/10") != std::string::npos, text);
+    BOOST_TEST(text.find("0.1000") != std::string::npos, text);  // the last loss
+    BOOST_TEST(text.find('\r') == std::string::npos);            // no bar redraws in a log
+}
+
+BOOST_AUTO_TEST_SUITE_END()
