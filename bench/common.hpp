@@ -14,6 +14,7 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <ctime>
 #include <vector>
 
 namespace bench {
@@ -58,41 +59,56 @@ std::vector<T> he_weight(std::size_t l) {
 
 using Clock = std::chrono::steady_clock;
 
+// This thread's CPU time in microseconds. Steps are timed with it: everything runs in the calling
+// thread (single-threaded BLAS, torch::set_num_threads(1)), so it equals wall time on an idle
+// machine, and it does not count the time other processes hold the core on a shared one. Page
+// faults and system calls made for the step are included (they are CPU time of this thread).
+inline double cpu_us() {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) * 1e6 + static_cast<double>(ts.tv_nsec) * 1e-3;
+}
+
 inline double median(std::vector<double> v) {
     std::sort(v.begin(), v.end());
     const std::size_t n = v.size();
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+struct Timing {
+    double cpu_us;   // median CPU time of one call
+    double wall_us;  // median wall time of one call
+};
+
 // Runs `fn` `warmup` times, then times single calls until both `min_reps` calls and `budget_s`
-// seconds are reached (or `max_reps` calls): the median in microseconds per call.
+// seconds are reached (or `max_reps` calls): the medians per call, in microseconds.
 template <class F>
-double median_us(F&& fn, int warmup, int min_reps, double budget_s, int max_reps = 100000) {
+Timing median_us(F&& fn, int warmup, int min_reps, double budget_s, int max_reps = 100000) {
     for (int i = 0; i < warmup; ++i) fn();
-    std::vector<double> samples;
-    samples.reserve(static_cast<std::size_t>(std::min(max_reps, 100000)));
+    std::vector<double> cpu, wall;
     const auto start = Clock::now();
-    while (static_cast<int>(samples.size()) < max_reps) {
+    while (static_cast<int>(cpu.size()) < max_reps) {
+        const double c0 = cpu_us();
         const auto t0 = Clock::now();
         fn();
         const auto t1 = Clock::now();
-        samples.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
-        if (static_cast<int>(samples.size()) >= min_reps &&
-            std::chrono::duration<double>(t1 - start).count() >= budget_s)
+        cpu.push_back(cpu_us() - c0);
+        wall.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+        if (static_cast<int>(cpu.size()) >= min_reps && std::chrono::duration<double>(t1 - start).count() >= budget_s)
             break;
     }
-    return median(std::move(samples));
+    return {median(std::move(cpu)), median(std::move(wall))};
 }
 
-// For very cheap bodies (a tiny op): median over blocks of `block` calls, per call.
+// For very cheap bodies (a tiny op): medians over blocks of `block` calls, per call.
 template <class F>
-double median_us_blocked(F&& fn, int block, int warmup_blocks, int min_blocks, double budget_s) {
-    return median_us(
-               [&] {
-                   for (int i = 0; i < block; ++i) fn();
-               },
-               warmup_blocks, min_blocks, budget_s) /
-           block;
+Timing median_us_blocked(F&& fn, int block, int warmup_blocks, int min_blocks, double budget_s) {
+    const Timing t = median_us(
+        [&] {
+            for (int i = 0; i < block; ++i) fn();
+        },
+        warmup_blocks, min_blocks, budget_s);
+    return {t.cpu_us / block, t.wall_us / block};
 }
 
 // A field of /proc/self/status in kB ("VmHWM", "VmRSS"); -1 if absent.
@@ -108,6 +124,12 @@ inline long status_kb(std::string_view field) {
 inline void emit(std::string_view key, double value) {
     std::printf("%.*s %.6g\n", static_cast<int>(key.size()), key.data(), value);
     std::fflush(stdout);
+}
+
+// "<key>.us" (CPU time, the figure compared) and "<key>.wall_us".
+inline void emit(const std::string& key, Timing t) {
+    emit(key + ".us", t.cpu_us);
+    emit(key + ".wall_us", t.wall_us);
 }
 
 inline std::string key(std::string_view framework, std::string_view dtype, std::string_view opt,

@@ -4,6 +4,7 @@
 //
 //   mlp_step time            step times and GEMM limits ("key value" lines, microseconds)
 //   mlp_step memory N [M]    RSS after N (and M) Adam steps at batch 128, peak RSS after N
+//   mlp_step run f32|f64 sgd|adam BATCH STEPS   just the steps, for a profiler
 //
 // Run single-threaded (OPENBLAS_NUM_THREADS=1; scripts/bench sets it).
 #include <cblas.h>
@@ -70,7 +71,7 @@ void time_steps(const char* dtype, const std::string& opt_name, std::size_t batc
     const std::string k = bench::key("xgrad", dtype, opt_name, batch);
     emit(k + ".loss10", static_cast<double>(loss));
     const int warmup = batch >= 1024 ? 5 : 20;
-    emit(k + ".us", bench::median_us([&] { step(m, *opt); }, warmup, 30, bench::budget_s()));
+    emit(k, bench::median_us([&] { step(m, *opt); }, warmup, 30, bench::budget_s()));
 }
 
 // ---- the GEMM limit ----
@@ -113,8 +114,17 @@ void time_gemm_limit(const char* dtype, std::size_t batch) {
         }
     };
     const int warmup = batch >= 1024 ? 5 : 20;
-    emit(std::string("limit.") + dtype + ".b" + std::to_string(batch) + ".us",
+    emit(std::string("limit.") + dtype + ".b" + std::to_string(batch),
          bench::median_us(products, warmup, 30, bench::budget_s()));
+}
+
+template <class T>
+void run(const std::string& opt_name, std::size_t batch, long steps) {
+    Model<T> m(batch);
+    auto opt = make_optimizer<T>(opt_name, m);
+    T loss = 0;
+    for (long i = 0; i < steps; ++i) loss = step(m, *opt);
+    emit("loss", static_cast<double>(loss));
 }
 
 void memory(const std::vector<long>& checkpoints) {
@@ -139,8 +149,15 @@ int main(int argc, char** argv) {
         memory(checkpoints);
         return 0;
     }
+    if (mode == "run" && argc == 6) {
+        const std::size_t batch = std::stoul(argv[4]);
+        const long steps = std::stol(argv[5]);
+        if (std::string(argv[2]) == "f64") run<double>(argv[3], batch, steps);
+        else run<float>(argv[3], batch, steps);
+        return 0;
+    }
     if (mode != "time") {
-        std::fprintf(stderr, "usage: mlp_step [time | memory N [M...]]\n");
+        std::fprintf(stderr, "usage: mlp_step [time | memory N [M...] | run f32|f64 sgd|adam BATCH STEPS]\n");
         return 2;
     }
     const std::vector<std::size_t> batches = {32, 128, 1024};

@@ -12,7 +12,7 @@ int main() {
     volatile float sink = 0;
     const double budget = bench::budget_s();
 
-    bench::emit("xgrad.tiny.us", bench::median_us_blocked(
+    bench::emit("xgrad.tiny", bench::median_us_blocked(
                                      [&] {
                                          V s = xg::sum(a + b);
                                          s.backward();
@@ -22,14 +22,14 @@ int main() {
 
     {
         xg::NoGradGuard no_grad;
-        bench::emit("xgrad.nograd_add.us", bench::median_us_blocked(
+        bench::emit("xgrad.nograd_add", bench::median_us_blocked(
                                                [&] {
                                                    V c = a + b;
                                                    sink = sink + *c.data().data();
                                                },
                                                1000, 20, 50, budget));
     }
-    bench::emit("raw_add.us", bench::median_us_blocked(
+    bench::emit("raw_add", bench::median_us_blocked(
                                   [&] {
                                       xg::Array<float> c = a.data() + b.data();
                                       sink = sink + *c.data();

@@ -68,13 +68,13 @@ void time_steps(const char* dtype_name, torch::Dtype dtype, const std::string& o
     const std::string k = bench::key("torch", dtype_name, opt_name, batch);
     emit(k + ".loss10", loss);
     const int warmup = batch >= 1024 ? 5 : 20;
-    emit(k + ".us", bench::median_us([&] { step(m, *opt); }, warmup, 30, bench::budget_s()));
+    emit(k, bench::median_us([&] { step(m, *opt); }, warmup, 30, bench::budget_s()));
 }
 
 void overhead() {
     torch::Tensor a = torch::full({1, 1}, 1.5f, torch::requires_grad());
     torch::Tensor b = torch::full({1, 1}, -0.5f, torch::requires_grad());
-    emit("torch.tiny.us", bench::median_us_blocked(
+    emit("torch.tiny", bench::median_us_blocked(
                               [&] {
                                   torch::Tensor s = (a + b).sum();
                                   s.backward();
@@ -82,7 +82,7 @@ void overhead() {
                               100, 20, 50, bench::budget_s()));
     torch::NoGradGuard no_grad;
     volatile float sink = 0;
-    emit("torch.nograd_add.us", bench::median_us_blocked(
+    emit("torch.nograd_add", bench::median_us_blocked(
                                     [&] {
                                         torch::Tensor c = a + b;
                                         sink = sink + c.data_ptr<float>()[0];

@@ -1,7 +1,10 @@
 // Activation functions. Forwards are written to stay finite for any finite input.
+#include <algorithm>
+
 #include <xtensor/xmath.hpp>
 #include <xtensor/xoperation.hpp>
 
+#include "ops/kernels.hpp"
 #include "ops/ops.hpp"
 
 namespace xg {
@@ -33,13 +36,14 @@ struct LeakyRelu final : Function<T> {
     explicit LeakyRelu(T slope) : slope(slope) {}
     std::string_view name() const override { return slope == T(0) ? "relu" : "leaky_relu"; }
     Array<T> forward(const ArrayRefs<T>& xs) override {
-        if (slope == T(0)) return xt::maximum(xs[0], T(0));
-        return xt::where(xs[0] > T(0), xs[0], slope * xs[0]);
+        // NaN propagates (x > 0 is false, slope * NaN is NaN; for relu std::max(NaN, 0) is NaN).
+        if (slope == T(0)) return kernels::map(xs[0], [](T x) { return std::max(x, T(0)); });
+        return kernels::map(xs[0], [s = slope](T x) { return x > T(0) ? x : s * x; });
     }
     std::vector<Variable<T>> backward(const Variable<T>& gy) override {
         // The derivative is piecewise constant, so it enters the backward graph as a constant.
-        const auto& x = this->input(0).data();
-        return {gy * Variable<T>(xt::where(x > T(0), T(1), slope))};
+        const Array<T>& x = this->input(0).data();
+        return {gy * Variable<T>(kernels::map(x, [s = slope](T v) { return v > T(0) ? T(1) : s; }))};
     }
     T slope;
 };

@@ -3,6 +3,7 @@
 #include <xtensor/xmath.hpp>
 #include <xtensor/xoperation.hpp>
 
+#include "ops/kernels.hpp"
 #include "ops/ops.hpp"
 
 namespace xg {
@@ -24,7 +25,7 @@ struct Add final : Function<T> {
     std::string_view name() const override { return "add"; }
     Array<T> forward(const ArrayRefs<T>& xs) override {
         check_broadcast(xs, name());
-        return xs[0] + xs[1];
+        return kernels::broadcast_zip(xs[0], xs[1], [](const auto& a, const auto& b) { return a + b; });
     }
     std::vector<Variable<T>> backward(const Variable<T>& gy) override {
         return {reduce_grad(*this, 0, gy), reduce_grad(*this, 1, gy)};
@@ -36,7 +37,7 @@ struct Sub final : Function<T> {
     std::string_view name() const override { return "sub"; }
     Array<T> forward(const ArrayRefs<T>& xs) override {
         check_broadcast(xs, name());
-        return xs[0] - xs[1];
+        return kernels::broadcast_zip(xs[0], xs[1], [](const auto& a, const auto& b) { return a - b; });
     }
     std::vector<Variable<T>> backward(const Variable<T>& gy) override {
         Variable<T> g1;
@@ -50,7 +51,7 @@ struct Mul final : Function<T> {
     std::string_view name() const override { return "mul"; }
     Array<T> forward(const ArrayRefs<T>& xs) override {
         check_broadcast(xs, name());
-        return xs[0] * xs[1];
+        return kernels::broadcast_zip(xs[0], xs[1], [](const auto& a, const auto& b) { return a * b; });
     }
     std::vector<Variable<T>> backward(const Variable<T>& gy) override {
         Variable<T> g0, g1;
@@ -65,7 +66,7 @@ struct Div final : Function<T> {
     std::string_view name() const override { return "div"; }
     Array<T> forward(const ArrayRefs<T>& xs) override {
         check_broadcast(xs, name());
-        return xs[0] / xs[1];
+        return kernels::broadcast_zip(xs[0], xs[1], [](const auto& a, const auto& b) { return a / b; });
     }
     std::vector<Variable<T>> backward(const Variable<T>& gy) override {
         const Variable<T>& a = this->input(0);
@@ -80,7 +81,7 @@ struct Div final : Function<T> {
 template <class T>
 struct Neg final : Function<T> {
     std::string_view name() const override { return "neg"; }
-    Array<T> forward(const ArrayRefs<T>& xs) override { return -xs[0]; }
+    Array<T> forward(const ArrayRefs<T>& xs) override { return kernels::map(xs[0], [](T x) { return -x; }); }
     std::vector<Variable<T>> backward(const Variable<T>& gy) override { return {neg(gy)}; }
 };
 
@@ -88,7 +89,7 @@ template <class T>
 struct AddScalar final : Function<T> {
     explicit AddScalar(T c) : c(c) {}
     std::string_view name() const override { return "add_scalar"; }
-    Array<T> forward(const ArrayRefs<T>& xs) override { return xs[0] + c; }
+    Array<T> forward(const ArrayRefs<T>& xs) override { return kernels::map(xs[0], [c = c](T x) { return x + c; }); }
     std::vector<Variable<T>> backward(const Variable<T>& gy) override { return {gy}; }
     T c;
 };
@@ -97,7 +98,7 @@ template <class T>
 struct MulScalar final : Function<T> {
     explicit MulScalar(T c) : c(c) {}
     std::string_view name() const override { return "mul_scalar"; }
-    Array<T> forward(const ArrayRefs<T>& xs) override { return xs[0] * c; }
+    Array<T> forward(const ArrayRefs<T>& xs) override { return kernels::map(xs[0], [c = c](T x) { return x * c; }); }
     std::vector<Variable<T>> backward(const Variable<T>& gy) override { return {gy * c}; }
     T c;
 };
@@ -106,7 +107,7 @@ template <class T>
 struct RSubScalar final : Function<T> {
     explicit RSubScalar(T c) : c(c) {}
     std::string_view name() const override { return "rsub_scalar"; }
-    Array<T> forward(const ArrayRefs<T>& xs) override { return c - xs[0]; }
+    Array<T> forward(const ArrayRefs<T>& xs) override { return kernels::map(xs[0], [c = c](T x) { return c - x; }); }
     std::vector<Variable<T>> backward(const Variable<T>& gy) override { return {neg(gy)}; }
     T c;
 };
@@ -115,7 +116,7 @@ template <class T>
 struct RDivScalar final : Function<T> {
     explicit RDivScalar(T c) : c(c) {}
     std::string_view name() const override { return "rdiv_scalar"; }
-    Array<T> forward(const ArrayRefs<T>& xs) override { return c / xs[0]; }
+    Array<T> forward(const ArrayRefs<T>& xs) override { return kernels::map(xs[0], [c = c](T x) { return c / x; }); }
     std::vector<Variable<T>> backward(const Variable<T>& gy) override {
         const Variable<T>& x = this->input(0);
         return {gy * (-c) / (x * x)};

@@ -3,13 +3,14 @@
 #include <utility>
 
 #include <xtensor/xmath.hpp>
+#include <xtensor/xnoalias.hpp>
 
 namespace xg::optim {
 
 namespace {
 template <class T>
 void scaled_step(Array<T>& w, const Array<T>& g, const Array<T>& h, double lr, double eps) {
-    w -= static_cast<T>(lr) * g / (xt::sqrt(h) + static_cast<T>(eps));
+    xt::noalias(w) -= static_cast<T>(lr) * g / (xt::sqrt(h) + static_cast<T>(eps));
 }
 
 void require_eps(std::string_view who, double eps) {
@@ -26,7 +27,7 @@ AdaGrad<T>::AdaGrad(std::vector<Variable<T>> params, AdaGradOptions options)
 template <class T>
 void AdaGrad<T>::update(std::size_t i, Array<T>& w, const Array<T>& g) {
     Array<T>& h = this->state(i, 1, w)[0];
-    h += g * g;
+    xt::noalias(h) += g * g;
     scaled_step(w, g, h, this->lr(), eps_);
 }
 
@@ -43,8 +44,7 @@ template <class T>
 void RMSProp<T>::update(std::size_t i, Array<T>& w, const Array<T>& g) {
     const T alpha = static_cast<T>(alpha_);
     Array<T>& h = this->state(i, 1, w)[0];
-    h *= alpha;
-    h += (1 - alpha) * g * g;
+    xt::noalias(h) = alpha * h + (1 - alpha) * g * g;
     scaled_step(w, g, h, this->lr(), eps_);
 }
 
