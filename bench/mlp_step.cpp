@@ -61,19 +61,6 @@ std::unique_ptr<xg::optim::Optimizer<T>> make_optimizer(const std::string& name,
     return std::make_unique<xg::optim::Adam<T>>(m.net.parameters(), xg::optim::AdamOptions{.lr = bench::adam_lr});
 }
 
-template <class T>
-void time_steps(const char* dtype, const std::string& opt_name, std::size_t batch) {
-    Model<T> m(batch);
-    auto opt = make_optimizer<T>(opt_name, m);
-    // The loss after 10 steps from the shared start: the libtorch peer must print the same.
-    T loss = 0;
-    for (int i = 0; i < 10; ++i) loss = step(m, *opt);
-    const std::string k = bench::key("xgrad", dtype, opt_name, batch);
-    emit(k + ".loss10", static_cast<double>(loss));
-    const int warmup = batch >= 1024 ? 5 : 20;
-    emit(k, bench::median_us([&] { step(m, *opt); }, warmup, 30, bench::budget_s()));
-}
-
 // ---- the GEMM limit ----
 
 void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, const float* a, int lda, const float* b,
@@ -88,20 +75,21 @@ void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, const dou
 // The step's matrix products and nothing else: per layer x·W forward, x^T·dy and dy·W^T backward
 // (no dy·W^T for the first layer: the input needs no gradient). Row-major, as xgrad's arrays.
 template <class T>
-void time_gemm_limit(const char* dtype, std::size_t batch) {
-    const int b = static_cast<int>(batch);
-    std::vector<std::vector<T>> act(bench::n_layers + 1), dact(bench::n_layers + 1), w(bench::n_layers),
-        dw(bench::n_layers);
-    act[0] = bench::inputs<T>(batch);
-    for (std::size_t l = 0; l < bench::n_layers; ++l) {
-        const std::size_t in = bench::layer_sizes[l], out = bench::layer_sizes[l + 1];
-        w[l] = bench::he_weight<T>(l);
-        dw[l].assign(in * out, T(0));
-        act[l + 1].assign(batch * out, T(0.5));
-        dact[l + 1].assign(batch * out, T(0.01));
-        if (l == 0) dact[0].assign(batch * in, T(0));
+struct GemmLimit {
+    explicit GemmLimit(std::size_t batch) : b(static_cast<int>(batch)) {
+        act.resize(bench::n_layers + 1);
+        dact.resize(bench::n_layers + 1);
+        act[0] = bench::inputs<T>(batch);
+        dact[0].assign(batch * bench::layer_sizes[0], T(0));
+        for (std::size_t l = 0; l < bench::n_layers; ++l) {
+            const std::size_t in = bench::layer_sizes[l], out = bench::layer_sizes[l + 1];
+            w.push_back(bench::he_weight<T>(l));
+            dw.emplace_back(in * out, T(0));
+            act[l + 1].assign(batch * out, T(0.5));
+            dact[l + 1].assign(batch * out, T(0.01));
+        }
     }
-    auto products = [&] {
+    void operator()() {
         for (std::size_t l = 0; l < bench::n_layers; ++l) {
             const int in = static_cast<int>(bench::layer_sizes[l]), out = static_cast<int>(bench::layer_sizes[l + 1]);
             gemm(CblasNoTrans, CblasNoTrans, b, out, in, act[l].data(), in, w[l].data(), out, act[l + 1].data(), out);
@@ -112,10 +100,33 @@ void time_gemm_limit(const char* dtype, std::size_t batch) {
             if (l > 0)
                 gemm(CblasNoTrans, CblasTrans, b, in, out, dact[l + 1].data(), out, w[l].data(), out, dact[l].data(), in);
         }
-    };
-    const int warmup = batch >= 1024 ? 5 : 20;
-    emit(std::string("limit.") + dtype + ".b" + std::to_string(batch),
-         bench::median_us(products, warmup, 30, bench::budget_s()));
+    }
+    int b;
+    std::vector<std::vector<T>> act, dact, w, dw;
+};
+
+// The GEMM limit, the SGD step and the Adam step of one dtype and batch, timed in turns.
+template <class T>
+void time_config(const char* dtype, std::size_t batch) {
+    GemmLimit<T> limit(batch);
+    Model<T> sgd_model(batch), adam_model(batch);
+    auto sgd = make_optimizer<T>("sgd", sgd_model);
+    auto adam = make_optimizer<T>("adam", adam_model);
+    // The loss after 10 steps from the shared start: the libtorch peer must print the same.
+    T sgd_loss = 0, adam_loss = 0;
+    for (int i = 0; i < 10; ++i) {
+        sgd_loss = step(sgd_model, *sgd);
+        adam_loss = step(adam_model, *adam);
+    }
+    const std::string ks = bench::key("xgrad", dtype, "sgd", batch), ka = bench::key("xgrad", dtype, "adam", batch);
+    emit(ks + ".loss10", static_cast<double>(sgd_loss));
+    emit(ka + ".loss10", static_cast<double>(adam_loss));
+    const std::vector<std::function<void()>> bodies = {
+        [&] { limit(); }, [&] { step(sgd_model, *sgd); }, [&] { step(adam_model, *adam); }};
+    const auto t = bench::interleaved_median_us(bodies, batch >= 1024 ? 5 : 20, 30, 3 * bench::budget_s());
+    emit(std::string("limit.") + dtype + ".b" + std::to_string(batch), t[0]);
+    emit(ks, t[1]);
+    emit(ka, t[2]);
 }
 
 template <class T>
@@ -160,13 +171,6 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "usage: mlp_step [time | memory N [M...] | run f32|f64 sgd|adam BATCH STEPS]\n");
         return 2;
     }
-    const std::vector<std::size_t> batches = {32, 128, 1024};
-    for (const std::size_t batch : batches) {
-        time_gemm_limit<float>("f32", batch);
-        for (const char* opt : {"sgd", "adam"}) time_steps<float>("f32", opt, batch);
-    }
-    for (const std::size_t batch : batches) {
-        time_gemm_limit<double>("f64", batch);
-        for (const char* opt : {"sgd", "adam"}) time_steps<double>("f64", opt, batch);
-    }
+    for (const std::size_t batch : {32, 128, 1024}) time_config<float>("f32", batch);
+    for (const std::size_t batch : {32, 128, 1024}) time_config<double>("f64", batch);
 }

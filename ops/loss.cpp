@@ -1,26 +1,52 @@
 // Softmax, log-softmax and the losses. All subtract the row maximum before exponentiating.
+#include <algorithm>
+#include <cmath>
+
 #include <fmt/format.h>
-#include <xtensor/xmath.hpp>
-#include <xtensor/xreducer.hpp>
 
 #include "ops/ops.hpp"
 
 namespace xg {
 namespace {
 
-// x - max(x) along `axis` (kept), the shift that keeps exp() from overflowing.
-// Reductions are evaluated into arrays before use: a lazy reducer inside a larger expression
-// would be recomputed for every element. (xtensor 0.24's immediate strategy is avoided: it
-// crashes with keep_dims.)
+// The softmax family works on lanes: the elements along `axis`, one lane per position of the
+// other axes. A row-major array is seen as (outer, dim, inner); lane (o, i) starts at
+// o*dim*inner + i with stride `inner` (for the last axis each lane is a contiguous row). Plain
+// loops: xtensor's keep-dims reductions and broadcasts cost more than the arithmetic here.
+struct Lanes {
+    std::size_t outer = 1, dim = 1, inner = 1;
+};
+
+Lanes lanes(const Shape& shape, std::size_t axis) {
+    Lanes l;
+    for (std::size_t i = 0; i < axis; ++i) l.outer *= shape[i];
+    l.dim = shape[axis];
+    for (std::size_t i = axis + 1; i < shape.size(); ++i) l.inner *= shape[i];
+    return l;
+}
+
+// f(offset, stride) for each lane.
+template <class F>
+void for_each_lane(const Lanes& l, F&& f) {
+    for (std::size_t o = 0; o < l.outer; ++o)
+        for (std::size_t i = 0; i < l.inner; ++i) f(o * l.dim * l.inner + i, l.inner);
+}
+
+// For one lane of x: returns its maximum m and writes e = exp(x - m), the shift that keeps exp()
+// from overflowing; the caller normalises by sum(e), which is at least 1.
 template <class T>
-Array<T> sum_keep(const Array<T>& x, std::size_t axis) {
-    return xt::sum(x, {axis}, xt::keep_dims);
+T exp_shifted(const T* x, T* e, std::size_t dim, std::size_t stride) {
+    T m = x[0];
+    for (std::size_t d = 1; d < dim; ++d) m = std::max(m, x[d * stride]);
+    for (std::size_t d = 0; d < dim; ++d) e[d * stride] = std::exp(x[d * stride] - m);
+    return m;
 }
 
 template <class T>
-Array<T> shifted(const Array<T>& x, std::size_t axis) {
-    const Array<T> m = xt::amax(x, {axis}, xt::keep_dims);
-    return x - m;
+T lane_sum(const T* e, std::size_t dim, std::size_t stride) {
+    T z = 0;
+    for (std::size_t d = 0; d < dim; ++d) z += e[d * stride];
+    return z;
 }
 
 template <class T>
@@ -28,9 +54,16 @@ struct Softmax final : Function<T> {
     explicit Softmax(std::size_t axis) : axis(axis) {}
     std::string_view name() const override { return "softmax"; }
     Array<T> forward(const ArrayRefs<T>& xs) override {
-        Array<T> e = xt::exp(shifted(xs[0], axis));
-        e /= sum_keep(e, axis);
-        return e;
+        Array<T> y = Array<T>::from_shape(xs[0].shape());
+        if (y.size() == 0) return y;
+        const std::size_t dim = xs[0].shape()[axis];
+        for_each_lane(lanes(y.shape(), axis), [&](std::size_t at, std::size_t stride) {
+            T* e = y.data() + at;
+            exp_shifted(xs[0].data() + at, e, dim, stride);
+            const T z = lane_sum(e, dim, stride);
+            for (std::size_t d = 0; d < dim; ++d) e[d * stride] /= z;
+        });
+        return y;
     }
     std::vector<Variable<T>> backward(const Variable<T>& gy) override {
         const Variable<T> y = this->output();
@@ -45,10 +78,17 @@ struct LogSoftmax final : Function<T> {
     explicit LogSoftmax(std::size_t axis) : axis(axis) {}
     std::string_view name() const override { return "log_softmax"; }
     Array<T> forward(const ArrayRefs<T>& xs) override {
-        Array<T> s = shifted(xs[0], axis);
-        const Array<T> e = xt::exp(s);
-        s -= xt::log(sum_keep(e, axis));
-        return s;
+        Array<T> y = Array<T>::from_shape(xs[0].shape());
+        if (y.size() == 0) return y;
+        const std::size_t dim = xs[0].shape()[axis];
+        for_each_lane(lanes(y.shape(), axis), [&](std::size_t at, std::size_t stride) {
+            const T* x = xs[0].data() + at;
+            T* s = y.data() + at;
+            const T m = exp_shifted(x, s, dim, stride);
+            const T log_z = std::log(lane_sum(s, dim, stride));
+            for (std::size_t d = 0; d < dim; ++d) s[d * stride] = (x[d * stride] - m) - log_z;
+        });
+        return y;
     }
     std::vector<Variable<T>> backward(const Variable<T>& gy) override {
         return {gy - exp(this->output()) * sum(gy, static_cast<long>(axis), true)};
@@ -64,18 +104,32 @@ struct SoftmaxCrossEntropy final : Function<T> {
     std::string_view name() const override { return "softmax_cross_entropy"; }
     Array<T> forward(const ArrayRefs<T>& xs) override {
         const Array<T>& t = xs.size() == 2 ? xs[1] : target;
-        Array<T> logp = shifted(xs[0], 1);
-        probs = xt::exp(logp);  // kept for backward
-        const Array<T> z = sum_keep(probs, 1);
-        probs /= z;
-        logp -= xt::log(z);
-        Array<T> loss = xt::sum(t * logp, {1});
-        loss = -loss;
+        const std::size_t n = xs[0].shape()[0], c = xs[0].shape()[1];
+        Array<T> logp = Array<T>::from_shape(xs[0].shape());
+        probs = Array<T>::from_shape(xs[0].shape());  // kept for backward
+        Array<T> loss = Array<T>::from_shape({n});
+        for (std::size_t i = 0; i < n; ++i) {
+            const T* x = xs[0].data() + i * c;
+            const T* ti = t.data() + i * c;
+            T* p = probs.data() + i * c;
+            T* lp = logp.data() + i * c;
+            const T m = exp_shifted(x, p, c, 1);
+            const T z = lane_sum(p, c, 1);
+            const T log_z = std::log(z);
+            T l = 0;
+            for (std::size_t j = 0; j < c; ++j) {
+                p[j] /= z;
+                lp[j] = (x[j] - m) - log_z;
+                l -= ti[j] * lp[j];
+            }
+            loss(i) = l;
+        }
         if (xs.size() == 2) log_probs = std::move(logp);
-        const auto n = static_cast<T>(xs[0].shape()[0]);
+        T total = 0;
+        for (std::size_t i = 0; i < n; ++i) total += loss(i);
         switch (reduction) {
-            case Reduction::mean: return Array<T>(xt::sum(loss)() / n);
-            case Reduction::sum: return Array<T>(xt::sum(loss)());
+            case Reduction::mean: return Array<T>(total / static_cast<T>(n));
+            case Reduction::sum: return Array<T>(total);
             case Reduction::none: return loss;
         }
         return loss;

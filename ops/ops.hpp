@@ -41,6 +41,8 @@ template <class T> Variable<T> tanh(const Variable<T>& x);
 template <class T> Variable<T> relu(const Variable<T>& x);
 template <class T> Variable<T> leaky_relu(const Variable<T>& x, Scalar<T> slope = Scalar<T>(0.01));
 template <class T> Variable<T> softplus(const Variable<T>& x);  // log(1 + e^x), stable for large |x|
+// leaky_relu's backward as one fused op: gy where x > 0, slope * gy elsewhere (slope 0: relu's).
+template <class T> Variable<T> leaky_relu_grad(const Variable<T>& gy, const Variable<T>& x, Scalar<T> slope);
 
 // ---- reductions (ops/reduce.cpp); axes may be negative ----
 template <class T> Variable<T> sum(const Variable<T>& x);

@@ -45,6 +45,8 @@ const std::vector<OpCase>& op_cases() {
         {"relu", {{3, 4}}, [](const Vs& x) { return xg::relu(x[0]); }, true, Domain::away_from_zero},
         {"leaky_relu", {{3, 4}}, [](const Vs& x) { return xg::leaky_relu(x[0], 0.1); }, true, Domain::away_from_zero},
         {"softplus", {{3, 4}}, [](const Vs& x) { return xg::softplus(x[0]); }},
+        {"leaky_relu_grad", {{3, 4}, {3, 4}}, [](const Vs& x) { return xg::leaky_relu_grad(x[0], x[1], 0.1); }, true,
+         Domain::away_from_zero},
         // reductions
         {"sum_all", {{3, 4}}, [](const Vs& x) { return xg::sum(x[0]); }},
         {"sum_axis0", {{3, 4}}, [](const Vs& x) { return xg::sum(x[0], 0); }},
