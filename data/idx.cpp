@@ -48,6 +48,10 @@ std::uint32_t read_be32(const std::uint8_t* p) {
     return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) | std::uint32_t{p[3]};
 }
 
+std::uint32_t read_le32(const std::uint8_t* p) {
+    return std::uint32_t{p[0]} | (std::uint32_t{p[1]} << 8) | (std::uint32_t{p[2]} << 16) | (std::uint32_t{p[3]} << 24);
+}
+
 void append_be32(std::vector<std::uint8_t>& out, std::uint32_t v) {
     for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<std::uint8_t>(v >> shift));
 }
@@ -156,16 +160,12 @@ std::vector<std::uint8_t> gunzip(std::span<const std::uint8_t> bytes, std::strin
     // The gzip trailer holds the size mod 2^32: a good first guess, but the input is untrusted,
     // so the guess is bounded by deflate's best ratio (about 1032:1) and by the limit.
     std::size_t guess = std::size_t{64} << 10;
-    if (bytes.size() >= 18) {
-        const std::uint8_t* t = bytes.data() + bytes.size() - 4;
-        guess = std::max<std::size_t>(std::size_t{64} << 10, std::uint32_t{t[0]} | (std::uint32_t{t[1]} << 8) |
-                                                                 (std::uint32_t{t[2]} << 16) | (std::uint32_t{t[3]} << 24));
-    }
+    if (bytes.size() >= 18) guess = std::max<std::size_t>(guess, read_le32(bytes.data() + bytes.size() - 4));
     guess = std::min({guess, bytes.size() * 1040 + 1024, max_bytes + 1});
 
     std::vector<std::uint8_t> out(guess);
     std::size_t produced = 0;
-    std::size_t consumed = 0;  // input handed to zlib before the current z.next_in chunk
+    std::size_t consumed = 0;  // input bytes zlib has consumed
     z.next_in = const_cast<Bytef*>(bytes.data());
     z.avail_in = 0;
     auto input_left = [&] { return bytes.size() - consumed; };
@@ -200,9 +200,13 @@ std::vector<std::uint8_t> gunzip(std::span<const std::uint8_t> bytes, std::strin
         if (ret == Z_BUF_ERROR && input_left() == 0 && z.avail_in == 0)
             fail(name, fmt::format("truncated gzip stream: it ends after {} compressed bytes ({} inflated) "
                                    "before its end marker", bytes.size(), produced));
+        if (ret == Z_MEM_ERROR) fail(name, "zlib: out of memory while inflating");
         if (ret != Z_OK && ret != Z_BUF_ERROR)
             fail(name, fmt::format("corrupt gzip stream near compressed byte {}: {}", consumed,
                                    z.msg ? z.msg : "zlib error"));
+        // Output space and input were both offered: no progress would mean looping forever.
+        if (ret == Z_BUF_ERROR && z.avail_in == in_before && z.avail_out == out_before)
+            fail(name, fmt::format("corrupt gzip stream near compressed byte {}: zlib made no progress", consumed));
     }
     if (produced > max_bytes)
         fail(name, fmt::format("gzip data inflates to more than the {}-byte limit "
