@@ -101,24 +101,30 @@ Timing median_us(F&& fn, int warmup, int min_reps, double budget_s, int max_reps
     return {median(std::move(cpu)), median(std::move(wall))};
 }
 
-// Several bodies timed in turns (a, b, c, a, b, c, ...) so that they see the same machine: on a
-// shared one, a burst of load then slows all of them rather than one. Medians per body.
+// Several bodies timed in turns so that they see the same machine: on a shared one, a burst of
+// load then slows all of them rather than one. Each turn runs one body `block` times after one
+// untimed call, so that every timed call finds the caches as a training loop leaves them (its own
+// weights and buffers, not the previous body's). Medians per body.
 template <class F>
-std::vector<Timing> interleaved_median_us(const std::vector<F>& fns, int warmup, int min_reps, double budget_s) {
+std::vector<Timing> interleaved_median_us(const std::vector<F>& fns, int block, int warmup, int min_reps,
+                                          double budget_s) {
     for (int i = 0; i < warmup; ++i)
         for (const F& f : fns) f();
     std::vector<std::vector<double>> cpu(fns.size()), wall(fns.size());
     const auto start = Clock::now();
-    for (int rep = 0;; ++rep) {
+    for (int rep = 0;; rep += block) {
         for (std::size_t j = 0; j < fns.size(); ++j) {
-            const double c0 = cpu_us();
-            const auto t0 = Clock::now();
             fns[j]();
-            const auto t1 = Clock::now();
-            cpu[j].push_back(cpu_us() - c0);
-            wall[j].push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+            for (int b = 0; b < block; ++b) {
+                const double c0 = cpu_us();
+                const auto t0 = Clock::now();
+                fns[j]();
+                const auto t1 = Clock::now();
+                cpu[j].push_back(cpu_us() - c0);
+                wall[j].push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+            }
         }
-        if (rep + 1 >= min_reps && std::chrono::duration<double>(Clock::now() - start).count() >= budget_s) break;
+        if (rep + block >= min_reps && std::chrono::duration<double>(Clock::now() - start).count() >= budget_s) break;
     }
     std::vector<Timing> out;
     for (std::size_t j = 0; j < fns.size(); ++j) out.push_back({median(cpu[j]), median(wall[j])});

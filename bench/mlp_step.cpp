@@ -2,7 +2,7 @@
 // SGD and with Adam, float and double, batch 32, 128 and 1024; and, in the same process, the
 // practical limit: the step's GEMMs alone through cblas_?gemm with the same shapes.
 //
-//   mlp_step time            step times and GEMM limits ("key value" lines, microseconds)
+//   mlp_step time [f32|f64] [BATCH]   step times and GEMM limits ("key value" lines, microseconds)
 //   mlp_step memory N [M]    RSS after N (and M) Adam steps at batch 128, peak RSS after N
 //   mlp_step run f32|f64 sgd|adam BATCH STEPS   just the steps, for a profiler
 //
@@ -123,7 +123,7 @@ void time_config(const char* dtype, std::size_t batch) {
     emit(ka + ".loss10", static_cast<double>(adam_loss));
     const std::vector<std::function<void()>> bodies = {
         [&] { limit(); }, [&] { step(sgd_model, *sgd); }, [&] { step(adam_model, *adam); }};
-    const auto t = bench::interleaved_median_us(bodies, batch >= 1024 ? 5 : 20, 30, 3 * bench::budget_s());
+    const auto t = bench::interleaved_median_us(bodies, batch >= 1024 ? 4 : 10, batch >= 1024 ? 2 : 5, 30, 3 * bench::budget_s());
     emit(std::string("limit.") + dtype + ".b" + std::to_string(batch), t[0]);
     emit(ks, t[1]);
     emit(ka, t[2]);
@@ -168,9 +168,18 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (mode != "time") {
-        std::fprintf(stderr, "usage: mlp_step [time | memory N [M...] | run f32|f64 sgd|adam BATCH STEPS]\n");
+        std::fprintf(stderr, "usage: mlp_step [time [f32|f64] [BATCH] | memory N [M...] | run f32|f64 sgd|adam BATCH STEPS]\n");
         return 2;
     }
-    for (const std::size_t batch : {32, 128, 1024}) time_config<float>("f32", batch);
-    for (const std::size_t batch : {32, 128, 1024}) time_config<double>("f64", batch);
+    // Optional filters: mlp_step time [f32|f64] [BATCH]
+    const std::string only_dtype = argc > 2 ? argv[2] : "";
+    const std::size_t only_batch = argc > 3 ? std::stoul(argv[3]) : 0;
+    for (const std::size_t batch : {32, 128, 1024}) {
+        if (only_batch != 0 && batch != only_batch) continue;
+        if (only_dtype != "f64") time_config<float>("f32", batch);
+    }
+    for (const std::size_t batch : {32, 128, 1024}) {
+        if (only_batch != 0 && batch != only_batch) continue;
+        if (only_dtype != "f32") time_config<double>("f64", batch);
+    }
 }

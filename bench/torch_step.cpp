@@ -76,7 +76,7 @@ void time_config(const char* dtype_name, torch::Dtype dtype, std::size_t batch) 
     emit(ka + ".loss10", adam_loss);
     const std::vector<std::function<void()>> bodies = {[&] { step(sgd_model, *sgd); },
                                                        [&] { step(adam_model, *adam); }};
-    const auto t = bench::interleaved_median_us(bodies, batch >= 1024 ? 5 : 20, 30, 2 * bench::budget_s());
+    const auto t = bench::interleaved_median_us(bodies, batch >= 1024 ? 4 : 10, batch >= 1024 ? 2 : 5, 30, 2 * bench::budget_s());
     emit(ks, t[0]);
     emit(ka, t[1]);
 }

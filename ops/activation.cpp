@@ -1,6 +1,4 @@
 // Activation functions. Forwards are written to stay finite for any finite input.
-#include <algorithm>
-
 #include <fmt/format.h>
 #include <xtensor/xmath.hpp>
 #include <xtensor/xoperation.hpp>
@@ -37,9 +35,10 @@ struct LeakyRelu final : Function<T> {
     explicit LeakyRelu(T slope) : slope(slope) {}
     std::string_view name() const override { return slope == T(0) ? "relu" : "leaky_relu"; }
     Array<T> forward(const ArrayRefs<T>& xs) override {
-        // NaN propagates (x > 0 is false, slope * NaN is NaN; for relu std::max(NaN, 0) is NaN).
-        if (slope == T(0)) return kernels::map(xs[0], [](T x) { return std::max(x, T(0)); });
-        return kernels::map(xs[0], [s = slope](T x) { return x > T(0) ? x : s * x; });
+        // NaN propagates: it is neither > 0 nor < 0.
+        if (slope == T(0))
+            return kernels::map(xs[0], [](auto x) { return kernels::select(x < T(0), decltype(x)(0), x); });
+        return kernels::map(xs[0], [s = slope](auto x) { return kernels::select(x > T(0), x, s * x); });
     }
     std::vector<Variable<T>> backward(const Variable<T>& gy) override {
         return {leaky_relu_grad(gy, this->input(0), slope)};
@@ -58,7 +57,7 @@ struct LeakyReluGrad final : Function<T> {
         if (xs[0].shape() != xs[1].shape())
             throw ShapeError(fmt::format("leaky_relu_grad: gradient of shape {} for an input of shape {}",
                                          shape_str(xs[0].shape()), shape_str(xs[1].shape())));
-        return kernels::zip(xs[0], xs[1], [s = slope](T g, T x) { return x > T(0) ? g : s * g; });
+        return kernels::zip(xs[0], xs[1], [s = slope](auto g, auto x) { return kernels::select(x > T(0), g, s * g); });
     }
     std::vector<Variable<T>> backward(const Variable<T>& ggx) override {
         return {leaky_relu_grad(ggx, this->input(1), slope), Variable<T>()};

@@ -81,7 +81,7 @@ struct Div final : Function<T> {
 template <class T>
 struct Neg final : Function<T> {
     std::string_view name() const override { return "neg"; }
-    Array<T> forward(const ArrayRefs<T>& xs) override { return kernels::map(xs[0], [](T x) { return -x; }); }
+    Array<T> forward(const ArrayRefs<T>& xs) override { return kernels::map(xs[0], [](auto x) { return -x; }); }
     std::vector<Variable<T>> backward(const Variable<T>& gy) override { return {neg(gy)}; }
 };
 
@@ -89,7 +89,7 @@ template <class T>
 struct AddScalar final : Function<T> {
     explicit AddScalar(T c) : c(c) {}
     std::string_view name() const override { return "add_scalar"; }
-    Array<T> forward(const ArrayRefs<T>& xs) override { return kernels::map(xs[0], [c = c](T x) { return x + c; }); }
+    Array<T> forward(const ArrayRefs<T>& xs) override { return kernels::map(xs[0], [c = c](auto x) { return x + c; }); }
     std::vector<Variable<T>> backward(const Variable<T>& gy) override { return {gy}; }
     T c;
 };
@@ -98,7 +98,7 @@ template <class T>
 struct MulScalar final : Function<T> {
     explicit MulScalar(T c) : c(c) {}
     std::string_view name() const override { return "mul_scalar"; }
-    Array<T> forward(const ArrayRefs<T>& xs) override { return kernels::map(xs[0], [c = c](T x) { return x * c; }); }
+    Array<T> forward(const ArrayRefs<T>& xs) override { return kernels::map(xs[0], [c = c](auto x) { return x * c; }); }
     std::vector<Variable<T>> backward(const Variable<T>& gy) override { return {gy * c}; }
     T c;
 };
@@ -107,7 +107,7 @@ template <class T>
 struct RSubScalar final : Function<T> {
     explicit RSubScalar(T c) : c(c) {}
     std::string_view name() const override { return "rsub_scalar"; }
-    Array<T> forward(const ArrayRefs<T>& xs) override { return kernels::map(xs[0], [c = c](T x) { return c - x; }); }
+    Array<T> forward(const ArrayRefs<T>& xs) override { return kernels::map(xs[0], [c = c](auto x) { return c - x; }); }
     std::vector<Variable<T>> backward(const Variable<T>& gy) override { return {neg(gy)}; }
     T c;
 };
@@ -116,7 +116,7 @@ template <class T>
 struct RDivScalar final : Function<T> {
     explicit RDivScalar(T c) : c(c) {}
     std::string_view name() const override { return "rdiv_scalar"; }
-    Array<T> forward(const ArrayRefs<T>& xs) override { return kernels::map(xs[0], [c = c](T x) { return c / x; }); }
+    Array<T> forward(const ArrayRefs<T>& xs) override { return kernels::map(xs[0], [c = c](auto x) { return c / x; }); }
     std::vector<Variable<T>> backward(const Variable<T>& gy) override {
         const Variable<T>& x = this->input(0);
         return {gy * (-c) / (x * x)};
