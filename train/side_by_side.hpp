@@ -1,0 +1,47 @@
+#pragma once
+// Several models trained side by side on the same random mini-batches, as the book's
+// optimizer_compare_mnist.py and weight_init_compare.py do: each iteration draws one batch
+// (np.random.choice, with replacement) and every model takes one step on it, so the curves differ
+// only by what the experiment varies (the update rule, the initial weights), not by the data.
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "data/dataset.hpp"
+#include "nn/multilayer_net.hpp"
+#include "optim/optimizer.hpp"
+
+namespace xg::train {
+
+struct Contender {
+    std::string name;
+    nn::MultiLayerNet<float>* net;
+    optim::Optimizer<float>* optimizer;
+};
+
+struct SideBySideOptions {
+    std::size_t iterations = 2000;
+    std::size_t batch_size = 128;
+    std::uint64_t seed = 0;         // the batches
+    std::size_t print_every = 100;  // a line of every model's loss; 0: silent
+};
+
+struct LossCurves {
+    std::vector<std::string> names;
+    std::vector<std::vector<double>> loss;  // [model][iteration], the mini-batch loss before the step
+    std::vector<bool> diverged;             // the loss became non-finite (training of it stopped there)
+    double seconds = 0;
+};
+
+// Trains every contender for options.iterations steps. A model whose loss becomes non-finite stops
+// (its curve ends early, diverged is set); the others go on.
+LossCurves train_side_by_side(const std::vector<Contender>& contenders, const data::Dataset& train,
+                              const SideBySideOptions& options);
+
+// loss_curves.csv layout: model, iteration (1-based), loss, smoothed (the book's smooth_curve,
+// Kaiser window 11), moving_average (centred, `window` iterations).
+void write_loss_curves_csv(const std::filesystem::path& path, const LossCurves& curves, std::size_t window);
+
+}  // namespace xg::train
