@@ -5,6 +5,7 @@
 //   mlp_step time [f32|f64] [BATCH]   step times and GEMM limits ("key value" lines, microseconds)
 //   mlp_step memory N [M]    RSS after N (and M) Adam steps at batch 128, peak RSS after N
 //   mlp_step run f32|f64 sgd|adam BATCH STEPS   just the steps, for a profiler
+//                            (XGRAD_BENCH_DEFAULT_HEAP=1: glibc's malloc thresholds, see common.hpp)
 //
 // Run single-threaded (OPENBLAS_NUM_THREADS=1; scripts/bench sets it).
 #include <cblas.h>
@@ -161,6 +162,7 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (mode == "run" && argc == 6) {
+        if (!std::getenv("XGRAD_BENCH_DEFAULT_HEAP")) bench::stable_heap();
         const std::size_t batch = std::stoul(argv[4]);
         const long steps = std::stol(argv[5]);
         if (std::string(argv[2]) == "f64") run<double>(argv[3], batch, steps);
@@ -171,6 +173,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "usage: mlp_step [time [f32|f64] [BATCH] | memory N [M...] | run f32|f64 sgd|adam BATCH STEPS]\n");
         return 2;
     }
+    bench::stable_heap();
     // Optional filters: mlp_step time [f32|f64] [BATCH]
     const std::string only_dtype = argc > 2 ? argv[2] : "";
     const std::size_t only_batch = argc > 3 ? std::stoul(argv[3]) : 0;

@@ -5,6 +5,7 @@
 #include "xgrad.hpp"
 
 int main() {
+    bench::stable_heap();
     using V = xg::Variable<float>;
     auto one_by_one = [](float v) { return xg::Array<float>(xt::zeros<float>({1, 1}) + v); };
     V a(one_by_one(1.5f), true, "a");

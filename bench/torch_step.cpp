@@ -114,10 +114,12 @@ int main(int argc, char** argv) {
     torch::set_num_threads(1);
     const std::string mode = argc > 1 ? argv[1] : "time";
     if (mode == "overhead") {
+        bench::stable_heap();
         overhead();
     } else if (mode == "memory") {
         memory(argc > 2 ? std::stol(argv[2]) : 1000);
     } else if (mode == "time") {
+        bench::stable_heap();
         for (const std::size_t batch : {32, 128, 1024}) time_config("f32", torch::kFloat32, batch);
         for (const std::size_t batch : {32, 128, 1024}) time_config("f64", torch::kFloat64, batch);
     } else {

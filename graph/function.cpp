@@ -44,22 +44,20 @@ void Function<T>::release() {
 namespace detail {
 
 template <class T>
-ArrayRefs<T> input_arrays(std::string_view op, const std::vector<Variable<T>>& inputs) {
-    std::vector<const Array<T>*> arrays;
-    arrays.reserve(inputs.size());
-    for (std::size_t i = 0; i < inputs.size(); ++i) {
+ArrayRefs<T> input_arrays(std::string_view op, const Variable<T>* inputs, std::size_t n) {
+    ArrayRefs<T> arrays;
+    for (std::size_t i = 0; i < n; ++i) {
         if (!inputs[i].defined())
             throw GraphError(fmt::format("{}: input {} is an undefined Variable", op, i));
         arrays.push_back(&inputs[i].data());
     }
-    return ArrayRefs<T>(std::move(arrays));
+    return arrays;
 }
 
 template <class T>
-bool should_record(const std::vector<Variable<T>>& inputs) {
+bool should_record(const Variable<T>* inputs, std::size_t n) {
     if (!grad_enabled()) return false;
-    return std::any_of(inputs.begin(), inputs.end(),
-                       [](const Variable<T>& x) { return x.defined() && x.requires_grad(); });
+    return std::any_of(inputs, inputs + n, [](const Variable<T>& x) { return x.defined() && x.requires_grad(); });
 }
 
 template <class T>
@@ -89,8 +87,8 @@ Variable<T> finish(std::shared_ptr<Function<T>> fn, std::string_view op, std::ve
 }
 
 #define XG_INSTANTIATE(T)                                                                         \
-    template ArrayRefs<T> input_arrays(std::string_view, const std::vector<Variable<T>>&);        \
-    template bool should_record(const std::vector<Variable<T>>&);                                  \
+    template ArrayRefs<T> input_arrays(std::string_view, const Variable<T>*, std::size_t);         \
+    template bool should_record(const Variable<T>*, std::size_t);                                  \
     template void check_finite(const Array<T>&, std::string_view);                                \
     template Variable<T> finish(std::shared_ptr<Function<T>>, std::string_view,                   \
                                 std::vector<Variable<T>>, Array<T>&&);

@@ -1,6 +1,7 @@
 #pragma once
 // Function: one recorded op. forward() works on arrays; backward() is written with ops, so
 // that the backward pass is itself a graph (create_graph) and gradients of gradients work.
+#include <array>
 #include <cstddef>
 #include <initializer_list>
 #include <memory>
@@ -13,16 +14,31 @@
 
 namespace xg {
 
-// Read-only view of the input arrays handed to forward().
+// Read-only view of the input arrays handed to forward(). Up to four live inline, so an op with
+// one to four inputs allocates nothing for them (this is on every op's path).
 template <class T>
 class ArrayRefs {
 public:
-    explicit ArrayRefs(std::vector<const Array<T>*> arrays) : arrays_(std::move(arrays)) {}
-    const Array<T>& operator[](std::size_t i) const { return *arrays_[i]; }
-    std::size_t size() const { return arrays_.size(); }
+    ArrayRefs() = default;
+    explicit ArrayRefs(const std::vector<const Array<T>*>& arrays) {
+        for (const Array<T>* a : arrays) push_back(a);
+    }
+    const Array<T>& operator[](std::size_t i) const { return *(many_.empty() ? few_[i] : many_[i]); }
+    std::size_t size() const { return size_; }
+    void push_back(const Array<T>* a) {
+        if (size_ < few_.size()) {
+            few_[size_] = a;
+        } else {
+            if (many_.empty()) many_.assign(few_.begin(), few_.end());
+            many_.push_back(a);
+        }
+        ++size_;
+    }
 
 private:
-    std::vector<const Array<T>*> arrays_;
+    std::array<const Array<T>*, 4> few_{};
+    std::vector<const Array<T>*> many_;  // all of them, once there are more than four
+    std::size_t size_ = 0;
 };
 
 template <class T>
@@ -66,10 +82,18 @@ private:
 namespace detail {
 // Validates inputs (defined, same dtype is enforced by the type system) and returns their arrays.
 template <class T>
-ArrayRefs<T> input_arrays(std::string_view op, const std::vector<Variable<T>>& inputs);
+ArrayRefs<T> input_arrays(std::string_view op, const Variable<T>* inputs, std::size_t n);
+template <class T>
+ArrayRefs<T> input_arrays(std::string_view op, const std::vector<Variable<T>>& inputs) {
+    return input_arrays(op, inputs.data(), inputs.size());
+}
 // True if an op on these inputs must be recorded: grad mode on and some input requires grad.
 template <class T>
-bool should_record(const std::vector<Variable<T>>& inputs);
+bool should_record(const Variable<T>* inputs, std::size_t n);
+template <class T>
+bool should_record(const std::vector<Variable<T>>& inputs) {
+    return should_record(inputs.data(), inputs.size());
+}
 // Wraps a forward result: checks it (anomaly mode) and links it to `fn` when recording.
 template <class T>
 Variable<T> finish(std::shared_ptr<Function<T>> fn, std::string_view op, std::vector<Variable<T>> inputs,
@@ -97,6 +121,19 @@ Variable<typename Op::value_type> apply(std::vector<Variable<typename Op::value_
         return apply(std::make_shared<Op>(std::forward<Args>(args)...), std::move(inputs));
     Op op(std::forward<Args>(args)...);
     ArrayRefs<T> xs = detail::input_arrays(op.name(), inputs);
+    return detail::finish<T>(nullptr, op.name(), {}, op.forward(xs));
+}
+
+// The same for a braced list of inputs, apply<Op>({x, y}): the inputs are copied into the graph
+// only when the op is recorded (in no-grad mode and in backward passes they are not).
+template <class Op, class... Args>
+Variable<typename Op::value_type> apply(std::initializer_list<Variable<typename Op::value_type>> inputs,
+                                        Args&&... args) {
+    using T = typename Op::value_type;
+    if (detail::should_record(inputs.begin(), inputs.size()))
+        return apply(std::make_shared<Op>(std::forward<Args>(args)...), std::vector<Variable<T>>(inputs));
+    Op op(std::forward<Args>(args)...);
+    ArrayRefs<T> xs = detail::input_arrays(op.name(), inputs.begin(), inputs.size());
     return detail::finish<T>(nullptr, op.name(), {}, op.forward(xs));
 }
 
