@@ -184,8 +184,8 @@ int main(int argc, char** argv) {
                             .where = {{"scale_index", std::to_string(i + 1)}, {"variant", "without"}},
                             .color = "#ff7f0e", .line_width = 2}},
                 .contours = {},
-                .legend = i + 1 == scales ? "bottom right" : "off",
-                .commands = {"set ytics 0.2", "set key font \",8\""},
+                .legend = i + 1 == scales ? "bottom right font \",8\"" : "off",
+                .commands = {"set ytics 0.2"},
             });
         }
         train::save_png(fig, common->out / "accuracy.png");

@@ -270,6 +270,7 @@ int main(int argc, char** argv) {
                             .style = train::Style::points, .where = {{"stage", "2"}}, .color = "#d62728"}},
                 .contours = {},
                 .legend = "top left",
+                .commands = {"set format x \"%.0e\"", "set pointsize 1.5"},
             });
         }
         train::save_png(sfig, common->out / "search.png");

@@ -160,7 +160,9 @@ int main(int argc, char** argv) {
                                   .where = {{"model", n}}, .color = color, .line_width = 2.5});
         }
         train::Figure fig{.title = "", .rows = 1, .cols = 1, .width = 1000, .height = 650, .panels = {smoothed}};
-        fig.panels.front().title = fmt::format("Update rules on a 784-100x4-10 ReLU net, Fashion-MNIST: {}", smoothed.title);
+        fig.panels.front().title = fmt::format("Update rules on a 784-100x4-10 ReLU net, Fashion-MNIST, batch {}, same initial "
+                                               "weights and batches\nmini-batch loss smoothed as the book (Kaiser window of 11)",
+                                               batch);
         train::save_png(fig, common->out / "loss.png");
         train::Figure fig_raw{.title = "", .rows = 1, .cols = 1, .width = 1000, .height = 650, .panels = {raw}};
         fig_raw.panels.front().legend = "top right maxrows 4";

@@ -260,6 +260,11 @@ int main(int argc, char** argv) {
                            fmt::format("tanh ({} init) first {:.2e}, last {:.2e}: ratio {:.2e}", inits[*tanh_],
                                        before[*tanh_].front().norm, before[*tanh_].back().norm, ratio(*tanh_)),
                            ratio(*tanh_) < 1);
+            if (ratio(*tanh_) >= 1)
+                fmt::print("note: with {} init tanh's units work near their linear range, where tanh' is close to 1, so "
+                           "back-propagation keeps the gradient; sigmoid's derivative is at most 0.25 even there. Try "
+                           "--init 0.01 or --init 1 to see how tanh fares with other scales.\n",
+                           inits[*tanh_]);
         }
         if (sig && relu) {
             const double chance = std::log(10.0);
