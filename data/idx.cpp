@@ -266,7 +266,7 @@ std::vector<std::uint8_t> encode_idx(const std::vector<std::size_t>& shape, std:
     z.next_out = out.data();
     z.avail_out = static_cast<uInt>(out.size());
     const int ret = deflate(&z, Z_FINISH);
-    out.resize(out.size() - z.avail_out);
+    out.resize(z.total_out);
     deflateEnd(&z);
     if (ret != Z_STREAM_END) throw IoError(fmt::format("encode_idx: zlib deflate failed ({})", ret));
     return out;

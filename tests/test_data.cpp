@@ -101,7 +101,7 @@ Bytes gzip_of(const Bytes& raw) {
     z.next_out = out.data();
     z.avail_out = static_cast<uInt>(out.size());
     BOOST_REQUIRE(deflate(&z, Z_FINISH) == Z_STREAM_END);
-    out.resize(out.size() - z.avail_out);
+    out.resize(z.total_out);
     deflateEnd(&z);
     return out;
 }
