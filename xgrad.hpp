@@ -1,5 +1,7 @@
 #pragma once
 // xgrad: define-by-run reverse-mode autodiff on xtensor arrays. Include this one header.
+#include "data/dataset.hpp"
+#include "data/idx.hpp"
 #include "graph/dot.hpp"
 #include "graph/error.hpp"
 #include "graph/function.hpp"
