@@ -99,8 +99,8 @@ int main(int argc, char** argv) {
         cli.options().add_options()
             ("data", po::value<std::string>()->default_value(data::default_data_dir()),
              "directory of the four MNIST IDX files (raw or .gz)")
-            ("train-samples", po::value<std::size_t>(), "training samples (default 1000; --quick: 500)")
-            ("epochs", po::value<std::size_t>(), "epochs (default 20; --quick: 8)")
+            ("train-samples", po::value<std::size_t>(), "training samples (default 1000, also in --quick)")
+            ("epochs", po::value<std::size_t>(), "epochs (default 20; --quick: 10)")
             ("scales", po::value<std::size_t>(), "number of init scales in logspace(0, -4) (default 16; --quick: 4)")
             ("batch-size", po::value<std::size_t>()->default_value(100), "mini-batch size")
             ("lr", po::value<double>()->default_value(0.01), "SGD learning rate")
@@ -108,8 +108,8 @@ int main(int argc, char** argv) {
         const auto common = cli.parse(argc, argv);
         if (!common) return 0;
         const bool quick = common->quick;
-        const std::size_t n = cli.given("train-samples") ? cli.get<std::size_t>("train-samples") : (quick ? 500 : 1000);
-        const std::size_t epochs = cli.given("epochs") ? cli.get<std::size_t>("epochs") : (quick ? 8 : 20);
+        const std::size_t n = cli.given("train-samples") ? cli.get<std::size_t>("train-samples") : 1000;
+        const std::size_t epochs = cli.given("epochs") ? cli.get<std::size_t>("epochs") : (quick ? 10 : 20);
         const std::size_t scales = cli.given("scales") ? cli.get<std::size_t>("scales") : (quick ? 4 : 16);
         const std::size_t batch = cli.get<std::size_t>("batch-size");
         const double lr = cli.get<double>("lr");
@@ -200,7 +200,7 @@ int main(int argc, char** argv) {
                                      .title = "without", .style = train::Style::linespoints, .color = "#ff7f0e",
                                      .line_width = 2}},
                          .contours = {},
-                         .legend = "bottom center"};
+                         .legend = "top left"};
         train::save_png({.title = "", .rows = 1, .cols = 1, .width = 900, .height = 550, .panels = {fin}},
                         common->out / "final_accuracy.png");
 
@@ -223,10 +223,22 @@ int main(int argc, char** argv) {
                        mean(bn_early) > mean(plain_early));
         const auto [bn_lo, bn_hi] = std::minmax_element(bn_final.begin(), bn_final.end());
         const auto [pl_lo, pl_hi] = std::minmax_element(plain_final.begin(), plain_final.end());
-        train::verdict("batch norm depends less on the init scale: smaller spread (std) of final accuracy over the scales",
-                       fmt::format("std {:.3f} (range {:.3f}..{:.3f}) with batch norm vs {:.3f} ({:.3f}..{:.3f}) without",
-                                   stddev(bn_final), *bn_lo, *bn_hi, stddev(plain_final), *pl_lo, *pl_hi),
-                       stddev(bn_final) < stddev(plain_final));
+        // "Depends less on the scale": it learns (final training accuracy >= 0.5, five times chance) over more of
+        // the scales. (The spread of the final accuracies is printed too, but it is no measure of this: a net that
+        // fails at every scale has no spread at all.)
+        constexpr double learned = 0.5;
+        const auto count_learned = [&](const std::vector<double>& v) {
+            return static_cast<std::size_t>(std::count_if(v.begin(), v.end(), [&](double a) { return a >= learned; }));
+        };
+        const std::size_t bn_learned = count_learned(bn_final), plain_learned = count_learned(plain_final);
+        train::verdict(fmt::format("batch norm depends less on the init scale: it learns (final training accuracy >= {}) "
+                                   "at more of the scales",
+                                   learned),
+                       fmt::format("learns at {}/{} scales with batch norm, {}/{} without (final accuracy std over the "
+                                   "scales {:.3f}, range {:.3f}..{:.3f} with; {:.3f}, {:.3f}..{:.3f} without)",
+                                   bn_learned, scales, plain_learned, scales, stddev(bn_final), *bn_lo, *bn_hi,
+                                   stddev(plain_final), *pl_lo, *pl_hi),
+                       bn_learned > plain_learned);
         fmt::print("wrote {}: accuracy.csv, summary.csv, accuracy.png, final_accuracy.png\n", common->out.string());
         return 0;
     });

@@ -289,6 +289,22 @@ int main(int argc, char** argv) {
                                    (8 * k + 9) / 10, k),
                        fmt::format("{}/{} in [1e-3, 1e-2]; their range {:.2g}..{:.2g}", in_band, k, lo, hi),
                        10 * in_band >= 8 * k);
+        std::size_t wd_in_band = 0;
+        double wd_lo = 1, wd_hi = 0;
+        for (std::size_t i = 0; i < k; ++i) {
+            wd_in_band += r1[i]->wd >= 1e-8 && r1[i]->wd <= 1e-6;
+            wd_lo = std::min(wd_lo, r1[i]->wd);
+            wd_hi = std::max(wd_hi, r1[i]->wd);
+        }
+        train::verdict(fmt::format("the book: good weight decays lie in 1e-8..1e-6 (at least {} of the best {})",
+                                   (8 * k + 9) / 10, k),
+                       fmt::format("{}/{} in [1e-8, 1e-6]; their range {:.2g}..{:.2g}", wd_in_band, k, wd_lo, wd_hi),
+                       10 * wd_in_band >= 8 * k);
+        if (10 * wd_in_band < 8 * k)
+            fmt::print("note: the best trials' weight decays spread over the whole sampled range: with {} training "
+                       "samples and {} epochs the decay hardly changes the validation accuracy, which the learning rate "
+                       "decides (search.png)\n",
+                       train_set.size(), epochs);
         const std::size_t classes = std::max(train_set.classes(), val_set.classes());
         train::verdict(fmt::format("random search finds a validation accuracy well above chance (1/{} = {:.2f}): at "
                                    "least 0.5",

@@ -115,7 +115,7 @@ inline int run(int argc, char** argv, const Experiment& ex) {
             ("epochs", po::value<std::size_t>(),
              fmt::format("epochs (default {}; --quick: {})", ex.default_epochs, ex.quick_epochs).c_str())
             ("train-samples", po::value<std::size_t>()->default_value(300), "training samples (the first N)")
-            ("test-samples", po::value<std::size_t>(), "test samples evaluated each epoch (default all; --quick: 2000)")
+            ("test-samples", po::value<std::size_t>(), "test samples evaluated each epoch (default all; --quick: 1000)")
             ("batch-size", po::value<std::size_t>()->default_value(100), "mini-batch size")
             ("lr", po::value<double>()->default_value(0.01), "SGD learning rate")
             ("hidden-layers", po::value<std::size_t>()->default_value(6), "hidden layers of 100 ReLU units");
@@ -133,7 +133,7 @@ inline int run(int argc, char** argv, const Experiment& ex) {
         const data::TrainTest sets = data::load_mnist_dir(dir);
         const data::Dataset train_set = data::take(sets.train, std::min(cli.get<std::size_t>("train-samples"), sets.train.size()));
         const std::size_t test_n = cli.given("test-samples") ? cli.get<std::size_t>("test-samples")
-                                                             : (common->quick ? 2000 : sets.test.size());
+                                                             : (common->quick ? 1000 : sets.test.size());
         const data::Dataset test_set = data::take(sets.test, std::min(test_n, sets.test.size()));
         fmt::print("data: the first {} training samples of {}, accuracy on {} test samples; the book uses MNIST digits "
                    "(Fashion-MNIST's accuracies are lower; the train/test gap is the point)\n",

@@ -16,5 +16,5 @@ int main(int argc, char** argv) {
                          .symbol = "ratio",
                          .default_strength = 0.2,
                          .default_epochs = 301,
-                         .quick_epochs = 40});
+                         .quick_epochs = 150});
 }

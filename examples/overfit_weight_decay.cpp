@@ -17,5 +17,5 @@ int main(int argc, char** argv) {
                          .symbol = "lambda",
                          .default_strength = 0.1,
                          .default_epochs = 201,
-                         .quick_epochs = 40});
+                         .quick_epochs = 150});
 }
