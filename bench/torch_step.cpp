@@ -1,7 +1,7 @@
 // The peer: the same benchmarks with libtorch's C++ frontend (Debian's libtorch 1.13), the same
 // model, initial weights and batch as mlp_step and op_overhead (bench/common.hpp).
 //
-//   torch_step time          training step times, as mlp_step time
+//   torch_step time [f32|f64] [BATCH]   training step times, as mlp_step time
 //   torch_step overhead      the tiny graph (add of two 1x1 tensors, sum, backward)
 //   torch_step memory N      peak RSS after N Adam steps at batch 128
 //
@@ -120,10 +120,19 @@ int main(int argc, char** argv) {
         memory(argc > 2 ? std::stol(argv[2]) : 1000);
     } else if (mode == "time") {
         bench::stable_heap();
-        for (const std::size_t batch : {32, 128, 1024}) time_config("f32", torch::kFloat32, batch);
-        for (const std::size_t batch : {32, 128, 1024}) time_config("f64", torch::kFloat64, batch);
+        // Optional filters, as mlp_step's: torch_step time [f32|f64] [BATCH]
+        const std::string only_dtype = argc > 2 ? argv[2] : "";
+        const std::size_t only_batch = argc > 3 ? std::stoul(argv[3]) : 0;
+        for (const std::size_t batch : {32, 128, 1024}) {
+            if (only_batch != 0 && batch != only_batch) continue;
+            if (only_dtype != "f64") time_config("f32", torch::kFloat32, batch);
+        }
+        for (const std::size_t batch : {32, 128, 1024}) {
+            if (only_batch != 0 && batch != only_batch) continue;
+            if (only_dtype != "f32") time_config("f64", torch::kFloat64, batch);
+        }
     } else {
-        std::fprintf(stderr, "usage: torch_step [time | overhead | memory N]\n");
+        std::fprintf(stderr, "usage: torch_step [time [f32|f64] [BATCH] | overhead | memory N]\n");
         return 2;
     }
 }
