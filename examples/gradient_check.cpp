@@ -409,13 +409,14 @@ int main(int argc, char** argv) {
                            {.csv = path, .x = "index", .y = column, .title = deep_label, .style = train::Style::boxes,
                             .where = {{"net", deep_label}}, .color = "#ff7f0e", .box_width = 0.7}},
                 .contours = {},
-                .legend = "below horizontal",
+                .legend = "outside top center horizontal",
                 .commands = {xtic_cmd, "set format y \"%.0e\""},
             });
         }
         const fs::path spath = common->out / "h_sweep.csv";
         fig.panels.push_back({
-            .title = "the differences are the finite differences' own: truncation ~h^2, rounding ~1/h",
+            .title = "the differences are the finite differences' own: truncation ~h^2 (ReLU: kinks crossed at large h), "
+                     "rounding ~1/h",
             .x = {.label = "h (log scale)", .log = true, .min = 5e-8, .max = 2e-2},
             .y = {.label = "norm-wise relative difference", .log = true},
             .series = {{.csv = spath, .x = "h", .y = "norm_rel_error", .title = book_label,
