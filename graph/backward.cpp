@@ -2,7 +2,8 @@
 // (DeZero's scheme), which is a valid topological order of the DAG.
 #include <algorithm>
 #include <queue>
-#include <unordered_set>
+
+#include <xtensor/xnoalias.hpp>
 
 #include <fmt/format.h>
 
@@ -26,7 +27,7 @@ void accumulate(std::shared_ptr<Node<T>>& slot, const Variable<T>& g) {
     if (!slot) {
         slot = g.node_ptr();
     } else if (!grad_enabled() && !slot->creator && slot.use_count() == 1) {
-        slot->data += g.data();  // nobody else sees this gradient: add in place
+        xt::noalias(slot->data) += g.data();  // nobody else sees this gradient: add in place
     } else {
         slot = apply<AccumulateGrad<T>>({Variable<T>(slot), g}).node_ptr();
     }
@@ -89,22 +90,30 @@ void run_backward(const Variable<T>& root, Variable<T> seed, const BackwardOptio
     GradModeGuard mode(create_graph);
     const bool anomaly = anomaly_enabled();
 
-    std::vector<std::shared_ptr<Node<T>>> touched;  // nodes whose `pending` we must clear
+    // A function is queued when its output receives its first gradient: it runs once, after all
+    // its consumers (they have higher generations), so no other bookkeeping is needed.
+    std::vector<std::shared_ptr<Node<T>>> touched;  // nodes whose `pending` is cleared on exit
+    struct ClearPending {
+        std::vector<std::shared_ptr<Node<T>>>& nodes;
+        ~ClearPending() {
+            for (const auto& n : nodes) n->pending.reset();
+        }
+    } clear_pending{touched};  // also when an op's backward throws: no stale gradient survives
+    std::vector<std::shared_ptr<Function<T>>> heap;
+    touched.reserve(16);
+    heap.reserve(16);
+    std::priority_queue<std::shared_ptr<Function<T>>, std::vector<std::shared_ptr<Function<T>>>,
+                        ByGeneration<T>>
+        queue(ByGeneration<T>(), std::move(heap));
     auto deliver = [&](const std::shared_ptr<Node<T>>& node, const Variable<T>& g) {
-        if (!node->pending) touched.push_back(node);
+        if (!node->pending) {
+            touched.push_back(node);
+            if (node->creator) queue.push(node->creator);
+        }
         accumulate(node->pending, g);
     };
 
-    std::priority_queue<std::shared_ptr<Function<T>>, std::vector<std::shared_ptr<Function<T>>>,
-                        ByGeneration<T>>
-        queue;
-    std::unordered_set<const Function<T>*> seen;
-    auto enqueue = [&](const std::shared_ptr<Function<T>>& fn) {
-        if (fn && seen.insert(fn.get()).second) queue.push(fn);
-    };
-
     deliver(root.node_ptr(), seed);
-    enqueue(root.creator());
 
     while (!queue.empty()) {
         std::shared_ptr<Function<T>> fn = queue.top();
@@ -133,7 +142,6 @@ void run_backward(const Variable<T>& root, Variable<T> seed, const BackwardOptio
                                              shape_str(x.shape())));
             if (anomaly) check_finite_grad(gxs[i], *fn, i);
             deliver(x.node_ptr(), gxs[i]);
-            enqueue(x.creator());
         }
         if (!capture && (out->retains_grad || opt.retain_grad)) accumulate(out->grad, gy);
         if (!capture || std::find(capture->begin(), capture->end(), out.get()) == capture->end())
@@ -150,7 +158,6 @@ void run_backward(const Variable<T>& root, Variable<T> seed, const BackwardOptio
         for (const auto& n : touched)
             if (n->pending && !n->creator) accumulate(n->grad, Variable<T>(n->pending));
     }
-    for (const auto& n : touched) n->pending.reset();
 }
 
 }  // namespace

@@ -78,6 +78,11 @@ struct BroadcastTo final : Function<T> {
         if (xs[0].dimension() > shape.size() || broadcast_shapes(xs[0].shape(), shape, name()) != shape)
             throw ShapeError(fmt::format("broadcast_to: cannot broadcast {} to {}", shape_str(xs[0].shape()),
                                          shape_str(shape)));
+        if (xs[0].size() == 1) {  // the gradient of a sum or a mean: a fill, not xtensor's broadcast
+            Array<T> y = Array<T>::from_shape(shape);
+            std::fill_n(y.data(), y.size(), xs[0].data()[0]);
+            return y;
+        }
         return xt::broadcast(xs[0], shape);
     }
     std::vector<Variable<T>> backward(const Variable<T>& gy) override {
