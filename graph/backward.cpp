@@ -79,7 +79,9 @@ void run_backward(const Variable<T>& root, Variable<T> seed, const BackwardOptio
             throw GraphError(fmt::format("backward: the output has shape {}, not a scalar; pass a "
                                          "gradient of that shape: y.backward(gradient)",
                                          shape_str(root.shape())));
-        seed = Variable<T>(xt::ones_like(root.data()));
+        Array<T> one = Array<T>::from_shape(root.shape());
+        one.data()[0] = T(1);
+        seed = Variable<T>(std::move(one));
     } else if (seed.shape() != root.shape()) {
         throw ShapeError(fmt::format("backward: gradient of shape {} for an output of shape {}",
                                      shape_str(seed.shape()), shape_str(root.shape())));
