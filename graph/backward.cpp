@@ -33,6 +33,20 @@ void accumulate(std::shared_ptr<Node<T>>& slot, const Variable<T>& g) {
     }
 }
 
+// Stores a gradient in a .grad() slot. Ops hand one gradient to several inputs (add sends gy to
+// both), so outside create_graph a first gradient that anything else still holds is copied: an
+// in-place change of one parameter's .grad() (clip_grad_norm scales them) must not reach another's.
+template <class T>
+void store_grad(std::shared_ptr<Node<T>>& slot, std::shared_ptr<Node<T>> g, bool create_graph) {
+    if (slot || create_graph || g.use_count() == 1) {
+        accumulate(slot, Variable<T>(std::move(g)));
+        return;
+    }
+    auto own = std::make_shared<Node<T>>();
+    own->data = g->data;
+    slot = std::move(own);
+}
+
 template <class T>
 void check_finite_grad(const Variable<T>& g, const Function<T>& fn, std::size_t i) {
     for (const T v : g.data())
@@ -145,7 +159,7 @@ void run_backward(const Variable<T>& root, Variable<T> seed, const BackwardOptio
             if (anomaly) check_finite_grad(gxs[i], *fn, i);
             deliver(x.node_ptr(), gxs[i]);
         }
-        if (!capture && (out->retains_grad || opt.retain_grad)) accumulate(out->grad, gy);
+        if (!capture && (out->retains_grad || opt.retain_grad)) store_grad(out->grad, gy.node_ptr(), create_graph);
         if (!capture || std::find(capture->begin(), capture->end(), out.get()) == capture->end())
             out->pending.reset();
         if (!retain_graph) fn->release();
@@ -157,8 +171,9 @@ void run_backward(const Variable<T>& root, Variable<T> seed, const BackwardOptio
             captured->push_back(n->pending ? Variable<T>(n->pending)
                                            : Variable<T>(xt::zeros_like(n->data)));
     } else {
+        seed = Variable<T>();  // a caller's seed that becomes a leaf's gradient is then shared with the caller only
         for (const auto& n : touched)
-            if (n->pending && !n->creator) accumulate(n->grad, Variable<T>(n->pending));
+            if (n->pending && !n->creator) store_grad(n->grad, std::move(n->pending), create_graph);
     }
 }
 

@@ -69,6 +69,9 @@ void adam_rule(T* w, const T* g, T* m, T* v, std::size_t n, T b1, T b2, T step, 
         static V sqrt(V a) { return _mm##p##_sqrt_##s(a); }                        \
     };
 
+// Same bits also means no fused multiply-add: GCC would contract a * b + c into one where the
+// target has FMA (AVX-512F does), rounding once instead of twice. meson.build turns contraction
+// off (-ffp-contract=off); tests/check_no_fma.sh reads the compiled rules to keep it so.
 #pragma GCC push_options
 #pragma GCC target("avx2")
 namespace avx2 {

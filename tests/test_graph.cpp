@@ -103,6 +103,42 @@ BOOST_AUTO_TEST_CASE(intermediate_grads_freed_unless_retained) {
     BOOST_TEST(h2.grad().data() == A({6.0, 12.0}), boost::test_tools::per_element());
 }
 
+
+// add's backward hands one gradient to both inputs; each leaf must still own its .grad(), or an
+// in-place change of one (clip_grad_norm) changes the other (it used to scale both twice).
+BOOST_AUTO_TEST_CASE(leaves_own_their_gradients) {
+    V a(A{3.0, 4.0}, true), b(A{1.0, 1.0}, true);
+    xg::sum(a + b).backward();
+    BOOST_TEST(a.grad().node() != b.grad().node());
+    const double norm = xg::optim::clip_grad_norm<double>({a, b}, 1.0);
+    BOOST_TEST(norm == 2.0, boost::test_tools::tolerance(1e-15));
+    BOOST_TEST(a.grad().data() == A({0.5, 0.5}), boost::test_tools::per_element());
+    BOOST_TEST(b.grad().data() == A({0.5, 0.5}), boost::test_tools::per_element());
+
+    // A leaf that is the output: its gradient is not the caller's seed either.
+    V s(A{2.0, 2.0}, true);
+    V seed(A{1.0, -1.0});
+    s.backward(seed);
+    s.grad().data() *= 10.0;
+    BOOST_TEST(seed.data() == A({1.0, -1.0}), boost::test_tools::per_element());
+
+    // Retained intermediate gradients are their own arrays too.
+    V x(A{1.0, 2.0}, true);
+    V h = x * 1.0, k = h + x;
+    h.retain_grad();
+    k.retain_grad();
+    xg::sum(k).backward();
+    BOOST_TEST(h.grad().node() != k.grad().node());
+    BOOST_TEST(h.grad().node() != x.grad().node());
+    BOOST_TEST(x.grad().data() == A({2.0, 2.0}), boost::test_tools::per_element());
+
+    // Later passes add in place into the gradient each leaf owns; a copy held by the caller is left alone.
+    const V held = a.grad();
+    xg::sum(a + b).backward();
+    BOOST_TEST(held.data() == A({0.5, 0.5}), boost::test_tools::per_element());
+    BOOST_TEST(a.grad().data() == A({1.5, 1.5}), boost::test_tools::per_element());
+    BOOST_TEST(b.grad().data() == A({1.5, 1.5}), boost::test_tools::per_element());
+}
 BOOST_AUTO_TEST_CASE(no_grad_records_nothing) {
     V x(A{1.0, 2.0}, true);
     {
