@@ -162,16 +162,7 @@ std::string Module<T>::str() const {
     return os.str();
 }
 
-template <class T>
-Variable<T> Sequential<T>::forward(const Variable<T>& x) {
-    Variable<T> y = x;
-    for (const auto& layer : layers_) y = layer->forward(y);
-    return y;
-}
-
 template class Module<float>;
 template class Module<double>;
-template class Sequential<float>;
-template class Sequential<double>;
 
 }  // namespace xg::nn

@@ -95,37 +95,7 @@ std::ostream& operator<<(std::ostream& os, const Module<T>& m) {
     return os << m.str();
 }
 
-// Modules applied in order; children are named "0", "1", ...
-template <class T>
-class Sequential : public Module<T> {
-public:
-    Sequential() = default;
-    template <class... M>
-    explicit Sequential(std::shared_ptr<M>... modules) {
-        (push_back(std::move(modules)), ...);
-    }
-
-    template <class M>
-    std::shared_ptr<M> push_back(std::shared_ptr<M> m) {
-        layers_.push_back(m);
-        return this->register_module(std::to_string(layers_.size() - 1), std::move(m));
-    }
-
-    Variable<T> forward(const Variable<T>& x) override;
-    std::string repr() const override { return "Sequential"; }
-
-    std::size_t size() const { return layers_.size(); }
-    const std::shared_ptr<Module<T>>& operator[](std::size_t i) const { return layers_.at(i); }
-    auto begin() const { return layers_.begin(); }
-    auto end() const { return layers_.end(); }
-
-private:
-    std::vector<std::shared_ptr<Module<T>>> layers_;
-};
-
 extern template class Module<float>;
 extern template class Module<double>;
-extern template class Sequential<float>;
-extern template class Sequential<double>;
 
 }  // namespace xg::nn

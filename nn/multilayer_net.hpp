@@ -10,6 +10,7 @@
 #include "nn/layers.hpp"
 #include "nn/loss.hpp"
 #include "nn/module.hpp"
+#include "nn/sequential.hpp"
 
 namespace xg::nn {
 

@@ -6,3 +6,4 @@
 #include "nn/loss.hpp"
 #include "nn/module.hpp"
 #include "nn/multilayer_net.hpp"
+#include "nn/sequential.hpp"

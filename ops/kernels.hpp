@@ -41,6 +41,17 @@ Array<T> map(const Array<T>& a, F f) {
     return y;
 }
 
+// a[i] = f(a[i]) in place (an op's own fresh result: no second array).
+template <class T, class F>
+void map_in_place(Array<T>& a, F f) {
+    using B = xsimd::batch<T>;
+    T* pa = a.data();
+    const std::size_t n = a.size();
+    std::size_t i = 0;
+    for (; i + B::size <= n; i += B::size) B(f(B::load_unaligned(pa + i))).store_unaligned(pa + i);
+    for (; i < n; ++i) pa[i] = f(pa[i]);
+}
+
 // y[i] = f(a[i], b[i]) for arrays of the same shape.
 template <class T, class F>
 Array<T> zip(const Array<T>& a, const Array<T>& b, F f) {

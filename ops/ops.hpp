@@ -74,6 +74,9 @@ template <class T>
 Variable<T> matmul(const Variable<T>& a, const Variable<T>& b, bool transpose_a, bool transpose_b);
 // x·W + b for x (N, in), W (in, out), b (out,) or undefined for no bias.
 template <class T> Variable<T> linear(const Variable<T>& x, const Variable<T>& W, const Variable<T>& b = {});
+// relu(linear(x, W, b)) as one op (nn::Sequential runs Linear then ReLU so): same values and
+// gradients, one pass over the activations fewer each way.
+template <class T> Variable<T> linear_relu(const Variable<T>& x, const Variable<T>& W, const Variable<T>& b = {});
 
 // ---- softmax and losses (ops/loss.cpp) ----
 enum class Reduction { mean, sum, none };

@@ -76,6 +76,8 @@ const std::vector<OpCase>& op_cases() {
         {"matmul_ta_tb", {{4, 3}, {2, 4}}, [](const Vs& x) { return xg::matmul(x[0], x[1], true, true); }},
         {"linear", {{3, 4}, {4, 2}, {2}}, [](const Vs& x) { return xg::linear(x[0], x[1], x[2]); }},
         {"linear_no_bias", {{3, 4}, {4, 2}}, [](const Vs& x) { return xg::linear(x[0], x[1]); }},
+        {"linear_relu", {{5, 4}, {4, 3}, {3}}, [](const Vs& x) { return xg::linear_relu(x[0], x[1], x[2]); }},
+        {"linear_relu_no_bias", {{5, 4}, {4, 3}}, [](const Vs& x) { return xg::linear_relu(x[0], x[1]); }},
         // softmax and losses
         {"softmax", {{3, 4}}, [](const Vs& x) { return xg::softmax(x[0]); }},
         {"softmax_axis0", {{3, 4}}, [](const Vs& x) { return xg::softmax(x[0], 0); }},

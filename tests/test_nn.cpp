@@ -123,6 +123,60 @@ BOOST_AUTO_TEST_CASE(linear_is_x_w_plus_b) {
     BOOST_TEST(lin.repr() == "Linear(2 -> 3, init=constant(0.5))");
 }
 
+namespace {
+struct DerivedLinear : nn::Linear<float> {
+    using nn::Linear<float>::Linear;
+};
+}  // namespace
+
+// Sequential runs a Linear then a ReLU as one linear_relu op. The output and every gradient must
+// be the very bits of the two layers run one by one (in float, where any change of rounding shows;
+// 37 columns leave a SIMD tail).
+BOOST_AUTO_TEST_CASE(sequential_fuses_linear_relu_bit_for_bit) {
+    using F = xg::Variable<float>;
+    using FA = xg::Array<float>;
+    nn::Generator gen(5);
+    auto l1 = std::make_shared<nn::Linear<float>>(50, 37, nn::LinearOptions{.generator = &gen});
+    auto l2 = std::make_shared<nn::Linear<float>>(37, 3, nn::LinearOptions{.generator = &gen});
+    l1->bias().data() = xt::cast<float>(random_normal({37}, 4));
+    nn::Sequential<float> net(l1, std::make_shared<nn::ReLU<float>>(), l2);
+    const FA xa = xt::cast<float>(random_normal({29, 50}, 5));
+    xg::Labels t = xg::Labels::from_shape({29});
+    for (std::size_t i = 0; i < t.size(); ++i) t(i) = static_cast<std::int64_t>(i % 3);
+
+    auto run = [&](bool fused) {
+        for (const F& p : net.parameters()) p.zero_grad();
+        const F x(xa, true);
+        const F y = fused ? net(x) : l2->forward(xg::relu(l1->forward(x)));
+        const F hidden = y.creator()->inputs()[0];
+        BOOST_TEST(hidden.creator()->name() == (fused ? "linear_relu" : "relu"));
+        xg::softmax_cross_entropy(y, t).backward();
+        std::vector<FA> out = {y.data(), hidden.data(), x.grad().data()};
+        for (const F& p : net.parameters()) out.push_back(p.grad().data());
+        return out;
+    };
+    const std::vector<FA> fused = run(true), apart = run(false);
+    const std::size_t zeros = xt::sum(xt::equal(fused[1], 0.0f))();
+    BOOST_TEST((zeros > 100u && zeros < 29u * 37u - 100u));  // relu's mask is at work
+    for (std::size_t i = 0; i < fused.size(); ++i) {
+        BOOST_TEST_CONTEXT("array " << i) { BOOST_TEST(fused[i] == apart[i], tt::per_element()); }
+    }
+    {
+        xg::NoGradGuard no_grad;
+        BOOST_TEST(net(F(xa)).data() == fused[0], tt::per_element());
+    }
+
+    // Only the library's own Linear and ReLU fuse: a subclass may override forward().
+    const F x(xa);
+    const auto relu_of = [&](auto first, auto second) {
+        return nn::Sequential<float>(first, second)(x).creator()->name();
+    };
+    BOOST_TEST(relu_of(l1, std::make_shared<nn::ActivationLayer<float>>(nn::Activation::relu)) == "linear_relu");
+    BOOST_TEST(relu_of(std::make_shared<DerivedLinear>(50, 4), std::make_shared<nn::ReLU<float>>()) == "relu");
+    BOOST_TEST(relu_of(l1, std::make_shared<nn::LeakyReLU<float>>()) == "leaky_relu");
+    BOOST_TEST(relu_of(l1, std::make_shared<nn::Sigmoid<float>>()) == "sigmoid");
+}
+
 BOOST_AUTO_TEST_CASE(batchnorm_training_uses_batch_statistics) {
     nn::BatchNorm1d<double> bn(2, {.eps = 1e-5, .momentum = 0.1});
     bn.gamma().data() = A{2.0, 1.0};
@@ -257,6 +311,14 @@ BOOST_AUTO_TEST_SUITE(nn_multilayer_net)
 
 BOOST_AUTO_TEST_CASE(gradcheck_plain) {
     nn::MultiLayerNet<double> net(small_net(false, 0, 0));
+    check_net_gradients(net);
+}
+
+BOOST_AUTO_TEST_CASE(gradcheck_relu_fused_layers) {
+    nn::MultiLayerNetOptions o = small_net(false, 0, 0);
+    o.activation = nn::Activation::relu;
+    o.init = nn::Init::he();
+    nn::MultiLayerNet<double> net(o);
     check_net_gradients(net);
 }
 

@@ -1,0 +1,37 @@
+#include "nn/sequential.hpp"
+
+#include <typeinfo>
+
+namespace xg::nn {
+
+template <class T>
+void Sequential<T>::plan_fusion() {
+    fused_relu_.resize(layers_.size(), nullptr);
+    if (layers_.size() < 2) return;
+    const Module<T>& prev = *layers_[layers_.size() - 2];
+    const Module<T>& last = *layers_.back();
+    // Exact types: a subclass may override forward().
+    const bool linear = typeid(prev) == typeid(Linear<T>);
+    const bool relu = (typeid(last) == typeid(ActivationLayer<T>) || typeid(last) == typeid(ReLU<T>)) &&
+                      static_cast<const ActivationLayer<T>&>(last).kind() == Activation::relu;
+    if (linear && relu) fused_relu_[layers_.size() - 2] = static_cast<const Linear<T>*>(&prev);
+}
+
+template <class T>
+Variable<T> Sequential<T>::forward(const Variable<T>& x) {
+    Variable<T> y = x;
+    for (std::size_t i = 0; i < layers_.size(); ++i) {
+        if (const Linear<T>* linear = fused_relu_[i]) {
+            y = linear_relu(y, linear->weight(), linear->bias());
+            ++i;  // the ReLU
+        } else {
+            y = layers_[i]->forward(y);
+        }
+    }
+    return y;
+}
+
+template class Sequential<float>;
+template class Sequential<double>;
+
+}  // namespace xg::nn
