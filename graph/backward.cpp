@@ -33,18 +33,29 @@ void accumulate(std::shared_ptr<Node<T>>& slot, const Variable<T>& g) {
     }
 }
 
+// A copy of a gradient that stays in the graph (create_graph): d(copy)/dg = 1.
+template <class T>
+class CopyGrad final : public Function<T> {
+public:
+    std::string_view name() const override { return "copy_grad"; }
+    Array<T> forward(const ArrayRefs<T>& xs) override { return xs[0]; }
+    std::vector<Variable<T>> backward(const Variable<T>& gy) override { return {gy}; }
+};
+
 // Stores a gradient in a .grad() slot. Ops hand one gradient to several inputs (add sends gy to
-// both), so outside create_graph a first gradient that anything else still holds is copied: an
-// in-place change of one parameter's .grad() (clip_grad_norm scales them) must not reach another's.
+// both), so a first gradient that anything else still holds is copied: an in-place change of one
+// parameter's .grad() (clip_grad_norm scales them) must not reach another's.
 template <class T>
 void store_grad(std::shared_ptr<Node<T>>& slot, std::shared_ptr<Node<T>> g, bool create_graph) {
-    if (slot || create_graph || g.use_count() == 1) {
+    if (slot || g.use_count() == 1) {
         accumulate(slot, Variable<T>(std::move(g)));
-        return;
+    } else if (create_graph) {
+        slot = apply<CopyGrad<T>>({Variable<T>(std::move(g))}).node_ptr();
+    } else {
+        auto own = std::make_shared<Node<T>>();
+        own->data = g->data;
+        slot = std::move(own);
     }
-    auto own = std::make_shared<Node<T>>();
-    own->data = g->data;
-    slot = std::move(own);
 }
 
 template <class T>

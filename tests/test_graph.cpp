@@ -132,6 +132,20 @@ BOOST_AUTO_TEST_CASE(leaves_own_their_gradients) {
     BOOST_TEST(h.grad().node() != x.grad().node());
     BOOST_TEST(x.grad().data() == A({2.0, 2.0}), boost::test_tools::per_element());
 
+    // With create_graph too, and the copies stay differentiable: a + b hands 2(a + b) to both.
+    V f(A{1.0, 2.0}, true), g(A{3.0, 4.0}, true);
+    const V sum_fg = f + g;
+    xg::sum(sum_fg * sum_fg).backward({.create_graph = true});
+    BOOST_TEST(f.grad().node() != g.grad().node());
+    BOOST_TEST(f.grad().data() == A({8.0, 12.0}), boost::test_tools::per_element());
+    BOOST_TEST(g.grad().data() == A({8.0, 12.0}), boost::test_tools::per_element());
+    const V gf = f.grad();
+    f.zero_grad();
+    g.zero_grad();
+    xg::sum(gf).backward();
+    BOOST_TEST(f.grad().data() == A({2.0, 2.0}), boost::test_tools::per_element());
+    BOOST_TEST(g.grad().data() == A({2.0, 2.0}), boost::test_tools::per_element());
+
     // Later passes add in place into the gradient each leaf owns; a copy held by the caller is left alone.
     const V held = a.grad();
     xg::sum(a + b).backward();
@@ -139,6 +153,7 @@ BOOST_AUTO_TEST_CASE(leaves_own_their_gradients) {
     BOOST_TEST(a.grad().data() == A({1.5, 1.5}), boost::test_tools::per_element());
     BOOST_TEST(b.grad().data() == A({1.5, 1.5}), boost::test_tools::per_element());
 }
+
 BOOST_AUTO_TEST_CASE(no_grad_records_nothing) {
     V x(A{1.0, 2.0}, true);
     {
