@@ -23,7 +23,7 @@ struct MultiLayerNetOptions {
     bool use_batchnorm = false;
     double dropout = 0;            // dropout ratio after each hidden activation; 0 for none
     double weight_decay = 0;       // lambda of loss += 0.5 * lambda * sum ||W||^2
-    std::optional<std::uint64_t> seed;  // weights and dropout masks; default_generator() if unset
+    std::optional<std::uint64_t> seed = std::nullopt;  // weights and dropout masks; default_generator() if unset
 };
 
 template <class T>

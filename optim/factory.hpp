@@ -14,8 +14,8 @@ namespace xg::optim {
 // "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw" (any case). Unset
 // settings take each rule's defaults (the seeds'); weight_decay is L2 except for AdamW.
 struct OptimizerSettings {
-    std::optional<double> lr;
-    std::optional<double> weight_decay;
+    std::optional<double> lr = std::nullopt;
+    std::optional<double> weight_decay = std::nullopt;
 };
 
 template <class T>

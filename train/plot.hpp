@@ -61,7 +61,7 @@ struct Panel {
     Axis x;
     Axis y;
     std::vector<Series> series;  // at least one
-    std::vector<Contour> contours;  // drawn under the series
+    std::vector<Contour> contours = {};  // drawn under the series
     std::string legend = "top right";  // gnuplot `set key` position, e.g. "bottom left", "outside"
     // Raw gnuplot commands for this panel only (each panel starts from gnuplot's defaults),
     // e.g. "set size ratio -1" or "set label 1 'note' at graph 0.05,0.9".
@@ -74,7 +74,7 @@ struct Figure {
     std::size_t cols = 1;
     int width = 900;   // pixels
     int height = 650;
-    std::vector<Panel> panels;  // filled row by row; at most rows * cols
+    std::vector<Panel> panels = {};  // filled row by row; at most rows * cols
 };
 
 // Writes the gnuplot script for `figure` beside `png` (same name, extension .gp) and runs

@@ -30,8 +30,8 @@ struct TrainerOptions {
     std::uint64_t seed = 0;             // the batches' order
     bool verbose = true;                // progress and one line per epoch on stdout
     std::string label = "train";        // shown on the progress bar
-    std::string metrics_csv;            // per-epoch metrics, rewritten atomically after each epoch
-    std::string checkpoint;             // model, optimizer and history, saved after each epoch
+    std::string metrics_csv = {};       // per-epoch metrics, rewritten atomically after each epoch
+    std::string checkpoint = {};        // model, optimizer and history, saved after each epoch
     bool stop_on_divergence = true;     // a non-finite loss throws (else training stops there)
     // When set, epoch e (1-based) trains at schedule->lr_at(e - 1): stateless, so a resumed run
     // continues the schedule where it stopped.
