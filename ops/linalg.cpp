@@ -1,6 +1,7 @@
 // Matrix products through BLAS (xtensor-blas's gemm). Transposed operands are passed to BLAS as
 // flags, so neither the forward nor the backward pass copies a matrix to transpose it.
 #include <algorithm>
+#include <optional>
 
 #include <fmt/format.h>
 #include <xtensor-blas/xblas.hpp>
@@ -118,20 +119,20 @@ struct Linear final : Function<T> {
 };
 
 // relu's backward for a relu output y of shape (m, n), the bias gradient's column sums in the same
-// pass: gh = gy where y > 0, 0 * gy elsewhere (leaky_relu_grad's values, NaN and Inf alike), and
-// sums[j] = gh[0][j] + gh[1][j] + ... added in row order, as sum(gh, 0) adds them: the same bits.
+// pass: gh = gy where y > 0, 0 * gy elsewhere (leaky_relu_grad's values, NaN and Inf alike), and,
+// when `sums` holds n zeros, sums[j] += gh[0][j] + gh[1][j] + ... in row order, as sum(gh, 0)
+// adds them: the same bits.
 template <class T>
-Array<T> relu_grad_and_column_sums(const Array<T>& gy, const Array<T>& y, Array<T>* sums) {
+Array<T> relu_grad_and_column_sums(const Array<T>& gy, const Array<T>& y, std::optional<Array<T>>& sums) {
     using B = xsimd::batch<T>;
     const std::size_t m = y.shape()[0], n = y.shape()[1];
     auto grad = [](auto g, auto out) { return kernels::select(out > T(0), g, T(0) * g); };
     Array<T> gh = Array<T>::from_shape({m, n});
-    if (sums) *sums = xt::zeros<T>({n});
+    T* ps = sums ? sums->data() : nullptr;
     for (std::size_t i = 0; i < m; ++i) {
         const T* pg = gy.data() + i * n;
         const T* py = y.data() + i * n;
         T* ph = gh.data() + i * n;
-        T* ps = sums ? sums->data() : nullptr;
         std::size_t j = 0;
         for (; j + B::size <= n; j += B::size) {
             const B h = grad(B::load_unaligned(pg + j), B::load_unaligned(py + j));
@@ -164,10 +165,10 @@ struct LinearRelu final : Function<T> {
             const Variable<T> gh = leaky_relu_grad(gy, y, T(0));
             return affine_grads(*this, gh, needs_bias_grad(*this) ? sum(gh, 0) : Variable<T>());
         }
-        Array<T> sums;
-        Array<T> gh = relu_grad_and_column_sums(gy.data(), y.data(), needs_bias_grad(*this) ? &sums : nullptr);
-        return affine_grads(*this, Variable<T>(std::move(gh)),
-                            needs_bias_grad(*this) ? Variable<T>(std::move(sums)) : Variable<T>());
+        std::optional<Array<T>> sums;  // no array at all when the bias needs no gradient
+        if (needs_bias_grad(*this)) sums.emplace(xt::zeros<T>({y.shape()[1]}));
+        Array<T> gh = relu_grad_and_column_sums(gy.data(), y.data(), sums);
+        return affine_grads(*this, Variable<T>(std::move(gh)), sums ? Variable<T>(std::move(*sums)) : Variable<T>());
     }
 };
 

@@ -32,6 +32,10 @@ BOOST_AUTO_TEST_CASE(matmul_shape_mismatch_names_op_and_shapes) {
     expect_error<xg::ShapeError>([] { xg::matmul(zeros({3}), zeros({3, 2})); }, {"matmul", "2-D", "(3,)"});
     expect_error<xg::ShapeError>([] { xg::linear(zeros({4, 3}), zeros({3, 2}), zeros({3})); },
                                  {"linear", "bias", "(3,)"});
+    expect_error<xg::ShapeError>([] { xg::linear_relu(zeros({4, 3}), zeros({3, 2}), zeros({3})); },
+                                 {"linear_relu", "bias", "(3,)", "(4, 2)"});
+    expect_error<xg::ShapeError>([] { xg::linear_relu(zeros({4, 5}), zeros({3, 2})); },
+                                 {"linear_relu", "(4, 5)", "(3, 2)"});
 }
 
 BOOST_AUTO_TEST_CASE(incompatible_broadcast) {
