@@ -31,7 +31,7 @@ struct Model {
         for (auto& p : net.parameters()) {
             if (p.ndim() != 2) continue;  // biases: zeros
             const std::vector<T> w = bench::he_weight<T>(l++);
-            std::copy(w.begin(), w.end(), p.data().begin());
+            std::copy(w.begin(), w.end(), p.mutable_data().begin());
         }
         const std::vector<T> xs = bench::inputs<T>(batch);
         xg::Array<T> a = xg::Array<T>::from_shape({batch, bench::layer_sizes.front()});

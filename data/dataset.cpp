@@ -39,7 +39,7 @@ Batch gather_rows(const Dataset& data, std::span<const std::size_t> indices, std
     float* dst = batch.x.data();
     for (std::size_t row = 0; row < indices.size(); ++row) {
         const std::size_t i = indices[row];
-        if (i >= n) throw ValueError(fmt::format("{}: index {} is out of range for a data set of {} samples", fn, i, n));
+        if (i >= n) throw IndexError(fmt::format("{}: index {} is out of range for a data set of {} samples", fn, i, n));
         std::memcpy(dst + row * features, src + i * features, features * sizeof(float));
         batch.y.data()[row] = data.labels.data()[i];
     }

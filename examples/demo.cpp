@@ -23,7 +23,7 @@ int main() {
     // Higher order: d/dx of x^3 is 3x^2 = 12 at x = 2; its derivative 6x = 12.
     V s = xg::scalar(2.0, true, "s");
     V y = xg::pow(s, 3.0);
-    V dy = xg::grad(y, {s}, {}, /*create_graph=*/true)[0];
+    V dy = xg::grad(y, {s}, {}, {.create_graph = true})[0];
     V d2y = xg::grad(dy, {s})[0];
     fmt::print("y = s^3 at s = 2: dy/ds = {}, d2y/ds2 = {}\n", dy.item(), d2y.item());
 

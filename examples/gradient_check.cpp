@@ -107,21 +107,13 @@ std::vector<OpCase> op_cases(Normal& n, std::shared_ptr<nn::BatchNorm1d<double>>
 }
 
 // The book's numerical_gradient: each parameter element perturbed by +-h in place, the loss
-// evaluated twice, the element restored.
+// evaluated twice, the element restored (xg::central_difference).
 std::vector<A> numerical_gradient_params(const std::function<V()>& loss, const std::vector<V>& params, double h) {
     std::vector<A> grads;
     for (const V& p : params) {
-        A& w = p.node()->data;
-        A g = A::from_shape(w.shape());
-        for (std::size_t j = 0; j < w.size(); ++j) {
-            const double orig = w.data()[j];
-            w.data()[j] = orig + h;
-            const double fp = loss().item();
-            w.data()[j] = orig - h;
-            const double fm = loss().item();
-            w.data()[j] = orig;
-            g.data()[j] = (fp - fm) / (2 * h);
-        }
+        A g = A::from_shape(p.shape());
+        for (std::size_t j = 0; j < p.size(); ++j)
+            g.data()[j] = xg::central_difference<double>(p, j, [&] { return loss().item(); }, h);
         grads.push_back(std::move(g));
     }
     return grads;
@@ -238,14 +230,7 @@ std::vector<SweepPoint> sweep_h(nn::MultiLayerNet<double>& net, const A& x, cons
     for (const double h : hs) {
         double diff2 = 0, a2 = 0, n2 = 0;
         for (std::size_t k = 0; k < picks.size(); ++k) {
-            double& w = params[picks[k].first].node()->data.data()[picks[k].second];
-            const double orig = w;
-            w = orig + h;
-            const double fp = loss();
-            w = orig - h;
-            const double fm = loss();
-            w = orig;
-            const double num = (fp - fm) / (2 * h);
+            const double num = xg::central_difference<double>(params[picks[k].first], picks[k].second, loss, h);
             diff2 += (num - analytic[k]) * (num - analytic[k]);
             a2 += analytic[k] * analytic[k];
             n2 += num * num;

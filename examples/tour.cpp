@@ -15,7 +15,7 @@ int main() {
     std::cout << loss.item() << "\n" << W.grad().data() << "\n";
 
     V s = xg::scalar(2.0, true);                      // higher order: d/ds s^3 = 12, d2/ds2 = 12
-    V ds = xg::grad(xg::pow(s, 3.0), {s}, {}, /*create_graph=*/true)[0];
+    V ds = xg::grad(xg::pow(s, 3.0), {s}, {}, {.create_graph = true})[0];
     std::cout << ds.item() << " " << xg::grad(ds, {s})[0].item() << "\n";
 
     {

@@ -29,9 +29,23 @@ std::string shape_str(const S& shape) {
 // Numpy broadcasting of two shapes; throws ShapeError naming `op` and both shapes.
 Shape broadcast_shapes(const Shape& a, const Shape& b, std::string_view op);
 
-// Maps a possibly negative axis into [0, ndim); throws ShapeError naming `op`.
+// Maps a possibly negative axis into [0, ndim); throws IndexError naming `op`.
 std::size_t normalize_axis(long axis, std::size_t ndim, std::string_view op);
 
-std::size_t shape_size(const Shape& shape);
+// The largest element count an array may have: its bytes (8 per double) and every stride must
+// fit in a ptrdiff_t.
+inline constexpr std::size_t max_array_elements = std::size_t{1} << 59;
+
+// The number of elements of `shape`. Throws ResourceError naming `op` and the shape when it, or
+// the product of its non-zero dimensions (which strides are computed from), exceeds
+// max_array_elements: a shape built from user input can never wrap around.
+std::size_t shape_size(const Shape& shape, std::string_view op);
+
+// A row-major array seen around one axis as (outer, dim, inner): `outer` blocks, each of `dim`
+// runs of `inner` contiguous elements. Reductions, softmax, slicing and concatenation walk it.
+struct AxisSplit {
+    std::size_t outer = 1, dim = 1, inner = 1;
+};
+AxisSplit split_at_axis(const Shape& shape, std::size_t axis);
 
 }  // namespace xg

@@ -89,11 +89,25 @@ struct ByGeneration {
     }
 };
 
+// Nodes whose gradients xg::grad returns, with whether the pass reached each of them.
+template <class T>
+struct Capture {
+    std::vector<Node<T>*> nodes;
+    std::vector<bool> reached;
+    bool allow_unused = false;
+
+    void reach(const Node<T>* n) {
+        for (std::size_t i = 0; i < nodes.size(); ++i)
+            if (nodes[i] == n) reached[i] = true;
+    }
+    bool holds(const Node<T>* n) const { return std::find(nodes.begin(), nodes.end(), n) != nodes.end(); }
+};
+
 // Runs the backward pass from `root` seeded with `seed`. With `capture` set, gradients go to
 // `captured` (one per captured node) and no .grad() is touched; otherwise leaves accumulate.
 template <class T>
-void run_backward(const Variable<T>& root, Variable<T> seed, const BackwardOptions& opt,
-                  const std::vector<Node<T>*>* capture, std::vector<Variable<T>>* captured) {
+void run_backward(const Variable<T>& root, Variable<T> seed, const BackwardOptions& opt, Capture<T>* capture,
+                  std::vector<Variable<T>>* captured) {
     if (!root.defined()) throw GraphError("backward: called on an undefined Variable");
     if (!root.requires_grad())
         throw GraphError(fmt::format("backward: the output (shape {}) does not require grad: no input "
@@ -141,6 +155,7 @@ void run_backward(const Variable<T>& root, Variable<T> seed, const BackwardOptio
     };
 
     deliver(root.node_ptr(), seed);
+    if (capture) capture->reach(root.node());
 
     while (!queue.empty()) {
         std::shared_ptr<Function<T>> fn = queue.top();
@@ -152,10 +167,15 @@ void run_backward(const Variable<T>& root, Variable<T> seed, const BackwardOptio
         const std::shared_ptr<Node<T>> out = fn->output().node_ptr();
         const Variable<T> gy(out->pending);
         std::vector<Variable<T>> gxs;
-        {
+        try {
             BackwardContext context(fn->name());
             gxs = fn->backward(gy);
+        } catch (const std::bad_alloc&) {
+            throw ResourceError(fmt::format("backward of {}: out of memory for a gradient of shape {}", fn->name(),
+                                            shape_str(gy.shape())));
         }
+        if (capture)
+            for (const Variable<T>& x : fn->inputs()) capture->reach(x.node());
         if (gxs.size() != fn->inputs().size())
             throw GraphError(fmt::format("{}: backward returned {} gradients for {} inputs", fn->name(),
                                          gxs.size(), fn->inputs().size()));
@@ -171,16 +191,27 @@ void run_backward(const Variable<T>& root, Variable<T> seed, const BackwardOptio
             deliver(x.node_ptr(), gxs[i]);
         }
         if (!capture && (out->retains_grad || opt.retain_grad)) store_grad(out->grad, gy.node_ptr(), create_graph);
-        if (!capture || std::find(capture->begin(), capture->end(), out.get()) == capture->end())
-            out->pending.reset();
+        if (!capture || !capture->holds(out.get())) out->pending.reset();
         if (!retain_graph) fn->release();
     }
 
     if (capture) {
         captured->clear();
-        for (Node<T>* n : *capture)
-            captured->push_back(n->pending ? Variable<T>(n->pending)
-                                           : Variable<T>(xt::zeros_like(n->data)));
+        for (std::size_t i = 0; i < capture->nodes.size(); ++i) {
+            Node<T>* n = capture->nodes[i];
+            if (n->pending) {
+                captured->push_back(Variable<T>(n->pending));
+            } else if (capture->reached[i]) {
+                captured->push_back(Variable<T>(Array<T>(xt::zeros<T>(n->data.shape()))));
+            } else if (capture->allow_unused) {
+                captured->push_back(Variable<T>());
+            } else {
+                throw GraphError(fmt::format("grad: input {} (shape {}) is not reached from the output: the output "
+                                             "does not depend on it (pass allow_unused = true to get an undefined "
+                                             "gradient instead)",
+                                             i, shape_str(n->data.shape())));
+            }
+        }
     } else {
         seed = Variable<T>();  // a caller's seed that becomes a leaf's gradient is then shared with the caller only
         for (const auto& n : touched)
@@ -203,14 +234,19 @@ void Variable<T>::backward(const Variable& gradient, BackwardOptions options) co
 
 template <class T>
 std::vector<Variable<T>> grad(const Variable<T>& output, const std::vector<Variable<T>>& inputs,
-                              const Variable<T>& grad_output, bool create_graph, bool retain_graph) {
-    std::vector<Node<T>*> capture;
+                              const Variable<T>& grad_output, GradOptions options) {
+    Capture<T> capture;
+    capture.allow_unused = options.allow_unused;
     for (std::size_t i = 0; i < inputs.size(); ++i) {
         if (!inputs[i].defined()) throw GraphError(fmt::format("grad: input {} is undefined", i));
-        capture.push_back(inputs[i].node());
+        if (!inputs[i].requires_grad())
+            throw GraphError(fmt::format("grad: input {} (shape {}) does not require grad", i,
+                                         shape_str(inputs[i].shape())));
+        capture.nodes.push_back(inputs[i].node());
     }
+    capture.reached.assign(inputs.size(), false);
     std::vector<Variable<T>> result;
-    BackwardOptions opt{.retain_graph = retain_graph, .create_graph = create_graph};
+    BackwardOptions opt{.retain_graph = options.retain_graph, .create_graph = options.create_graph};
     run_backward<T>(output, grad_output, opt, &capture, &result);
     return result;
 }
@@ -220,9 +256,8 @@ template void Variable<double>::backward(BackwardOptions) const;
 template void Variable<float>::backward(const Variable<float>&, BackwardOptions) const;
 template void Variable<double>::backward(const Variable<double>&, BackwardOptions) const;
 template std::vector<Variable<float>> grad(const Variable<float>&, const std::vector<Variable<float>>&,
-                                           const Variable<float>&, bool, bool);
-template std::vector<Variable<double>> grad(const Variable<double>&,
-                                            const std::vector<Variable<double>>&,
-                                            const Variable<double>&, bool, bool);
+                                           const Variable<float>&, GradOptions);
+template std::vector<Variable<double>> grad(const Variable<double>&, const std::vector<Variable<double>>&,
+                                            const Variable<double>&, GradOptions);
 
 }  // namespace xg

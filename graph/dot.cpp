@@ -12,9 +12,21 @@
 namespace xg {
 namespace {
 
+// A DOT string literal's contents: quotes and backslashes escaped, line breaks as \n, other
+// control characters dropped, so any variable or op name gives a valid graph.
+std::string escape(std::string_view text) {
+    std::string out;
+    for (const char c : text) {
+        if (c == '"' || c == '\\') out += '\\';
+        if (c == '\n') out += "\\n";
+        else if (static_cast<unsigned char>(c) >= 0x20) out += c;
+    }
+    return out;
+}
+
 template <class T>
 std::string var_node(const Node<T>* n, bool verbose) {
-    std::string label = n->name;
+    std::string label = escape(n->name);
     if (verbose) label += (label.empty() ? "" : ": ") + shape_str(n->data.shape());
     return fmt::format("  v{} [label=\"{}\", color=orange, style=filled];\n",
                        reinterpret_cast<std::uintptr_t>(n), label);
@@ -37,7 +49,7 @@ std::string to_dot(const Variable<T>& output, bool verbose) {
         if (!fn) continue;
         const auto fid = reinterpret_cast<std::uintptr_t>(fn);
         out += fmt::format("  f{} [label=\"{}\", color=lightblue, style=filled, shape=box];\n", fid,
-                           fn->name());
+                           escape(fn->name()));
         out += fmt::format("  f{} -> v{};\n", fid, reinterpret_cast<std::uintptr_t>(n));
         if (fn->released()) continue;  // inputs freed by backward(); nothing more to draw
         for (const auto& x : fn->inputs()) {

@@ -8,27 +8,82 @@
 namespace xg {
 
 template <class T>
+void Function<T>::check_version(const Node<T>& node, std::uint64_t saved, std::string_view what) const {
+    if (node.version != saved)
+        throw GraphError(fmt::format("{}: {} of shape {} was changed in place (version {}, the op saved version {}) "
+                                     "after the op used it; its gradients would be wrong. Change a copy, or "
+                                     "make the change before the forward pass",
+                                     name(), what, shape_str(node.data.shape()), node.version, saved));
+}
+
+// Freeing the last handle of a graph's output frees its creator, whose inputs free their
+// creators, and so on: one stack frame per op if left to the destructors, which overflows at
+// about 60k ops. Instead every node or op whose last owner is here is moved onto an explicit
+// stack first, with its links to the rest of the graph taken out, so each destructor that runs
+// has nothing left to recurse into. (A node or op still owned elsewhere just loses one owner.)
+template <class T>
+Node<T>::~Node() {
+    if (!creator && !grad && !pending) return;
+    std::vector<std::shared_ptr<Node<T>>> nodes;
+    std::vector<std::shared_ptr<Function<T>>> fns;
+    auto take_node = [&](std::shared_ptr<Node<T>>& n) {
+        if (n && n.use_count() == 1) nodes.push_back(std::move(n));
+    };
+    auto take_links = [&](Node<T>& n) {
+        if (n.creator && n.creator.use_count() == 1) fns.push_back(std::move(n.creator));
+        take_node(n.grad);
+        take_node(n.pending);
+    };
+    take_links(*this);
+    while (!nodes.empty() || !fns.empty()) {
+        if (!nodes.empty()) {
+            std::shared_ptr<Node<T>> n = std::move(nodes.back());
+            nodes.pop_back();
+            take_links(*n);
+            continue;  // n is freed here, with nothing left to free behind it
+        }
+        std::shared_ptr<Function<T>> fn = std::move(fns.back());
+        fns.pop_back();
+        for (Variable<T>& x : fn->inputs_) {
+            std::shared_ptr<Node<T>> n = x.node_ptr();
+            x = Variable<T>();
+            take_node(n);
+        }
+    }
+}
+
+template <class T>
 const Variable<T>& Function<T>::input(std::size_t i) const {
     if (released_)
         throw GraphError(fmt::format("{}: its saved inputs were freed by an earlier backward(); "
                                      "pass retain_graph = true to keep them",
                                      name()));
-    return inputs_.at(i);
+    const Variable<T>& x = inputs_.at(i);
+    const std::uint64_t saved = i < few_versions_.size() ? few_versions_[i] : more_versions_[i - few_versions_.size()];
+    if (x.node()->version != saved) check_version(*x.node(), saved, fmt::format("input {}", i));
+    return x;
 }
 
 template <class T>
 Variable<T> Function<T>::output() const {
     auto node = output_.lock();
     if (!node) throw GraphError(fmt::format("{}: its output variable no longer exists", name()));
+    if (node->version != output_version_) check_version(*node, output_version_, "its output");
     return Variable<T>(std::move(node));
 }
 
 template <class T>
 void Function<T>::attach(std::vector<Variable<T>> inputs, const std::shared_ptr<Node<T>>& output) {
     int generation = 0;
-    for (const auto& x : inputs) generation = std::max(generation, x.node()->generation);
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+        const Node<T>& x = *inputs[i].node();
+        generation = std::max(generation, x.generation);
+        if (i < few_versions_.size()) few_versions_[i] = x.version;
+        else more_versions_.push_back(x.version);
+    }
     inputs_ = std::move(inputs);
     output_ = output;
+    output_version_ = output->version;
     generation_ = generation;
     output->generation = generation + 1;
 }
@@ -86,7 +141,15 @@ Variable<T> finish(std::shared_ptr<Function<T>> fn, std::string_view op, std::ve
     return Variable<T>(std::move(node));
 }
 
+template <class T>
+void throw_out_of_memory(std::string_view op, const ArrayRefs<T>& xs) {
+    std::string shapes;
+    for (std::size_t i = 0; i < xs.size(); ++i) shapes += (i ? ", " : "") + shape_str(xs[i].shape());
+    throw ResourceError(fmt::format("{}: out of memory computing the result for inputs of shapes {}", op, shapes));
+}
+
 #define XG_INSTANTIATE(T)                                                                         \
+    template void throw_out_of_memory(std::string_view, const ArrayRefs<T>&);                     \
     template ArrayRefs<T> input_arrays(std::string_view, const Variable<T>*, std::size_t);         \
     template bool should_record(const Variable<T>*, std::size_t);                                  \
     template void check_finite(const Array<T>&, std::string_view);                                \
@@ -98,6 +161,8 @@ XG_INSTANTIATE(double)
 
 }  // namespace detail
 
+template struct Node<float>;
+template struct Node<double>;
 template class Function<float>;
 template class Function<double>;
 

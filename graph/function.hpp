@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <initializer_list>
 #include <memory>
+#include <new>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -54,9 +55,14 @@ public:
     // (ops may skip inputs for which needs_input_grad(i) is false).
     virtual std::vector<Variable<T>> backward(const Variable<T>& gy) = 0;
 
+    // The inputs, for their shapes and requires_grad flags. Their values are read in backward
+    // through input(i), which checks that they were not changed since the forward pass.
     const std::vector<Variable<T>>& inputs() const { return inputs_; }
+    // Input i as the forward pass saw it; throws GraphError if it was freed by an earlier
+    // backward or changed in place since (its version moved on).
     const Variable<T>& input(std::size_t i) const;
-    // The variable this op produced (alive while any backward can reach this op).
+    // The variable this op produced (alive while any backward can reach this op), checked the
+    // same way.
     Variable<T> output() const;
     bool needs_input_grad(std::size_t i) const { return inputs_.at(i).requires_grad(); }
     int generation() const { return generation_; }
@@ -73,8 +79,15 @@ protected:
     virtual void release_saved() {}
 
 private:
+    friend struct Node<T>;  // takes the inputs when the graph is freed (iteratively)
+    void check_version(const Node<T>& node, std::uint64_t saved, std::string_view what) const;
+
     std::vector<Variable<T>> inputs_;
+    // The inputs' versions when the op ran: up to four inline (most ops), more in the vector.
+    std::array<std::uint64_t, 4> few_versions_{};
+    std::vector<std::uint64_t> more_versions_;
     std::weak_ptr<Node<T>> output_;
+    std::uint64_t output_version_ = 0;
     int generation_ = 0;
     bool released_ = false;
 };
@@ -98,6 +111,18 @@ bool should_record(const std::vector<Variable<T>>& inputs) {
 template <class T>
 Variable<T> finish(std::shared_ptr<Function<T>> fn, std::string_view op, std::vector<Variable<T>> inputs,
                    Array<T>&& result);
+// Throws ResourceError naming the op and its inputs' shapes (an allocation failed in forward).
+template <class T>
+[[noreturn]] void throw_out_of_memory(std::string_view op, const ArrayRefs<T>& xs);
+// fn.forward(xs), with std::bad_alloc turned into ResourceError.
+template <class F, class T>
+Array<T> run_forward(F& fn, const ArrayRefs<T>& xs) {
+    try {
+        return fn.forward(xs);
+    } catch (const std::bad_alloc&) {
+        throw_out_of_memory<T>(fn.name(), xs);
+    }
+}
 }  // namespace detail
 
 // Runs `fn` on `inputs` and records it in the graph when gradients are needed.
@@ -106,7 +131,7 @@ Variable<typename F::value_type> apply(std::shared_ptr<F> fn,
                                        std::vector<Variable<typename F::value_type>> inputs) {
     using T = typename F::value_type;
     ArrayRefs<T> xs = detail::input_arrays<T>(fn->name(), inputs);
-    Array<T> y = fn->forward(xs);
+    Array<T> y = detail::run_forward(*fn, xs);
     const std::string_view op = fn->name();
     return detail::finish<T>(std::move(fn), op, std::move(inputs), std::move(y));
 }
@@ -121,7 +146,7 @@ Variable<typename Op::value_type> apply(std::vector<Variable<typename Op::value_
         return apply(std::make_shared<Op>(std::forward<Args>(args)...), std::move(inputs));
     Op op(std::forward<Args>(args)...);
     ArrayRefs<T> xs = detail::input_arrays(op.name(), inputs);
-    return detail::finish<T>(nullptr, op.name(), {}, op.forward(xs));
+    return detail::finish<T>(nullptr, op.name(), {}, detail::run_forward(op, xs));
 }
 
 // The same for a braced list of inputs, apply<Op>({x, y}): the inputs are copied into the graph
@@ -134,7 +159,7 @@ Variable<typename Op::value_type> apply(std::initializer_list<Variable<typename 
         return apply(std::make_shared<Op>(std::forward<Args>(args)...), std::vector<Variable<T>>(inputs));
     Op op(std::forward<Args>(args)...);
     ArrayRefs<T> xs = detail::input_arrays(op.name(), inputs.begin(), inputs.size());
-    return detail::finish<T>(nullptr, op.name(), {}, op.forward(xs));
+    return detail::finish<T>(nullptr, op.name(), {}, detail::run_forward(op, xs));
 }
 
 extern template class Function<float>;

@@ -26,13 +26,22 @@ const Array<T>& Variable<T>::data() const {
 }
 
 template <class T>
-Array<T>& Variable<T>::data() {
-    return checked_node().data;
+Array<T>& Variable<T>::mutable_data() const {
+    Node<T>& n = checked_node();
+    ++n.version;
+    return n.data;
 }
 
 template <class T>
-void Variable<T>::set_data(Array<T> data) {
-    checked_node().data = std::move(data);
+void Variable<T>::set_data(Array<T> data) const {
+    Node<T>& n = checked_node();
+    ++n.version;
+    n.data = std::move(data);
+}
+
+template <class T>
+std::uint64_t Variable<T>::version() const {
+    return checked_node().version;
 }
 
 template <class T>

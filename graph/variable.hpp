@@ -2,6 +2,7 @@
 // Variable: a cheap handle (one shared_ptr) to a node of the graph. Copies share the node,
 // like torch::Tensor or a Python reference to a DeZero Variable.
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,7 +16,17 @@ class Function;
 
 template <class T>
 struct Node {
+    Node() = default;
+    Node(const Node&) = delete;
+    Node& operator=(const Node&) = delete;
+    // Frees the graph behind this node without recursion (graph/function.cpp): a chain of 10
+    // million ops would otherwise overflow the stack, one frame per op.
+    ~Node();
+
     Array<T> data;
+    // Bumped by every change through Variable::mutable_data() or set_data(). Ops record the
+    // versions of what they read in backward and refuse to run on changed arrays.
+    std::uint64_t version = 0;
     std::shared_ptr<Node> grad;                // a Variable's node, so gradients are differentiable
     std::shared_ptr<Function<T>> creator;      // null for leaves and for results made in no-grad mode
     std::shared_ptr<Node> pending;             // gradient in flight during one backward pass
@@ -43,9 +54,12 @@ public:
     bool defined() const { return node_ != nullptr; }
 
     const Array<T>& data() const;
-    // Mutable access, for in-place updates outside the graph (optimizers, initialisers).
-    Array<T>& data();
-    void set_data(Array<T> data);
+    // Write access, for in-place updates outside the graph (optimizers, initialisers). It bumps
+    // the variable's version: an op that saved this variable for its backward then throws
+    // GraphError instead of computing gradients from the changed values.
+    Array<T>& mutable_data() const;
+    void set_data(Array<T> data) const;
+    std::uint64_t version() const;
 
     const Shape& shape() const { return data().shape(); }
     std::size_t ndim() const { return data().dimension(); }
@@ -89,13 +103,24 @@ private:
 template <class T>
 Variable<T> scalar(T value, bool requires_grad = false, std::string name = {});
 
+struct GradOptions {
+    bool create_graph = false;  // record the backward pass: the results are differentiable again
+    bool retain_graph = false;  // keep the graph for another backward (implied by create_graph)
+    // An input the output does not depend on (not reached from it through the graph) is an error,
+    // as in PyTorch, unless this is set: its result is then an undefined Variable.
+    bool allow_unused = false;
+};
+
 // Gradients of `output` with respect to `inputs`, returned instead of accumulated into .grad()
-// (torch.autograd.grad). With create_graph the results are differentiable again.
+// (torch.autograd.grad). `grad_output` is needed when output is not a scalar. Every input must
+// require grad. An input reached from the output but given no gradient (its ops pass none
+// back) gets zeros.
 template <class T>
 std::vector<Variable<T>> grad(const Variable<T>& output, const std::vector<Variable<T>>& inputs,
-                              const Variable<T>& grad_output = {}, bool create_graph = false,
-                              bool retain_graph = false);
+                              const Variable<T>& grad_output = {}, GradOptions options = {});
 
+extern template struct Node<float>;
+extern template struct Node<double>;
 extern template class Variable<float>;
 extern template class Variable<double>;
 

@@ -9,8 +9,10 @@
 
 namespace xg::nn {
 
+// One per thread: layers built on several threads at once never share (and race on) one
+// generator, and each thread's draws depend only on its own manual_seed calls.
 Generator& default_generator() {
-    static Generator gen(0);
+    thread_local Generator gen(0);
     return gen;
 }
 
@@ -34,7 +36,7 @@ std::size_t fan_out(const Variable<T>& w) {
 
 template <class T, class Dist>
 void fill(Variable<T>& w, Dist dist, Generator& gen) {
-    for (T& v : w.data()) v = static_cast<T>(dist(gen));
+    for (T& v : w.mutable_data()) v = static_cast<T>(dist(gen));
 }
 
 void require_finite(double v, std::string_view who, std::string_view what) {
@@ -83,12 +85,12 @@ void he_uniform_(Variable<T>& w, Generator& gen) {
 
 template <class T>
 void zeros_(Variable<T>& w) {
-    w.data().fill(T(0));
+    w.mutable_data().fill(T(0));
 }
 
 template <class T>
 void constant_(Variable<T>& w, double value) {
-    w.data().fill(static_cast<T>(value));
+    w.mutable_data().fill(static_cast<T>(value));
 }
 
 }  // namespace init

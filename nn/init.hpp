@@ -12,9 +12,11 @@ namespace xg::nn {
 
 using Generator = std::mt19937_64;
 
-// The generator layers use when none is given (like torch's default generator).
+// The generator layers use when none is given (like torch's default generator). There is one
+// per thread, seeded 0 when the thread first uses it: threads may build layers concurrently,
+// and a thread's weights depend only on its own seeding and order of construction.
 Generator& default_generator();
-// Reseeds it (torch.manual_seed).
+// Reseeds the calling thread's default generator (torch.manual_seed).
 void manual_seed(std::uint64_t seed);
 
 namespace init {

@@ -122,8 +122,8 @@ Variable<T> BatchNorm1d<T>::forward(const Variable<T>& x) {
     const Variable<T> var = mean(centred * centred, 0);
     const Variable<T> y = centred / sqrt(var + eps) * gamma_ + beta_;
     const T m = static_cast<T>(options_.momentum);
-    running_mean_.data() = (T(1) - m) * running_mean_.data() + m * mu.data();
-    running_var_.data() = (T(1) - m) * running_var_.data() + m * var.data();
+    running_mean_.mutable_data() = (T(1) - m) * running_mean_.data() + m * mu.data();
+    running_var_.mutable_data() = (T(1) - m) * running_var_.data() + m * var.data();
     return y;
 }
 

@@ -1,6 +1,11 @@
 #include "nn/module.hpp"
 
+#include <cxxabi.h>
+
+#include <cstdlib>
+#include <memory>
 #include <sstream>
+#include <typeinfo>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -11,9 +16,17 @@
 namespace xg::nn {
 
 template <class T>
+std::string Module<T>::type_name() const {
+    const char* mangled = typeid(*this).name();
+    int status = 0;
+    std::unique_ptr<char, void (*)(void*)> demangled(abi::__cxa_demangle(mangled, nullptr, nullptr, &status), std::free);
+    return status == 0 && demangled ? demangled.get() : mangled;
+}
+
+template <class T>
 void Module<T>::check_new_name(const std::string& name) const {
     if (name.empty() || name.find_first_of("./") != std::string::npos)
-        throw ValueError(fmt::format("{}: invalid name '{}' (empty, or contains '.' or '/')", repr(), name));
+        throw ValueError(fmt::format("{}: invalid name '{}' (empty, or contains '.' or '/')", type_name(), name));
     auto taken = [&](const auto& entries) {
         for (const auto& e : entries)
             if (e.first == name) return true;
@@ -22,13 +35,13 @@ void Module<T>::check_new_name(const std::string& name) const {
     bool used = taken(children_);
     for (const Entry& e : params_) used = used || e.name == name;
     for (const Entry& e : buffers_) used = used || e.name == name;
-    if (used) throw ValueError(fmt::format("{}: the name '{}' is already registered", repr(), name));
+    if (used) throw ValueError(fmt::format("{}: the name '{}' is already registered", type_name(), name));
 }
 
 template <class T>
 Variable<T> Module<T>::register_parameter(std::string name, Variable<T> p, Decay decay) {
     check_new_name(name);
-    if (!p.defined()) throw ValueError(fmt::format("{}: parameter '{}' is undefined", repr(), name));
+    if (!p.defined()) throw ValueError(fmt::format("{}: parameter '{}' is undefined", type_name(), name));
     p.requires_grad_(true);
     if (p.name().empty()) p.set_name(name);
     params_.push_back({std::move(name), p, decay});
@@ -38,7 +51,7 @@ Variable<T> Module<T>::register_parameter(std::string name, Variable<T> p, Decay
 template <class T>
 Variable<T> Module<T>::register_buffer(std::string name, Variable<T> b) {
     check_new_name(name);
-    if (!b.defined()) throw ValueError(fmt::format("{}: buffer '{}' is undefined", repr(), name));
+    if (!b.defined()) throw ValueError(fmt::format("{}: buffer '{}' is undefined", type_name(), name));
     buffers_.push_back({std::move(name), b, Decay::no});
     return b;
 }
@@ -46,7 +59,7 @@ Variable<T> Module<T>::register_buffer(std::string name, Variable<T> b) {
 template <class T>
 void Module<T>::add_child(std::string name, std::shared_ptr<Module> m) {
     check_new_name(name);
-    if (!m) throw ValueError(fmt::format("{}: sub-module '{}' is null", repr(), name));
+    if (!m) throw ValueError(fmt::format("{}: sub-module '{}' is null", type_name(), name));
     m->train(training_);
     children_.emplace_back(std::move(name), std::move(m));
 }
@@ -146,7 +159,7 @@ void Module<T>::load_state_dict(const StateDict<T>& state) {
                 throw ValueError(fmt::format("load_state_dict: unexpected entry '{}' of shape {}", name,
                                              shape_str(array.shape())));
     }
-    for (auto& [name, var] : targets) var.data() = *given.at(name);
+    for (auto& [name, var] : targets) var.mutable_data() = *given.at(name);
 }
 
 template <class T>

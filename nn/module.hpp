@@ -58,8 +58,12 @@ public:
     // shape and no other name may appear; otherwise throws, naming the first mismatch.
     void load_state_dict(const StateDict<T>& state);
 
-    // A one-line description of this module alone, e.g. "Linear(784 -> 100)".
-    virtual std::string repr() const = 0;
+    // A one-line description of this module alone, e.g. "Linear(784 -> 100)"; by default the
+    // class name.
+    virtual std::string repr() const { return type_name(); }
+    // The class name, e.g. "xg::nn::Linear<float>" (not virtual: safe in constructors, where
+    // messages use it).
+    std::string type_name() const;
     // The whole tree, indented, like printing a torch module.
     std::string str() const;
 

@@ -5,6 +5,9 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
+#include "graph/error.hpp"
 #include "nn/layers.hpp"
 #include "nn/module.hpp"
 
@@ -24,6 +27,7 @@ public:
 
     template <class M>
     std::shared_ptr<M> push_back(std::shared_ptr<M> m) {
+        if (!m) throw ValueError(fmt::format("Sequential::push_back: module {} is null", layers_.size()));
         layers_.push_back(m);
         plan_fusion();
         return this->register_module(std::to_string(layers_.size() - 1), std::move(m));

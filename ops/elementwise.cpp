@@ -1,5 +1,7 @@
 // Elementwise arithmetic with numpy broadcasting. Gradients of broadcast inputs are summed back
 // to the input's shape with sum_to.
+#include <cmath>
+
 #include <xtensor/xmath.hpp>
 #include <xtensor/xoperation.hpp>
 
@@ -128,8 +130,18 @@ template <class T>
 struct Pow final : Function<T> {
     explicit Pow(T c) : c(c) {}
     std::string_view name() const override { return "pow"; }
-    Array<T> forward(const ArrayRefs<T>& xs) override { return xt::pow(xs[0], c); }
+    // std::pow element by element: xsimd's pow gives 0 for pow(0, c <= 0) in its SIMD lanes while
+    // the scalar tail gives 1 or inf, so one array would hold both answers. std::pow follows C
+    // (and PyTorch): pow(0, 0) = 1, pow(0, -1) = inf.
+    Array<T> forward(const ArrayRefs<T>& xs) override {
+        Array<T> y = Array<T>::from_shape(xs[0].shape());
+        const T* x = xs[0].data();
+        for (std::size_t i = 0, n = y.size(); i < n; ++i) y.data()[i] = std::pow(x[i], c);
+        return y;
+    }
+    // c * x^(c-1); for c = 0 the derivative is 0 everywhere, x = 0 included (not 0 * inf).
     std::vector<Variable<T>> backward(const Variable<T>& gy) override {
+        if (c == T(0)) return {Variable<T>()};
         return {gy * c * pow(this->input(0), c - T(1))};
     }
     T c;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <random>
 
 #include <fmt/format.h>
@@ -37,6 +38,31 @@ std::vector<Variable<T>> fresh_leaves(const std::vector<Variable<T>>& inputs) {
     return leaves;
 }
 
+void check_tolerances(double eps, double atol, double rtol) {
+    auto require = [](bool ok, std::string_view what, double v, std::string_view expected) {
+        if (!ok) throw ValueError(fmt::format("gradcheck: {} must be {}, got {}", what, expected, v));
+    };
+    require(std::isfinite(eps) && eps > 0, "eps", eps, "finite and > 0");
+    require(std::isfinite(atol) && atol >= 0, "atol", atol, "finite and >= 0");
+    require(std::isfinite(rtol) && rtol >= 0, "rtol", rtol, "finite and >= 0");
+}
+
+// How one element compares: the first non-finite value, or else the largest excess over the
+// tolerance, is the input's worst element.
+struct ElementCheck {
+    double error, excess;
+    bool finite, ok;
+};
+
+ElementCheck compare(double analytic, double numeric, double atol, double rtol) {
+    ElementCheck c;
+    c.error = std::abs(analytic - numeric);
+    c.finite = std::isfinite(analytic) && std::isfinite(numeric);
+    c.excess = c.finite ? c.error - (atol + rtol * std::abs(numeric)) : std::numeric_limits<double>::infinity();
+    c.ok = c.finite && c.excess <= 0;
+    return c;
+}
+
 }  // namespace
 
 std::string GradcheckReport::str() const {
@@ -45,11 +71,36 @@ std::string GradcheckReport::str() const {
         out += fmt::format("input {}{}: max abs error {:.3g}, max rel error {:.3g}", r.index,
                            r.name.empty() ? "" : " (" + r.name + ")", r.max_abs_error, r.max_rel_error);
         if (!r.ok)
-            out += fmt::format(" FAILED at element {}: analytic {:.10g}, numeric {:.10g}", r.worst_element,
-                               r.analytic, r.numeric);
+            out += fmt::format(" FAILED at element {}: analytic {:.10g}, numeric {:.10g}{}", r.worst_element,
+                               r.analytic, r.numeric, r.problem.empty() ? "" : " (" + r.problem + ")");
         out += "\n";
     }
     return out + (ok ? "gradcheck passed" : "gradcheck FAILED");
+}
+
+template <class T>
+double central_difference(const Variable<T>& x, std::size_t j, const std::function<double()>& f, double eps) {
+    if (!(std::isfinite(eps) && eps > 0))
+        throw ValueError(fmt::format("central_difference: eps must be finite and > 0, got {}", eps));
+    if (j >= x.size())
+        throw IndexError(fmt::format("central_difference: element {} of a variable of {} elements", j, x.size()));
+    T* element = x.mutable_data().data() + j;
+    const T orig = *element;
+    const T hi = static_cast<T>(orig + eps), lo = static_cast<T>(orig - eps);
+    if (!(hi > lo))
+        throw ValueError(fmt::format("central_difference: eps {} does not move element {} (value {}) in {}: "
+                                     "use a larger eps",
+                                     eps, j, orig, sizeof(T) == 4 ? "float" : "double"));
+    struct Restore {
+        T* at;
+        T value;
+        ~Restore() { *at = value; }
+    } restore{element, orig};
+    *element = hi;
+    const double fp = f();
+    *element = lo;
+    const double fm = f();
+    return (fp - fm) / (static_cast<double>(hi) - static_cast<double>(lo));
 }
 
 template <class T>
@@ -59,18 +110,9 @@ std::vector<Array<T>> numerical_gradient(const VariableFn<T>& f, const std::vect
     for (const auto& x : inputs) xs.emplace_back(x.data(), false, x.name());
     std::vector<Array<T>> grads;
     for (auto& x : xs) {
-        Array<T> g = xt::zeros<T>(x.shape());
-        auto& data = x.data();
-        for (std::size_t j = 0; j < data.size(); ++j) {
-            const T orig = data.data()[j];
-            const T hi = static_cast<T>(orig + eps), lo = static_cast<T>(orig - eps);
-            data.data()[j] = hi;
-            const double fp = f(xs).item();
-            data.data()[j] = lo;
-            const double fm = f(xs).item();
-            data.data()[j] = orig;
-            g.data()[j] = static_cast<T>((fp - fm) / (static_cast<double>(hi) - lo));
-        }
+        Array<T> g = Array<T>::from_shape(x.shape());
+        for (std::size_t j = 0; j < x.size(); ++j)
+            g.data()[j] = static_cast<T>(central_difference<T>(x, j, [&] { return static_cast<double>(f(xs).item()); }, eps));
         grads.push_back(std::move(g));
     }
     return grads;
@@ -79,6 +121,7 @@ std::vector<Array<T>> numerical_gradient(const VariableFn<T>& f, const std::vect
 template <class T>
 GradcheckReport gradcheck_params(const std::function<Variable<T>()>& loss, const std::vector<Variable<T>>& params,
                                  double eps, double atol, double rtol) {
+    check_tolerances(eps, atol, rtol);
     for (std::size_t i = 0; i < params.size(); ++i)
         if (!params[i].defined() || !params[i].requires_grad())
             throw GraphError(fmt::format("gradcheck: parameter {} is undefined or does not require grad", i));
@@ -98,35 +141,34 @@ GradcheckReport gradcheck_params(const std::function<Variable<T>()>& loss, const
         params[i].set_grad(saved[i]);
     }
 
+    const auto weighted_loss = [&] { return weighted_sum(loss().data(), w, "gradcheck"); };
     GradcheckReport report;
     for (std::size_t i = 0; i < params.size(); ++i) {
         GradcheckInput r;
         r.index = i;
         r.name = params[i].name();
-        double worst = -1;
-        auto& data = params[i].node()->data;
-        for (std::size_t j = 0; j < data.size(); ++j) {
-            const T orig = data.data()[j];
-            const T hi = static_cast<T>(orig + eps), lo = static_cast<T>(orig - eps);
-            data.data()[j] = hi;
-            const double fp = weighted_sum(loss().data(), w, "gradcheck");
-            data.data()[j] = lo;
-            const double fm = weighted_sum(loss().data(), w, "gradcheck");
-            data.data()[j] = orig;
-            const double num = (fp - fm) / (static_cast<double>(hi) - lo);
+        double worst = -std::numeric_limits<double>::infinity();
+        for (std::size_t j = 0; j < params[i].size(); ++j) {
+            const double num = central_difference(params[i], j, weighted_loss, eps);
             const double ana = analytic[i].data()[j];
-            const double err = std::abs(ana - num);
-            const double rel = err / std::max({std::abs(ana), std::abs(num), 1e-300});
-            r.max_abs_error = std::max(r.max_abs_error, err);
-            if (err > 0) r.max_rel_error = std::max(r.max_rel_error, rel);
-            const double excess = err - (atol + rtol * std::abs(num));
-            if (excess > worst) {
-                worst = excess;
+            const ElementCheck c = compare(ana, num, atol, rtol);
+            // A non-finite value makes both maxima NaN for good (std::max would drop it).
+            if (!c.finite) {
+                r.max_abs_error = r.max_rel_error = std::numeric_limits<double>::quiet_NaN();
+            } else if (!std::isnan(r.max_abs_error) && c.error > 0) {
+                r.max_abs_error = std::max(r.max_abs_error, c.error);
+                r.max_rel_error = std::max(r.max_rel_error, c.error / std::max(std::abs(ana), std::abs(num)));
+            }
+            if (c.excess > worst) {
+                worst = c.excess;
                 r.worst_element = j;
                 r.analytic = ana;
                 r.numeric = num;
+                if (!c.finite)
+                    r.problem = fmt::format("the {} value is not finite",
+                                            std::isfinite(ana) ? "numeric" : "analytic");
             }
-            if (excess > 0 || !std::isfinite(ana)) r.ok = false;
+            r.ok = r.ok && c.ok;
         }
         report.ok = report.ok && r.ok;
         report.inputs.push_back(std::move(r));
@@ -154,14 +196,16 @@ GradcheckReport gradgradcheck(const VariableFn<T>& f, const std::vector<Variable
         const Variable<T> y = f(leaves);
         Variable<T> total = scalar<T>(0);
         if (!y.requires_grad()) return total;
-        const std::vector<Variable<T>> g = grad(y, leaves, w, /*create_graph=*/true);
-        for (std::size_t i = 0; i < g.size(); ++i) total = total + sum(v[i] * g[i]);
+        const std::vector<Variable<T>> g = grad(y, leaves, w, {.create_graph = true, .allow_unused = true});
+        for (std::size_t i = 0; i < g.size(); ++i)
+            if (g[i].defined()) total = total + sum(v[i] * g[i]);
         return total;
     };
     return gradcheck_params<T>(first_derivative, leaves, eps, atol, rtol);
 }
 
 #define XG_INSTANTIATE(T)                                                                                  \
+    template double central_difference(const Variable<T>&, std::size_t, const std::function<double()>&, double); \
     template std::vector<Array<T>> numerical_gradient(const VariableFn<T>&, const std::vector<Variable<T>>&, \
                                                       double);                                            \
     template GradcheckReport gradcheck(const VariableFn<T>&, const std::vector<Variable<T>>&, double, double, \

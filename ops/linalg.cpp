@@ -26,6 +26,7 @@ GemmShape gemm_shape(std::string_view op, const Array<T>& a, const Array<T>& b, 
     const std::size_t k = ta ? a.shape()[0] : a.shape()[1];
     const std::size_t kb = tb ? b.shape()[1] : b.shape()[0];
     const std::size_t n = tb ? b.shape()[0] : b.shape()[1];
+    if (k == kb) shape_size(Shape{m, n}, op);  // (2^40, 0)·(0, 2^40) has more elements than exist
     if (k != kb)
         throw ShapeError(fmt::format("{}: shapes {}{} and {}{} are not aligned ({} != {})", op,
                                      shape_str(a.shape()), ta ? "^T" : "", shape_str(b.shape()), tb ? "^T" : "",
@@ -39,13 +40,13 @@ GemmShape gemm_shape(std::string_view op, const Array<T>& a, const Array<T>& b, 
 template <class T>
 void gemm_into(const Array<T>& a, const Array<T>& b, bool ta, bool tb, Array<T>& c, T beta) {
     if (c.size() == 0) return;
-    if ((ta ? a.shape()[0] : a.shape()[1]) == 0) {  // empty inner dimension: the product is zero
-        c *= beta;
-        return;
-    }
-    if (beta == T(0)) {
+    if (beta == T(0)) {  // c may be fresh, uninitialised memory: clear it, never scale it
         std::fill_n(c.data(), c.size(), T(0));
         beta = T(1);
+    }
+    if ((ta ? a.shape()[0] : a.shape()[1]) == 0) {  // empty inner dimension: op(a)·op(b) = 0
+        if (beta != T(1)) std::for_each(c.data(), c.data() + c.size(), [beta](T& v) { v *= beta; });
+        return;
     }
     xt::blas::gemm(a, b, c, ta, tb, T(1), beta);
 }

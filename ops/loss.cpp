@@ -10,24 +10,12 @@ namespace xg {
 namespace {
 
 // The softmax family works on lanes: the elements along `axis`, one lane per position of the
-// other axes. A row-major array is seen as (outer, dim, inner); lane (o, i) starts at
+// other axes. With the array split as (outer, dim, inner) around the axis, lane (o, i) starts at
 // o*dim*inner + i with stride `inner` (for the last axis each lane is a contiguous row). Plain
 // loops: xtensor's keep-dims reductions and broadcasts cost more than the arithmetic here.
-struct Lanes {
-    std::size_t outer = 1, dim = 1, inner = 1;
-};
-
-Lanes lanes(const Shape& shape, std::size_t axis) {
-    Lanes l;
-    for (std::size_t i = 0; i < axis; ++i) l.outer *= shape[i];
-    l.dim = shape[axis];
-    for (std::size_t i = axis + 1; i < shape.size(); ++i) l.inner *= shape[i];
-    return l;
-}
-
 // f(offset, stride) for each lane.
 template <class F>
-void for_each_lane(const Lanes& l, F&& f) {
+void for_each_lane(const AxisSplit& l, F&& f) {
     for (std::size_t o = 0; o < l.outer; ++o)
         for (std::size_t i = 0; i < l.inner; ++i) f(o * l.dim * l.inner + i, l.inner);
 }
@@ -57,7 +45,7 @@ struct Softmax final : Function<T> {
         Array<T> y = Array<T>::from_shape(xs[0].shape());
         if (y.size() == 0) return y;
         const std::size_t dim = xs[0].shape()[axis];
-        for_each_lane(lanes(y.shape(), axis), [&](std::size_t at, std::size_t stride) {
+        for_each_lane(split_at_axis(y.shape(), axis), [&](std::size_t at, std::size_t stride) {
             T* e = y.data() + at;
             exp_shifted(xs[0].data() + at, e, dim, stride);
             const T z = lane_sum(e, dim, stride);
@@ -81,7 +69,7 @@ struct LogSoftmax final : Function<T> {
         Array<T> y = Array<T>::from_shape(xs[0].shape());
         if (y.size() == 0) return y;
         const std::size_t dim = xs[0].shape()[axis];
-        for_each_lane(lanes(y.shape(), axis), [&](std::size_t at, std::size_t stride) {
+        for_each_lane(split_at_axis(y.shape(), axis), [&](std::size_t at, std::size_t stride) {
             const T* x = xs[0].data() + at;
             T* s = y.data() + at;
             const T m = exp_shifted(x, s, dim, stride);
@@ -145,7 +133,10 @@ struct SoftmaxCrossEntropy final : Function<T> {
         const Variable<T> t = soft ? this->input(1) : Variable<T>(target);
         // Recorded (create_graph): softmax as an op, so the gradient is differentiable again.
         const Variable<T> p = grad_enabled() ? softmax(x, 1) : Variable<T>(probs);
-        Variable<T> gx = (p - t) * w;
+        // d/dx of -sum_j t_j log softmax(x)_j is softmax(x) * sum_j t_j - t: (p - t) only when each
+        // target row sums to 1 (labels, one-hot); soft targets need not.
+        Variable<T> gx;
+        if (this->needs_input_grad(0)) gx = (soft ? p * sum(t, 1, true) - t : p - t) * w;
         if (!soft) return {gx};
         Variable<T> gt;
         if (this->needs_input_grad(1)) gt = neg((grad_enabled() ? log_softmax(x, 1) : Variable<T>(log_probs)) * w);
@@ -193,7 +184,7 @@ Variable<T> softmax_cross_entropy(const Variable<T>& x, const Labels& labels, Re
     for (std::size_t i = 0; i < n; ++i) {
         const std::int64_t t = labels(i);
         if (t < 0 || static_cast<std::size_t>(t) >= c)
-            throw ValueError(fmt::format("softmax_cross_entropy: label {} at row {} is outside [0, {})", t, i, c));
+            throw IndexError(fmt::format("softmax_cross_entropy: label {} at row {} is outside [0, {})", t, i, c));
         onehot(i, static_cast<std::size_t>(t)) = T(1);
     }
     return apply<SoftmaxCrossEntropy<T>>({x}, std::move(onehot), r);

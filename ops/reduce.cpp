@@ -1,8 +1,6 @@
 // Reductions. Their gradients broadcast the output gradient back over the reduced axes.
-#include <xtensor/xbroadcast.hpp>
-#include <xtensor/xmath.hpp>
-#include <xtensor/xreducer.hpp>
-#include <xtensor/xsort.hpp>
+#include <algorithm>
+#include <cmath>
 
 #include <fmt/format.h>
 
@@ -25,21 +23,29 @@ std::vector<long> as_long(const Shape& s) { return std::vector<long>(s.begin(), 
 // walks the array with steppers and costs several times more, e.g. for a bias gradient.)
 template <class T>
 Array<T> sum_axis(const Array<T>& x, std::size_t axis, bool keepdims) {
-    const Shape& shape = x.shape();
-    std::size_t outer = 1, inner = 1;
-    for (std::size_t i = 0; i < axis; ++i) outer *= shape[i];
-    for (std::size_t i = axis + 1; i < shape.size(); ++i) inner *= shape[i];
-    const std::size_t dim = shape[axis];
-    Shape out_shape = kept_shape(shape, axis);
+    const AxisSplit s = split_at_axis(x.shape(), axis);
+    Shape out_shape = kept_shape(x.shape(), axis);
     if (!keepdims) out_shape.erase(out_shape.begin() + static_cast<std::ptrdiff_t>(axis));
     Array<T> y = xt::zeros<T>(out_shape);
     const T* src = x.data();
-    for (std::size_t o = 0; o < outer; ++o) {
-        T* dst = y.data() + o * inner;
-        for (std::size_t d = 0; d < dim; ++d, src += inner)
-            for (std::size_t i = 0; i < inner; ++i) dst[i] += src[i];
+    for (std::size_t o = 0; o < s.outer; ++o) {
+        T* dst = y.data() + o * s.inner;
+        for (std::size_t d = 0; d < s.dim; ++d, src += s.inner)
+            for (std::size_t i = 0; i < s.inner; ++i) dst[i] += src[i];
     }
     return y;
+}
+
+// The larger of m and v where a NaN wins: max() propagates NaN from any position, as PyTorch's.
+template <class T>
+T nan_max(T m, T v) {
+    return (v > m || std::isnan(v)) && !std::isnan(m) ? v : m;
+}
+
+// x == y, counting NaN as equal to NaN: the elements a max picked.
+template <class T>
+bool picked(T x, T y) {
+    return x == y || (std::isnan(x) && std::isnan(y));
 }
 
 template <class T>
@@ -70,31 +76,59 @@ struct SumAxis final : Function<T> {
     bool keepdims;
 };
 
-// Max over one axis, or over all (axis = npos). Ties share the gradient equally (a subgradient).
+// Max over one axis, or over all (axis = all): the lanes of an (outer, dim, inner) split. A NaN
+// anywhere in a lane makes its maximum NaN. Ties (and NaNs) share the gradient equally.
 template <class T>
 struct Max final : Function<T> {
     static constexpr std::size_t all = static_cast<std::size_t>(-1);
     Max(std::size_t axis, bool keepdims) : axis(axis), keepdims(keepdims) {}
     std::string_view name() const override { return "max"; }
+
+    AxisSplit lanes(const Shape& shape) const {
+        return axis == all ? AxisSplit{1, shape_size(shape, name()), 1} : split_at_axis(shape, axis);
+    }
+    Shape kept(const Shape& shape) const { return axis == all ? Shape(shape.size(), 1) : kept_shape(shape, axis); }
+
     Array<T> forward(const ArrayRefs<T>& xs) override {
-        if (xs[0].size() == 0) throw ShapeError("max: reduction of an empty array");
-        if (axis == all) return Array<T>(xt::amax(xs[0])());
-        if (xs[0].shape()[axis] == 0)
-            throw ShapeError(fmt::format("max: axis {} of shape {} is empty", axis, shape_str(xs[0].shape())));
-        Array<T> y = xt::amax(xs[0], {axis});
-        if (keepdims) y.reshape(kept_shape(xs[0].shape(), axis));
+        const Array<T>& x = xs[0];
+        if (x.size() == 0 || (axis != all && x.shape()[axis] == 0))
+            throw ShapeError(fmt::format("max: reduction of an empty array of shape {}{}", shape_str(x.shape()),
+                                         axis == all ? "" : fmt::format(" over axis {}", axis)));
+        const AxisSplit s = lanes(x.shape());
+        Shape out_shape = axis == all ? Shape{} : kept(x.shape());
+        if (axis != all && !keepdims) out_shape.erase(out_shape.begin() + static_cast<std::ptrdiff_t>(axis));
+        Array<T> y = Array<T>::from_shape(out_shape);
+        for (std::size_t o = 0; o < s.outer; ++o) {
+            const T* src = x.data() + o * s.dim * s.inner;
+            T* dst = y.data() + o * s.inner;
+            std::copy_n(src, s.inner, dst);
+            for (std::size_t d = 1; d < s.dim; ++d)
+                for (std::size_t i = 0; i < s.inner; ++i) dst[i] = nan_max(dst[i], src[d * s.inner + i]);
+        }
         return y;
     }
     std::vector<Variable<T>> backward(const Variable<T>& gy) override {
         const Array<T>& x = this->input(0).data();
-        const Shape kshape = axis == all ? Shape(x.dimension(), 1) : kept_shape(x.shape(), axis);
-        Array<T> y = this->output().data();
-        y.reshape(kshape);
-        Array<T> mask = xt::cast<T>(xt::equal(x, y));
-        Array<T> count = axis == all ? Array<T>(xt::sum(mask)()) : Array<T>(xt::sum(mask, {axis}));
-        count.reshape(kshape);
-        mask /= count;
-        return {broadcast_to(reshape(gy, as_long(kshape)), x.shape()) * Variable<T>(std::move(mask))};
+        const Array<T>& y = this->output().data();
+        const AxisSplit s = lanes(x.shape());
+        // mask = picked / (number picked in the lane): a constant of the backward graph.
+        Array<T> mask = Array<T>::from_shape(x.shape());
+        std::vector<std::size_t> count(s.inner);
+        for (std::size_t o = 0; o < s.outer; ++o) {
+            const T* src = x.data() + o * s.dim * s.inner;
+            const T* top = y.data() + o * s.inner;
+            T* m = mask.data() + o * s.dim * s.inner;
+            std::fill(count.begin(), count.end(), 0);
+            for (std::size_t d = 0; d < s.dim; ++d)
+                for (std::size_t i = 0; i < s.inner; ++i) {
+                    const bool p = picked(src[d * s.inner + i], top[i]);
+                    m[d * s.inner + i] = p ? T(1) : T(0);
+                    count[i] += p;
+                }
+            for (std::size_t d = 0; d < s.dim; ++d)
+                for (std::size_t i = 0; i < s.inner; ++i) m[d * s.inner + i] /= static_cast<T>(count[i]);
+        }
+        return {broadcast_to(reshape(gy, as_long(kept(x.shape()))), x.shape()) * Variable<T>(std::move(mask))};
     }
     std::size_t axis;
     bool keepdims;

@@ -6,7 +6,6 @@
 #include <fmt/ranges.h>
 #include <xtensor/xbroadcast.hpp>
 #include <xtensor/xmanipulation.hpp>
-#include <xtensor/xreducer.hpp>
 
 #include "ops/ops.hpp"
 
@@ -16,28 +15,29 @@ namespace {
 std::vector<long> as_long(const Shape& s) { return std::vector<long>(s.begin(), s.end()); }
 
 Shape resolve_shape(const Shape& from, const std::vector<long>& to) {
+    auto fail = [&](std::string_view why) {
+        return ShapeError(fmt::format("reshape: cannot reshape {} ({} elements) into ({}): {}", shape_str(from),
+                                      shape_size(from, "reshape"), fmt::join(to, ", "), why));
+    };
     Shape out(to.size());
-    std::size_t known = 1;
     long infer = -1;
     for (std::size_t i = 0; i < to.size(); ++i) {
         if (to[i] == -1 && infer < 0) {
             infer = static_cast<long>(i);
+            out[i] = 1;
         } else if (to[i] < 0) {
-            throw ShapeError(fmt::format("reshape: invalid target shape ({})", fmt::join(to, ", ")));
+            throw fail(to[i] == -1 ? "more than one -1" : "a negative dimension");
         } else {
             out[i] = static_cast<std::size_t>(to[i]);
-            known *= out[i];
         }
     }
-    const std::size_t n = shape_size(from);
+    const std::size_t n = shape_size(from, "reshape");
+    const std::size_t known = shape_size(out, "reshape");  // throws before a product could wrap
     if (infer >= 0) {
-        if (known == 0 || n % known != 0)
-            throw ShapeError(fmt::format("reshape: cannot reshape {} into ({})", shape_str(from),
-                                         fmt::join(to, ", ")));
+        if (known == 0 || n % known != 0) throw fail("the sizes do not divide");
         out[static_cast<std::size_t>(infer)] = n / known;
     } else if (known != n) {
-        throw ShapeError(fmt::format("reshape: cannot reshape {} ({} elements) into ({})", shape_str(from), n,
-                                     fmt::join(to, ", ")));
+        throw fail("the element counts differ");
     }
     return out;
 }
@@ -91,21 +91,54 @@ struct BroadcastTo final : Function<T> {
     Shape shape;
 };
 
+// Sums x over the axes where `shape` has 1 (or no dimension) and x does not. A plain loop: for
+// each run of x's last axis, the matching output run is found from the kept axes' index (an
+// odometer over the other axes), then added elementwise or summed into one element.
+template <class T>
+Array<T> sum_to_shape(const Array<T>& x, const Shape& shape) {
+    const Shape& in = x.shape();
+    Shape kept(in.size(), 1);  // the output's dimensions, aligned with x's
+    for (std::size_t i = 0; i < shape.size(); ++i) kept[in.size() - shape.size() + i] = shape[i];
+    Array<T> y = xt::zeros<T>(shape);
+    if (x.size() == 0 || in.empty()) {
+        if (x.size() == 1) y.data()[0] = x.data()[0];
+        return y;
+    }
+    // Row-major strides of the output in x's alignment, 0 along summed axes.
+    std::vector<std::size_t> out_stride(in.size(), 0);
+    for (std::size_t i = in.size(), step = 1; i-- > 0; step *= kept[i]) out_stride[i] = kept[i] == 1 ? 0 : step;
+    const std::size_t last = in.size() - 1, run = in[last];
+    const bool keep_last = kept[last] != 1;
+    std::vector<std::size_t> index(in.size(), 0);
+    const T* src = x.data();
+    T* dst = y.data();
+    for (std::size_t done = 0, total = x.size(); done < total; done += run, src += run) {
+        std::size_t at = 0;
+        for (std::size_t i = 0; i < last; ++i) at += index[i] * out_stride[i];
+        if (keep_last) {
+            for (std::size_t j = 0; j < run; ++j) dst[at + j] += src[j];
+        } else {
+            T s = 0;
+            for (std::size_t j = 0; j < run; ++j) s += src[j];
+            dst[at] += s;
+        }
+        for (std::size_t i = last; i-- > 0;) {  // next position of the odometer
+            if (++index[i] < in[i]) break;
+            index[i] = 0;
+        }
+    }
+    return y;
+}
+
 template <class T>
 struct SumTo final : Function<T> {
     explicit SumTo(Shape shape) : shape(std::move(shape)) {}
     std::string_view name() const override { return "sum_to"; }
     Array<T> forward(const ArrayRefs<T>& xs) override {
         const Shape& in = xs[0].shape();
-        const std::size_t lead = in.size() >= shape.size() ? in.size() - shape.size() : 0;
         if (in.size() < shape.size() || broadcast_shapes(shape, in, name()) != in)
             throw ShapeError(fmt::format("sum_to: cannot sum {} to {}", shape_str(in), shape_str(shape)));
-        std::vector<std::size_t> axes;
-        for (std::size_t i = 0; i < in.size(); ++i)
-            if (i < lead || (shape[i - lead] == 1 && in[i] != 1)) axes.push_back(i);
-        Array<T> y = xt::sum(xs[0], axes);
-        y.reshape(shape);
-        return y;
+        return sum_to_shape(xs[0], shape);
     }
     std::vector<Variable<T>> backward(const Variable<T>& gy) override {
         return {broadcast_to(gy, this->input(0).shape())};
@@ -124,7 +157,7 @@ void check_rows(const Shape& shape, const std::vector<std::size_t>& indices, std
     if (shape.empty()) throw ShapeError(fmt::format("{}: cannot select rows of a 0-d array", op));
     for (std::size_t i = 0; i < indices.size(); ++i)
         if (indices[i] >= shape[0])
-            throw ShapeError(fmt::format("{}: index {} (position {}) is out of range for shape {}", op,
+            throw IndexError(fmt::format("{}: index {} (position {}) is out of range for shape {}", op,
                                          indices[i], i, shape_str(shape)));
 }
 
@@ -170,23 +203,8 @@ struct RowsGrad final : Function<T> {
     Shape shape;
 };
 
-// A row-major array seen as (outer, dim, inner) around one axis: slicing and concatenating
-// along the axis copy contiguous runs of `inner` elements. (Plain loops: xtensor 0.24's stepped
-// strided views mis-assign.)
-struct AxisBlocks {
-    std::size_t outer = 1, dim = 1, inner = 1;
-};
-
-AxisBlocks axis_blocks(const Shape& shape, std::size_t axis) {
-    AxisBlocks b;
-    for (std::size_t i = 0; i < axis; ++i) b.outer *= shape[i];
-    b.dim = shape[axis];
-    for (std::size_t i = axis + 1; i < shape.size(); ++i) b.inner *= shape[i];
-    return b;
-}
-
 std::size_t slice_length(std::size_t start, std::size_t stop, std::size_t step) {
-    return stop > start ? (stop - start + step - 1) / step : 0;
+    return stop > start ? (stop - start - 1) / step + 1 : 0;  // no stop + step that could wrap
 }
 
 // Calls run(full_offset, part_offset, n) for each contiguous run of the slice
@@ -194,7 +212,7 @@ std::size_t slice_length(std::size_t start, std::size_t stop, std::size_t step) 
 template <class F>
 void for_each_slice_run(const Shape& full, std::size_t axis, std::size_t start, std::size_t step,
                         std::size_t count, F&& run) {
-    const AxisBlocks b = axis_blocks(full, axis);
+    const AxisSplit b = split_at_axis(full, axis);
     for (std::size_t o = 0; o < b.outer; ++o)
         for (std::size_t j = 0; j < count; ++j)
             run((o * b.dim + start + j * step) * b.inner, (o * count + j) * b.inner, b.inner);
@@ -211,7 +229,7 @@ struct Slice final : Function<T> {
     Array<T> forward(const ArrayRefs<T>& xs) override {
         const std::size_t dim = xs[0].shape()[axis];
         if (start > stop || stop > dim || step == 0)
-            throw ShapeError(fmt::format("slice: [{}:{}:{}] is out of range for axis {} of shape {}", start, stop,
+            throw IndexError(fmt::format("slice: [{}:{}:{}] is out of range for axis {} of shape {}", start, stop,
                                          step, axis, shape_str(xs[0].shape())));
         Shape shape = xs[0].shape();
         shape[axis] = slice_length(start, stop, step);
@@ -259,14 +277,18 @@ struct Concatenate final : Function<T> {
             if (s.size() != shape.size())
                 throw ShapeError(fmt::format("concatenate: input {} has shape {}, input 0 has {}", i,
                                              shape_str(s), shape_str(xs[0].shape())));
+            if (s[axis] > max_array_elements - shape[axis])
+                throw ResourceError(fmt::format("concatenate: axis {} grows past {} at input {} of shape {}", axis,
+                                                max_array_elements, i, shape_str(s)));
             shape[axis] += s[axis];
             s[axis] = xs[0].shape()[axis];
             if (s != xs[0].shape())
                 throw ShapeError(fmt::format("concatenate: input {} has shape {}, input 0 has {} (axis {})", i,
                                              shape_str(xs[i].shape()), shape_str(xs[0].shape()), axis));
         }
+        shape_size(shape, name());
         Array<T> y = Array<T>::from_shape(shape);
-        const AxisBlocks b = axis_blocks(shape, axis);
+        const AxisSplit b = split_at_axis(shape, axis);
         std::size_t offset = 0;
         for (std::size_t i = 0; i < xs.size(); ++i) {
             const std::size_t run = xs[i].shape()[axis] * b.inner;

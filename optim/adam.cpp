@@ -16,7 +16,8 @@ Adam<T>::Adam(std::vector<Variable<T>> params, AdamOptions options)
 
 template <class T>
 Adam<T>::Adam(std::string name, std::vector<Variable<T>> params, AdamOptions options, WeightDecay decay)
-    : Optimizer<T>(std::move(name), std::move(params), options.lr, options.weight_decay, decay),
+    : Optimizer<T>(std::move(name), std::move(params), options.lr, options.weight_decay, decay,
+                   {{"exp_avg"}, {"exp_avg_sq", true}}),
       options_(options) {
     detail::require(options_.beta1 >= 0 && options_.beta1 < 1, this->name(), "beta1", options_.beta1, "in [0, 1)");
     detail::require(options_.beta2 >= 0 && options_.beta2 < 1, this->name(), "beta2", options_.beta2, "in [0, 1)");
@@ -118,7 +119,7 @@ void adam_step(T* w, const T* g, T* m, T* v, std::size_t n, T b1, T b2, T step, 
 
 template <class T>
 void Adam<T>::update(std::size_t i, Array<T>& w, const Array<T>& g) {
-    std::vector<Array<T>>& s = this->state(i, 2, w);
+    std::vector<Array<T>>& s = this->state(i, w);
     // Per parameter, as in PyTorch: a parameter that missed steps has its own t.
     const double t = static_cast<double>(this->steps(i));
     const T correction1 = static_cast<T>(1 - std::pow(options_.beta1, t));

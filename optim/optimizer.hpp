@@ -32,21 +32,31 @@ public:
     const std::string& name() const { return name_; }
 
     // The learning rate and each parameter's step count and state arrays, as "lr", "<i>.steps"
-    // and "<i>.<k>", for checkpoints. Parameters not yet updated have no entries.
+    // and "<i>.<state name>" (Adam's "0.exp_avg", "0.exp_avg_sq"), for checkpoints. Parameters
+    // not yet updated have no entries.
     StateDict<T> state_dict() const;
-    // Restores what state_dict() gave, for the same parameters in the same order; throws naming
-    // the first entry that does not fit (and leaves the optimizer unchanged).
+    // Restores what state_dict() gave, for the same parameters in the same order. Everything is
+    // checked before anything changes: the rule's own state names (Momentum's "velocity" is
+    // refused by Adam, Adam's by AdaGrad or SGD), every state array of an updated parameter,
+    // shapes (ShapeError), step counts (whole numbers >= 1), finite values (and non-negative
+    // running squares), a finite lr >= 0. On any error the optimizer is unchanged.
     void load_state_dict(const StateDict<T>& state);
 
 protected:
+    // One per-parameter state array of a rule, e.g. Adam's {"exp_avg"} and {"exp_avg_sq", true}.
+    struct StateSpec {
+        std::string name;
+        bool non_negative = false;  // a running sum or average of squares
+    };
+
     Optimizer(std::string name, std::vector<Variable<T>> params, double lr, double weight_decay,
-              WeightDecay decay = WeightDecay::l2);
+              WeightDecay decay = WeightDecay::l2, std::vector<StateSpec> state_specs = {});
 
     // The rule itself, for parameter i: `w` in place from gradient `g` (weight decay applied).
     virtual void update(std::size_t i, Array<T>& w, const Array<T>& g) = 0;
 
-    // Parameter i's `n` state arrays, zeros of w's shape made on its first update.
-    std::vector<Array<T>>& state(std::size_t i, std::size_t n, const Array<T>& w);
+    // Parameter i's state arrays, in state_specs order: zeros of w's shape made on its first update.
+    std::vector<Array<T>>& state(std::size_t i, const Array<T>& w);
     // How many updates parameter i has had, this one included (Adam's bias correction).
     long steps(std::size_t i) const { return states_[i].steps; }
 
@@ -57,6 +67,7 @@ private:
     };
 
     std::string name_;
+    std::vector<StateSpec> state_specs_;
     std::vector<Variable<T>> params_;
     std::vector<State> states_;
     double lr_;

@@ -24,14 +24,15 @@ Momentum<T>::Momentum(std::vector<Variable<T>> params, MomentumOptions options)
 
 template <class T>
 Momentum<T>::Momentum(std::string name, std::vector<Variable<T>> params, MomentumOptions options)
-    : Optimizer<T>(std::move(name), std::move(params), options.lr, options.weight_decay),
+    : Optimizer<T>(std::move(name), std::move(params), options.lr, options.weight_decay, WeightDecay::l2,
+                   {{"velocity"}}),
       momentum_(options.momentum) {
     detail::require(momentum_ >= 0 && momentum_ < 1, this->name(), "momentum", momentum_, "in [0, 1)");
 }
 
 template <class T>
 Array<T>& Momentum<T>::advance_velocity(std::size_t i, const Array<T>& w, const Array<T>& g) {
-    Array<T>& v = this->state(i, 1, w)[0];
+    Array<T>& v = this->state(i, w)[0];
     const T a = static_cast<T>(momentum_);
     const T lr = static_cast<T>(this->lr());
     T* pv = v.data();

@@ -310,7 +310,7 @@ BOOST_AUTO_TEST_CASE(take_and_select) {
     BOOST_TEST(labels_of(some.labels) == (std::vector<std::int64_t>{9, 2, 2, 5}));
     BOOST_TEST(rows_match_labels(some.images, some.labels));
     BOOST_CHECK_EXCEPTION(xd::take(d, 11), xg::ValueError, message_has({"take", "11", "of 10"}));
-    BOOST_CHECK_EXCEPTION(xd::select(d, {1, 10}), xg::ValueError, message_has({"select", "index 10", "10 samples"}));
+    BOOST_CHECK_EXCEPTION(xd::select(d, {1, 10}), xg::IndexError, message_has({"select", "index 10", "10 samples"}));
     xd::Dataset broken = numbered(3, 2);
     broken.labels = xg::Labels{1, 2};
     BOOST_CHECK_EXCEPTION(xd::take(broken, 1), xg::ShapeError, message_has({"take", "(3, 2)", "2 labels"}));

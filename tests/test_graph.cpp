@@ -27,8 +27,8 @@ BOOST_AUTO_TEST_CASE(cube_first_and_second_derivative) {
 BOOST_AUTO_TEST_CASE(grad_function_third_derivative) {
     V x = xg::scalar(2.0, true);
     V y = xg::pow(x, 4.0);
-    V g1 = xg::grad(y, {x}, {}, true)[0];
-    V g2 = xg::grad(g1, {x}, {}, true)[0];
+    V g1 = xg::grad(y, {x}, {}, {.create_graph = true})[0];
+    V g2 = xg::grad(g1, {x}, {}, {.create_graph = true})[0];
     V g3 = xg::grad(g2, {x})[0];
     BOOST_TEST(g1.item() == 32.0, boost::test_tools::tolerance(1e-12));  // 4x^3
     BOOST_TEST(g2.item() == 48.0, boost::test_tools::tolerance(1e-12));  // 12x^2
@@ -119,7 +119,7 @@ BOOST_AUTO_TEST_CASE(leaves_own_their_gradients) {
     V s(A{2.0, 2.0}, true);
     V seed(A{1.0, -1.0});
     s.backward(seed);
-    s.grad().data() *= 10.0;
+    s.grad().mutable_data() *= 10.0;
     BOOST_TEST(seed.data() == A({1.0, -1.0}), boost::test_tools::per_element());
 
     // Retained intermediate gradients are their own arrays too.

@@ -116,7 +116,7 @@ BOOST_AUTO_TEST_SUITE(nn_layers)
 
 BOOST_AUTO_TEST_CASE(linear_is_x_w_plus_b) {
     nn::Linear<double> lin(2, 3, {.init = nn::Init::constant(0.5)});
-    lin.bias().data() = A{1.0, 2.0, 3.0};
+    lin.bias().mutable_data() = A{1.0, 2.0, 3.0};
     const V y = lin(V(A{{1.0, 2.0}, {-1.0, 0.0}}));
     const A want = {{2.5, 3.5, 4.5}, {0.5, 1.5, 2.5}};
     BOOST_TEST(xt::allclose(y.data(), want));
@@ -138,7 +138,7 @@ BOOST_AUTO_TEST_CASE(sequential_fuses_linear_relu_bit_for_bit) {
     nn::Generator gen(5);
     auto l1 = std::make_shared<nn::Linear<float>>(50, 37, nn::LinearOptions{.generator = &gen});
     auto l2 = std::make_shared<nn::Linear<float>>(37, 3, nn::LinearOptions{.generator = &gen});
-    l1->bias().data() = xt::cast<float>(random_normal({37}, 4));
+    l1->bias().mutable_data() = xt::cast<float>(random_normal({37}, 4));
     nn::Sequential<float> net(l1, std::make_shared<nn::ReLU<float>>(), l2);
     const FA xa = xt::cast<float>(random_normal({29, 50}, 5));
     xg::Labels t = xg::Labels::from_shape({29});
@@ -179,8 +179,8 @@ BOOST_AUTO_TEST_CASE(sequential_fuses_linear_relu_bit_for_bit) {
 
 BOOST_AUTO_TEST_CASE(batchnorm_training_uses_batch_statistics) {
     nn::BatchNorm1d<double> bn(2, {.eps = 1e-5, .momentum = 0.1});
-    bn.gamma().data() = A{2.0, 1.0};
-    bn.beta().data() = A{0.5, -1.0};
+    bn.gamma().mutable_data() = A{2.0, 1.0};
+    bn.beta().mutable_data() = A{0.5, -1.0};
     // Column 0: mean 2, biased var 2/3; column 1: mean 20, var 200/3.
     const A x = {{1.0, 10.0}, {2.0, 20.0}, {3.0, 30.0}};
     const V y = bn(V(x));
@@ -194,10 +194,10 @@ BOOST_AUTO_TEST_CASE(batchnorm_training_uses_batch_statistics) {
 
 BOOST_AUTO_TEST_CASE(batchnorm_eval_uses_running_statistics) {
     nn::BatchNorm1d<double> bn(2);
-    bn.running_mean().data() = A{1.0, -2.0};
-    bn.running_var().data() = A{4.0, 0.25};
-    bn.gamma().data() = A{3.0, 1.0};
-    bn.beta().data() = A{0.0, 1.0};
+    bn.running_mean().mutable_data() = A{1.0, -2.0};
+    bn.running_var().mutable_data() = A{4.0, 0.25};
+    bn.gamma().mutable_data() = A{3.0, 1.0};
+    bn.beta().mutable_data() = A{0.0, 1.0};
     bn.eval();
     const V y = bn(V(A{{3.0, -1.0}}));  // a single row is fine in eval
     const double eps = 1e-5;
@@ -211,8 +211,8 @@ BOOST_AUTO_TEST_CASE(batchnorm_eval_uses_running_statistics) {
 
 BOOST_AUTO_TEST_CASE(batchnorm_gradients_match_numerical) {
     nn::BatchNorm1d<double> bn(3);
-    bn.gamma().data() = A{1.5, -0.5, 2.0};
-    bn.beta().data() = A{0.1, 0.2, -0.3};
+    bn.gamma().mutable_data() = A{1.5, -0.5, 2.0};
+    bn.beta().mutable_data() = A{0.1, 0.2, -0.3};
     const V x(random_normal({5, 3}, 9), true);
     const auto r = xg::gradcheck_params<double>([&] { return xg::sum(xg::tanh(bn(x))); },
                                                 {x, bn.gamma(), bn.beta()}, 1e-6, 1e-7, 1e-5);

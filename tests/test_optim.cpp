@@ -166,7 +166,7 @@ template <class T>
 void adam_simd_paths_match_the_scalar_rule() {
     constexpr std::size_t n = 39;
     xg::Variable<T> w(xg::Array<T>::from_shape({n}), true);
-    for (std::size_t i = 0; i < n; ++i) w.data()(i) = static_cast<T>(w0[i % 3]);
+    for (std::size_t i = 0; i < n; ++i) w.mutable_data()(i) = static_cast<T>(w0[i % 3]);
     optim::Adam<T> opt({w}, {.lr = 0.05, .beta1 = 0.8, .beta2 = 0.95, .eps = 1e-6});
     for (const auto& g : grads) {
         xg::Array<T> ga = xg::Array<T>::from_shape({n});

@@ -39,7 +39,13 @@ std::vector<EpochMetrics> history_from(const Array<float>& a, const std::string&
         throw IoError(fmt::format("{}: trainer/history has shape {}, expected (epochs, 5)", path, shape_str(a.shape())));
     std::vector<EpochMetrics> out;
     for (std::size_t i = 0; i < a.shape()[0]; ++i) {
-        EpochMetrics e{static_cast<std::size_t>(a(i, 0)), a(i, 1), a(i, 2), std::nullopt, a(i, 4)};
+        // Epochs run 1, 2, ...; a NaN or negative count would not even convert to an integer.
+        if (a(i, 0) != static_cast<float>(i + 1))
+            throw IoError(fmt::format("{}: trainer/history row {} has epoch {}, expected {}", path, i, a(i, 0), i + 1));
+        for (std::size_t k : {1, 2, 4})
+            if (!std::isfinite(a(i, k)))
+                throw IoError(fmt::format("{}: trainer/history row {} holds {} in column {}", path, i, a(i, k), k));
+        EpochMetrics e{i + 1, a(i, 1), a(i, 2), std::nullopt, a(i, 4)};
         if (!std::isnan(a(i, 3))) e.test_accuracy = a(i, 3);
         out.push_back(e);
     }
@@ -157,16 +163,29 @@ void Trainer::save_checkpoint() const {
 }
 
 void Trainer::resume(const std::string& path) {
-    optimizer_.load_state_dict(nn::load(path, net_));
-    const StateDict<float> trainer = nn::from_section("trainer", nn::load_npz<float>(path));
-    History restored;
-    for (const auto& [name, array] : trainer) {
-        if (name == "history") restored.epochs = history_from(array, path);
-        if (name == "iteration_loss") restored.iteration_loss.assign(array.begin(), array.end());
+    // All or nothing: the model is loaded first (nn::load leaves it unchanged if the file does not
+    // fit it), then put back as it was if the optimizer's state or the history is refused.
+    const StateDict<float> model_before = net_.state_dict();
+    const StateDict<float> optimizer_state = nn::load(path, net_);
+    try {
+        const StateDict<float> trainer = nn::from_section("trainer", nn::load_npz<float>(path));
+        History restored;
+        for (const auto& [name, array] : trainer) {
+            if (name == "history") restored.epochs = history_from(array, path);
+            if (name == "iteration_loss") restored.iteration_loss.assign(array.begin(), array.end());
+        }
+        if (restored.epochs.empty())
+            throw IoError(fmt::format("{}: no trainer/history entry: not a checkpoint written by a Trainer", path));
+        try {
+            optimizer_.load_state_dict(optimizer_state);
+        } catch (const Error& e) {
+            throw IoError(fmt::format("{}: the optimizer state does not fit {}: {}", path, optimizer_.name(), e.what()));
+        }
+        history_ = std::move(restored);
+    } catch (...) {
+        net_.load_state_dict(model_before);
+        throw;
     }
-    if (restored.epochs.empty())
-        throw IoError(fmt::format("{}: no trainer/history entry: not a checkpoint written by a Trainer", path));
-    history_ = std::move(restored);
 }
 
 }  // namespace xg::train
