@@ -132,7 +132,7 @@ int main(int argc, char** argv) {
         train::Panel smoothed{
             .title = fmt::format("Weight init on a 784-100x4-10 {} net, SGD lr {}, Fashion-MNIST: mini-batch loss smoothed "
                                  "as the book",
-                                 cli.get<std::string>("activation"), lr),
+                                 nn::activation_name(cli.get<nn::Activation>("activation")), lr),
             .x = {.label = "iterations"},
             .y = {.label = "loss", .min = 0.0, .max = 2.5},
             .series = {}, .contours = {}};
