@@ -4,6 +4,7 @@
 // same network on the very same batch), timing by medians, /proc/self/status, and the output
 // format: one "key value" line per figure, which scripts/bench collects.
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstddef>
@@ -14,6 +15,7 @@
 #include <functional>
 #include <malloc.h>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <ctime>
@@ -184,5 +186,48 @@ inline std::string key(std::string_view framework, std::string_view dtype, std::
 // Time budget per measured figure; XGRAD_BENCH_QUICK=1 shortens everything (smoke runs).
 inline double budget_s() { return std::getenv("XGRAD_BENCH_QUICK") ? 0.05 : 0.6; }
 inline bool quick() { return std::getenv("XGRAD_BENCH_QUICK") != nullptr; }
+
+// ---- command-line words ----
+// The benchmarks take positional words (mode, dtype, BATCH, STEPS), checked here: a bad one ends
+// the program with one line naming it and status 1, as a bad flag does in the examples. Not
+// Boost.Program_options like the examples' train::Cli: the libtorch peer shares this header and
+// links nothing of xgrad's.
+
+struct ArgError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+// `text` as a whole integer in [min, max] ("-5", "1e3", "12x" and "99999999999999999999" are refused).
+inline long integer_arg(std::string_view name, std::string_view text, long min, long max) {
+    long v = 0;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (error != std::errc() || end != text.data() + text.size() || v < min || v > max)
+        throw ArgError(std::string(name) + ": expected an integer in [" + std::to_string(min) + ", " +
+                       std::to_string(max) + "], got '" + std::string(text) + "'");
+    return v;
+}
+
+// `text` if it is one of `choices`.
+inline std::string_view choice_arg(std::string_view name, std::string_view text,
+                                   std::initializer_list<std::string_view> choices) {
+    std::string listed;
+    for (const std::string_view c : choices) {
+        if (c == text) return text;
+        listed += (listed.empty() ? "" : ", ") + std::string(c);
+    }
+    throw ArgError(std::string(name) + ": expected one of " + listed + ", got '" + std::string(text) + "'");
+}
+
+// Runs main's body; a bad command line or any other exception becomes "<program>: error: ..." on
+// stderr and status 1 (never std::terminate's abort).
+inline int guarded_main(const char* program, const std::function<int()>& body) {
+    try {
+        return body();
+    } catch (const std::exception& e) {
+        std::fflush(stdout);
+        std::fprintf(stderr, "%s: error: %s\n", program, e.what());
+        return 1;
+    }
+}
 
 }  // namespace bench

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "bench/common.hpp"
@@ -175,36 +176,44 @@ void memory(const std::vector<long>& checkpoints) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    const std::string mode = argc > 1 ? argv[1] : "time";
-    if (mode == "memory") {
-        std::vector<long> checkpoints;
-        for (int i = 2; i < argc; ++i) checkpoints.push_back(std::stol(argv[i]));
-        if (checkpoints.empty()) checkpoints = {1000};
-        memory(checkpoints);
+    return bench::guarded_main("mlp_step", [&] {
+        const std::vector<std::string_view> args(argv + 1, argv + argc);
+        const std::string_view mode = args.empty() ? "time" : args[0];
+        if (mode == "memory") {
+            std::vector<long> checkpoints;  // step counts, increasing: RSS is read after each
+            for (std::size_t i = 1; i < args.size(); ++i)
+                checkpoints.push_back(bench::integer_arg("N", args[i], checkpoints.empty() ? 1 : checkpoints.back() + 1,
+                                                         100'000'000));
+            if (checkpoints.empty()) checkpoints = {1000};
+            memory(checkpoints);
+            return 0;
+        }
+        if (mode == "run" && args.size() == 5) {
+            const std::string_view dtype = bench::choice_arg("dtype", args[1], {"f32", "f64"});
+            const std::string rule(bench::choice_arg("rule", args[2], {"sgd", "adam", "limit", "strict_limit"}));
+            const auto batch = static_cast<std::size_t>(bench::integer_arg("BATCH", args[3], 1, 65'536));
+            const long steps = bench::integer_arg("STEPS", args[4], 1, 100'000'000);
+            if (!std::getenv("XGRAD_BENCH_DEFAULT_HEAP")) bench::stable_heap();
+            if (dtype == "f64") run<double>(rule, batch, steps);
+            else run<float>(rule, batch, steps);
+            return 0;
+        }
+        if (mode != "time" || args.size() > 3)
+            throw bench::ArgError("usage: mlp_step [time [f32|f64] [32|128|1024] | memory N [M...] | "
+                                  "run f32|f64 sgd|adam|limit|strict_limit BATCH STEPS]");
+        // Optional filters: mlp_step time [f32|f64] [BATCH]
+        const std::string_view only_dtype = args.size() > 1 ? bench::choice_arg("dtype", args[1], {"f32", "f64"}) : "";
+        const std::size_t only_batch =
+            args.size() > 2 ? std::stoul(std::string(bench::choice_arg("BATCH", args[2], {"32", "128", "1024"}))) : 0;
+        bench::stable_heap();
+        for (const std::size_t batch : {32, 128, 1024}) {
+            if (only_batch != 0 && batch != only_batch) continue;
+            if (only_dtype != "f64") time_config<float>("f32", batch);
+        }
+        for (const std::size_t batch : {32, 128, 1024}) {
+            if (only_batch != 0 && batch != only_batch) continue;
+            if (only_dtype != "f32") time_config<double>("f64", batch);
+        }
         return 0;
-    }
-    if (mode == "run" && argc == 6) {
-        if (!std::getenv("XGRAD_BENCH_DEFAULT_HEAP")) bench::stable_heap();
-        const std::size_t batch = std::stoul(argv[4]);
-        const long steps = std::stol(argv[5]);
-        if (std::string(argv[2]) == "f64") run<double>(argv[3], batch, steps);
-        else run<float>(argv[3], batch, steps);
-        return 0;
-    }
-    if (mode != "time") {
-        std::fprintf(stderr, "usage: mlp_step [time [f32|f64] [BATCH] | memory N [M...] | run f32|f64 sgd|adam|limit|strict_limit BATCH STEPS]\n");
-        return 2;
-    }
-    bench::stable_heap();
-    // Optional filters: mlp_step time [f32|f64] [BATCH]
-    const std::string only_dtype = argc > 2 ? argv[2] : "";
-    const std::size_t only_batch = argc > 3 ? std::stoul(argv[3]) : 0;
-    for (const std::size_t batch : {32, 128, 1024}) {
-        if (only_batch != 0 && batch != only_batch) continue;
-        if (only_dtype != "f64") time_config<float>("f32", batch);
-    }
-    for (const std::size_t batch : {32, 128, 1024}) {
-        if (only_batch != 0 && batch != only_batch) continue;
-        if (only_dtype != "f32") time_config<double>("f64", batch);
-    }
+    });
 }

@@ -4,7 +4,11 @@
 #include "bench/common.hpp"
 #include "xgrad.hpp"
 
-int main() {
+int main(int argc, char** argv) {
+    if (argc > 1) {  // it takes none: a word given would be ignored
+        std::fprintf(stderr, "op_overhead: error: unexpected argument '%s' (usage: op_overhead)\n", argv[1]);
+        return 1;
+    }
     bench::stable_heap();
     using V = xg::Variable<float>;
     auto one_by_one = [](float v) { return xg::Array<float>(xt::zeros<float>({1, 1}) + v); };

@@ -10,6 +10,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "bench/common.hpp"
@@ -111,28 +112,33 @@ void memory(long steps) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    torch::set_num_threads(1);
-    const std::string mode = argc > 1 ? argv[1] : "time";
-    if (mode == "overhead") {
-        bench::stable_heap();
-        overhead();
-    } else if (mode == "memory") {
-        memory(argc > 2 ? std::stol(argv[2]) : 1000);
-    } else if (mode == "time") {
-        bench::stable_heap();
-        // Optional filters, as mlp_step's: torch_step time [f32|f64] [BATCH]
-        const std::string only_dtype = argc > 2 ? argv[2] : "";
-        const std::size_t only_batch = argc > 3 ? std::stoul(argv[3]) : 0;
-        for (const std::size_t batch : {32, 128, 1024}) {
-            if (only_batch != 0 && batch != only_batch) continue;
-            if (only_dtype != "f64") time_config("f32", torch::kFloat32, batch);
+    return bench::guarded_main("torch_step", [&] {
+        torch::set_num_threads(1);
+        const std::vector<std::string_view> args(argv + 1, argv + argc);
+        const std::string_view mode = args.empty() ? "time" : args[0];
+        const std::size_t most = mode == "time" ? 3 : mode == "memory" ? 2 : 1;  // words, the mode included
+        if ((mode != "overhead" && mode != "memory" && mode != "time") || args.size() > most)
+            throw bench::ArgError("usage: torch_step [time [f32|f64] [32|128|1024] | overhead | memory N]");
+        if (mode == "overhead") {
+            bench::stable_heap();
+            overhead();
+        } else if (mode == "memory") {
+            memory(args.size() > 1 ? bench::integer_arg("N", args[1], 1, 100'000'000) : 1000);
+        } else {
+            // Optional filters, as mlp_step's: torch_step time [f32|f64] [BATCH]
+            const std::string_view only_dtype = args.size() > 1 ? bench::choice_arg("dtype", args[1], {"f32", "f64"}) : "";
+            const std::size_t only_batch =
+                args.size() > 2 ? std::stoul(std::string(bench::choice_arg("BATCH", args[2], {"32", "128", "1024"}))) : 0;
+            bench::stable_heap();
+            for (const std::size_t batch : {32, 128, 1024}) {
+                if (only_batch != 0 && batch != only_batch) continue;
+                if (only_dtype != "f64") time_config("f32", torch::kFloat32, batch);
+            }
+            for (const std::size_t batch : {32, 128, 1024}) {
+                if (only_batch != 0 && batch != only_batch) continue;
+                if (only_dtype != "f32") time_config("f64", torch::kFloat64, batch);
+            }
         }
-        for (const std::size_t batch : {32, 128, 1024}) {
-            if (only_batch != 0 && batch != only_batch) continue;
-            if (only_dtype != "f32") time_config("f64", torch::kFloat64, batch);
-        }
-    } else {
-        std::fprintf(stderr, "usage: torch_step [time [f32|f64] [BATCH] | overhead | memory N]\n");
-        return 2;
-    }
+        return 0;
+    });
 }

@@ -29,7 +29,7 @@
 
 namespace {
 
-namespace po = boost::program_options;
+namespace flag = xg::train::flag;
 namespace nn = xg::nn;
 namespace optim = xg::optim;
 namespace train = xg::train;
@@ -96,29 +96,30 @@ int main(int argc, char** argv) {
                        "Training accuracy with and without batch normalisation for 16 weight-init scales "
                        "(Deep Learning from Scratch 6.3.2).",
                        1);
+        cli.add_data_flag();
         cli.options().add_options()
-            ("data", po::value<std::string>()->default_value(data::default_data_dir()),
-             "directory of the four MNIST IDX files (raw or .gz)")
-            ("train-samples", po::value<std::size_t>(), "training samples (default 1000, also in --quick)")
-            ("epochs", po::value<std::size_t>(), "epochs (default 20; --quick: 10)")
-            ("scales", po::value<std::size_t>(), "number of init scales in logspace(0, -4) (default 16; --quick: 4)")
-            ("batch-size", po::value<std::size_t>()->default_value(100), "mini-batch size")
-            ("lr", po::value<double>()->default_value(0.01), "SGD learning rate")
-            ("hidden-layers", po::value<std::size_t>()->default_value(5), "hidden layers of 100 ReLU units");
+            ("train-samples", flag::value(flag::Integer<std::size_t>{2, 100'000'000})->default_value(1000),
+             "training samples (the first N)")
+            ("epochs", flag::value(flag::Integer<std::size_t>{1, 100'000}), "epochs (default 20; --quick: 10)")
+            ("scales", flag::value(flag::Integer<std::size_t>{2, 1000}),
+             "number of init scales in logspace(0, -4) (default 16; --quick: 4)")
+            ("batch-size", flag::value(flag::Integer<std::size_t>{2, 100'000})->default_value(100),
+             "mini-batch size (>= 2: batch norm needs two rows)")
+            ("lr", flag::value(flag::Real{.min = 0, .min_open = true})->default_value(0.01), "SGD learning rate")
+            ("hidden-layers", flag::value(flag::Integer<std::size_t>{1, 100})->default_value(5),
+             "hidden layers of 100 ReLU units");
         const auto common = cli.parse(argc, argv);
         if (!common) return 0;
         const bool quick = common->quick;
-        const std::size_t n = cli.given("train-samples") ? cli.get<std::size_t>("train-samples") : 1000;
-        const std::size_t epochs = cli.given("epochs") ? cli.get<std::size_t>("epochs") : (quick ? 10 : 20);
-        const std::size_t scales = cli.given("scales") ? cli.get<std::size_t>("scales") : (quick ? 4 : 16);
+        const std::size_t epochs = cli.get_or<std::size_t>("epochs", quick ? 10 : 20);
+        const std::size_t scales = cli.get_or<std::size_t>("scales", quick ? 4 : 16);
         const std::size_t batch = cli.get<std::size_t>("batch-size");
         const double lr = cli.get<double>("lr");
-        if (n < 1 || epochs < 1 || scales < 2 || batch < 1)
-            throw xg::ValueError("--train-samples, --epochs and --batch-size must be >= 1, --scales >= 2");
 
-        const std::string dir = cli.get<std::string>("data");
-        const data::TrainTest sets = data::load_mnist_dir(dir);
-        const data::Dataset train_set = data::take(sets.train, std::min(n, sets.train.size()));
+        const std::string dir = cli.data_dir();
+        const data::TrainTest sets = cli.load_data();
+        const data::Dataset train_set =
+            train::first_samples(sets.train, cli.get<std::size_t>("train-samples"), "train-samples");
         fmt::print("data: the first {} training samples of {}; the book uses MNIST digits (absolute accuracies differ)\n",
                    train_set.size(), dir);
         fmt::print("net: 784 -> {} x 100 ReLU -> 10, SGD lr {}, batch {}, {} epochs of {} random batches; weights "

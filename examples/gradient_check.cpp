@@ -38,7 +38,7 @@
 
 namespace {
 
-namespace po = boost::program_options;
+namespace flag = xg::train::flag;
 namespace nn = xg::nn;
 namespace train = xg::train;
 namespace data = xg::data;
@@ -256,18 +256,19 @@ int main(int argc, char** argv) {
                        "Back-propagation against central differences on single ops and whole networks, float64 "
                        "(Deep Learning from Scratch 5.7.3).",
                        1);
+        cli.add_data_flag();
         cli.options().add_options()
-            ("data", po::value<std::string>()->default_value(data::default_data_dir()),
-             "directory of the four MNIST IDX files (raw or .gz)")
-            ("h", po::value<double>()->default_value(1e-4), "the book's difference step for the networks")
-            ("samples", po::value<std::size_t>()->default_value(3), "training images in the book's check")
-            ("hidden", po::value<std::size_t>(), "hidden units of the book's net (default 50; --quick: 10)");
+            ("h", flag::value(flag::Real{.min = 0, .max = 1, .min_open = true})->default_value(1e-4),
+             "the book's difference step for the networks, in (0, 1]")
+            ("samples", flag::value(flag::Integer<std::size_t>{1, 10'000})->default_value(3),
+             "training images in the book's check")
+            ("hidden", flag::value(flag::Integer<std::size_t>{1, 10'000}),
+             "hidden units of the book's net (default 50; --quick: 10)");
         const auto common = cli.parse(argc, argv);
         if (!common) return 0;
         const double h = cli.get<double>("h");
         const std::size_t samples = cli.get<std::size_t>("samples");
-        const std::size_t hidden = cli.given("hidden") ? cli.get<std::size_t>("hidden") : (common->quick ? 10 : 50);
-        if (!(h > 0) || samples < 1 || hidden < 1) throw xg::ValueError("--h must be positive, --samples and --hidden >= 1");
+        const std::size_t hidden = cli.get_or<std::size_t>("hidden", common->quick ? 10 : 50);
 
         // 1. Single ops.
         Normal normal(common->seed);
@@ -296,9 +297,9 @@ int main(int argc, char** argv) {
         ops_csv.close();
 
         // 2. The book's net on real images.
-        const std::string dir = cli.get<std::string>("data");
-        const data::TrainTest sets = data::load_mnist_dir(dir);
-        const data::Dataset first = data::take(sets.train, samples);
+        const std::string dir = cli.data_dir();
+        const data::TrainTest sets = cli.load_data();
+        const data::Dataset first = train::first_samples(sets.train, samples, "samples");
         const A x784 = xt::cast<double>(first.images);
         const std::size_t inputs = common->quick ? 196 : 784;
         const A x_book = common->quick ? pool2x2(x784) : x784;

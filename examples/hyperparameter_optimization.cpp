@@ -17,7 +17,6 @@
 #include <chrono>
 #include <cmath>
 #include <random>
-#include <sstream>
 #include <utility>
 #include <string>
 #include <vector>
@@ -34,7 +33,7 @@
 
 namespace {
 
-namespace po = boost::program_options;
+namespace flag = xg::train::flag;
 namespace nn = xg::nn;
 namespace train = xg::train;
 namespace data = xg::data;
@@ -134,46 +133,51 @@ int main(int argc, char** argv) {
                        "Random search for the learning rate and weight decay on a validation split "
                        "(Deep Learning from Scratch 6.5).",
                        1);
+        cli.add_data_flag();
+        // log10 of a rate: 10^-30 .. 10^3 covers every rate worth trying and stays finite in float.
+        const flag::Interval log_range{flag::Real{.min = -30, .max = 3}};
         cli.options().add_options()
-            ("data", po::value<std::string>()->default_value(data::default_data_dir()),
-             "directory of the four MNIST IDX files (raw or .gz)")
-            ("samples", po::value<std::size_t>()->default_value(500), "the first N training samples, before the split")
-            ("validation", po::value<double>()->default_value(0.2), "fraction split off for validation")
-            ("trials", po::value<std::size_t>(), "trials of stage 1 (default 100; --quick: 12)")
-            ("trials-stage2", po::value<std::size_t>(), "trials of stage 2, in the narrowed ranges (default 30; --quick: 6; 0: none)")
-            ("top", po::value<std::size_t>()->default_value(10), "stage 2 narrows to the ranges of the best N of stage 1 (at most trials/5)")
-            ("epochs", po::value<std::size_t>(), "epochs per trial (default 50; --quick: 15)")
-            ("batch-size", po::value<std::size_t>()->default_value(100), "mini-batch size")
-            ("hidden-layers", po::value<std::size_t>()->default_value(6), "hidden layers of 100 ReLU units")
-            ("lr-range", po::value<std::string>()->default_value("-6,-2"), "log10 range of the learning rate")
-            ("wd-range", po::value<std::string>()->default_value("-8,-4"), "log10 range of the weight decay");
+            ("samples", flag::value(flag::Integer<std::size_t>{2, 100'000'000})->default_value(500),
+             "the first N training samples, before the split")
+            ("validation", flag::value(flag::Real{.min = 0, .max = 1, .min_open = true, .max_open = true})->default_value(0.2),
+             "fraction split off for validation, in (0, 1)")
+            ("trials", flag::value(flag::Integer<std::size_t>{2, 100'000}), "trials of stage 1 (default 100; --quick: 12)")
+            ("trials-stage2", flag::value(flag::Integer<std::size_t>{0, 100'000}),
+             "trials of stage 2, in the narrowed ranges (default 30; --quick: 6; 0: none)")
+            ("top", flag::value(flag::Integer<std::size_t>{1, 100'000})->default_value(10),
+             "stage 2 narrows to the ranges of the best N of stage 1 (at most trials/5)")
+            ("epochs", flag::value(flag::Integer<std::size_t>{1, 100'000}), "epochs per trial (default 50; --quick: 15)")
+            ("batch-size", flag::value(flag::Integer<std::size_t>{1, 100'000})->default_value(100), "mini-batch size")
+            ("hidden-layers", flag::value(flag::Integer<std::size_t>{1, 100})->default_value(6),
+             "hidden layers of 100 ReLU units")
+            ("lr-range", flag::value(log_range)->default_value({-6, -2}, "-6,-2"),
+             "log10 range of the learning rate, 'lo,hi' in [-30, 3]")
+            ("wd-range", flag::value(log_range)->default_value({-8, -4}, "-8,-4"),
+             "log10 range of the weight decay, 'lo,hi' in [-30, 3]");
         const auto common = cli.parse(argc, argv);
         if (!common) return 0;
         const bool quick = common->quick;
-        const std::size_t trials = cli.given("trials") ? cli.get<std::size_t>("trials") : (quick ? 12 : 100);
-        const std::size_t trials2 = cli.given("trials-stage2") ? cli.get<std::size_t>("trials-stage2") : (quick ? 6 : 30);
-        const std::size_t epochs = cli.given("epochs") ? cli.get<std::size_t>("epochs") : (quick ? 15 : 50);
+        const std::size_t trials = cli.get_or<std::size_t>("trials", quick ? 12 : 100);
+        const std::size_t trials2 = cli.get_or<std::size_t>("trials-stage2", quick ? 6 : 30);
+        const std::size_t epochs = cli.get_or<std::size_t>("epochs", quick ? 15 : 50);
         // The best `top` trials set stage 2's ranges and are judged by the verdict; never more than a fifth of the
         // trials (with 12 trials in --quick, the best 2), so that "the best" stays a selection.
         const std::size_t top = std::max<std::size_t>(2, std::min(cli.get<std::size_t>("top"), trials / 5));
         const std::size_t batch = cli.get<std::size_t>("batch-size");
         const std::size_t hidden = cli.get<std::size_t>("hidden-layers");
-        const auto parse_range = [](const std::string& flag, const std::string& text) {
-            double lo = 0, hi = 0;
-            char comma = 0;
-            std::istringstream in(text);
-            if (!(in >> lo >> comma >> hi) || comma != ',' || !(lo < hi))
-                throw xg::ValueError(fmt::format("--{}: expected 'lo,hi' with lo < hi, got '{}'", flag, text));
-            return Range{lo, hi};
-        };
-        const Range lr_range = parse_range("lr-range", cli.get<std::string>("lr-range"));
-        const Range wd_range = parse_range("wd-range", cli.get<std::string>("wd-range"));
-        if (trials < 2 || epochs < 1 || batch < 1) throw xg::ValueError("--trials must be >= 2, --epochs and --batch-size >= 1");
+        const auto as_range = [](const std::pair<double, double>& p) { return Range{p.first, p.second}; };
+        const Range lr_range = as_range(cli.get<std::pair<double, double>>("lr-range"));
+        const Range wd_range = as_range(cli.get<std::pair<double, double>>("wd-range"));
 
-        const std::string dir = cli.get<std::string>("data");
-        const data::TrainTest sets = data::load_mnist_dir(dir);
-        const data::Dataset pool = data::take(sets.train, std::min(cli.get<std::size_t>("samples"), sets.train.size()));
+        const std::string dir = cli.data_dir();
+        const data::TrainTest sets = cli.load_data();
+        const data::Dataset pool = train::first_samples(sets.train, cli.get<std::size_t>("samples"), "samples");
         const auto [train_set, val_set] = data::split(pool, cli.get<double>("validation"), common->seed);
+        if (val_set.size() == 0 || train_set.size() == 0)
+            throw xg::ValueError(fmt::format("--validation {} of --samples {} leaves {} samples for validation and {} for "
+                                             "training: both need at least one",
+                                             cli.get<double>("validation"), pool.size(), val_set.size(),
+                                             train_set.size()));
         fmt::print("data: the first {} training samples of {}, shuffled: {} for training, {} for validation (the test set "
                    "is not used); the book uses MNIST digits, so its accuracies are higher\n",
                    pool.size(), dir, train_set.size(), val_set.size());

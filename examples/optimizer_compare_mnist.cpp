@@ -8,10 +8,8 @@
 // moving average), summary.csv (per rule: mean loss over the last 100 iterations, test accuracy),
 // loss.png (smoothed curves, as the book) and loss_raw.png (raw curves with the moving average).
 #include <algorithm>
-#include <cctype>
 #include <optional>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -29,32 +27,22 @@
 
 namespace {
 
-namespace po = boost::program_options;
+namespace flag = xg::train::flag;
 namespace nn = xg::nn;
 namespace optim = xg::optim;
 namespace train = xg::train;
 namespace data = xg::data;
 namespace fs = std::filesystem;
 
-std::vector<std::string> split_names(const std::string& text) {
-    std::vector<std::string> out;
-    std::stringstream in(text);
-    for (std::string part; std::getline(in, part, ',');)
-        if (!part.empty()) out.push_back(part);
-    return out;
-}
-
-// "SGD", "Momentum", "AdaGrad", "Adam" as the book labels them.
+// "SGD", "Momentum", "AdaGrad", "Adam" as the book labels them (--optimizers gives lower case).
 std::string display_name(const std::string& name) {
-    std::string lower = name;
-    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
-    if (lower == "sgd") return "SGD";
-    if (lower == "momentum") return "Momentum";
-    if (lower == "nesterov") return "Nesterov";
-    if (lower == "adagrad") return "AdaGrad";
-    if (lower == "rmsprop") return "RMSProp";
-    if (lower == "adam") return "Adam";
-    if (lower == "adamw") return "AdamW";
+    if (name == "sgd") return "SGD";
+    if (name == "momentum") return "Momentum";
+    if (name == "nesterov") return "Nesterov";
+    if (name == "adagrad") return "AdaGrad";
+    if (name == "rmsprop") return "RMSProp";
+    if (name == "adam") return "Adam";
+    if (name == "adamw") return "AdamW";
     return name;
 }
 
@@ -68,28 +56,28 @@ int main(int argc, char** argv) {
                        "SGD, Momentum, AdaGrad and Adam train a 784-100x4-10 ReLU net on the same batches "
                        "(Deep Learning from Scratch 6.1.8).",
                        1);
+        cli.add_data_flag();
         cli.options().add_options()
-            ("data", po::value<std::string>()->default_value(data::default_data_dir()),
-             "directory of the four MNIST IDX files (raw or .gz)")
-            ("iterations", po::value<std::size_t>(), "iterations (default 2000; --quick: 200)")
-            ("batch-size", po::value<std::size_t>()->default_value(128), "mini-batch size")
-            ("optimizers", po::value<std::string>()->default_value("sgd,momentum,adagrad,adam"),
+            ("iterations", flag::value(flag::Integer<std::size_t>{100, 10'000'000}),
+             "iterations, >= 100 (default 2000; --quick: 200)")
+            ("batch-size", flag::value(flag::Integer<std::size_t>{1, 100'000})->default_value(128), "mini-batch size")
+            ("optimizers",
+             flag::value(flag::ListOf{flag::Choice{optim::optimizer_names()}})
+                 ->default_value({"sgd", "momentum", "adagrad", "adam"}, "sgd,momentum,adagrad,adam"),
              "comma-separated make_optimizer names, each with its default settings")
-            ("hidden-layers", po::value<std::size_t>()->default_value(4), "hidden layers of 100 ReLU units")
-            ("window", po::value<std::size_t>()->default_value(20), "moving-average window for loss_raw.png (iterations)");
+            ("hidden-layers", flag::value(flag::Integer<std::size_t>{1, 100})->default_value(4),
+             "hidden layers of 100 ReLU units")
+            ("window", flag::value(flag::Integer<std::size_t>{1, 100'000})->default_value(20),
+             "moving-average window for loss_raw.png (iterations)");
         const auto common = cli.parse(argc, argv);
         if (!common) return 0;
-        const std::size_t iterations =
-            cli.given("iterations") ? cli.get<std::size_t>("iterations") : (common->quick ? 200 : 2000);
+        const std::size_t iterations = cli.get_or<std::size_t>("iterations", common->quick ? 200 : 2000);
         const std::size_t batch = cli.get<std::size_t>("batch-size");
         const std::size_t window = cli.get<std::size_t>("window");
-        if (iterations < 100) throw xg::ValueError(fmt::format("--iterations must be >= 100, got {}", iterations));
-        if (batch == 0 || window == 0) throw xg::ValueError("--batch-size and --window must be positive");
-        const std::vector<std::string> names = split_names(cli.get<std::string>("optimizers"));
-        if (names.empty()) throw xg::ValueError("--optimizers: no optimizer given");
+        const std::vector<std::string> names = cli.get<std::vector<std::string>>("optimizers");
 
-        const std::string dir = cli.get<std::string>("data");
-        data::TrainTest sets = data::load_mnist_dir(dir);
+        const std::string dir = cli.data_dir();
+        data::TrainTest sets = cli.load_data();
         fmt::print("data: {} ({} training, {} test samples); the book uses MNIST digits, so absolute losses differ "
                    "(Fashion-MNIST is harder), the ranking should not\n",
                    dir, sets.train.size(), sets.test.size());

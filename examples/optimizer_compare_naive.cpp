@@ -22,7 +22,7 @@
 
 namespace {
 
-namespace po = boost::program_options;
+namespace flag = xg::train::flag;
 namespace optim = xg::optim;
 namespace train = xg::train;
 using V = xg::Variable<double>;
@@ -195,11 +195,11 @@ int main(int argc, char** argv) {
     return train::guarded_main("optimizer_compare_naive", [&] {
         train::Cli cli("optimizer_compare_naive",
                        "Six update rules on f(x, y) = x^2/20 + y^2 from (-7, 2) (Deep Learning from Scratch 6.1.7).");
-        cli.options().add_options()("steps", po::value<long>()->default_value(30), "update steps per rule");
+        cli.options().add_options()
+            ("steps", flag::value(flag::Integer<long>{1, 100'000})->default_value(30), "update steps per rule");
         const auto common = cli.parse(argc, argv);
         if (!common) return 0;
         const long steps = cli.get<long>("steps");
-        if (steps < 1) throw xg::ValueError(fmt::format("--steps must be >= 1, got {}", steps));
 
         std::vector<Path> paths;
         fmt::print("f(x, y) = x^2/20 + y^2 from ({}, {}), {} steps; the minimum is f(0, 0) = 0\n", start_x, start_y, steps);

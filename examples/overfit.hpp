@@ -23,11 +23,11 @@
 
 namespace overfit {
 
-namespace po = boost::program_options;
 namespace nn = xg::nn;
 namespace train = xg::train;
 namespace data = xg::data;
 namespace fs = std::filesystem;
+namespace flag = train::flag;
 
 struct Experiment {
     std::string program;      // "overfit_weight_decay"
@@ -38,6 +38,7 @@ struct Experiment {
     double default_strength;  // 0.1 / 0.2
     std::size_t default_epochs;  // 201 / 301
     std::size_t quick_epochs;
+    train::flag::Real strength_range;  // what the regulariser accepts, without 0 (the run without it is the other)
 };
 
 struct Curve {
@@ -107,34 +108,35 @@ inline Curve train_curve(const Experiment& ex, double strength, const data::Data
 inline int run(int argc, char** argv, const Experiment& ex) {
     return train::guarded_main(ex.program, [&] {
         train::Cli cli(ex.program, ex.description, 1);
+        cli.add_data_flag();
         cli.options().add_options()
-            ("data", po::value<std::string>()->default_value(data::default_data_dir()),
-             "directory of the four MNIST IDX files (raw or .gz)")
-            (ex.flag.c_str(), po::value<double>()->default_value(ex.default_strength),
+            (ex.flag.c_str(), flag::value(ex.strength_range)->default_value(ex.default_strength),
              fmt::format("{} {} of the regularised run (the other run has none)", ex.regulariser, ex.symbol).c_str())
-            ("epochs", po::value<std::size_t>(),
-             fmt::format("epochs (default {}; --quick: {})", ex.default_epochs, ex.quick_epochs).c_str())
-            ("train-samples", po::value<std::size_t>()->default_value(300), "training samples (the first N)")
-            ("test-samples", po::value<std::size_t>(), "test samples evaluated each epoch (default all; --quick: 1000)")
-            ("batch-size", po::value<std::size_t>()->default_value(100), "mini-batch size")
-            ("lr", po::value<double>()->default_value(0.01), "SGD learning rate")
-            ("hidden-layers", po::value<std::size_t>()->default_value(6), "hidden layers of 100 ReLU units");
+            ("epochs", flag::value(flag::Integer<std::size_t>{10, 100'000}),
+             fmt::format("epochs, >= 10 (default {}; --quick: {})", ex.default_epochs, ex.quick_epochs).c_str())
+            ("train-samples", flag::value(flag::Integer<std::size_t>{1, 100'000'000})->default_value(300),
+             "training samples (the first N)")
+            ("test-samples", flag::value(flag::Integer<std::size_t>{1, 100'000'000}),
+             "test samples evaluated each epoch (default all; --quick: 1000)")
+            ("batch-size", flag::value(flag::Integer<std::size_t>{1, 100'000})->default_value(100), "mini-batch size")
+            ("lr", flag::value(flag::Real{.min = 0, .min_open = true})->default_value(0.01), "SGD learning rate")
+            ("hidden-layers", flag::value(flag::Integer<std::size_t>{1, 100})->default_value(6),
+             "hidden layers of 100 ReLU units");
         const auto common = cli.parse(argc, argv);
         if (!common) return 0;
         const double strength = cli.get<double>(ex.flag);
-        const std::size_t epochs =
-            cli.given("epochs") ? cli.get<std::size_t>("epochs") : (common->quick ? ex.quick_epochs : ex.default_epochs);
+        const std::size_t epochs = cli.get_or<std::size_t>("epochs", common->quick ? ex.quick_epochs : ex.default_epochs);
         const std::size_t batch = cli.get<std::size_t>("batch-size");
         const double lr = cli.get<double>("lr");
-        if (!(strength > 0)) throw xg::ValueError(fmt::format("--{} must be positive, got {}", ex.flag, strength));
-        if (epochs < 10) throw xg::ValueError(fmt::format("--epochs must be >= 10, got {}", epochs));
 
-        const std::string dir = cli.get<std::string>("data");
-        const data::TrainTest sets = data::load_mnist_dir(dir);
-        const data::Dataset train_set = data::take(sets.train, std::min(cli.get<std::size_t>("train-samples"), sets.train.size()));
-        const std::size_t test_n = cli.given("test-samples") ? cli.get<std::size_t>("test-samples")
-                                                             : (common->quick ? 1000 : sets.test.size());
-        const data::Dataset test_set = data::take(sets.test, std::min(test_n, sets.test.size()));
+        const std::string dir = cli.data_dir();
+        const data::TrainTest sets = cli.load_data();
+        const data::Dataset train_set =
+            train::first_samples(sets.train, cli.get<std::size_t>("train-samples"), "train-samples");
+        const data::Dataset test_set =
+            cli.given("test-samples")
+                ? train::first_samples(sets.test, cli.get<std::size_t>("test-samples"), "test-samples")
+                : data::take(sets.test, common->quick ? std::min<std::size_t>(1000, sets.test.size()) : sets.test.size());
         fmt::print("data: the first {} training samples of {}, accuracy on {} test samples; the book uses MNIST digits "
                    "(Fashion-MNIST's accuracies are lower; the train/test gap is the point)\n",
                    train_set.size(), dir, test_set.size());

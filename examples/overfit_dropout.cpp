@@ -16,5 +16,6 @@ int main(int argc, char** argv) {
                          .symbol = "ratio",
                          .default_strength = 0.2,
                          .default_epochs = 301,
-                         .quick_epochs = 150});
+                         .quick_epochs = 150,
+                         .strength_range = {.min = 0, .max = 1, .min_open = true, .max_open = true}});
 }

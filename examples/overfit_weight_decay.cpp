@@ -17,5 +17,6 @@ int main(int argc, char** argv) {
                          .symbol = "lambda",
                          .default_strength = 0.1,
                          .default_epochs = 201,
-                         .quick_epochs = 150});
+                         .quick_epochs = 150,
+                         .strength_range = {.min = 0, .min_open = true}});
 }

@@ -2,7 +2,6 @@
 // files) and reports per-epoch progress and the final test accuracy. scripts/run runs it.
 #include <cstdio>
 #include <filesystem>
-#include <sstream>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -17,27 +16,10 @@
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
+namespace flag = xg::train::flag;
 using namespace xg;
 
 namespace {
-
-std::vector<std::size_t> parse_sizes(const std::string& text) {
-    std::vector<std::size_t> sizes;
-    std::stringstream in(text);
-    for (std::string part; std::getline(in, part, ',');) {
-        std::size_t used = 0;
-        long v = 0;
-        try {
-            v = std::stol(part, &used);
-        } catch (const std::exception&) {
-            used = 0;
-        }
-        if (used != part.size() || v <= 0)
-            throw ValueError(fmt::format("--hidden: '{}' is not a comma-separated list of positive sizes", text));
-        sizes.push_back(static_cast<std::size_t>(v));
-    }
-    return sizes;
-}
 
 void plot_history(const fs::path& out, const train::History& history) {
     train::CsvWriter loss(out / "loss.csv", {"iteration", "loss"});
@@ -62,42 +44,57 @@ void plot_history(const fs::path& out, const train::History& history) {
 
 int run(int argc, char** argv) {
     train::Cli cli("train", "Trains a MultiLayerNet on Fashion-MNIST (or --data DIR) and reports test accuracy.", 1);
+    cli.add_data_flag();
     cli.options().add_options()
-        ("data", po::value<std::string>()->default_value(data::default_data_dir()),
-         "directory of the four MNIST IDX files (raw or .gz)")
-        ("epochs", po::value<std::size_t>()->default_value(12), "epochs")
-        ("batch-size", po::value<std::size_t>()->default_value(128), "mini-batch size")
-        ("optimizer", po::value<std::string>()->default_value("adam"),
+        ("epochs", flag::value(flag::Integer<std::size_t>{1, 100'000}), "epochs (default 12; --quick: 2)")
+        ("batch-size", flag::value(flag::Integer<std::size_t>{1, 100'000})->default_value(128),
+         "mini-batch size (>= 2 with --batchnorm)")
+        ("optimizer", flag::value(flag::Choice{optim::optimizer_names()})->default_value("adam"),
          "sgd, momentum, nesterov, adagrad, rmsprop, adam or adamw")
-        ("lr", po::value<double>()->default_value(1e-3), "learning rate")
-        ("schedule", po::value<std::string>()->default_value("cosine"),
+        ("lr", flag::value(flag::Real{.min = 0, .min_open = true})->default_value(1e-3), "learning rate")
+        ("schedule", flag::value(flag::Choice{{"cosine", "step", "none"}})->default_value("cosine"),
          "learning-rate schedule over the epochs: cosine (to 0), step (halved every quarter) or none")
-        ("hidden", po::value<std::string>()->default_value("256,128"), "hidden layer sizes, comma-separated")
-        ("activation", po::value<std::string>()->default_value("relu"), "sigmoid, tanh, relu, leaky_relu or softplus")
-        ("init", po::value<std::string>()->default_value("he"), "he, xavier, he_uniform, glorot_uniform or a std")
+        ("hidden",
+         flag::value(flag::ListOf{flag::Integer<std::size_t>{1, 100'000}})->default_value({256, 128}, "256,128"),
+         "hidden layer sizes, comma-separated")
+        ("activation", flag::value(flag::ParsedBy{nn::parse_activation})->default_value(nn::Activation::relu, "relu"),
+         "sigmoid, tanh, relu, leaky_relu or softplus")
+        ("init", flag::value(flag::ParsedBy{nn::Init::parse})->default_value(nn::Init::he(), "he"),
+         "he, xavier, he_uniform, glorot_uniform or a std")
         ("batchnorm", po::value<bool>()->default_value(true), "batch normalisation after each hidden layer")
-        ("dropout", po::value<double>()->default_value(0.0), "dropout ratio after each hidden activation")
-        ("weight-decay", po::value<double>()->default_value(0.0), "lambda of 0.5*lambda*sum W^2")
-        ("train-samples", po::value<std::size_t>()->default_value(0), "use only the first N training samples (0: all)")
-        ("checkpoint", po::value<std::string>()->default_value(""), "save model and optimizer here after every epoch")
+        ("dropout", flag::value(flag::Real{.min = 0, .max = 1, .max_open = true})->default_value(0.0),
+         "dropout ratio after each hidden activation, in [0, 1)")
+        ("weight-decay", flag::value(flag::Real{.min = 0})->default_value(0.0), "lambda of 0.5*lambda*sum W^2")
+        ("train-samples", flag::value(flag::Integer<std::size_t>{1, 100'000'000}),
+         "use only the first N training samples (default all; --quick: 2000)")
+        ("checkpoint", flag::value(flag::FileToWrite{})->default_value(""),
+         "save model and optimizer here after every epoch (its folder must exist)")
         ("resume", po::bool_switch(), "continue from --checkpoint");
     const auto common = cli.parse(argc, argv);
     if (!common) return 0;
     const bool quick = common->quick;
+    const std::string checkpoint = cli.get<std::string>("checkpoint");
+    const bool resume = cli.get<bool>("resume");
+    if (resume && checkpoint.empty()) throw ValueError("--resume needs --checkpoint PATH");
+    if (resume && !fs::is_regular_file(checkpoint))
+        throw ValueError(fmt::format("--resume: the --checkpoint file {} does not exist", checkpoint));
+    if (cli.get<bool>("batchnorm") && cli.get<std::size_t>("batch-size") < 2)
+        throw ValueError("--batch-size must be >= 2 with --batchnorm (a batch of one row has no variance)");
 
-    const std::string dir = cli.get<std::string>("data");
-    data::TrainTest sets = data::load_mnist_dir(dir);
-    std::size_t train_samples = cli.get<std::size_t>("train-samples");
-    if (quick && train_samples == 0) train_samples = 2000;
-    if (train_samples) sets.train = data::take(sets.train, std::min(train_samples, sets.train.size()));
+    data::TrainTest sets = cli.load_data();
+    const std::string dir = cli.data_dir();
+    if (cli.given("train-samples"))
+        sets.train = train::first_samples(sets.train, cli.get<std::size_t>("train-samples"), "train-samples");
+    else if (quick)
+        sets.train = data::take(sets.train, std::min<std::size_t>(2000, sets.train.size()));
     if (quick) sets.test = data::take(sets.test, std::min<std::size_t>(1000, sets.test.size()));
 
     nn::MultiLayerNet<float> net({
         .input_size = sets.train.features(),
-        .hidden_sizes = parse_sizes(cli.get<std::string>("hidden")),
+        .hidden_sizes = cli.get<std::vector<std::size_t>>("hidden"),
         .output_size = std::max(sets.train.classes(), sets.test.classes()),
-        .activation = nn::parse_activation(cli.get<std::string>("activation")),
-        .init = nn::Init::parse(cli.get<std::string>("init")),
+        .activation = cli.get<nn::Activation>("activation"),
+        .init = cli.get<nn::Init>("init"),
         .use_batchnorm = cli.get<bool>("batchnorm"),
         .dropout = cli.get<double>("dropout"),
         .weight_decay = cli.get<double>("weight-decay"),
@@ -105,16 +102,13 @@ int run(int argc, char** argv) {
     });
     auto optimizer = optim::make_optimizer<float>(cli.get<std::string>("optimizer"), net.parameters(),
                                                   {.lr = cli.get<double>("lr")});
-    const std::size_t epochs = quick ? 2 : cli.get<std::size_t>("epochs");
+    const std::size_t epochs = cli.get_or<std::size_t>("epochs", quick ? 2 : 12);
     const std::string schedule_name = cli.get<std::string>("schedule");
     std::unique_ptr<optim::LRScheduler<float>> schedule;
     if (schedule_name == "cosine")
         schedule = std::make_unique<optim::CosineAnnealingLR<float>>(*optimizer, static_cast<long>(epochs));
     else if (schedule_name == "step")
         schedule = std::make_unique<optim::StepLR<float>>(*optimizer, std::max<long>(static_cast<long>(epochs) / 4, 1), 0.5);
-    else if (schedule_name != "none")
-        throw ValueError(fmt::format("--schedule: unknown schedule '{}' (expected cosine, step or none)", schedule_name));
-    const std::string checkpoint = cli.get<std::string>("checkpoint");
     train::Trainer trainer(net, *optimizer, sets.train, &sets.test,
                            {.epochs = epochs,
                             .batch_size = cli.get<std::size_t>("batch-size"),
@@ -122,8 +116,7 @@ int run(int argc, char** argv) {
                             .metrics_csv = (common->out / "metrics.csv").string(),
                             .checkpoint = checkpoint,
                             .schedule = schedule.get()});
-    if (cli.get<bool>("resume")) {
-        if (checkpoint.empty()) throw ValueError("--resume needs --checkpoint PATH");
+    if (resume) {
         trainer.resume(checkpoint);
         fmt::print("resumed from {} after epoch {}\n", checkpoint, trainer.history().epochs.size());
     }

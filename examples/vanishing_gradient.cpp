@@ -15,7 +15,7 @@
 #include <cmath>
 #include <memory>
 #include <random>
-#include <sstream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,7 +33,7 @@
 
 namespace {
 
-namespace po = boost::program_options;
+namespace flag = xg::train::flag;
 namespace nn = xg::nn;
 namespace optim = xg::optim;
 namespace train = xg::train;
@@ -42,16 +42,16 @@ namespace fs = std::filesystem;
 
 const std::vector<std::string> colors = {"#d62728", "#ff7f0e", "#2ca02c", "#1f77b4", "#9467bd"};
 
-std::vector<std::string> split_names(const std::string& text) {
-    std::vector<std::string> out;
-    std::stringstream in(text);
-    for (std::string part; std::getline(in, part, ',');)
-        if (!part.empty()) out.push_back(part);
-    return out;
+using Act = nn::Activation;
+
+// --init: "auto" (nullopt: each activation's own init) or one init for all.
+std::optional<nn::Init> parse_init_or_auto(std::string_view text) {
+    if (text == "auto") return std::nullopt;
+    return nn::Init::parse(text);
 }
 
-nn::Init init_for(nn::Activation a, const std::string& flag) {
-    if (flag != "auto") return nn::Init::parse(flag);
+nn::Init init_for(nn::Activation a, const std::optional<nn::Init>& chosen) {
+    if (chosen) return *chosen;
     return a == nn::Activation::sigmoid || a == nn::Activation::tanh ? nn::Init::xavier() : nn::Init::he();
 }
 
@@ -90,34 +90,33 @@ int main(int argc, char** argv) {
                        "Per-layer gradient norms of a deep net under sigmoid, tanh, ReLU and softplus, and which of "
                        "them learns (seeds 000-003).",
                        1);
+        cli.add_data_flag();
         cli.options().add_options()
-            ("data", po::value<std::string>()->default_value(data::default_data_dir()),
-             "directory of the four MNIST IDX files (raw or .gz)")
-            ("layers", po::value<std::size_t>()->default_value(10), "hidden layers")
-            ("units", po::value<std::size_t>()->default_value(100), "units per hidden layer")
-            ("activations", po::value<std::string>()->default_value("sigmoid,tanh,relu,softplus"),
+            ("layers", flag::value(flag::Integer<std::size_t>{1, 100})->default_value(10), "hidden layers")
+            ("units", flag::value(flag::Integer<std::size_t>{1, 100'000})->default_value(100), "units per hidden layer")
+            ("activations",
+             flag::value(flag::ListOf{flag::ParsedBy{nn::parse_activation}})
+                 ->default_value({Act::sigmoid, Act::tanh, Act::relu, Act::softplus}, "sigmoid,tanh,relu,softplus"),
              "comma-separated: sigmoid, tanh, relu, leaky_relu, softplus")
-            ("init", po::value<std::string>()->default_value("auto"),
+            ("init", flag::value(flag::ParsedBy<std::optional<nn::Init>>{parse_init_or_auto})->default_value(std::nullopt, "auto"),
              "auto (Xavier for sigmoid/tanh, He for relu/softplus), or one init for all: he, xavier, a std")
-            ("batch-size", po::value<std::size_t>()->default_value(100), "batch of the gradient pass and of training")
-            ("iterations", po::value<std::size_t>(), "SGD iterations of the training run (default 1500; --quick: 150)")
-            ("lr", po::value<double>()->default_value(0.01), "SGD learning rate of the training run");
+            ("batch-size", flag::value(flag::Integer<std::size_t>{1, 100'000})->default_value(100),
+             "batch of the gradient pass and of training")
+            ("iterations", flag::value(flag::Integer<std::size_t>{20, 10'000'000}),
+             "SGD iterations of the training run, >= 20 (default 1500; --quick: 150)")
+            ("lr", flag::value(flag::Real{.min = 0, .min_open = true})->default_value(0.01),
+             "SGD learning rate of the training run");
         const auto common = cli.parse(argc, argv);
         if (!common) return 0;
         const std::size_t layers = cli.get<std::size_t>("layers");
         const std::size_t units = cli.get<std::size_t>("units");
         const std::size_t batch_size = cli.get<std::size_t>("batch-size");
-        const std::size_t iterations =
-            cli.given("iterations") ? cli.get<std::size_t>("iterations") : (common->quick ? 150 : 1500);
+        const std::size_t iterations = cli.get_or<std::size_t>("iterations", common->quick ? 150 : 1500);
         const double lr = cli.get<double>("lr");
-        if (layers < 1 || units < 1 || batch_size < 1) throw xg::ValueError("--layers, --units and --batch-size must be >= 1");
-        if (iterations < 20) throw xg::ValueError(fmt::format("--iterations must be >= 20, got {}", iterations));
-        std::vector<nn::Activation> acts;
-        for (const std::string& n : split_names(cli.get<std::string>("activations"))) acts.push_back(nn::parse_activation(n));
-        if (acts.empty()) throw xg::ValueError("--activations: none given");
+        const std::vector<nn::Activation> acts = cli.get<std::vector<nn::Activation>>("activations");
 
-        const std::string dir = cli.get<std::string>("data");
-        const data::TrainTest sets = data::load_mnist_dir(dir);
+        const std::string dir = cli.data_dir();
+        const data::TrainTest sets = cli.load_data();
         const data::Dataset test = common->quick ? data::take(sets.test, 2000) : sets.test;
         std::mt19937_64 rng(common->seed);
         const data::Batch probe = data::random_batch(sets.train, batch_size, rng);
@@ -133,7 +132,7 @@ int main(int argc, char** argv) {
         std::vector<std::vector<LayerGrad>> before, after;
         std::vector<std::string> names, inits;
         for (const nn::Activation a : acts) {
-            const nn::Init init = init_for(a, cli.get<std::string>("init"));
+            const nn::Init init = init_for(a, cli.get<std::optional<nn::Init>>("init"));
             nets.push_back(std::make_unique<nn::MultiLayerNet<float>>(nn::MultiLayerNetOptions{
                 .input_size = sets.train.features(),
                 .hidden_sizes = std::vector<std::size_t>(layers, units),

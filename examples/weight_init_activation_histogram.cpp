@@ -26,7 +26,7 @@
 
 namespace {
 
-namespace po = boost::program_options;
+namespace flag = xg::train::flag;
 namespace train = xg::train;
 using V = xg::Variable<float>;  // forward only: float32 is plenty
 
@@ -277,12 +277,11 @@ int main(int argc, char** argv) {
         train::Cli cli("weight_init_activation_histogram",
                        "Activation histograms of a 5-layer net for 4 weight scales and 3 activations "
                        "(Deep Learning from Scratch 6.2).");
-        cli.options().add_options()("inputs", po::value<long>(), "input rows (default 1000; --quick: 200)");
+        cli.options().add_options()
+            ("inputs", flag::value(flag::Integer<std::size_t>{2, 100'000}), "input rows, >= 2 (default 1000; --quick: 200)");
         const auto common = cli.parse(argc, argv);
         if (!common) return 0;
-        const long rows_flag = cli.given("inputs") ? cli.get<long>("inputs") : (common->quick ? 200 : 1000);
-        if (rows_flag < 2) throw xg::ValueError(fmt::format("--inputs must be >= 2, got {}", rows_flag));
-        const auto rows = static_cast<std::size_t>(rows_flag);
+        const std::size_t rows = cli.get_or<std::size_t>("inputs", common->quick ? 200 : 1000);
         constexpr std::size_t units = 100;
         constexpr std::size_t depth = 5;
 

@@ -26,7 +26,7 @@
 
 namespace {
 
-namespace po = boost::program_options;
+namespace flag = xg::train::flag;
 namespace nn = xg::nn;
 namespace optim = xg::optim;
 namespace train = xg::train;
@@ -56,29 +56,27 @@ int main(int argc, char** argv) {
                        "Initial weights std 0.01 vs Xavier vs He on a 784-100x4-10 ReLU net, SGD "
                        "(Deep Learning from Scratch 6.2.4).",
                        1);
+        cli.add_data_flag();
         cli.options().add_options()
-            ("data", po::value<std::string>()->default_value(data::default_data_dir()),
-             "directory of the four MNIST IDX files (raw or .gz)")
-            ("iterations", po::value<std::size_t>(), "iterations (default 2000; --quick: 300)")
-            ("batch-size", po::value<std::size_t>()->default_value(128), "mini-batch size")
-            ("lr", po::value<double>()->default_value(0.01), "SGD learning rate")
-            ("activation", po::value<std::string>()->default_value("relu"), "hidden activation (the book: relu)")
-            ("window", po::value<std::size_t>()->default_value(20), "moving-average window for loss_raw.png")
-            ("level", po::value<double>()->default_value(1.0),
+            ("iterations", flag::value(flag::Integer<std::size_t>{100, 10'000'000}),
+             "iterations, >= 100 (default 2000; --quick: 300)")
+            ("batch-size", flag::value(flag::Integer<std::size_t>{1, 100'000})->default_value(128), "mini-batch size")
+            ("lr", flag::value(flag::Real{.min = 0, .min_open = true})->default_value(0.01), "SGD learning rate")
+            ("activation", flag::value(flag::ParsedBy{nn::parse_activation})->default_value(nn::Activation::relu, "relu"),
+             "hidden activation (the book: relu)")
+            ("window", flag::value(flag::Integer<std::size_t>{1, 100'000})->default_value(20),
+             "moving-average window for loss_raw.png")
+            ("level", flag::value(flag::Real{.min = 0, .min_open = true})->default_value(1.0),
              "the smoothed loss level whose first crossing measures speed");
         const auto common = cli.parse(argc, argv);
         if (!common) return 0;
-        const std::size_t iterations =
-            cli.given("iterations") ? cli.get<std::size_t>("iterations") : (common->quick ? 300 : 2000);
+        const std::size_t iterations = cli.get_or<std::size_t>("iterations", common->quick ? 300 : 2000);
         const std::size_t batch = cli.get<std::size_t>("batch-size");
         const double lr = cli.get<double>("lr");
         const double level = cli.get<double>("level");
-        if (iterations < 100) throw xg::ValueError(fmt::format("--iterations must be >= 100, got {}", iterations));
-        if (batch == 0) throw xg::ValueError("--batch-size must be positive");
-        if (!(lr > 0)) throw xg::ValueError(fmt::format("--lr must be positive, got {}", lr));
 
-        const std::string dir = cli.get<std::string>("data");
-        const data::TrainTest sets = data::load_mnist_dir(dir);
+        const std::string dir = cli.data_dir();
+        const data::TrainTest sets = cli.load_data();
         fmt::print("data: {} ({} training samples); the book uses MNIST digits, so absolute losses differ, the "
                    "ranking should not\n",
                    dir, sets.train.size());
@@ -96,7 +94,7 @@ int main(int argc, char** argv) {
                 .input_size = sets.train.features(),
                 .hidden_sizes = {100, 100, 100, 100},
                 .output_size = std::max(sets.train.classes(), sets.test.classes()),
-                .activation = nn::parse_activation(cli.get<std::string>("activation")),
+                .activation = cli.get<nn::Activation>("activation"),
                 .init = c.init,
                 .seed = common->seed,  // the same N(0, 1) draws, scaled differently
             }));
@@ -134,7 +132,7 @@ int main(int argc, char** argv) {
         train::Panel smoothed{
             .title = fmt::format("Weight init on a 784-100x4-10 {} net, SGD lr {}, Fashion-MNIST: mini-batch loss smoothed "
                                  "as the book",
-                                 cli.get<std::string>("activation"), lr),
+                                 nn::activation_name(cli.get<nn::Activation>("activation")), lr),
             .x = {.label = "iterations"},
             .y = {.label = "loss", .min = 0.0, .max = 2.5},
             .series = {}, .contours = {}};

@@ -25,7 +25,7 @@
 
 namespace {
 
-namespace po = boost::program_options;
+namespace flag = xg::train::flag;
 namespace nn = xg::nn;
 namespace train = xg::train;
 namespace fs = std::filesystem;
@@ -179,20 +179,20 @@ int main(int argc, char** argv) {
         train::Cli cli("xor", "A 2-2-1 sigmoid net learns XOR by gradient descent; a single sigmoid unit cannot (seed 003).",
                        3);
         cli.options().add_options()
-            ("lr", po::value<double>()->default_value(2.0), "learning rate eta of W <- W - eta dE/dW")
-            ("iterations", po::value<long>(), "gradient-descent steps (default 10000; --quick: 3000)")
-            ("init-std", po::value<double>()->default_value(1.0), "initial weights N(0, std^2); biases 0")
-            ("restarts", po::value<long>(), "further seeds seed+1.. to count successes (default 20; --quick: 5)");
+            ("lr", flag::value(flag::Real{.min = 0, .min_open = true})->default_value(2.0),
+             "learning rate eta of W <- W - eta dE/dW")
+            ("iterations", flag::value(flag::Integer<long>{1, 10'000'000}),
+             "gradient-descent steps (default 10000; --quick: 3000)")
+            ("init-std", flag::value(flag::Real{.min = 0, .min_open = true})->default_value(1.0),
+             "initial weights N(0, std^2); biases 0")
+            ("restarts", flag::value(flag::Integer<long>{0, 100'000}),
+             "further seeds seed+1.. to count successes (default 20; --quick: 5)");
         const auto common = cli.parse(argc, argv);
         if (!common) return 0;
         const double lr = cli.get<double>("lr");
-        const long iterations = cli.given("iterations") ? cli.get<long>("iterations") : (common->quick ? 3000 : 10000);
-        const long restarts = cli.given("restarts") ? cli.get<long>("restarts") : (common->quick ? 5 : 20);
+        const long iterations = cli.get_or<long>("iterations", common->quick ? 3000 : 10000);
+        const long restarts = cli.get_or<long>("restarts", common->quick ? 5 : 20);
         const double init_std = cli.get<double>("init-std");
-        if (!(lr > 0)) throw xg::ValueError(fmt::format("--lr must be positive, got {}", lr));
-        if (iterations < 1) throw xg::ValueError(fmt::format("--iterations must be >= 1, got {}", iterations));
-        if (restarts < 0) throw xg::ValueError(fmt::format("--restarts must be >= 0, got {}", restarts));
-        if (!(init_std > 0)) throw xg::ValueError(fmt::format("--init-std must be positive, got {}", init_std));
 
         fmt::print("XOR: 4 patterns, E = mean (y - t)^2, full-batch gradient descent, lr {}, {} iterations, "
                    "init N(0, {}^2), seed {}\n", lr, iterations, init_std, common->seed);

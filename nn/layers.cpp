@@ -3,15 +3,31 @@
 #include <cmath>
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include "graph/error.hpp"
 #include "graph/mode.hpp"
 
 namespace xg::nn {
 
+void require_memory_for_parameters(double parameters, std::size_t bytes_each, std::string_view what) {
+    const long pages = ::sysconf(_SC_PHYS_PAGES), page_size = ::sysconf(_SC_PAGE_SIZE);
+    if (pages <= 0 || page_size <= 0) return;  // unknown: the allocation itself will tell
+    const double available = static_cast<double>(pages) * static_cast<double>(page_size);
+    const double needed = parameters * static_cast<double>(bytes_each);
+    constexpr double gib = 1024.0 * 1024.0 * 1024.0;
+    if (needed > available)
+        throw ResourceError(fmt::format("{}: {:.4g} parameters need {:.4g} GiB, more than this machine's {:.4g} GiB "
+                                        "of memory",
+                                        what, parameters, needed / gib, available / gib));
+}
+
 template <class T>
 Linear<T>::Linear(std::size_t in, std::size_t out, LinearOptions options) : init_name_(options.init.str()) {
     if (in == 0 || out == 0) throw ShapeError(fmt::format("Linear: sizes must be positive, got {} -> {}", in, out));
+    const double biases = options.bias ? static_cast<double>(out) : 0.0;
+    require_memory_for_parameters(static_cast<double>(in) * static_cast<double>(out) + biases, sizeof(T),
+                                  fmt::format("Linear({} -> {})", in, out));
     Generator& gen = options.generator ? *options.generator : default_generator();
     Variable<T> w(Array<T>::from_shape({in, out}));
     options.init.apply(w, gen);

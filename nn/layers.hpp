@@ -13,6 +13,12 @@
 
 namespace xg::nn {
 
+// Refuses, before anything is allocated, `parameters` values of `bytes_each` bytes that cannot fit in
+// this machine's physical memory: ResourceError naming `what` (e.g. "Linear(784 -> 99999999999)"),
+// instead of std::bad_alloc, an element count that wraps around, or the out-of-memory killer.
+// Counted in double, so no product of sizes can overflow on the way.
+void require_memory_for_parameters(double parameters, std::size_t bytes_each, std::string_view what);
+
 struct LinearOptions {
     Init init = Init::he();
     bool bias = true;              // zeros, as in the book

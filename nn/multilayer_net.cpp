@@ -1,6 +1,7 @@
 #include "nn/multilayer_net.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -11,14 +12,42 @@
 
 namespace xg::nn {
 
+namespace {
+
+// Every option checked before anything is built, each mistake named by its option, so a C++ user
+// gets what a command-line user gets from the flags (a NaN dropout must not mean "no dropout").
+template <class T>
+void check_options(const MultiLayerNetOptions& o) {
+    if (o.input_size == 0 || o.output_size == 0)
+        throw ValueError(fmt::format("MultiLayerNet: input_size and output_size must be positive, got {} and {}",
+                                     o.input_size, o.output_size));
+    if (std::find(o.hidden_sizes.begin(), o.hidden_sizes.end(), 0) != o.hidden_sizes.end())
+        throw ValueError(fmt::format("MultiLayerNet: hidden_sizes must all be positive, got {}", o.hidden_sizes));
+    if (!(o.dropout >= 0 && o.dropout < 1))
+        throw ValueError(fmt::format("MultiLayerNet: dropout must be in [0, 1), got {}", o.dropout));
+    if (!(o.weight_decay >= 0 && std::isfinite(o.weight_decay)))
+        throw ValueError(fmt::format("MultiLayerNet: weight_decay must be finite and >= 0, got {}", o.weight_decay));
+    // All layers together, before the first is allocated: Linear checks only its own size.
+    const double per_unit = o.use_batchnorm ? 5 : 1;  // the bias; batch norm's gamma, beta and running statistics
+    double parameters = 0;
+    std::size_t in = o.input_size;
+    for (const std::size_t out : o.hidden_sizes) {
+        parameters += (static_cast<double>(in) + per_unit) * static_cast<double>(out);
+        in = out;
+    }
+    parameters += static_cast<double>(in) * static_cast<double>(o.output_size) + static_cast<double>(o.output_size);
+    require_memory_for_parameters(parameters, sizeof(T),
+                                  fmt::format("MultiLayerNet(input_size {}, hidden_sizes {}, output_size {})",
+                                              o.input_size, o.hidden_sizes, o.output_size));
+}
+
+}  // namespace
+
 template <class T>
 MultiLayerNet<T>::MultiLayerNet(MultiLayerNetOptions options)
     : options_(std::move(options)), layers_(std::make_shared<Sequential<T>>()) {
     const MultiLayerNetOptions& o = options_;
-    if (o.input_size == 0 || o.output_size == 0 ||
-        std::find(o.hidden_sizes.begin(), o.hidden_sizes.end(), 0) != o.hidden_sizes.end())
-        throw ShapeError(fmt::format("MultiLayerNet: layer sizes must be positive, got {} -> {} -> {}",
-                                     o.input_size, o.hidden_sizes, o.output_size));
+    check_options<T>(o);
     Generator own(o.seed.value_or(0));
     Generator& gen = o.seed ? own : default_generator();
     const LinearOptions linear{.init = o.init, .bias = true, .generator = &gen};
@@ -32,7 +61,6 @@ MultiLayerNet<T>::MultiLayerNet(MultiLayerNetOptions options)
     }
     layers_->push_back(std::make_shared<Linear<T>>(in, o.output_size, linear));
     this->register_module("layers", layers_);
-    l2_penalty<T>({}, o.weight_decay);  // validates lambda now rather than at the first loss
 }
 
 template <class T>

@@ -1,13 +1,14 @@
 #include "train/cli.hpp"
 
+#include <algorithm>
 #include <iostream>
+#include <new>
 #include <system_error>
 
 #include <fmt/format.h>
 #include <fmt/ostream.h>
 #include <fmt/std.h>
-
-#include "graph/error.hpp"
+#include <unistd.h>
 
 namespace xg::train {
 
@@ -23,16 +24,31 @@ Cli::Cli(std::string program, std::string description, std::uint32_t default_see
         ("quick", "small sizes that run in a few seconds (the test suite uses this)")
         ("out", po::value<std::string>()->default_value("out/" + program_),
          "directory for the CSV files and plots (created)")
-        ("seed", po::value<long long>()->default_value(default_seed), "random seed in [0, 2^32) (runs reproduce)");
+        ("seed", flag::value(flag::Integer<std::uint32_t>{})->default_value(default_seed),
+         "random seed in [0, 2^32) (runs reproduce)");
 }
+
+void Cli::add_data_flag() {
+    own_.add_options()
+        ("data", flag::value(flag::Directory{})->default_value(data::default_data_dir()),
+         "directory of the four MNIST IDX files (raw or .gz)");
+}
+
+data::TrainTest Cli::load_data() const { return data::load_mnist_dir(data_dir()); }
 
 std::optional<CommonOptions> Cli::parse(int argc, const char* const argv[]) {
     po::options_description all;
     all.add(common_);
     if (!own_.options().empty()) all.add(own_);
     try {
-        po::store(po::parse_command_line(argc, argv, all), values_);
+        const po::parsed_options parsed = po::command_line_parser(argc, argv).options(all).run();
+        po::store(parsed, values_);
         po::notify(values_);
+        // po::store ignores words that belong to no flag; here one is a mistake ("--epochs 3 5").
+        const std::vector<std::string> stray = po::collect_unrecognized(parsed.options, po::include_positional);
+        if (!stray.empty())
+            throw ValueError(fmt::format("unexpected argument '{}': {} takes only --flags (see --help)", stray.front(),
+                                         program_));
     } catch (const po::error& e) {
         throw ValueError(fmt::format("{} (see --help)", e.what()));
     }
@@ -43,15 +59,20 @@ std::optional<CommonOptions> Cli::parse(int argc, const char* const argv[]) {
     CommonOptions common;
     common.quick = values_.count("quick") > 0;
     common.out = values_["out"].as<std::string>();
-    // Parsed wide and checked here: Boost would wrap "-1" silently into a huge unsigned value.
-    const long long seed = values_["seed"].as<long long>();
-    if (seed < 0 || seed > 0xffffffffLL)
-        throw ValueError(fmt::format("--seed must be in [0, 4294967295], got {}", seed));
-    common.seed = static_cast<std::uint32_t>(seed);
+    common.seed = values_["seed"].as<std::uint32_t>();
     std::error_code error;
     std::filesystem::create_directories(common.out, error);
     if (error) throw IoError(fmt::format("cannot create --out directory {}: {}", common.out, error.message()));
+    // Checked now: the results are written at the end, after all the work.
+    if (::access(common.out.c_str(), W_OK) != 0)
+        throw IoError(fmt::format("--out directory {} is not writable", common.out));
     return common;
+}
+
+data::Dataset first_samples(const data::Dataset& set, std::size_t n, std::string_view flag) {
+    if (n > set.size())
+        throw ValueError(fmt::format("--{} {}: the data has only {} samples", flag, n, set.size()));
+    return data::take(set, n);
 }
 
 std::string verdict_line(std::string_view claim, std::string_view observed, bool agrees) {
@@ -68,12 +89,21 @@ bool verdict(std::string_view claim, std::string_view observed, bool agrees) {
 }
 
 int guarded_main(std::string_view program, const std::function<int()>& body) {
+    const auto fail = [&](std::string message) {
+        std::replace(message.begin(), message.end(), '\n', ' ');  // one line, whatever the message
+        std::cout.flush();
+        fmt::print(stderr, "{}: error: {}\n", program, message);
+        return 1;
+    };
     try {
         return body();
+    } catch (const std::bad_alloc&) {
+        // The library refuses the sizes it can check (MultiLayerNet, Linear); this is the rest.
+        return fail("out of memory: the sizes asked for need more memory than this machine can give (std::bad_alloc)");
     } catch (const std::exception& e) {
-        std::cout.flush();
-        fmt::print(stderr, "{}: error: {}\n", program, e.what());
-        return 1;
+        return fail(e.what());
+    } catch (...) {
+        return fail("unknown exception");
     }
 }
 

@@ -66,17 +66,30 @@ Trainer::Trainer(nn::MultiLayerNet<float>& net, optim::Optimizer<float>& optimiz
                  const data::Dataset* test, TrainerOptions options)
     : net_(net), optimizer_(optimizer), train_(train), test_(test), options_(std::move(options)) {
     if (train.size() == 0) throw ValueError("Trainer: the training set is empty");
-    if (options_.batch_size == 0) throw ValueError("Trainer: batch_size must be positive");
     const std::size_t inputs = net.options().input_size;
     if (train.features() != inputs || (test && test->features() != inputs))
         throw ShapeError(fmt::format("Trainer: the model takes {} features but the training set has {}{}", inputs,
                                      train.features(),
                                      test ? fmt::format(" and the test set {}", test->features()) : ""));
+    if (options_.epochs == 0) throw ValueError("Trainer: epochs must be >= 1, got 0");
+    if (options_.batch_size == 0 || options_.batch_size > train.size())
+        throw ValueError(fmt::format("Trainer: batch_size must be in [1, {}] (the training set's size), got {}",
+                                     train.size(), options_.batch_size));
+    if (net.options().use_batchnorm && options_.batch_size < 2)
+        throw ValueError(fmt::format("Trainer: batch_size must be >= 2 for a model with batch norm (a batch of one "
+                                     "row has no variance), got {}",
+                                     options_.batch_size));
+}
+
+bool Trainer::drops_last_row() const {
+    return options_.sampling == Sampling::epochs && net_.options().use_batchnorm &&
+           train_.size() % options_.batch_size == 1;
 }
 
 std::size_t Trainer::iterations_per_epoch() const {
     const std::size_t n = train_.size(), b = options_.batch_size;
-    return options_.sampling == Sampling::random ? std::max<std::size_t>(n / b, 1) : (n + b - 1) / b;
+    if (options_.sampling == Sampling::random) return std::max<std::size_t>(n / b, 1);
+    return drops_last_row() ? n / b : (n + b - 1) / b;
 }
 
 double Trainer::evaluate(const data::Dataset& data) {
@@ -92,7 +105,8 @@ void Trainer::train_epoch(std::size_t epoch, Progress& progress) {
     std::seed_seq seq{options_.seed, static_cast<std::uint64_t>(epoch)};
     std::mt19937_64 rng(seq);
     std::optional<data::Batches> batches;
-    if (options_.sampling == Sampling::epochs) batches.emplace(train_, options_.batch_size, rng());
+    if (options_.sampling == Sampling::epochs)
+        batches.emplace(train_, options_.batch_size, rng(), data::BatchOptions{.drop_last = drops_last_row()});
     const auto start = Clock::now();
     const std::size_t iterations = iterations_per_epoch();
     const std::size_t first_iteration = history_.iteration_loss.size();

@@ -20,8 +20,12 @@ namespace xg::train {
 // independent random draws (np.random.choice), max(N / batch, 1) of them per epoch.
 enum class Sampling { epochs, random };
 
+// The constructor checks these: ValueError naming the option for epochs 0, a batch_size outside
+// [1, training set size], or a batch_size of 1 for a model with batch norm.
 struct TrainerOptions {
     std::size_t epochs = 20;
+    // With batch norm and shuffled epochs, an epoch whose last batch would be a single row drops
+    // that row (a different one each epoch): one row has no batch variance (BatchNorm1d throws).
     std::size_t batch_size = 100;
     Sampling sampling = Sampling::epochs;
     // Accuracy after each epoch on the first N samples of each set (0: all of them), the book's
@@ -73,6 +77,7 @@ public:
     std::function<void(const EpochMetrics&)> on_epoch;
 
 private:
+    bool drops_last_row() const;  // see TrainerOptions::batch_size
     std::size_t iterations_per_epoch() const;
     void train_epoch(std::size_t epoch, class Progress& progress);
     void save_checkpoint() const;
