@@ -21,29 +21,53 @@ void Function<T>::check_version(const Node<T>& node, std::uint64_t saved, std::s
 // about 60k ops. Instead every node or op whose last owner is here is moved onto an explicit
 // stack first, with its links to the rest of the graph taken out, so each destructor that runs
 // has nothing left to recurse into. (A node or op still owned elsewhere just loses one owner.)
+namespace {
+// A stack whose first few entries live inline: freeing a small graph allocates nothing.
+template <class P, std::size_t N = 8>
+class InlineStack {
+public:
+    bool empty() const { return size_ == 0; }
+    void push(P p) {
+        if (size_ < N) few_[size_] = std::move(p);
+        else more_.push_back(std::move(p));
+        ++size_;
+    }
+    P pop() {
+        --size_;
+        if (size_ < N) return std::move(few_[size_]);
+        P p = std::move(more_.back());
+        more_.pop_back();
+        return p;
+    }
+
+private:
+    std::array<P, N> few_;
+    std::vector<P> more_;
+    std::size_t size_ = 0;
+};
+}  // namespace
+
 template <class T>
 Node<T>::~Node() {
     if (!creator && !grad && !pending) return;
-    std::vector<std::shared_ptr<Node<T>>> nodes;
-    std::vector<std::shared_ptr<Function<T>>> fns;
+    InlineStack<std::shared_ptr<Node<T>>> nodes;
+    InlineStack<std::shared_ptr<Function<T>>> fns;
     auto take_node = [&](std::shared_ptr<Node<T>>& n) {
-        if (n && n.use_count() == 1) nodes.push_back(std::move(n));
+        if (n && n.use_count() == 1) nodes.push(std::move(n));
     };
     auto take_links = [&](Node<T>& n) {
-        if (n.creator && n.creator.use_count() == 1) fns.push_back(std::move(n.creator));
+        if (n.creator && n.creator.use_count() == 1) fns.push(std::move(n.creator));
         take_node(n.grad);
         take_node(n.pending);
     };
     take_links(*this);
     while (!nodes.empty() || !fns.empty()) {
         if (!nodes.empty()) {
-            std::shared_ptr<Node<T>> n = std::move(nodes.back());
-            nodes.pop_back();
+            std::shared_ptr<Node<T>> n = nodes.pop();
             take_links(*n);
             continue;  // n is freed here, with nothing left to free behind it
         }
-        std::shared_ptr<Function<T>> fn = std::move(fns.back());
-        fns.pop_back();
+        std::shared_ptr<Function<T>> fn = fns.pop();
         for (Variable<T>& x : fn->inputs_) {
             std::shared_ptr<Node<T>> n = x.node_ptr();
             x = Variable<T>();

@@ -8,6 +8,7 @@
 
 #include <xtensor/xrandom.hpp>
 
+#include "fixtures.hpp"
 #include "xgrad.hpp"
 
 namespace nn = xg::nn;
@@ -15,13 +16,6 @@ namespace fs = std::filesystem;
 using F = xg::Variable<float>;
 
 namespace {
-
-struct TempDir {
-    fs::path path = fs::temp_directory_path() / fs::path("xgrad-ckpt-" + std::to_string(::getpid()));
-    TempDir() { fs::create_directories(path); }
-    ~TempDir() { fs::remove_all(path); }
-    std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
 
 nn::MultiLayerNetOptions options(std::uint64_t seed) {
     return {.input_size = 6, .hidden_sizes = {5, 4}, .output_size = 3, .use_batchnorm = true, .seed = seed};
@@ -69,7 +63,7 @@ auto mentions(std::vector<std::string> parts) {
 BOOST_AUTO_TEST_SUITE(checkpoint)
 
 BOOST_AUTO_TEST_CASE(round_trip_restores_predictions_and_optimizer_state) {
-    TempDir dir;
+    xgt::TempDir dir{"ckpt"};
     nn::MultiLayerNet<float> net(options(1));
     xg::optim::Adam<float> opt(net.parameters(), {.lr = 0.01});
     train_a_little(net, opt);
@@ -101,7 +95,7 @@ BOOST_AUTO_TEST_CASE(round_trip_restores_predictions_and_optimizer_state) {
 }
 
 BOOST_AUTO_TEST_CASE(npz_holds_plain_npy_entries) {
-    TempDir dir;
+    xgt::TempDir dir{"ckpt"};
     const xg::StateDict<double> state = {{"a", xg::Array<double>{{1.0, 2.0, 3.0}, {4.0, 5.0, 6.0}}},
                                           {"b.c", xg::Array<double>(7.5)}};
     nn::save_npz(dir / "s.npz", state);
@@ -120,7 +114,7 @@ BOOST_AUTO_TEST_CASE(npz_holds_plain_npy_entries) {
 }
 
 BOOST_AUTO_TEST_CASE(mismatched_models_are_refused_and_left_unchanged) {
-    TempDir dir;
+    xgt::TempDir dir{"ckpt"};
     nn::MultiLayerNet<float> net(options(1));
     nn::save(dir / "m.npz", net);
     nn::MultiLayerNet<float> wider({.input_size = 6, .hidden_sizes = {7, 4}, .output_size = 3, .use_batchnorm = true});
@@ -139,7 +133,7 @@ BOOST_AUTO_TEST_CASE(mismatched_models_are_refused_and_left_unchanged) {
 }
 
 BOOST_AUTO_TEST_CASE(damaged_and_foreign_files_raise_clear_errors) {
-    TempDir dir;
+    xgt::TempDir dir{"ckpt"};
     nn::MultiLayerNet<float> net(options(1));
     BOOST_CHECK_EXCEPTION(nn::load(dir / "absent.npz", net), xg::IoError, mentions({"absent.npz"}));
     nn::save(dir / "good.npz", net);
@@ -165,7 +159,7 @@ BOOST_AUTO_TEST_CASE(damaged_and_foreign_files_raise_clear_errors) {
 }
 
 BOOST_AUTO_TEST_CASE(failed_save_keeps_the_previous_file) {
-    TempDir dir;
+    xgt::TempDir dir{"ckpt"};
     nn::MultiLayerNet<float> net(options(1));
     nn::save(dir / "m.npz", net);
     const std::string before = read_all(dir / "m.npz");

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "data/dataset.hpp"
+#include "fixtures.hpp"
 #include "nn/nn.hpp"
 #include "optim/optim.hpp"
 #include "train/cli.hpp"
@@ -30,15 +31,9 @@ using namespace xg;
 
 namespace {
 
-struct TempDir {
-    fs::path path = fs::temp_directory_path() / fs::path("xgrad-cli-" + std::to_string(::getpid()));
-    TempDir() { fs::create_directories(path); }
-    ~TempDir() { fs::remove_all(path); }
-};
-
 // A program declaring the main job's kinds of flags, the way the examples do.
 struct Program {
-    TempDir dir;
+    xgt::TempDir dir{"cli"};
     train::Cli cli{"prog", "a test program", 7};
 
     Program() {
@@ -89,19 +84,6 @@ void refused(const std::vector<std::string>& args, const std::vector<std::string
     }
 }
 
-// Three Gaussian blobs in 4-D, labelled 0..2.
-data::Dataset blobs(std::size_t n, std::uint64_t seed) {
-    std::mt19937_64 rng(seed);
-    std::normal_distribution<float> noise(0.0f, 0.3f);
-    data::Dataset d{Array<float>::from_shape({n, 4}), Labels::from_shape({n}), 3};
-    for (std::size_t i = 0; i < n; ++i) {
-        const auto c = static_cast<std::int64_t>(i % 3);
-        d.labels(i) = c;
-        for (std::size_t j = 0; j < 4; ++j) d.images(i, j) = (j == static_cast<std::size_t>(c) ? 1.0f : 0.0f) + noise(rng);
-    }
-    return d;
-}
-
 // `f` must throw E with each of `named` in its message.
 template <class E, class F>
 void throws_naming(F&& f, const std::vector<std::string>& named) {
@@ -118,7 +100,7 @@ void throws_naming(F&& f, const std::vector<std::string>& named) {
 // What `body` writes to stderr (file descriptor 2) while it runs.
 template <class F>
 std::string stderr_of(F&& body) {
-    TempDir dir;
+    xgt::TempDir dir{"cli"};
     const fs::path file = dir.path / "stderr";
     std::fflush(stderr);
     const int saved = ::dup(2);
@@ -236,7 +218,7 @@ BOOST_AUTO_TEST_CASE(unknown_names_for_choices) {
 }
 
 BOOST_AUTO_TEST_CASE(more_samples_than_the_data_has) {
-    const data::Dataset d = blobs(10, 1);
+    const data::Dataset d = xgt::blobs(10, 1);
     BOOST_TEST(train::first_samples(d, 10, "train-samples").size() == 10u);
     throws_naming<ValueError>([&] { train::first_samples(d, 11, "train-samples"); }, {"--train-samples", "11", "10"});
 }
@@ -298,7 +280,7 @@ BOOST_AUTO_TEST_CASE(absurd_sizes_are_refused_before_allocating) {
 }
 
 BOOST_AUTO_TEST_CASE(trainer_refuses_bad_options_by_name) {
-    const data::Dataset set = blobs(30, 2);
+    const data::Dataset set = xgt::blobs(30, 2);
     nn::MultiLayerNet<float> plain({.input_size = 4, .hidden_sizes = {8}, .output_size = 3, .seed = 1});
     nn::MultiLayerNet<float> normed({.input_size = 4, .hidden_sizes = {8}, .output_size = 3, .use_batchnorm = true, .seed = 1});
     optim::SGD<float> sgd(plain.parameters()), sgd2(normed.parameters());
@@ -315,7 +297,7 @@ BOOST_AUTO_TEST_CASE(trainer_refuses_bad_options_by_name) {
 // so BatchNorm1d refuses it in training; the Trainer drops that row (a different one each epoch)
 // rather than fail after an epoch of work. Without batch norm nothing is dropped.
 BOOST_AUTO_TEST_CASE(last_batch_of_one_row_is_dropped_with_batch_norm) {
-    const data::Dataset set = blobs(33, 3);
+    const data::Dataset set = xgt::blobs(33, 3);
     for (const bool batchnorm : {true, false}) {
         nn::MultiLayerNet<float> net(
             {.input_size = 4, .hidden_sizes = {8}, .output_size = 3, .use_batchnorm = batchnorm, .seed = 4});

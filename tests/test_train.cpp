@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "data/dataset.hpp"
+#include "fixtures.hpp"
 #include "nn/nn.hpp"
 #include "optim/optim.hpp"
 #include "train/csv.hpp"
@@ -19,26 +20,6 @@ namespace tt = boost::test_tools;
 using namespace xg;
 
 namespace {
-
-struct TempDir {
-    fs::path path = fs::temp_directory_path() / fs::path("xgrad-train-" + std::to_string(::getpid()));
-    TempDir() { fs::create_directories(path); }
-    ~TempDir() { fs::remove_all(path); }
-    std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
-
-// Three Gaussian blobs in 4-D, well separated: a small net separates them almost perfectly.
-data::Dataset blobs(std::size_t n, std::uint64_t seed) {
-    std::mt19937_64 rng(seed);
-    std::normal_distribution<float> noise(0.0f, 0.3f);
-    data::Dataset d{Array<float>::from_shape({n, 4}), Labels::from_shape({n}), 3};
-    for (std::size_t i = 0; i < n; ++i) {
-        const auto c = static_cast<std::int64_t>(i % 3);
-        d.labels(i) = c;
-        for (std::size_t j = 0; j < 4; ++j) d.images(i, j) = (j == static_cast<std::size_t>(c) ? 1.0f : 0.0f) + noise(rng);
-    }
-    return d;
-}
 
 nn::MultiLayerNetOptions net_options() {
     return {.input_size = 4, .hidden_sizes = {8}, .output_size = 3, .use_batchnorm = true, .seed = 5};
@@ -56,8 +37,8 @@ std::string read_all(const std::string& path) {
 BOOST_AUTO_TEST_SUITE(train_layer)
 
 BOOST_AUTO_TEST_CASE(trainer_learns_and_records_history) {
-    TempDir dir;
-    const data::Dataset train = blobs(300, 1), test = blobs(90, 2);
+    xgt::TempDir dir{"train"};
+    const data::Dataset train = xgt::blobs(300, 1), test = xgt::blobs(90, 2);
     nn::MultiLayerNet<float> net(net_options());
     optim::Adam<float> opt(net.parameters(), {.lr = 0.01});
     train::Trainer trainer(net, opt, train, &test,
@@ -77,7 +58,7 @@ BOOST_AUTO_TEST_CASE(trainer_learns_and_records_history) {
 }
 
 BOOST_AUTO_TEST_CASE(random_sampling_draws_n_over_batch_iterations) {
-    const data::Dataset train = blobs(100, 1);
+    const data::Dataset train = xgt::blobs(100, 1);
     nn::MultiLayerNet<float> net(net_options());
     optim::SGD<float> opt(net.parameters(), {.lr = 0.1});
     train::Trainer trainer(net, opt, train, nullptr,
@@ -88,8 +69,8 @@ BOOST_AUTO_TEST_CASE(random_sampling_draws_n_over_batch_iterations) {
 }
 
 BOOST_AUTO_TEST_CASE(resume_continues_exactly_where_it_stopped) {
-    TempDir dir;
-    const data::Dataset train = blobs(120, 3);
+    xgt::TempDir dir{"train"};
+    const data::Dataset train = xgt::blobs(120, 3);
     auto run = [&](std::size_t epochs, const std::string& checkpoint, bool resume, nn::MultiLayerNet<float>& net) {
         optim::Adam<float> opt(net.parameters(), {.lr = 0.01});
         train::Trainer t(net, opt, train, nullptr,
@@ -121,7 +102,7 @@ BOOST_AUTO_TEST_CASE(resume_continues_exactly_where_it_stopped) {
 }
 
 BOOST_AUTO_TEST_CASE(schedule_sets_each_epochs_rate) {
-    const data::Dataset train = blobs(60, 4);
+    const data::Dataset train = xgt::blobs(60, 4);
     nn::MultiLayerNet<float> net(net_options());
     optim::SGD<float> opt(net.parameters(), {.lr = 0.1});
     optim::StepLR<float> schedule(opt, 1, 0.5);
@@ -136,7 +117,7 @@ BOOST_AUTO_TEST_CASE(schedule_sets_each_epochs_rate) {
 }
 
 BOOST_AUTO_TEST_CASE(divergence_is_reported) {
-    const data::Dataset train = blobs(60, 4);
+    const data::Dataset train = xgt::blobs(60, 4);
     nn::MultiLayerNet<float> net({.input_size = 4, .hidden_sizes = {8}, .output_size = 3});
     optim::SGD<float> opt(net.parameters(), {.lr = 1e30});
     train::Trainer t(net, opt, train, nullptr, {.epochs = 5, .batch_size = 20, .verbose = false});
@@ -151,7 +132,7 @@ BOOST_AUTO_TEST_CASE(divergence_is_reported) {
 }
 
 BOOST_AUTO_TEST_CASE(trainer_rejects_mismatched_data) {
-    const data::Dataset train = blobs(60, 4);
+    const data::Dataset train = xgt::blobs(60, 4);
     nn::MultiLayerNet<float> net({.input_size = 5, .hidden_sizes = {8}, .output_size = 3});
     optim::SGD<float> opt(net.parameters());
     BOOST_CHECK_THROW(train::Trainer(net, opt, train, nullptr, {}), ShapeError);
@@ -175,7 +156,7 @@ BOOST_AUTO_TEST_CASE(optimizers_by_name) {
 }
 
 BOOST_AUTO_TEST_CASE(csv_is_published_whole_or_not_at_all) {
-    TempDir dir;
+    xgt::TempDir dir{"train"};
     {
         train::CsvWriter csv(dir / "t.csv", {"name", "value"});
         csv.row({"a,b", 0.1}).row({"plain", 3});

@@ -1,0 +1,42 @@
+#pragma once
+// Small things several test files need: a temporary directory and a learnable toy data set.
+#include <unistd.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <random>
+#include <string>
+
+#include "data/dataset.hpp"
+
+namespace xgt {
+
+// A fresh directory under the system's temporary folder, removed with everything in it.
+struct TempDir {
+    std::filesystem::path path;
+    explicit TempDir(const std::string& tag)
+        : path(std::filesystem::temp_directory_path() / ("xgrad-" + tag + "-" + std::to_string(::getpid()))) {
+        std::filesystem::create_directories(path);
+    }
+    ~TempDir() { std::filesystem::remove_all(path); }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    std::string operator/(const std::string& name) const { return (path / name).string(); }
+};
+
+// Three Gaussian blobs in 4-D, labelled 0..2, well separated: a small net separates them almost
+// perfectly.
+inline xg::data::Dataset blobs(std::size_t n, std::uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<float> noise(0.0f, 0.3f);
+    xg::data::Dataset d{xg::Array<float>::from_shape({n, 4}), xg::Labels::from_shape({n}), 3};
+    for (std::size_t i = 0; i < n; ++i) {
+        const auto c = static_cast<std::int64_t>(i % 3);
+        d.labels(i) = c;
+        for (std::size_t j = 0; j < 4; ++j)
+            d.images(i, j) = (j == static_cast<std::size_t>(c) ? 1.0f : 0.0f) + noise(rng);
+    }
+    return d;
+}
+
+}  // namespace xgt
