@@ -3,15 +3,17 @@
 #include "data/idx.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <climits>
 #include <cstdio>
 #include <cstring>
 
 #include <fmt/core.h>
-#include <unistd.h>
+#include <sys/stat.h>
 #include <zlib.h>
+
+#include "graph/atomic_file.hpp"
+#include "graph/shape_text.hpp"
 
 namespace xg::data {
 
@@ -24,12 +26,6 @@ constexpr std::size_t max_limit = SIZE_MAX / 4;
 
 [[noreturn]] void fail(std::string_view name, const std::string& what) {
     throw IoError(fmt::format("{}: {}", name, what));
-}
-
-std::string shape_text(const std::vector<std::size_t>& shape) {
-    std::string s = "(";
-    for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-    return s + (shape.size() == 1 ? ",)" : ")");
 }
 
 std::string_view idx_type_name(std::uint8_t code) {
@@ -119,17 +115,29 @@ IdxArray parse_owned_raw_idx(std::vector<std::uint8_t> bytes, std::string_view n
 }
 
 // Reads a whole file; anything larger than `limit` bytes is refused before it is all in memory.
+// The buffer is sized from the file's size on disk (real content, not a claim), so it is not
+// reallocated while it grows.
 std::vector<std::uint8_t> read_file(const std::string& path, std::size_t limit) {
     std::FILE* f = std::fopen(path.c_str(), "rb");
     if (!f) fail(path, fmt::format("cannot open: {}", std::strerror(errno)));
     std::vector<std::uint8_t> bytes;
+    struct stat info {};
+    if (::fstat(::fileno(f), &info) == 0 && S_ISREG(info.st_mode) && info.st_size > 0) {
+        const auto size = static_cast<std::uint64_t>(info.st_size);
+        if (size > limit) {
+            std::fclose(f);
+            fail(path, fmt::format("file of {} bytes is larger than the {}-byte limit", size, limit));
+        }
+        bytes.reserve(static_cast<std::size_t>(size) + 1);  // + 1: fread's end-of-file probe
+    }
     constexpr std::size_t chunk = std::size_t{1} << 20;
     for (;;) {
         const std::size_t old = bytes.size();
-        bytes.resize(old + chunk);
-        const std::size_t got = std::fread(bytes.data() + old, 1, chunk, f);
+        const std::size_t want = bytes.capacity() > old ? bytes.capacity() - old : chunk;
+        bytes.resize(old + want);
+        const std::size_t got = std::fread(bytes.data() + old, 1, want, f);
         bytes.resize(old + got);
-        if (got < chunk) break;
+        if (got < want) break;
         if (bytes.size() > limit) {
             std::fclose(f);
             fail(path, fmt::format("file is larger than the {}-byte limit", limit));
@@ -275,20 +283,7 @@ std::vector<std::uint8_t> encode_idx(const std::vector<std::size_t>& shape, std:
 void write_idx(const std::string& path, const std::vector<std::size_t>& shape, std::span<const std::uint8_t> data,
                bool gzip) {
     const std::vector<std::uint8_t> bytes = encode_idx(shape, data, gzip);
-    static std::atomic<unsigned> counter{0};
-    const std::string temp = fmt::format("{}.{}.{}.tmp", path, ::getpid(), counter++);
-    std::FILE* f = std::fopen(temp.c_str(), "wbx");
-    if (!f) fail(path, fmt::format("cannot create temporary file {}: {}", temp, std::strerror(errno)));
-    errno = 0;
-    bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
-    ok = ok && std::fflush(f) == 0;
-    ok = ok && ::fsync(::fileno(f)) == 0;  // the rename must not publish data still in flight
-    const int write_errno = errno;
-    const bool closed = std::fclose(f) == 0;
-    if (ok && closed && std::rename(temp.c_str(), path.c_str()) == 0) return;
-    const int err = write_errno != 0 ? write_errno : errno;
-    std::remove(temp.c_str());
-    fail(path, fmt::format("cannot write {} bytes: {}", bytes.size(), std::strerror(err)));
+    write_file_atomically(path, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
 
 }  // namespace xg::data
