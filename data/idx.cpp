@@ -65,6 +65,46 @@ std::size_t checked_product(const std::vector<std::size_t>& dims, std::size_t li
     return product;
 }
 
+// The dimensions of a header whose magic and size have been checked.
+std::vector<std::size_t> read_shape(std::span<const std::uint8_t> header) {
+    std::vector<std::size_t> shape;
+    for (std::size_t i = 0; i < header[3]; ++i) shape.push_back(read_be32(header.data() + 4 + 4 * i));
+    return shape;
+}
+
+// Up to `n` bytes from the start of the first gzip member, fewer if it is shorter or damaged
+// (then the full inflation reports the problem). Costs a few microseconds whatever follows.
+std::vector<std::uint8_t> gunzip_prefix(std::span<const std::uint8_t> bytes, std::size_t n) {
+    z_stream z{};
+    if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) return {};
+    std::vector<std::uint8_t> out(n);
+    z.next_in = const_cast<Bytef*>(bytes.data());
+    z.avail_in = static_cast<uInt>(std::min<std::size_t>(bytes.size(), UINT_MAX));
+    z.next_out = out.data();
+    z.avail_out = static_cast<uInt>(n);
+    while (z.avail_out > 0) {
+        const uInt in_before = z.avail_in, out_before = z.avail_out;
+        if (inflate(&z, Z_NO_FLUSH) != Z_OK || (z.avail_in == in_before && z.avail_out == out_before)) break;
+    }
+    out.resize(n - z.avail_out);
+    inflateEnd(&z);
+    return out;
+}
+
+// A gzip IDX file whose header declares more data than `max_bytes` is refused from the header
+// alone, before the data is inflated (an honest header on a bomb costs nothing). Any other
+// problem is left to the full parse, which names it.
+void refuse_declared_over_limit(std::span<const std::uint8_t> gz, std::string_view name, std::size_t max_bytes) {
+    const std::vector<std::uint8_t> head = gunzip_prefix(gz, 4 + 4 * max_idx_dims);
+    if (head.size() < 4 || head[0] != 0 || head[1] != 0 || head[2] != idx_ubyte || head[3] < 1 ||
+        head[3] > max_idx_dims || head.size() < 4 + 4 * std::size_t{head[3]})
+        return;
+    const std::vector<std::size_t> shape = read_shape(head);
+    if (checked_product(shape, max_bytes) > max_bytes)
+        fail(name, fmt::format("gzip data inflates to more than the {}-byte limit (corrupt file or decompression "
+                               "bomb): its IDX header declares shape {}", max_bytes, shape_text(shape)));
+}
+
 struct IdxHeader {
     std::vector<std::size_t> shape;
     std::size_t bytes = 0;  // of the header itself; the data follows
@@ -91,8 +131,7 @@ IdxHeader check_raw_idx(std::span<const std::uint8_t> bytes, std::string_view na
         fail(name, fmt::format("truncated IDX header: {} bytes, a {}-dimensional header needs {}", bytes.size(), ndim,
                                header));
 
-    IdxHeader out{{}, header};
-    for (std::size_t i = 0; i < ndim; ++i) out.shape.push_back(read_be32(bytes.data() + 4 + 4 * i));
+    IdxHeader out{read_shape(bytes), header};
     const std::size_t count = checked_product(out.shape, max_bytes);
     if (count > max_bytes)
         fail(name, fmt::format("IDX shape {} declares more than the {}-byte limit of data", shape_text(out.shape),
@@ -227,6 +266,7 @@ IdxArray parse_idx(std::span<const std::uint8_t> bytes, std::string_view name, s
     max_bytes = std::min(max_bytes, max_limit);
     if (bytes.empty()) fail(name, "file is empty (0 bytes), expected an IDX header");
     if (is_gzip(bytes)) {
+        refuse_declared_over_limit(bytes, name, max_bytes);
         std::vector<std::uint8_t> raw = gunzip(bytes, name, max_bytes);
         if (raw.empty()) fail(name, "gzip data inflates to 0 bytes, expected an IDX header");
         return parse_owned_raw_idx(std::move(raw), name, max_bytes);
