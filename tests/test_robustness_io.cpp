@@ -239,7 +239,7 @@ BOOST_AUTO_TEST_CASE(npy_fortran_order_is_read_in_its_order_and_bad_flags_refuse
 }
 
 // The old regexes took the first "'descr': '<f4'" anywhere in the header, here inside another
-// key's string, and read int32 bits as floats.
+// key's string; xtensor's second parse then threw a std::runtime_error naming no file.
 BOOST_AUTO_TEST_CASE(npy_wrong_dtype_is_refused_with_its_name) {
     TempDir dir;
     const std::string smuggled = "{'x': \"'descr': '<f4'\", 'descr': '<i4', 'fortran_order': False, 'shape': (2,)}";
@@ -256,8 +256,8 @@ BOOST_AUTO_TEST_CASE(npy_wrong_dtype_is_refused_with_its_name) {
     BOOST_CHECK_EXCEPTION(nn::load_npz<float>(dir / "st.npz"), xg::IoError, mentions({"st.npz", "'w.npy'", "structured"}));
 }
 
-// Shapes whose size overflows, or a dimension past 64 bits (which the old reader's stream
-// silently stopped parsing at).
+// Shapes whose size overflows, or a dimension past 64 bits (on which the old reader let a
+// std::bad_alloc escape).
 BOOST_AUTO_TEST_CASE(npy_overflowing_shapes_are_refused) {
     TempDir dir;
     const std::string wraps = "{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 8), }";
@@ -297,7 +297,8 @@ BOOST_AUTO_TEST_CASE(npy_lying_sizes_and_truncated_data_are_refused) {
                           mentions({"long.npz", "'w.npy'", "more than the"}));
 }
 
-// Two entries of one name: which is meant? The old reader returned both.
+// Two entries of one name: which is meant? libzip's consistency check refuses the archive
+// ("File already exists") without naming the entry; the message now names it.
 BOOST_AUTO_TEST_CASE(duplicate_zip_entries_are_refused) {
     TempDir dir;
     write_all(dir / "two.npz", make_zip({stored("w.npy", npy(f4_dict, raw<float>({1, 2}))),
