@@ -30,9 +30,10 @@ void save(const std::string& path, const Module<T>& model, const StateDict<T>& o
 // Restores a model saved by save(): names and shapes must match exactly (the error names the
 // first mismatch, and the model is left unchanged); other sections are not the model's. Returns
 // the optimizer section (empty if none), for Optimizer::load_state_dict().
-// Memory: each entry named like one of the model's is checked against the model's shape before
-// its data is read, so those take what the model takes; every other entry (the sections, or
-// names the model lacks) counts against `max_section_bytes`. IoError naming file and entry.
+// Memory: the entries' names and shapes are read from their headers and compared with the model
+// before any data is read, so the model's entries take what the model takes; the other sections
+// ("optimizer/...", "trainer/...") count against `max_section_bytes`. Every error is an IoError
+// naming the file (and the entry).
 template <class T>
 StateDict<T> load(const std::string& path, Module<T>& model, std::size_t max_section_bytes = default_max_npz_bytes);
 

@@ -19,7 +19,6 @@
 
 #include <fmt/format.h>
 
-#include "graph/atomic_file.hpp"
 #include "train/csv.hpp"
 #include "xgrad.hpp"
 
