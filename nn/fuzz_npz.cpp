@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <unordered_set>
@@ -23,10 +24,15 @@ void check(bool invariant) {
     if (!invariant) __builtin_trap();
 }
 
-// load_npz reads files: each input goes to one scratch file of this process.
+// load_npz reads files: each input goes to one scratch file of this process, removed at exit.
 const std::string& scratch(const char* what) {
     static const std::string in = "/tmp/xgrad-fuzz-npz-" + std::to_string(::getpid()) + ".npz";
     static const std::string out = "/tmp/xgrad-fuzz-npz-" + std::to_string(::getpid()) + "-out.npz";
+    static const bool cleanup = std::atexit([] {
+        std::remove(scratch("in").c_str());
+        std::remove(scratch("out").c_str());
+    }) == 0;
+    (void)cleanup;
     return std::string_view(what) == "in" ? in : out;
 }
 
