@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <random>
+#include <utility>
 
 #include <fmt/core.h>
 
@@ -54,6 +55,18 @@ bool process_exists(pid_t pid) { return ::kill(pid, 0) == 0 || errno != ESRCH; }
 std::string random_suffix() {
     static thread_local std::mt19937 rng(std::random_device{}());
     return fmt::format("{:08x}", rng());
+}
+
+// write(2) until all of `bytes` is out: {bytes written, 0}, or {bytes written, errno} on failure.
+std::pair<std::size_t, int> write_fully(int fd, std::string_view bytes) {
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+        const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return {done, n < 0 ? errno : EIO};
+        done += static_cast<std::size_t>(n);
+    }
+    return {done, 0};
 }
 
 void sync_directory(const std::string& dir) {
@@ -111,25 +124,21 @@ void AtomicFile::fail(const std::string& what, int error_number) {
 }
 
 void AtomicFile::flush() {
-    std::size_t done = 0;
-    while (done < buffer_.size()) {
-        const ssize_t n = ::write(fd_, buffer_.data() + done, buffer_.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) fail(fmt::format("writing {} bytes to {}", buffer_.size() - done, temporary_), n < 0 ? errno : EIO);
-        done += static_cast<std::size_t>(n);
-    }
+    if (const auto [written, err] = write_fully(fd_, buffer_); err != 0)
+        fail(fmt::format("writing {} bytes to {}", buffer_.size() - written, temporary_), err);
     buffer_.clear();
 }
 
 void AtomicFile::write(std::string_view bytes) {
     if (committed_) throw IoError(fmt::format("{}: write after the file was committed or abandoned", target_));
     if (buffer_.size() + bytes.size() > buffer_limit) flush();
-    if (bytes.size() > buffer_limit) {
-        buffer_.assign(bytes);  // large blocks go straight out
-        flush();
+    if (bytes.size() <= buffer_limit) {
+        buffer_.append(bytes);
         return;
     }
-    buffer_.append(bytes);
+    // Large blocks go straight out, without a copy into the buffer.
+    if (const auto [written, err] = write_fully(fd_, bytes); err != 0)
+        fail(fmt::format("writing {} bytes to {}", bytes.size() - written, temporary_), err);
 }
 
 void AtomicFile::commit() {
