@@ -2,6 +2,7 @@
 // xgrad: define-by-run reverse-mode autodiff on xtensor arrays. Include this one header.
 #include "data/dataset.hpp"
 #include "data/idx.hpp"
+#include "graph/atomic_file.hpp"
 #include "graph/dot.hpp"
 #include "graph/error.hpp"
 #include "graph/function.hpp"

@@ -11,12 +11,11 @@
 #include <fmt/core.h>
 
 #include "data/idx.hpp"
+#include "graph/shape_text.hpp"
 
 namespace xg::data {
 
 namespace {
-
-std::string shape_text(const std::vector<std::size_t>& shape) { return shape_str(Shape(shape.begin(), shape.end())); }
 
 // A Dataset that the row copies below can trust: 2-D images with one row per label.
 void check_consistent(const Dataset& data, std::string_view fn) {
@@ -71,9 +70,47 @@ std::size_t max_label_plus_one(const Labels& labels) {
 
 std::size_t Dataset::classes() const { return num_classes != 0 ? num_classes : max_label_plus_one(labels); }
 
-Dataset load_idx_pair(const std::string& images_path, const std::string& labels_path) {
-    const IdxArray images = read_idx(images_path);
-    const IdxArray labels = read_idx(labels_path);
+namespace {
+
+// What a load may still take (see default_max_load_bytes): each file is charged its size on disk
+// plus `cost_per_byte` for each byte it decompresses to, and may decompress to no more than what
+// is left allows. Charges are never given back, so the count is an upper bound of the memory.
+class LoadBudget {
+public:
+    explicit LoadBudget(std::size_t limit) : limit_(limit) {}
+
+    IdxArray read(const std::string& path, std::size_t cost_per_byte) {
+        const std::size_t left = limit_ - used_;
+        std::error_code ec;
+        const std::uintmax_t on_disk = std::filesystem::file_size(path, ec);  // on error read_idx says why
+        const std::size_t disk = ec ? 0 : static_cast<std::size_t>(on_disk);
+        if (!ec && on_disk > left)
+            throw IoError(fmt::format("{}: its {} bytes exceed the {} bytes left of the load's {}-byte memory limit",
+                                      path, on_disk, left, limit_));
+        const std::size_t max_raw = (left - disk) / cost_per_byte;
+        IdxArray array;
+        try {
+            array = read_idx(path, std::min(max_raw, default_max_idx_bytes));
+        } catch (const IoError& e) {
+            // read_idx's size errors say "N-byte limit": explain where this file's N came from.
+            if (max_raw >= default_max_idx_bytes || std::string_view(e.what()).find("-byte limit") == std::string_view::npos)
+                throw;
+            throw IoError(fmt::format("{} (the load may take {} bytes of memory; {} were left for this file: its {} "
+                                      "bytes on disk and {} bytes per decompressed byte)", e.what(), limit_, left, disk,
+                                      cost_per_byte));
+        }
+        used_ += disk + cost_per_byte * array.size();
+        return array;
+    }
+
+private:
+    std::size_t limit_;
+    std::size_t used_ = 0;
+};
+
+Dataset load_pair(const std::string& images_path, const std::string& labels_path, LoadBudget& budget) {
+    const IdxArray images = budget.read(images_path, 1 + sizeof(float));
+    const IdxArray labels = budget.read(labels_path, 1 + sizeof(Labels::value_type));
     if (images.shape.size() < 2)
         throw IoError(fmt::format("{}: an images file has shape (N, rows, cols) or (N, features), found {}",
                                   images_path, shape_text(images.shape)));
@@ -99,7 +136,14 @@ Dataset load_idx_pair(const std::string& images_path, const std::string& labels_
     return data;
 }
 
-TrainTest load_mnist_dir(const std::string& dir) {
+}  // namespace
+
+Dataset load_idx_pair(const std::string& images_path, const std::string& labels_path, std::size_t max_bytes) {
+    LoadBudget budget(max_bytes);
+    return load_pair(images_path, labels_path, budget);
+}
+
+TrainTest load_mnist_dir(const std::string& dir, std::size_t max_bytes) {
     namespace fs = std::filesystem;
     std::error_code ec;
     if (!fs::is_directory(dir, ec))
@@ -121,7 +165,9 @@ TrainTest load_mnist_dir(const std::string& dir) {
     }
     if (!missing.empty())
         throw IoError(fmt::format("load_mnist_dir: missing in {}: {}", dir, missing));
-    return {load_idx_pair(paths[0], paths[1]), load_idx_pair(paths[2], paths[3])};
+    LoadBudget budget(max_bytes);
+    Dataset train = load_pair(paths[0], paths[1], budget);
+    return {std::move(train), load_pair(paths[2], paths[3], budget)};
 }
 
 std::string default_data_dir() { return "/usr/share/datasets/fashion-mnist"; }

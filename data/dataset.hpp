@@ -30,10 +30,20 @@ struct Dataset {
     std::size_t classes() const;
 };
 
+// The default bound on the memory one load_idx_pair or load_mnist_dir may take. Each file is
+// charged, before it is read, its size on disk plus what each decompressed byte becomes: the raw
+// byte and a float for an image (5 bytes), the raw byte and an int64 for a label (9). Whatever
+// remains of the limit is the most the file may decompress to, so neither the files' headers nor
+// a gzip bomb can make the load take more. Fashion-MNIST (70000 images of 784 pixels, gzip)
+// counts about 306 MB by this rule.
+inline constexpr std::size_t default_max_load_bytes = std::size_t{1} << 30;  // 1 GiB
+
 // Reads an IDX images file (N, rows, cols) or (N, features) and an IDX labels file (N,), raw or
 // gzip, into a Dataset with images flattened to (N, rows * cols) and scaled to [0, 1].
-// Throws IoError naming both files and both counts when the counts differ.
-Dataset load_idx_pair(const std::string& images_path, const std::string& labels_path);
+// Throws IoError naming both files and both counts when the counts differ, or naming the file
+// that would take the load over `max_bytes` (see default_max_load_bytes).
+Dataset load_idx_pair(const std::string& images_path, const std::string& labels_path,
+                      std::size_t max_bytes = default_max_load_bytes);
 
 struct TrainTest {
     Dataset train, test;
@@ -41,8 +51,9 @@ struct TrainTest {
 
 // Loads train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and
 // t10k-labels-idx1-ubyte from `dir`, each with or without .gz (the uncompressed file wins when
-// both exist). Throws IoError listing every missing file and the directory.
-TrainTest load_mnist_dir(const std::string& dir);
+// both exist). Throws IoError listing every missing file and the directory. The four files
+// together are bounded by `max_bytes` as load_idx_pair bounds two.
+TrainTest load_mnist_dir(const std::string& dir, std::size_t max_bytes = default_max_load_bytes);
 
 // Where Debian's dataset-fashion-mnist package puts Fashion-MNIST (60000 + 10000, gzip).
 std::string default_data_dir();

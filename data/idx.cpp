@@ -3,15 +3,17 @@
 #include "data/idx.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <climits>
 #include <cstdio>
 #include <cstring>
 
 #include <fmt/core.h>
-#include <unistd.h>
+#include <sys/stat.h>
 #include <zlib.h>
+
+#include "graph/atomic_file.hpp"
+#include "graph/shape_text.hpp"
 
 namespace xg::data {
 
@@ -24,12 +26,6 @@ constexpr std::size_t max_limit = SIZE_MAX / 4;
 
 [[noreturn]] void fail(std::string_view name, const std::string& what) {
     throw IoError(fmt::format("{}: {}", name, what));
-}
-
-std::string shape_text(const std::vector<std::size_t>& shape) {
-    std::string s = "(";
-    for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-    return s + (shape.size() == 1 ? ",)" : ")");
 }
 
 std::string_view idx_type_name(std::uint8_t code) {
@@ -69,6 +65,46 @@ std::size_t checked_product(const std::vector<std::size_t>& dims, std::size_t li
     return product;
 }
 
+// The dimensions of a header whose magic and size have been checked.
+std::vector<std::size_t> read_shape(std::span<const std::uint8_t> header) {
+    std::vector<std::size_t> shape;
+    for (std::size_t i = 0; i < header[3]; ++i) shape.push_back(read_be32(header.data() + 4 + 4 * i));
+    return shape;
+}
+
+// Up to `n` bytes from the start of the first gzip member, fewer if it is shorter or damaged
+// (then the full inflation reports the problem). Costs a few microseconds whatever follows.
+std::vector<std::uint8_t> gunzip_prefix(std::span<const std::uint8_t> bytes, std::size_t n) {
+    z_stream z{};
+    if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) return {};
+    std::vector<std::uint8_t> out(n);
+    z.next_in = const_cast<Bytef*>(bytes.data());
+    z.avail_in = static_cast<uInt>(std::min<std::size_t>(bytes.size(), UINT_MAX));
+    z.next_out = out.data();
+    z.avail_out = static_cast<uInt>(n);
+    while (z.avail_out > 0) {
+        const uInt in_before = z.avail_in, out_before = z.avail_out;
+        if (inflate(&z, Z_NO_FLUSH) != Z_OK || (z.avail_in == in_before && z.avail_out == out_before)) break;
+    }
+    out.resize(n - z.avail_out);
+    inflateEnd(&z);
+    return out;
+}
+
+// A gzip IDX file whose header declares more data than `max_bytes` is refused from the header
+// alone, before the data is inflated (an honest header on a bomb costs nothing). Any other
+// problem is left to the full parse, which names it.
+void refuse_declared_over_limit(std::span<const std::uint8_t> gz, std::string_view name, std::size_t max_bytes) {
+    const std::vector<std::uint8_t> head = gunzip_prefix(gz, 4 + 4 * max_idx_dims);
+    if (head.size() < 4 || head[0] != 0 || head[1] != 0 || head[2] != idx_ubyte || head[3] < 1 ||
+        head[3] > max_idx_dims || head.size() < 4 + 4 * std::size_t{head[3]})
+        return;
+    const std::vector<std::size_t> shape = read_shape(head);
+    if (checked_product(shape, max_bytes) > max_bytes)
+        fail(name, fmt::format("gzip data inflates to more than the {}-byte limit (corrupt file or decompression "
+                               "bomb): its IDX header declares shape {}", max_bytes, shape_text(shape)));
+}
+
 struct IdxHeader {
     std::vector<std::size_t> shape;
     std::size_t bytes = 0;  // of the header itself; the data follows
@@ -95,8 +131,7 @@ IdxHeader check_raw_idx(std::span<const std::uint8_t> bytes, std::string_view na
         fail(name, fmt::format("truncated IDX header: {} bytes, a {}-dimensional header needs {}", bytes.size(), ndim,
                                header));
 
-    IdxHeader out{{}, header};
-    for (std::size_t i = 0; i < ndim; ++i) out.shape.push_back(read_be32(bytes.data() + 4 + 4 * i));
+    IdxHeader out{read_shape(bytes), header};
     const std::size_t count = checked_product(out.shape, max_bytes);
     if (count > max_bytes)
         fail(name, fmt::format("IDX shape {} declares more than the {}-byte limit of data", shape_text(out.shape),
@@ -119,17 +154,29 @@ IdxArray parse_owned_raw_idx(std::vector<std::uint8_t> bytes, std::string_view n
 }
 
 // Reads a whole file; anything larger than `limit` bytes is refused before it is all in memory.
+// The buffer is sized from the file's size on disk (real content, not a claim), so it is not
+// reallocated while it grows.
 std::vector<std::uint8_t> read_file(const std::string& path, std::size_t limit) {
     std::FILE* f = std::fopen(path.c_str(), "rb");
     if (!f) fail(path, fmt::format("cannot open: {}", std::strerror(errno)));
     std::vector<std::uint8_t> bytes;
+    struct stat info {};
+    if (::fstat(::fileno(f), &info) == 0 && S_ISREG(info.st_mode) && info.st_size > 0) {
+        const auto size = static_cast<std::uint64_t>(info.st_size);
+        if (size > limit) {
+            std::fclose(f);
+            fail(path, fmt::format("file of {} bytes is larger than the {}-byte limit", size, limit));
+        }
+        bytes.reserve(static_cast<std::size_t>(size) + 1);  // + 1: fread's end-of-file probe
+    }
     constexpr std::size_t chunk = std::size_t{1} << 20;
     for (;;) {
         const std::size_t old = bytes.size();
-        bytes.resize(old + chunk);
-        const std::size_t got = std::fread(bytes.data() + old, 1, chunk, f);
+        const std::size_t want = bytes.capacity() > old ? bytes.capacity() - old : chunk;
+        bytes.resize(old + want);
+        const std::size_t got = std::fread(bytes.data() + old, 1, want, f);
         bytes.resize(old + got);
-        if (got < chunk) break;
+        if (got < want) break;
         if (bytes.size() > limit) {
             std::fclose(f);
             fail(path, fmt::format("file is larger than the {}-byte limit", limit));
@@ -219,6 +266,7 @@ IdxArray parse_idx(std::span<const std::uint8_t> bytes, std::string_view name, s
     max_bytes = std::min(max_bytes, max_limit);
     if (bytes.empty()) fail(name, "file is empty (0 bytes), expected an IDX header");
     if (is_gzip(bytes)) {
+        refuse_declared_over_limit(bytes, name, max_bytes);
         std::vector<std::uint8_t> raw = gunzip(bytes, name, max_bytes);
         if (raw.empty()) fail(name, "gzip data inflates to 0 bytes, expected an IDX header");
         return parse_owned_raw_idx(std::move(raw), name, max_bytes);
@@ -275,20 +323,7 @@ std::vector<std::uint8_t> encode_idx(const std::vector<std::size_t>& shape, std:
 void write_idx(const std::string& path, const std::vector<std::size_t>& shape, std::span<const std::uint8_t> data,
                bool gzip) {
     const std::vector<std::uint8_t> bytes = encode_idx(shape, data, gzip);
-    static std::atomic<unsigned> counter{0};
-    const std::string temp = fmt::format("{}.{}.{}.tmp", path, ::getpid(), counter++);
-    std::FILE* f = std::fopen(temp.c_str(), "wbx");
-    if (!f) fail(path, fmt::format("cannot create temporary file {}: {}", temp, std::strerror(errno)));
-    errno = 0;
-    bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
-    ok = ok && std::fflush(f) == 0;
-    ok = ok && ::fsync(::fileno(f)) == 0;  // the rename must not publish data still in flight
-    const int write_errno = errno;
-    const bool closed = std::fclose(f) == 0;
-    if (ok && closed && std::rename(temp.c_str(), path.c_str()) == 0) return;
-    const int err = write_errno != 0 ? write_errno : errno;
-    std::remove(temp.c_str());
-    fail(path, fmt::format("cannot write {} bytes: {}", bytes.size(), std::strerror(err)));
+    write_file_atomically(path, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
 
 }  // namespace xg::data

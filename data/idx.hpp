@@ -49,8 +49,8 @@ bool is_gzip(std::span<const std::uint8_t> bytes);
 std::vector<std::uint8_t> encode_idx(const std::vector<std::size_t>& shape, std::span<const std::uint8_t> data,
                                      bool gzip);
 
-// Writes encode_idx(...) to `path` atomically: into a temporary file next to it, then renamed,
-// so a reader never sees half a file. Throws IoError naming the file if writing fails.
+// Writes encode_idx(...) to `path` atomically (graph/atomic_file.hpp): a reader never sees half
+// a file. Throws IoError naming the file if writing fails.
 void write_idx(const std::string& path, const std::vector<std::size_t>& shape, std::span<const std::uint8_t> data,
                bool gzip);
 

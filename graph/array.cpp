@@ -3,14 +3,12 @@
 #include <algorithm>
 
 #include <fmt/format.h>
-#include <fmt/ranges.h>
+
+#include "graph/shape_text.hpp"
 
 namespace xg {
 
-std::string shape_str(const Shape& shape) {
-    if (shape.size() == 1) return fmt::format("({},)", shape[0]);
-    return fmt::format("({})", fmt::join(shape, ", "));
-}
+std::string shape_str(const Shape& shape) { return shape_text({shape.data(), shape.size()}); }
 
 Shape broadcast_shapes(const Shape& a, const Shape& b, std::string_view op) {
     const std::size_t n = std::max(a.size(), b.size());

@@ -1,12 +1,11 @@
 #include "graph/dot.hpp"
 
-#include <cstdio>
-#include <fstream>
 #include <unordered_set>
 #include <vector>
 
 #include <fmt/format.h>
 
+#include "graph/atomic_file.hpp"
 #include "graph/function.hpp"
 
 namespace xg {
@@ -62,18 +61,7 @@ std::string to_dot(const Variable<T>& output, bool verbose) {
 
 template <class T>
 void write_dot(const Variable<T>& output, const std::string& path, bool verbose) {
-    const std::string text = to_dot(output, verbose);
-    const std::string tmp = path + ".tmp";
-    {
-        std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-        f << text;
-        f.flush();
-        if (!f) throw Error(fmt::format("write_dot: cannot write {}", tmp));
-    }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-        std::remove(tmp.c_str());
-        throw Error(fmt::format("write_dot: cannot rename {} to {}", tmp, path));
-    }
+    write_file_atomically(path, to_dot(output, verbose));
 }
 
 template std::string to_dot(const Variable<float>&, bool);

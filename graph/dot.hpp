@@ -10,7 +10,7 @@ namespace xg {
 template <class T>
 std::string to_dot(const Variable<T>& output, bool verbose = true);
 
-// Writes to_dot(output) to `path` atomically (temporary file, then rename).
+// Writes to_dot(output) to `path` atomically (graph/atomic_file.hpp); IoError naming the path.
 template <class T>
 void write_dot(const Variable<T>& output, const std::string& path, bool verbose = true);
 

@@ -8,6 +8,7 @@
 
 #include <xtensor/xrandom.hpp>
 
+#include "expect_error.hpp"
 #include "fixtures.hpp"
 #include "xgrad.hpp"
 
@@ -16,6 +17,9 @@ namespace fs = std::filesystem;
 using F = xg::Variable<float>;
 
 namespace {
+using xgt::mentions;
+using xgt::read_all;
+using xgt::write_all;
 
 nn::MultiLayerNetOptions options(std::uint64_t seed) {
     return {.input_size = 6, .hidden_sizes = {5, 4}, .output_size = 3, .use_batchnorm = true, .seed = seed};
@@ -34,28 +38,6 @@ void train_a_little(nn::MultiLayerNet<float>& net, xg::optim::Adam<float>& opt) 
         net.loss(F(inputs()), t).backward();
         opt.step();
     }
-}
-
-std::string read_all(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), {}};
-}
-
-void write_all(const std::string& path, const std::string& bytes) {
-    std::ofstream(path, std::ios::binary) << bytes;
-}
-
-// The predicate for BOOST_CHECK_EXCEPTION: the message contains every one of `parts`.
-auto mentions(std::vector<std::string> parts) {
-    return [parts](const xg::Error& e) {
-        const std::string what = e.what();
-        for (const auto& p : parts)
-            if (what.find(p) == std::string::npos) {
-                BOOST_TEST_MESSAGE("message lacks '" << p << "': " << what);
-                return false;
-            }
-        return true;
-    };
 }
 
 }  // namespace

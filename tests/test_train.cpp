@@ -20,16 +20,10 @@ namespace tt = boost::test_tools;
 using namespace xg;
 
 namespace {
+using xgt::read_all;
 
 nn::MultiLayerNetOptions net_options() {
     return {.input_size = 4, .hidden_sizes = {8}, .output_size = 3, .use_batchnorm = true, .seed = 5};
-}
-
-std::string read_all(const std::string& path) {
-    std::ifstream in(path);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
 }
 
 }  // namespace

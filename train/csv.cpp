@@ -1,11 +1,5 @@
 #include "train/csv.hpp"
 
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
-#include <system_error>
-
 #include <fmt/format.h>
 #include <fmt/std.h>
 
@@ -37,59 +31,41 @@ std::string Cell::str() const {
     return std::visit(Printer{}, value_);
 }
 
-std::filesystem::path temp_path_beside(const std::filesystem::path& path) {
-    return path.parent_path() / fmt::format(".{}.{}.tmp", path.filename().string(), ::getpid());
-}
-
 CsvWriter::CsvWriter(std::filesystem::path path, std::vector<std::string> header)
-    : path_(std::move(path)), temp_path_(temp_path_beside(path_)), columns_(header.size()) {
+    : path_(std::move(path)), columns_(header.size()), file_(path_.string()) {
     if (header.empty()) throw ValueError(fmt::format("CsvWriter {}: the header has no columns", path_));
-    out_.open(temp_path_, std::ios::out | std::ios::trunc);
-    if (!out_)
-        throw IoError(fmt::format("cannot write {} (temporary {}): {}", path_, temp_path_, std::strerror(errno)));
     std::vector<Cell> names(header.begin(), header.end());
     row(names);
 }
 
-CsvWriter::~CsvWriter() {
-    if (closed_) return;
-    out_.close();
-    std::error_code ignored;  // a destructor must not throw; the file is garbage either way
-    std::filesystem::remove(temp_path_, ignored);
-}
+// Without close() the AtomicFile member removes its temporary: an unfinished table is never
+// published.
+CsvWriter::~CsvWriter() = default;
 
 CsvWriter& CsvWriter::row(const std::vector<Cell>& cells) {
     if (closed_) throw ValueError(fmt::format("CsvWriter {}: row() after close()", path_));
     if (cells.size() != columns_)
         throw ValueError(fmt::format("CsvWriter {}: row has {} cells, the header {} columns", path_, cells.size(),
                                      columns_));
+    std::string line;
     for (std::size_t i = 0; i < cells.size(); ++i) {
-        if (i > 0) out_ << ',';
-        out_ << cells[i].str();
+        if (i > 0) line += ',';
+        line += cells[i].str();
     }
-    out_ << '\n';
-    check_stream("write");
+    line += '\n';
+    file_.write(line);
     return *this;
 }
 
 CsvWriter& CsvWriter::end_block() {
-    out_ << '\n';
-    check_stream("write");
+    file_.write("\n");
     return *this;
 }
 
 void CsvWriter::close() {
     if (closed_) return;
-    out_.close();
-    check_stream("close");
-    std::error_code error;
-    std::filesystem::rename(temp_path_, path_, error);
-    if (error) throw IoError(fmt::format("cannot write {}: rename from {} failed: {}", path_, temp_path_, error.message()));
+    file_.commit();
     closed_ = true;
-}
-
-void CsvWriter::check_stream(const char* what) const {
-    if (!out_) throw IoError(fmt::format("cannot write {}: {} of {} failed (disk full?)", path_, what, temp_path_));
 }
 
 }  // namespace xg::train

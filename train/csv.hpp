@@ -1,14 +1,15 @@
 #pragma once
 // CSV files for experiment results, written so that a reader (gnuplot, a script, a person
-// tailing the directory) never sees half a file: rows go to a temporary file beside the target,
-// which close() renames over it.
+// tailing the directory) never sees half a file: rows go to an AtomicFile (graph/atomic_file.hpp),
+// which close() publishes.
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <string>
 #include <type_traits>
 #include <variant>
 #include <vector>
+
+#include "graph/atomic_file.hpp"
 
 namespace xg::train {
 
@@ -35,7 +36,7 @@ private:
 
 class CsvWriter {
 public:
-    // Opens a temporary file beside `path` and writes the header row. Throws IoError naming the
+    // Opens the temporary file of an AtomicFile for `path` and writes the header row. Throws IoError naming the
     // path if it cannot be created.
     CsvWriter(std::filesystem::path path, std::vector<std::string> header);
     // Without close() (e.g. an exception unwound past the writer) the temporary file is removed
@@ -49,22 +50,16 @@ public:
     // An empty line. gnuplot reads it as the end of one scan line of a grid (needed for contours
     // of gridded data); CSV readers that skip blank lines are unaffected.
     CsvWriter& end_block();
-    // Flushes and renames the temporary file onto `path`; throws IoError naming it on failure.
+    // Publishes the table under `path` (AtomicFile::commit); throws IoError naming it on failure.
     void close();
 
     const std::filesystem::path& path() const { return path_; }
 
 private:
-    void check_stream(const char* what) const;
-
     std::filesystem::path path_;
-    std::filesystem::path temp_path_;
     std::size_t columns_;
-    std::ofstream out_;
+    AtomicFile file_;
     bool closed_ = false;
 };
-
-// A file's neighbour for atomic writes: "<dir>/.<name>.<pid>.tmp" (hidden, unique per process).
-std::filesystem::path temp_path_beside(const std::filesystem::path& path);
 
 }  // namespace xg::train

@@ -16,6 +16,7 @@
 #include <fmt/ranges.h>
 #include <fmt/std.h>
 
+#include "graph/atomic_file.hpp"
 #include "graph/error.hpp"
 #include "train/csv.hpp"
 
@@ -173,7 +174,10 @@ struct GnuplotRun {
 // Runs `gnuplot args...` in `dir`, its output captured in a temporary file (no shell involved,
 // so paths need no quoting).
 GnuplotRun run_gnuplot(const std::vector<std::string>& args, const fs::path& dir, const fs::path& script) {
-    const fs::path log = temp_path_beside(fs::absolute(script).replace_extension(".log"));
+    // A scratch file, never committed: AtomicFile gives it a recognisable name beside the
+    // script, removes it on every path out of here, and a killed run's copy on the next run.
+    const AtomicFile scratch(fs::absolute(script).replace_extension(".log").string());
+    const fs::path log = scratch.temporary();
     std::vector<char*> argv;
     std::vector<std::string> storage = {"gnuplot"};
     storage.insert(storage.end(), args.begin(), args.end());
@@ -188,8 +192,6 @@ GnuplotRun run_gnuplot(const std::vector<std::string>& args, const fs::path& dir
     pid_t pid = 0;
     const int spawn_error = posix_spawnp(&pid, "gnuplot", &actions, nullptr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&actions);
-    std::error_code ignored;
-    if (spawn_error != 0) fs::remove(log, ignored);  // the child may have opened it before exec failed
     if (spawn_error != 0)
         throw IoError(fmt::format("cannot run gnuplot for {}: {}{}", script, std::strerror(spawn_error),
                                   spawn_error == ENOENT ? " (install gnuplot-nox; scripts/setup does)" : ""));
@@ -200,7 +202,6 @@ GnuplotRun run_gnuplot(const std::vector<std::string>& args, const fs::path& dir
     std::stringstream messages;
     messages << in.rdbuf();
     in.close();
-    fs::remove(log, ignored);
     return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), messages.str()};
 }
 
@@ -229,29 +230,16 @@ std::string gnuplot_script(const Figure& figure, const fs::path& script_dir, con
 void save_png(const Figure& figure, const fs::path& png) {
     const fs::path dir = fs::absolute(png).parent_path();
     const fs::path script = fs::path(png).replace_extension(".gp");
-    {
-        const std::string text = gnuplot_script(figure, dir, png.filename().string());
-        const fs::path temp = temp_path_beside(script);
-        std::ofstream out(temp);
-        out << text;
-        out.close();
-        if (!out) throw IoError(fmt::format("cannot write {}: {}", script, std::strerror(errno)));
-        std::error_code error;
-        fs::rename(temp, script, error);
-        if (error) throw IoError(fmt::format("cannot write {}: {}", script, error.message()));
-    }
-    const fs::path temp_png = temp_path_beside(png);
-    const GnuplotRun run = run_gnuplot({"-e", "output = " + quoted(temp_png.filename().string()),
+    write_file_atomically(script.string(), gnuplot_script(figure, dir, png.filename().string()));
+    AtomicFile image(png.string());  // gnuplot draws into its temporary, published when complete
+    const GnuplotRun run = run_gnuplot({"-e", "output = " + quoted(fs::path(image.temporary()).filename().string()),
                                         script.filename().string()},
                                        dir, script);
     std::error_code error;
-    if (run.exit_status != 0 || !fs::exists(temp_png) || fs::file_size(temp_png) == 0) {
-        fs::remove(temp_png, error);
+    if (run.exit_status != 0 || fs::file_size(image.temporary(), error) == 0 || error)
         throw IoError(fmt::format("gnuplot failed on {} (exit status {}) drawing {}:\n{}", script, run.exit_status,
                                   png, run.messages));
-    }
-    fs::rename(temp_png, png, error);
-    if (error) throw IoError(fmt::format("cannot write {}: rename from {} failed: {}", png, temp_png, error.message()));
+    image.commit();
     if (!run.messages.empty()) std::cerr << fmt::format("gnuplot ({}): {}", script, run.messages);
 }
 

@@ -180,9 +180,10 @@ void Trainer::resume(const std::string& path) {
     // All or nothing: the model is loaded first (nn::load leaves it unchanged if the file does not
     // fit it), then put back as it was if the optimizer's state or the history is refused.
     const StateDict<float> model_before = net_.state_dict();
-    const StateDict<float> optimizer_state = nn::load(path, net_);
+    const StateDict<float> sections = nn::load_with_sections(path, net_);
     try {
-        const StateDict<float> trainer = nn::from_section("trainer", nn::load_npz<float>(path));
+        const StateDict<float> optimizer_state = nn::from_section("optimizer", sections);
+        const StateDict<float> trainer = nn::from_section("trainer", sections);
         History restored;
         for (const auto& [name, array] : trainer) {
             if (name == "history") restored.epochs = history_from(array, path);
