@@ -190,7 +190,7 @@ inline bool quick() { return std::getenv("XGRAD_BENCH_QUICK") != nullptr; }
 // ---- command-line words ----
 // The benchmarks take positional words (mode, dtype, BATCH, STEPS), checked here: a bad one ends
 // the program with one line naming it and status 1, as a bad flag does in the examples. Not
-// Boost.Program_options like the examples' train::Cli: the libtorch peer shares this header and
+// Boost.Program_options like the examples' support::Cli: the libtorch peer shares this header and
 // links nothing of xgrad's.
 
 struct ArgError : std::runtime_error {

@@ -22,16 +22,17 @@
 #include "data/dataset.hpp"
 #include "nn/nn.hpp"
 #include "optim/sgd.hpp"
-#include "train/cli.hpp"
+#include "support/cli.hpp"
 #include "train/csv.hpp"
-#include "train/plot.hpp"
+#include "support/plot.hpp"
 #include "train/trainer.hpp"
 
 namespace {
 
-namespace flag = xg::train::flag;
+namespace flag = xg::support::flag;
 namespace nn = xg::nn;
 namespace optim = xg::optim;
+namespace support = xg::support;
 namespace train = xg::train;
 namespace data = xg::data;
 namespace fs = std::filesystem;
@@ -91,8 +92,8 @@ double stddev(const std::vector<double>& v) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    return train::guarded_main("batch_norm_test", [&] {
-        train::Cli cli("batch_norm_test",
+    return support::guarded_main("batch_norm_test", [&] {
+        support::Cli cli("batch_norm_test",
                        "Training accuracy with and without batch normalisation for 16 weight-init scales "
                        "(Deep Learning from Scratch 6.3.2).",
                        1);
@@ -119,7 +120,7 @@ int main(int argc, char** argv) {
         const std::string dir = cli.data_dir();
         const data::TrainTest sets = cli.load_data();
         const data::Dataset train_set =
-            train::first_samples(sets.train, cli.get<std::size_t>("train-samples"), "train-samples");
+            support::first_samples(sets.train, cli.get<std::size_t>("train-samples"), "train-samples");
         fmt::print("data: the first {} training samples of {}; the book uses MNIST digits (absolute accuracies differ)\n",
                    train_set.size(), dir);
         fmt::print("net: 784 -> {} x 100 ReLU -> 10, SGD lr {}, batch {}, {} epochs of {} random batches; weights "
@@ -167,7 +168,7 @@ int main(int argc, char** argv) {
         const std::size_t cols = static_cast<std::size_t>(std::ceil(std::sqrt(static_cast<double>(scales))));
         const std::size_t rows = (scales + cols - 1) / cols;
         const fs::path acc_path = common->out / "accuracy.csv";
-        train::Figure fig{.title = fmt::format("Training accuracy with (blue) and without (orange) batch norm, weights "
+        support::Figure fig{.title = fmt::format("Training accuracy with (blue) and without (orange) batch norm, weights "
                                                "N(0, W^2); {} Fashion-MNIST samples, SGD lr {}",
                                                train_set.size(), lr),
                           .rows = rows, .cols = cols, .width = 420 * static_cast<int>(cols),
@@ -189,20 +190,20 @@ int main(int argc, char** argv) {
                 .commands = {"set ytics 0.2"},
             });
         }
-        train::save_png(fig, common->out / "accuracy.png");
+        support::save_png(fig, common->out / "accuracy.png");
 
-        train::Panel fin{.title = fmt::format("Final training accuracy after {} epochs vs init scale", epochs),
+        support::Panel fin{.title = fmt::format("Final training accuracy after {} epochs vs init scale", epochs),
                          .x = {.label = "weight init std W (log scale)", .log = true},
                          .y = {.label = "final training accuracy", .min = 0.0, .max = 1.0},
                          .series = {{.csv = common->out / "summary.csv", .x = "scale", .y = "final_accuracy_batchnorm",
-                                     .title = "with batch norm", .style = train::Style::linespoints, .color = "#1f77b4",
+                                     .title = "with batch norm", .style = support::Style::linespoints, .color = "#1f77b4",
                                      .line_width = 2},
                                     {.csv = common->out / "summary.csv", .x = "scale", .y = "final_accuracy_without",
-                                     .title = "without", .style = train::Style::linespoints, .color = "#ff7f0e",
+                                     .title = "without", .style = support::Style::linespoints, .color = "#ff7f0e",
                                      .line_width = 2}},
                          .contours = {},
                          .legend = "top left"};
-        train::save_png({.title = "", .rows = 1, .cols = 1, .width = 900, .height = 550, .panels = {fin}},
+        support::save_png({.title = "", .rows = 1, .cols = 1, .width = 900, .height = 550, .panels = {fin}},
                         common->out / "final_accuracy.png");
 
         std::size_t bn_better = 0;
@@ -214,11 +215,11 @@ int main(int argc, char** argv) {
             bn_early.push_back(runs[2 * i].accuracy[early]);
             plain_early.push_back(runs[2 * i + 1].accuracy[early]);
         }
-        train::verdict("batch norm reaches a higher final training accuracy for most scales (more than half)",
+        support::verdict("batch norm reaches a higher final training accuracy for most scales (more than half)",
                        fmt::format("higher with batch norm for {}/{} scales; mean final accuracy {:.3f} vs {:.3f}",
                                    bn_better, scales, mean(bn_final), mean(plain_final)),
                        2 * bn_better > scales);
-        train::verdict(fmt::format("batch norm learns faster: higher mean accuracy after epoch {} over the scales", early),
+        support::verdict(fmt::format("batch norm learns faster: higher mean accuracy after epoch {} over the scales", early),
                        fmt::format("mean accuracy after epoch {}: {:.3f} with, {:.3f} without", early, mean(bn_early),
                                    mean(plain_early)),
                        mean(bn_early) > mean(plain_early));
@@ -232,7 +233,7 @@ int main(int argc, char** argv) {
             return static_cast<std::size_t>(std::count_if(v.begin(), v.end(), [&](double a) { return a >= learned; }));
         };
         const std::size_t bn_learned = count_learned(bn_final), plain_learned = count_learned(plain_final);
-        train::verdict(fmt::format("batch norm depends less on the init scale: it learns (final training accuracy >= {}) "
+        support::verdict(fmt::format("batch norm depends less on the init scale: it learns (final training accuracy >= {}) "
                                    "at more of the scales",
                                    learned),
                        fmt::format("learns at {}/{} scales with batch norm, {}/{} without (final accuracy std over the "

@@ -31,15 +31,16 @@
 #include "data/dataset.hpp"
 #include "nn/nn.hpp"
 #include "ops/gradcheck.hpp"
-#include "train/cli.hpp"
+#include "support/cli.hpp"
 #include "train/csv.hpp"
-#include "train/plot.hpp"
+#include "support/plot.hpp"
 #include "xgrad.hpp"
 
 namespace {
 
-namespace flag = xg::train::flag;
+namespace flag = xg::support::flag;
 namespace nn = xg::nn;
+namespace support = xg::support;
 namespace train = xg::train;
 namespace data = xg::data;
 namespace fs = std::filesystem;
@@ -251,8 +252,8 @@ void print_params(const std::vector<ParamError>& errors) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    return train::guarded_main("gradient_check", [&] {
-        train::Cli cli("gradient_check",
+    return support::guarded_main("gradient_check", [&] {
+        support::Cli cli("gradient_check",
                        "Back-propagation against central differences on single ops and whole networks, float64 "
                        "(Deep Learning from Scratch 5.7.3).",
                        1);
@@ -299,7 +300,7 @@ int main(int argc, char** argv) {
         // 2. The book's net on real images.
         const std::string dir = cli.data_dir();
         const data::TrainTest sets = cli.load_data();
-        const data::Dataset first = train::first_samples(sets.train, samples, "samples");
+        const data::Dataset first = support::first_samples(sets.train, samples, "samples");
         const A x784 = xt::cast<double>(first.images);
         const std::size_t inputs = common->quick ? 196 : 784;
         const A x_book = common->quick ? pool2x2(x784) : x784;
@@ -372,7 +373,7 @@ int main(int argc, char** argv) {
 
         // Bar charts: one bar per parameter, log scale.
         const fs::path path = common->out / "params.csv";
-        train::Figure fig{.title = "Back-propagation vs central differences (h = " + fmt::format("{}", h) +
+        support::Figure fig{.title = "Back-propagation vs central differences (h = " + fmt::format("{}", h) +
                                    "), float64: one bar per parameter",
                           .rows = 2, .cols = 2, .width = 1600, .height = 1200, .panels = {}};
         std::vector<std::string> xtics;
@@ -390,9 +391,9 @@ int main(int argc, char** argv) {
                 .title = title,
                 .x = {.label = "parameter", .min = 0.3, .max = static_cast<double>(index) + 0.7},
                 .y = {.label = label, .log = true},
-                .series = {{.csv = path, .x = "index", .y = column, .title = book_label, .style = train::Style::boxes,
+                .series = {{.csv = path, .x = "index", .y = column, .title = book_label, .style = support::Style::boxes,
                             .where = {{"net", book_label}}, .color = "#1f77b4", .box_width = 0.7},
-                           {.csv = path, .x = "index", .y = column, .title = deep_label, .style = train::Style::boxes,
+                           {.csv = path, .x = "index", .y = column, .title = deep_label, .style = support::Style::boxes,
                             .where = {{"net", deep_label}}, .color = "#ff7f0e", .box_width = 0.7}},
                 .contours = {},
                 .legend = "outside top center horizontal",
@@ -406,16 +407,16 @@ int main(int argc, char** argv) {
             .x = {.label = "h (log scale)", .log = true, .min = 5e-8, .max = 2e-2},
             .y = {.label = "norm-wise relative difference", .log = true},
             .series = {{.csv = spath, .x = "h", .y = "norm_rel_error", .title = book_label,
-                        .style = train::Style::linespoints, .where = {{"net", book_label}}, .color = "#1f77b4",
+                        .style = support::Style::linespoints, .where = {{"net", book_label}}, .color = "#1f77b4",
                         .line_width = 2},
                        {.csv = spath, .x = "h", .y = "norm_rel_error", .title = deep_label,
-                        .style = train::Style::linespoints, .where = {{"net", deep_label}}, .color = "#ff7f0e",
+                        .style = support::Style::linespoints, .where = {{"net", deep_label}}, .color = "#ff7f0e",
                         .line_width = 2}},
             .contours = {},
             .legend = "top center",
             .commands = {"set format y \"%.0e\"", "set format x \"%.0e\""},
         });
-        train::save_png(fig, common->out / "errors.png");
+        support::save_png(fig, common->out / "errors.png");
 
         // Verdicts.
         double book_worst_mean = 0, all_worst_rel = 0, all_worst_norm = 0;
@@ -427,13 +428,13 @@ int main(int argc, char** argv) {
                 all_worst_norm = std::max(all_worst_norm, e.norm_rel);
                 library_ok = library_ok && e.library_ok;
             }
-        train::verdict(fmt::format("every single op passes xg::gradcheck ({} ops)", op_count),
+        support::verdict(fmt::format("every single op passes xg::gradcheck ({} ops)", op_count),
                        fmt::format("{}; largest abs error {:.2e}", ops_ok ? "all pass" : "some FAIL", ops_worst_abs), ops_ok);
-        train::verdict("the book's net: mean |backprop - numerical| per parameter is tiny (the book: ~1e-10 to 1e-13; "
+        support::verdict("the book's net: mean |backprop - numerical| per parameter is tiny (the book: ~1e-10 to 1e-13; "
                        "here: below 1e-9)",
                        fmt::format("largest mean |diff| {:.2e} over {} parameters", book_worst_mean, book.size()),
                        book_worst_mean < 1e-9);
-        train::verdict("every parameter of both nets: relative error below 1e-6 (norm-wise, ||backprop - numerical|| / "
+        support::verdict("every parameter of both nets: relative error below 1e-6 (norm-wise, ||backprop - numerical|| / "
                        "||backprop||)",
                        fmt::format("largest norm-wise relative error {:.2e}; element-wise the largest is {:.2e}, on "
                                    "elements whose gradient is near the finite differences' own error (see h_sweep)",
@@ -441,12 +442,12 @@ int main(int argc, char** argv) {
                        all_worst_norm < 1e-6);
         // Truncation error of central differences is ~h^2 f''': from h = 1e-3 to 1e-4 it should fall ~100x.
         const double fall = deep_sweep[1].norm_rel / deep_sweep[2].norm_rel;
-        train::verdict("the remaining differences are the finite differences' truncation error: 10x smaller h gives "
+        support::verdict("the remaining differences are the finite differences' truncation error: 10x smaller h gives "
                        "~100x smaller differences (30x..300x) from h = 1e-3 to 1e-4 on the deep net",
                        fmt::format("{:.2e} at h = 1e-3, {:.2e} at h = 1e-4: {:.0f}x", deep_sweep[1].norm_rel,
                                    deep_sweep[2].norm_rel, fall),
                        fall >= 30 && fall <= 300);
-        train::verdict("xg::gradcheck_params passes every parameter of both nets",
+        support::verdict("xg::gradcheck_params passes every parameter of both nets",
                        library_ok ? "all pass" : "some FAIL", library_ok);
         fmt::print("wrote {}: ops.csv, params.csv, errors.png\n", common->out.string());
         return 0;

@@ -26,15 +26,16 @@
 #include "data/dataset.hpp"
 #include "nn/nn.hpp"
 #include "optim/sgd.hpp"
-#include "train/cli.hpp"
+#include "support/cli.hpp"
 #include "train/csv.hpp"
-#include "train/plot.hpp"
+#include "support/plot.hpp"
 #include "train/trainer.hpp"
 
 namespace {
 
-namespace flag = xg::train::flag;
+namespace flag = xg::support::flag;
 namespace nn = xg::nn;
+namespace support = xg::support;
 namespace train = xg::train;
 namespace data = xg::data;
 namespace fs = std::filesystem;
@@ -128,8 +129,8 @@ double median(std::vector<double> v) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    return train::guarded_main("hyperparameter_optimization", [&] {
-        train::Cli cli("hyperparameter_optimization",
+    return support::guarded_main("hyperparameter_optimization", [&] {
+        support::Cli cli("hyperparameter_optimization",
                        "Random search for the learning rate and weight decay on a validation split "
                        "(Deep Learning from Scratch 6.5).",
                        1);
@@ -171,7 +172,7 @@ int main(int argc, char** argv) {
 
         const std::string dir = cli.data_dir();
         const data::TrainTest sets = cli.load_data();
-        const data::Dataset pool = train::first_samples(sets.train, cli.get<std::size_t>("samples"), "samples");
+        const data::Dataset pool = support::first_samples(sets.train, cli.get<std::size_t>("samples"), "samples");
         const auto [train_set, val_set] = data::split(pool, cli.get<double>("validation"), common->seed);
         if (val_set.size() == 0 || train_set.size() == 0)
             throw xg::ValueError(fmt::format("--validation {} of --samples {} leaves {} samples for validation and {} for "
@@ -236,14 +237,14 @@ int main(int argc, char** argv) {
         // Figures: the best 20 of stage 1, 5 columns (the book's layout), and the search space.
         const std::size_t shown = std::min<std::size_t>(20, r1.size());
         const std::size_t cols = 5, rows = (shown + cols - 1) / cols;
-        train::Figure fig{.title = fmt::format("Best {} of {} random trials (stage 1): validation (blue) and training "
+        support::Figure fig{.title = fmt::format("Best {} of {} random trials (stage 1): validation (blue) and training "
                                                "(orange) accuracy per epoch",
                                                shown, trials),
                           .rows = rows, .cols = cols, .width = 1750, .height = 300 * static_cast<int>(rows) + 60,
                           .panels = {}};
         for (std::size_t k = 0; k < shown; ++k) {
             const Trial& t = *r1[k];
-            const train::Filter where = {{"stage", "1"}, {"rank_in_stage", std::to_string(k + 1)}};
+            const support::Filter where = {{"stage", "1"}, {"rank_in_stage", std::to_string(k + 1)}};
             fig.panels.push_back({
                 .title = fmt::format("Best-{}: val {:.2f}\nlr {:.2g}, wd {:.2g}", k + 1, t.val(), t.lr, t.wd),
                 .x = {.label = "epoch", .min = 0.0, .max = static_cast<double>(epochs)},
@@ -257,10 +258,10 @@ int main(int argc, char** argv) {
                 .commands = {"set ytics 0.2"},
             });
         }
-        train::save_png(fig, common->out / "best_curves.png");
+        support::save_png(fig, common->out / "best_curves.png");
 
         const fs::path tpath = common->out / "trials.csv";
-        train::Figure sfig{.title = "Random search: final validation accuracy of every trial", .rows = 1, .cols = 2,
+        support::Figure sfig{.title = "Random search: final validation accuracy of every trial", .rows = 1, .cols = 2,
                            .width = 1500, .height = 600, .panels = {}};
         for (const auto& [column, label] : {std::pair{"lr", "learning rate (log scale)"},
                                             std::pair{"weight_decay", "weight decay lambda (log scale)"}}) {
@@ -269,15 +270,15 @@ int main(int argc, char** argv) {
                 .x = {.label = label, .log = true},
                 .y = {.label = "final validation accuracy", .min = 0.0, .max = 1.0},
                 .series = {{.csv = tpath, .x = column, .y = "final_val_accuracy", .title = "stage 1 (wide ranges)",
-                            .style = train::Style::points, .where = {{"stage", "1"}}, .color = "#1f77b4"},
+                            .style = support::Style::points, .where = {{"stage", "1"}}, .color = "#1f77b4"},
                            {.csv = tpath, .x = column, .y = "final_val_accuracy", .title = "stage 2 (narrowed)",
-                            .style = train::Style::points, .where = {{"stage", "2"}}, .color = "#d62728"}},
+                            .style = support::Style::points, .where = {{"stage", "2"}}, .color = "#d62728"}},
                 .contours = {},
                 .legend = "top left",
                 .commands = {"set format x \"%.0e\"", "set pointsize 1.5"},
             });
         }
-        train::save_png(sfig, common->out / "search.png");
+        support::save_png(sfig, common->out / "search.png");
 
         // Verdicts.
         const std::size_t k = top;
@@ -288,7 +289,7 @@ int main(int argc, char** argv) {
             lo = std::min(lo, r1[i]->lr);
             hi = std::max(hi, r1[i]->lr);
         }
-        train::verdict(fmt::format("the best trials' learning rates lie in a narrow band, 1e-3..1e-2 as the book finds "
+        support::verdict(fmt::format("the best trials' learning rates lie in a narrow band, 1e-3..1e-2 as the book finds "
                                    "(at least {} of the best {})",
                                    (8 * k + 9) / 10, k),
                        fmt::format("{}/{} in [1e-3, 1e-2]; their range {:.2g}..{:.2g}", in_band, k, lo, hi),
@@ -300,7 +301,7 @@ int main(int argc, char** argv) {
             wd_lo = std::min(wd_lo, r1[i]->wd);
             wd_hi = std::max(wd_hi, r1[i]->wd);
         }
-        train::verdict(fmt::format("the book: good weight decays lie in 1e-8..1e-6 (at least {} of the best {})",
+        support::verdict(fmt::format("the book: good weight decays lie in 1e-8..1e-6 (at least {} of the best {})",
                                    (8 * k + 9) / 10, k),
                        fmt::format("{}/{} in [1e-8, 1e-6]; their range {:.2g}..{:.2g}", wd_in_band, k, wd_lo, wd_hi),
                        10 * wd_in_band >= 8 * k);
@@ -310,7 +311,7 @@ int main(int argc, char** argv) {
                        "decides (search.png)\n",
                        train_set.size(), epochs);
         const std::size_t classes = std::max(train_set.classes(), val_set.classes());
-        train::verdict(fmt::format("random search finds a validation accuracy well above chance (1/{} = {:.2f}): at "
+        support::verdict(fmt::format("random search finds a validation accuracy well above chance (1/{} = {:.2f}): at "
                                    "least 0.5",
                                    classes, 1.0 / static_cast<double>(classes)),
                        fmt::format("best val acc {:.3f} (lr {:.3g}, wd {:.3g})", r1[0]->val(), r1[0]->lr, r1[0]->wd),
@@ -323,7 +324,7 @@ int main(int argc, char** argv) {
             std::vector<double> v1, v2;
             for (const Trial* t : r1) v1.push_back(t->val());
             for (const Trial* t : r2) v2.push_back(t->val());
-            train::verdict("narrowing the ranges around the best concentrates the search: stage 2's median validation "
+            support::verdict("narrowing the ranges around the best concentrates the search: stage 2's median validation "
                            "accuracy is above stage 1's",
                            fmt::format("median {:.3f} (stage 2) vs {:.3f} (stage 1); best {:.3f} vs {:.3f}", median(v2),
                                        median(v1), r2[0]->val(), r1[0]->val()),

@@ -19,17 +19,18 @@
 #include "data/dataset.hpp"
 #include "nn/nn.hpp"
 #include "optim/factory.hpp"
-#include "train/cli.hpp"
+#include "support/cli.hpp"
 #include "train/csv.hpp"
-#include "train/plot.hpp"
-#include "train/side_by_side.hpp"
-#include "train/smooth.hpp"
+#include "support/plot.hpp"
+#include "support/side_by_side.hpp"
+#include "support/smooth.hpp"
 
 namespace {
 
-namespace flag = xg::train::flag;
+namespace flag = xg::support::flag;
 namespace nn = xg::nn;
 namespace optim = xg::optim;
+namespace support = xg::support;
 namespace train = xg::train;
 namespace data = xg::data;
 namespace fs = std::filesystem;
@@ -51,8 +52,8 @@ const std::vector<std::string> colors = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d627
 }  // namespace
 
 int main(int argc, char** argv) {
-    return train::guarded_main("optimizer_compare_mnist", [&] {
-        train::Cli cli("optimizer_compare_mnist",
+    return support::guarded_main("optimizer_compare_mnist", [&] {
+        support::Cli cli("optimizer_compare_mnist",
                        "SGD, Momentum, AdaGrad and Adam train a 784-100x4-10 ReLU net on the same batches "
                        "(Deep Learning from Scratch 6.1.8).",
                        1);
@@ -92,7 +93,7 @@ int main(int argc, char** argv) {
 
         std::vector<std::unique_ptr<nn::MultiLayerNet<float>>> nets;
         std::vector<std::unique_ptr<optim::Optimizer<float>>> optimizers;
-        std::vector<train::Contender> contenders;
+        std::vector<support::Contender> contenders;
         for (const std::string& name : names) {
             nets.push_back(std::make_unique<nn::MultiLayerNet<float>>(net_options));  // same seed: same weights
             optimizers.push_back(optim::make_optimizer<float>(name, nets.back()->parameters()));
@@ -104,9 +105,9 @@ int main(int argc, char** argv) {
             fmt::print("  {:<9} lr {}\n", contenders[m].name, optimizers[m]->lr());
         fmt::print("mini-batch loss every 100 iterations (batch {}, {} iterations):\n", batch, iterations);
 
-        const train::LossCurves curves = train::train_side_by_side(
+        const support::LossCurves curves = support::train_side_by_side(
             contenders, sets.train, {.iterations = iterations, .batch_size = batch, .seed = common->seed, .print_every = 100});
-        train::write_loss_curves_csv(common->out / "loss_curves.csv", curves, window);
+        support::write_loss_curves_csv(common->out / "loss_curves.csv", curves, window);
 
         // Summary: the mean of the last 100 losses (less noisy than the last one) and test accuracy.
         std::vector<double> tail(names.size()), accuracy(names.size());
@@ -115,9 +116,9 @@ int main(int argc, char** argv) {
         fmt::print("{:<9} {:>8} {:>20} {:>16} {:>14}\n", "rule", "lr", "mean loss last 100", "final smoothed", "test accuracy");
         for (std::size_t m = 0; m < names.size(); ++m) {
             const std::vector<double>& loss = curves.loss[m];
-            tail[m] = train::mean_of(loss, loss.size() >= 100 ? loss.size() - 100 : 0, loss.size());
+            tail[m] = support::mean_of(loss, loss.size() >= 100 ? loss.size() - 100 : 0, loss.size());
             accuracy[m] = nets[m]->accuracy(sets.test.images, sets.test.labels);
-            const double smooth_end = loss.size() >= 11 ? train::smooth_curve(loss).back() : loss.back();
+            const double smooth_end = loss.size() >= 11 ? support::smooth_curve(loss).back() : loss.back();
             summary.row({contenders[m].name, optimizers[m]->lr(), tail[m], smooth_end, accuracy[m], curves.diverged[m] ? 1 : 0});
             fmt::print("{:<9} {:>8} {:>20.4f} {:>16.4f} {:>14.4f}{}\n", contenders[m].name, optimizers[m]->lr(), tail[m],
                        smooth_end, accuracy[m], curves.diverged[m] ? "  (diverged)" : "");
@@ -127,13 +128,13 @@ int main(int argc, char** argv) {
 
         // Figures: the book's (smoothed, y from 0 to 1) and the raw curves under a moving average.
         const fs::path csv = common->out / "loss_curves.csv";
-        train::Panel smoothed{.title = fmt::format("mini-batch loss, smoothed as the book (Kaiser window of 11); {} iterations, "
+        support::Panel smoothed{.title = fmt::format("mini-batch loss, smoothed as the book (Kaiser window of 11); {} iterations, "
                                                    "batch {}",
                                                    iterations, batch),
                               .x = {.label = "iterations"},
                               .y = {.label = "loss", .min = 0.0, .max = 1.0},
                               .series = {}, .contours = {}};
-        train::Panel raw{.title = fmt::format("raw mini-batch loss (thin) and its {}-iteration moving average (thick)", window),
+        support::Panel raw{.title = fmt::format("raw mini-batch loss (thin) and its {}-iteration moving average (thick)", window),
                          .x = {.label = "iterations"},
                          .y = {.label = "loss", .min = 0.0, .max = 2.5},
                          .series = {}, .contours = {}};
@@ -147,14 +148,14 @@ int main(int argc, char** argv) {
             raw.series.push_back({.csv = csv, .x = "iteration", .y = "moving_average", .title = n + " average",
                                   .where = {{"model", n}}, .color = color, .line_width = 2.5});
         }
-        train::Figure fig{.title = "", .rows = 1, .cols = 1, .width = 1000, .height = 650, .panels = {smoothed}};
+        support::Figure fig{.title = "", .rows = 1, .cols = 1, .width = 1000, .height = 650, .panels = {smoothed}};
         fig.panels.front().title = fmt::format("Update rules on a 784-100x4-10 ReLU net, Fashion-MNIST, batch {}, same initial "
                                                "weights and batches\nmini-batch loss smoothed as the book (Kaiser window of 11)",
                                                batch);
-        train::save_png(fig, common->out / "loss.png");
-        train::Figure fig_raw{.title = "", .rows = 1, .cols = 1, .width = 1000, .height = 650, .panels = {raw}};
+        support::save_png(fig, common->out / "loss.png");
+        support::Figure fig_raw{.title = "", .rows = 1, .cols = 1, .width = 1000, .height = 650, .panels = {raw}};
         fig_raw.panels.front().legend = "top right maxrows 4";
-        train::save_png(fig_raw, common->out / "loss_raw.png");
+        support::save_png(fig_raw, common->out / "loss_raw.png");
 
         // Verdicts, on the mean loss of the last 100 iterations.
         const auto index_of = [&](const std::string& n) -> std::optional<std::size_t> {
@@ -173,10 +174,10 @@ int main(int argc, char** argv) {
                 others_min = std::min(others_min, tail[m]);
             }
             const bool sgd_slowest = tail[*sgd] > others_max && !curves.diverged[*sgd];
-            train::verdict("SGD learns slowest (highest mean loss over the last 100 iterations)",
+            support::verdict("SGD learns slowest (highest mean loss over the last 100 iterations)",
                            fmt::format("{}", fmt::join(listing, ", ")), sgd_slowest);
             if (names.size() >= 3)
-                train::verdict("the others are close: their spread is smaller than SGD's gap above the worst of them",
+                support::verdict("the others are close: their spread is smaller than SGD's gap above the worst of them",
                                fmt::format("spread {:.3f} (max {:.3f} - min {:.3f}) vs SGD's gap {:.3f}",
                                            others_max - others_min, others_max, others_min, tail[*sgd] - others_max),
                                others_max - others_min < tail[*sgd] - others_max);

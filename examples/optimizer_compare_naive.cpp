@@ -15,15 +15,16 @@
 #include <fmt/format.h>
 #include <xtensor/xbuilder.hpp>
 
-#include "train/cli.hpp"
+#include "support/cli.hpp"
 #include "train/csv.hpp"
-#include "train/plot.hpp"
+#include "support/plot.hpp"
 #include "xgrad.hpp"
 
 namespace {
 
-namespace flag = xg::train::flag;
+namespace flag = xg::support::flag;
 namespace optim = xg::optim;
+namespace support = xg::support;
 namespace train = xg::train;
 using V = xg::Variable<double>;
 
@@ -125,9 +126,9 @@ void plot(const std::vector<Path>& paths, const std::filesystem::path& out, bool
     const std::size_t ny = quick ? 21 : 101;
     const xt::xtensor<double, 1> xs = xt::linspace(-10.0, 10.0, nx);
     const xt::xtensor<double, 1> ys = xt::linspace(-5.0, 5.0, ny);
-    train::write_grid_csv(out / "f_grid.csv", "x", "y", "f", {xs.begin(), xs.end()}, {ys.begin(), ys.end()}, f_value);
+    support::write_grid_csv(out / "f_grid.csv", "x", "y", "f", {xs.begin(), xs.end()}, {ys.begin(), ys.end()}, f_value);
 
-    train::Figure figure{.title = fmt::format("f(x, y) = x^2/20 + y^2 from ({}, {}), {} steps; grey: contour lines of f",
+    support::Figure figure{.title = fmt::format("f(x, y) = x^2/20 + y^2 from ({}, {}), {} steps; grey: contour lines of f",
                                               start_x, start_y, steps),
                          .rows = 2,
                          .cols = 3,
@@ -141,13 +142,13 @@ void plot(const std::vector<Path>& paths, const std::filesystem::path& out, bool
             .x = {.label = "x", .min = -10.0, .max = 10.0},
             .y = {.label = "y", .min = -5.0, .max = 5.0},
             .series = {{.csv = out / "paths.csv", .x = "x", .y = "y", .title = p.rule + " path",
-                        .style = train::Style::linespoints, .where = {{"optimizer", p.rule}}, .color = "#d62728"}},
+                        .style = support::Style::linespoints, .where = {{"optimizer", p.rule}}, .color = "#d62728"}},
             .contours = {{.csv = out / "f_grid.csv", .x = "x", .y = "y", .z = "f",
                           .levels = {0.1, 0.25, 0.5, 1, 2, 3, 4.5, f_value(start_x, start_y), 9}}},
             .commands = {"set label 1 \"minimum\" at 0,0 point pt 2 ps 2 lc rgb \"black\" offset 0.8,-0.8"},
         });
     }
-    train::save_png(figure, out / "paths.png");
+    support::save_png(figure, out / "paths.png");
 }
 
 void print_verdicts(const std::vector<Path>& paths) {
@@ -161,7 +162,7 @@ void print_verdicts(const std::vector<Path>& paths) {
 
     bool sgd_zigzags_most = 2 * sgd.y_sign_changes() > steps;
     for (const Path* p : book_four) sgd_zigzags_most &= p == &sgd || p->y_sign_changes() < sgd.y_sign_changes();
-    train::verdict("SGD zig-zags across the valley (y changes sign at most steps, more often than the others)",
+    support::verdict("SGD zig-zags across the valley (y changes sign at most steps, more often than the others)",
                    fmt::format("y changes sign in {}/{} steps for SGD, {} Momentum, {} AdaGrad, {} Adam",
                                sgd.y_sign_changes(), steps, momentum.y_sign_changes(), adagrad.y_sign_changes(),
                                adam.y_sign_changes()),
@@ -169,7 +170,7 @@ void print_verdicts(const std::vector<Path>& paths) {
 
     bool adagrad_best = true;
     for (const Path* p : book_four) adagrad_best &= p == &adagrad || adagrad.end().f < p->end().f;
-    train::verdict("on this problem AdaGrad does best of the book's four (it damps the large y steps at once)",
+    support::verdict("on this problem AdaGrad does best of the book's four (it damps the large y steps at once)",
                    fmt::format("final f: AdaGrad {:.3g}, SGD {:.3g}, Momentum {:.3g}, Adam {:.3g}", adagrad.end().f,
                                sgd.end().f, momentum.end().f, adam.end().f),
                    adagrad_best);
@@ -178,13 +179,13 @@ void print_verdicts(const std::vector<Path>& paths) {
     const double d_sgd = sgd.distance_to_minimum();
     const bool sgd_ends_farthest = d_sgd > momentum.distance_to_minimum() && d_sgd > adagrad.distance_to_minimum() &&
                                    d_sgd > adam.distance_to_minimum();
-    train::verdict(fmt::format("SGD ends farther from the minimum than Momentum, AdaGrad and Adam after {} steps", steps),
+    support::verdict(fmt::format("SGD ends farther from the minimum than Momentum, AdaGrad and Adam after {} steps", steps),
                    fmt::format("distance to (0, 0): SGD {:.3f}, Momentum {:.3f}, AdaGrad {:.3f}, Adam {:.3f}", d_sgd,
                                momentum.distance_to_minimum(), adagrad.distance_to_minimum(),
                                adam.distance_to_minimum()),
                    sgd_ends_farthest);
 
-    train::verdict("Nesterov's look-ahead tames Momentum's overshoot (same lr, lower final f)",
+    support::verdict("Nesterov's look-ahead tames Momentum's overshoot (same lr, lower final f)",
                    fmt::format("final f: Nesterov {:.3g}, Momentum {:.3g}", nesterov.end().f, momentum.end().f),
                    nesterov.end().f < momentum.end().f);
 }
@@ -192,8 +193,8 @@ void print_verdicts(const std::vector<Path>& paths) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    return train::guarded_main("optimizer_compare_naive", [&] {
-        train::Cli cli("optimizer_compare_naive",
+    return support::guarded_main("optimizer_compare_naive", [&] {
+        support::Cli cli("optimizer_compare_naive",
                        "Six update rules on f(x, y) = x^2/20 + y^2 from (-7, 2) (Deep Learning from Scratch 6.1.7).");
         cli.options().add_options()
             ("steps", flag::value(flag::Integer<long>{1, 100'000})->default_value(30), "update steps per rule");

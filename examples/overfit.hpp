@@ -16,18 +16,19 @@
 #include "data/dataset.hpp"
 #include "nn/nn.hpp"
 #include "optim/sgd.hpp"
-#include "train/cli.hpp"
+#include "support/cli.hpp"
 #include "train/csv.hpp"
-#include "train/plot.hpp"
+#include "support/plot.hpp"
 #include "train/trainer.hpp"
 
 namespace overfit {
 
 namespace nn = xg::nn;
+namespace support = xg::support;
 namespace train = xg::train;
 namespace data = xg::data;
 namespace fs = std::filesystem;
-namespace flag = train::flag;
+namespace flag = support::flag;
 
 struct Experiment {
     std::string program;      // "overfit_weight_decay"
@@ -38,7 +39,7 @@ struct Experiment {
     double default_strength;  // 0.1 / 0.2
     std::size_t default_epochs;  // 201 / 301
     std::size_t quick_epochs;
-    train::flag::Real strength_range;  // what the regulariser accepts, without 0 (the run without it is the other)
+    support::flag::Real strength_range;  // what the regulariser accepts, without 0 (the run without it is the other)
 };
 
 struct Curve {
@@ -106,8 +107,8 @@ inline Curve train_curve(const Experiment& ex, double strength, const data::Data
 }
 
 inline int run(int argc, char** argv, const Experiment& ex) {
-    return train::guarded_main(ex.program, [&] {
-        train::Cli cli(ex.program, ex.description, 1);
+    return support::guarded_main(ex.program, [&] {
+        support::Cli cli(ex.program, ex.description, 1);
         cli.add_data_flag();
         cli.options().add_options()
             (ex.flag.c_str(), flag::value(ex.strength_range)->default_value(ex.default_strength),
@@ -132,10 +133,10 @@ inline int run(int argc, char** argv, const Experiment& ex) {
         const std::string dir = cli.data_dir();
         const data::TrainTest sets = cli.load_data();
         const data::Dataset train_set =
-            train::first_samples(sets.train, cli.get<std::size_t>("train-samples"), "train-samples");
+            support::first_samples(sets.train, cli.get<std::size_t>("train-samples"), "train-samples");
         const data::Dataset test_set =
             cli.given("test-samples")
-                ? train::first_samples(sets.test, cli.get<std::size_t>("test-samples"), "test-samples")
+                ? support::first_samples(sets.test, cli.get<std::size_t>("test-samples"), "test-samples")
                 : data::take(sets.test, common->quick ? std::min<std::size_t>(1000, sets.test.size()) : sets.test.size());
         fmt::print("data: the first {} training samples of {}, accuracy on {} test samples; the book uses MNIST digits "
                    "(Fashion-MNIST's accuracies are lower; the train/test gap is the point)\n",
@@ -173,7 +174,7 @@ inline int run(int argc, char** argv, const Experiment& ex) {
         sum.close();
 
         const fs::path path = common->out / "accuracy.csv";
-        train::Figure fig{.title = fmt::format("Overfitting {} training samples ({} hidden layers of 100, SGD lr {}), "
+        support::Figure fig{.title = fmt::format("Overfitting {} training samples ({} hidden layers of 100, SGD lr {}), "
                                                "Fashion-MNIST: training and test accuracy per epoch",
                                                train_set.size(), cli.get<std::size_t>("hidden-layers"), lr),
                           .rows = 1, .cols = 2, .width = 1500, .height = 600, .panels = {}};
@@ -191,14 +192,14 @@ inline int run(int argc, char** argv, const Experiment& ex) {
                 .legend = "bottom right",
             });
         }
-        train::save_png(fig, common->out / "accuracy.png");
+        support::save_png(fig, common->out / "accuracy.png");
 
-        train::verdict("without regularisation the net overfits: train accuracy near 1.0 (>= 0.95), test far below "
+        support::verdict("without regularisation the net overfits: train accuracy near 1.0 (>= 0.95), test far below "
                        "(gap >= 0.15)",
                        fmt::format("final train {:.4f}, test {:.4f}; gap over the last {} epochs {:.4f}",
                                    plain.train_acc.back(), plain.test_acc.back(), last, plain.gap(last)),
                        plain.train_acc.back() >= 0.95 && plain.gap(last) >= 0.15);
-        train::verdict(fmt::format("{} ({} {}) shrinks the train/test gap", ex.regulariser, ex.symbol, strength),
+        support::verdict(fmt::format("{} ({} {}) shrinks the train/test gap", ex.regulariser, ex.symbol, strength),
                        fmt::format("gap over the last {} epochs {:.4f} with vs {:.4f} without (train {:.4f}, test {:.4f} "
                                    "with)",
                                    last, reg.gap(last), plain.gap(last), reg.train_acc.back(), reg.test_acc.back()),

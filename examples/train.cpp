@@ -9,14 +9,14 @@
 #include "data/dataset.hpp"
 #include "nn/nn.hpp"
 #include "optim/factory.hpp"
-#include "train/cli.hpp"
+#include "support/cli.hpp"
 #include "train/csv.hpp"
-#include "train/plot.hpp"
+#include "support/plot.hpp"
 #include "train/trainer.hpp"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
-namespace flag = xg::train::flag;
+namespace flag = xg::support::flag;
 using namespace xg;
 
 namespace {
@@ -25,7 +25,7 @@ void plot_history(const fs::path& out, const train::History& history) {
     train::CsvWriter loss(out / "loss.csv", {"iteration", "loss"});
     for (std::size_t i = 0; i < history.iteration_loss.size(); ++i) loss.row({i + 1, history.iteration_loss[i]});
     loss.close();
-    train::Figure fig{.title = "xgrad: MultiLayerNet training", .rows = 1, .cols = 2, .width = 1200, .height = 500};
+    support::Figure fig{.title = "xgrad: MultiLayerNet training", .rows = 1, .cols = 2, .width = 1200, .height = 500};
     fig.panels.push_back({.title = "mini-batch loss",
                           .x = {.label = "iteration"},
                           .y = {.label = "loss", .log = true},
@@ -35,15 +35,15 @@ void plot_history(const fs::path& out, const train::History& history) {
          .x = {.label = "epoch"},
          .y = {.label = "accuracy"},
          .series = {{.csv = out / "metrics.csv", .x = "epoch", .y = "train_accuracy", .title = "train",
-                     .style = train::Style::linespoints},
+                     .style = support::Style::linespoints},
                     {.csv = out / "metrics.csv", .x = "epoch", .y = "test_accuracy", .title = "test",
-                     .style = train::Style::linespoints}},
+                     .style = support::Style::linespoints}},
          .legend = "bottom right"});
-    train::save_png(fig, out / "training.png");
+    support::save_png(fig, out / "training.png");
 }
 
 int run(int argc, char** argv) {
-    train::Cli cli("train", "Trains a MultiLayerNet on Fashion-MNIST (or --data DIR) and reports test accuracy.", 1);
+    support::Cli cli("train", "Trains a MultiLayerNet on Fashion-MNIST (or --data DIR) and reports test accuracy.", 1);
     cli.add_data_flag();
     cli.options().add_options()
         ("epochs", flag::value(flag::Integer<std::size_t>{1, 100'000}), "epochs (default 12; --quick: 2)")
@@ -84,7 +84,7 @@ int run(int argc, char** argv) {
     data::TrainTest sets = cli.load_data();
     const std::string dir = cli.data_dir();
     if (cli.given("train-samples"))
-        sets.train = train::first_samples(sets.train, cli.get<std::size_t>("train-samples"), "train-samples");
+        sets.train = support::first_samples(sets.train, cli.get<std::size_t>("train-samples"), "train-samples");
     else if (quick)
         sets.train = data::take(sets.train, std::min<std::size_t>(2000, sets.train.size()));
     if (quick) sets.test = data::take(sets.test, std::min<std::size_t>(1000, sets.test.size()));
@@ -132,7 +132,7 @@ int run(int argc, char** argv) {
     const train::EpochMetrics& last = history.epochs.back();
     fmt::print("final test accuracy: {:.4f} (train {:.4f}) after {} epochs, {:.1f}s of training\n",
                *last.test_accuracy, last.train_accuracy, last.epoch, seconds);
-    train::verdict("the default settings reach a test accuracy of at least 0.88 in under two minutes",
+    support::verdict("the default settings reach a test accuracy of at least 0.88 in under two minutes",
                    fmt::format("{:.4f} in {:.1f}s", *last.test_accuracy, seconds),
                    *last.test_accuracy >= 0.88 && seconds < 120);
     plot_history(common->out, history);
@@ -144,5 +144,5 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    return train::guarded_main("train", [&] { return run(argc, argv); });
+    return support::guarded_main("train", [&] { return run(argc, argv); });
 }

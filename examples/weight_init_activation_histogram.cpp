@@ -19,14 +19,15 @@
 #include <xtensor/xmanipulation.hpp>
 #include <xtensor/xrandom.hpp>
 
-#include "train/cli.hpp"
+#include "support/cli.hpp"
 #include "train/csv.hpp"
-#include "train/plot.hpp"
+#include "support/plot.hpp"
 #include "xgrad.hpp"
 
 namespace {
 
-namespace flag = xg::train::flag;
+namespace flag = xg::support::flag;
+namespace support = xg::support;
 namespace train = xg::train;
 using V = xg::Variable<float>;  // forward only: float32 is plenty
 
@@ -149,7 +150,7 @@ std::string panel_title(const Run& run, std::size_t layer) {
 void plot(const std::vector<Run>& runs, const Activation& act, std::size_t rows_per_input,
           const std::filesystem::path& out) {
     const std::size_t layers = runs.front().layers.size();
-    train::Figure figure{
+    support::Figure figure{
         .title = fmt::format("{} activations of 5 layers of 100 units ({} inputs from N(0, 1)), weights N(0, 1) * "
                              "scale; one row per scale{}",
                              act.name, rows_per_input, act.name == "relu" ? "; zeros not counted" : ""),
@@ -171,7 +172,7 @@ void plot(const std::vector<Run>& runs, const Activation& act, std::size_t rows_
                 .x = {.label = act.name + " output", .min = act.low, .max = act.high},
                 .y = {.label = "count", .min = 0.0, .max = 1.08 * static_cast<double>(row_max)},
                 .series = {{.csv = out / "histograms.csv", .x = "bin_center", .y = "count",
-                            .title = act.name == "relu" ? "nonzero values" : "all values", .style = train::Style::boxes,
+                            .title = act.name == "relu" ? "nonzero values" : "all values", .style = support::Style::boxes,
                             .where = {{"activation", act.name}, {"init", run.init->name}, {"layer", std::to_string(l + 1)}},
                             .color = "#1f77b4", .box_width = width}},
                 .contours = {},
@@ -179,7 +180,7 @@ void plot(const std::vector<Run>& runs, const Activation& act, std::size_t rows_
             });
         }
     }
-    train::save_png(figure, out / (act.name + ".png"));
+    support::save_png(figure, out / (act.name + ".png"));
 }
 
 const Run& find(const std::vector<Run>& runs, const std::string& activation, const std::string& init) {
@@ -227,18 +228,18 @@ void print_verdicts(const std::vector<Run>& runs) {
     const Run& sig_1 = find(runs, "sigmoid", "std_1");
     const Run& sig_001 = find(runs, "sigmoid", "std_0.01");
     const Run& sig_xavier = find(runs, "sigmoid", "xavier");
-    train::verdict("std 1 + sigmoid piles up at 0 and 1 (most units saturated in every layer)",
+    support::verdict("std 1 + sigmoid piles up at 0 and 1 (most units saturated in every layer)",
                    fmt::format("saturated fraction per layer {} (Xavier: {})", per_layer(sig_1, saturated, "{:.2f}"),
                                per_layer(sig_xavier, saturated, "{:.2f}")),
                    min_over_layers(sig_1, saturated) > 0.5);
 
     // A uniform spread over [0, 1] has std 0.29; 0.05 is a sixth of that.
-    train::verdict("std 0.01 + sigmoid piles up at 0.5 (every layer: mean within 0.05 of 0.5, std below 0.05)",
+    support::verdict("std 0.01 + sigmoid piles up at 0.5 (every layer: mean within 0.05 of 0.5, std below 0.05)",
                    fmt::format("std per layer {}, largest |mean - 0.5| {:.3g}", per_layer(sig_001, std_of),
                                max_over_layers(sig_001, mean_offset)),
                    max_over_layers(sig_001, std_of) < 0.05 && max_over_layers(sig_001, mean_offset) < 0.05);
 
-    train::verdict("Xavier spreads sigmoid's activations (every layer's std >= 5x the std-0.01 run's, <= 10% saturated)",
+    support::verdict("Xavier spreads sigmoid's activations (every layer's std >= 5x the std-0.01 run's, <= 10% saturated)",
                    fmt::format("std per layer {} vs {}; largest saturated fraction {:.2f}", per_layer(sig_xavier, std_of),
                                per_layer(sig_001, std_of), max_over_layers(sig_xavier, saturated)),
                    [&] {
@@ -249,7 +250,7 @@ void print_verdicts(const std::vector<Run>& runs) {
                    }());
 
     const Run& tanh_1 = find(runs, "tanh", "std_1");
-    train::verdict("std 1 saturates tanh too (most units at -1 or 1 in every layer)",
+    support::verdict("std 1 saturates tanh too (most units at -1 or 1 in every layer)",
                    fmt::format("saturated fraction per layer {}", per_layer(tanh_1, saturated, "{:.2f}")),
                    min_over_layers(tanh_1, saturated) > 0.5);
 
@@ -260,10 +261,10 @@ void print_verdicts(const std::vector<Run>& runs) {
     const Run& relu_xavier = find(runs, "relu", "xavier");
     const Run& relu_001 = find(runs, "relu", "std_0.01");
     const std::size_t last = relu_he.layers.size();
-    train::verdict(fmt::format("He suits ReLU: activation std stays roughly constant (layer {} / layer 1 within [0.5, 2])", last),
+    support::verdict(fmt::format("He suits ReLU: activation std stays roughly constant (layer {} / layer 1 within [0.5, 2])", last),
                    fmt::format("ReLU std per layer with He {}; ratio {:.3g}", per_layer(relu_he, std_of), ratio(relu_he)),
                    ratio(relu_he) >= 0.5 && ratio(relu_he) <= 2);
-    train::verdict(fmt::format("with ReLU, Xavier's activations shrink layer by layer (ratio < 0.5) and std 0.01's vanish "
+    support::verdict(fmt::format("with ReLU, Xavier's activations shrink layer by layer (ratio < 0.5) and std 0.01's vanish "
                                "(ratio < 0.01)"),
                    fmt::format("layer {} / layer 1 std: Xavier {:.3g}, std 0.01 {:.3g}", last, ratio(relu_xavier),
                                ratio(relu_001)),
@@ -273,8 +274,8 @@ void print_verdicts(const std::vector<Run>& runs) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    return train::guarded_main("weight_init_activation_histogram", [&] {
-        train::Cli cli("weight_init_activation_histogram",
+    return support::guarded_main("weight_init_activation_histogram", [&] {
+        support::Cli cli("weight_init_activation_histogram",
                        "Activation histograms of a 5-layer net for 4 weight scales and 3 activations "
                        "(Deep Learning from Scratch 6.2).");
         cli.options().add_options()

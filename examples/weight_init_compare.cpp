@@ -18,17 +18,18 @@
 #include "data/dataset.hpp"
 #include "nn/nn.hpp"
 #include "optim/sgd.hpp"
-#include "train/cli.hpp"
+#include "support/cli.hpp"
 #include "train/csv.hpp"
-#include "train/plot.hpp"
-#include "train/side_by_side.hpp"
-#include "train/smooth.hpp"
+#include "support/plot.hpp"
+#include "support/side_by_side.hpp"
+#include "support/smooth.hpp"
 
 namespace {
 
-namespace flag = xg::train::flag;
+namespace flag = xg::support::flag;
 namespace nn = xg::nn;
 namespace optim = xg::optim;
+namespace support = xg::support;
 namespace train = xg::train;
 namespace data = xg::data;
 namespace fs = std::filesystem;
@@ -51,8 +52,8 @@ std::string iteration_str(const std::optional<std::size_t>& it) { return it ? st
 }  // namespace
 
 int main(int argc, char** argv) {
-    return train::guarded_main("weight_init_compare", [&] {
-        train::Cli cli("weight_init_compare",
+    return support::guarded_main("weight_init_compare", [&] {
+        support::Cli cli("weight_init_compare",
                        "Initial weights std 0.01 vs Xavier vs He on a 784-100x4-10 ReLU net, SGD "
                        "(Deep Learning from Scratch 6.2.4).",
                        1);
@@ -88,7 +89,7 @@ int main(int argc, char** argv) {
         };
         std::vector<std::unique_ptr<nn::MultiLayerNet<float>>> nets;
         std::vector<std::unique_ptr<optim::SGD<float>>> optimizers;
-        std::vector<train::Contender> contenders;
+        std::vector<support::Contender> contenders;
         for (const InitChoice& c : choices) {
             nets.push_back(std::make_unique<nn::MultiLayerNet<float>>(nn::MultiLayerNetOptions{
                 .input_size = sets.train.features(),
@@ -104,9 +105,9 @@ int main(int argc, char** argv) {
         fmt::print("model: {}, SGD lr {}, batch {}, {} iterations, seed {}\n", nets.front()->repr(), lr, batch,
                    iterations, common->seed);
         fmt::print("mini-batch loss every 100 iterations:\n");
-        const train::LossCurves curves = train::train_side_by_side(
+        const support::LossCurves curves = support::train_side_by_side(
             contenders, sets.train, {.iterations = iterations, .batch_size = batch, .seed = common->seed, .print_every = 100});
-        train::write_loss_curves_csv(common->out / "loss_curves.csv", curves, cli.get<std::size_t>("window"));
+        support::write_loss_curves_csv(common->out / "loss_curves.csv", curves, cli.get<std::size_t>("window"));
 
         std::vector<double> tail(choices.size()), accuracy(choices.size());
         std::vector<std::optional<std::size_t>> reach(choices.size());
@@ -117,8 +118,8 @@ int main(int argc, char** argv) {
                    fmt::format("smoothed loss < {} from", level), "test accuracy");
         for (std::size_t m = 0; m < choices.size(); ++m) {
             const std::vector<double>& loss = curves.loss[m];
-            tail[m] = train::mean_of(loss, loss.size() >= 100 ? loss.size() - 100 : 0, loss.size());
-            reach[m] = loss.size() >= 11 ? first_below(train::smooth_curve(loss), level) : std::nullopt;
+            tail[m] = support::mean_of(loss, loss.size() >= 100 ? loss.size() - 100 : 0, loss.size());
+            reach[m] = loss.size() >= 11 ? first_below(support::smooth_curve(loss), level) : std::nullopt;
             accuracy[m] = nets[m]->accuracy(sets.test.images, sets.test.labels);
             summary.row({choices[m].name, tail[m], reach[m] ? xg::train::Cell(*reach[m]) : xg::train::Cell(""), level,
                          accuracy[m], curves.diverged[m] ? 1 : 0});
@@ -129,14 +130,14 @@ int main(int argc, char** argv) {
         fmt::print("{} iterations x 3 inits in {:.1f}s\n", iterations, curves.seconds);
 
         const fs::path csv = common->out / "loss_curves.csv";
-        train::Panel smoothed{
+        support::Panel smoothed{
             .title = fmt::format("Weight init on a 784-100x4-10 {} net, SGD lr {}, Fashion-MNIST: mini-batch loss smoothed "
                                  "as the book",
                                  nn::activation_name(cli.get<nn::Activation>("activation")), lr),
             .x = {.label = "iterations"},
             .y = {.label = "loss", .min = 0.0, .max = 2.5},
             .series = {}, .contours = {}};
-        train::Panel raw{.title = "raw mini-batch loss (thin) and moving average (thick)",
+        support::Panel raw{.title = "raw mini-batch loss (thin) and moving average (thick)",
                          .x = {.label = "iterations"},
                          .y = {.label = "loss", .min = 0.0, .max = 2.5},
                          .series = {}, .contours = {}};
@@ -148,15 +149,15 @@ int main(int argc, char** argv) {
             raw.series.push_back({.csv = csv, .x = "iteration", .y = "moving_average", .title = c.name + " average",
                                   .where = {{"model", c.name}}, .color = c.color, .line_width = 2.5});
         }
-        train::save_png({.title = "", .rows = 1, .cols = 1, .width = 1000, .height = 650, .panels = {smoothed}},
+        support::save_png({.title = "", .rows = 1, .cols = 1, .width = 1000, .height = 650, .panels = {smoothed}},
                         common->out / "loss.png");
-        train::save_png({.title = "", .rows = 1, .cols = 1, .width = 1000, .height = 650, .panels = {raw}},
+        support::save_png({.title = "", .rows = 1, .cols = 1, .width = 1000, .height = 650, .panels = {raw}},
                         common->out / "loss_raw.png");
 
         const double chance = std::log(static_cast<double>(nets.front()->options().output_size));
-        train::verdict(fmt::format("std 0.01 does not learn: its loss stays near ln 10 = {:.3f} (last 100 within 0.1)", chance),
+        support::verdict(fmt::format("std 0.01 does not learn: its loss stays near ln 10 = {:.3f} (last 100 within 0.1)", chance),
                        fmt::format("std 0.01 mean loss last 100 = {:.4f}", tail[0]), std::abs(tail[0] - chance) < 0.1);
-        train::verdict(fmt::format("He learns fastest: lowest final loss, and its smoothed loss falls below {} first", level),
+        support::verdict(fmt::format("He learns fastest: lowest final loss, and its smoothed loss falls below {} first", level),
                        fmt::format("mean loss last 100: He {:.4f}, Xavier {:.4f}, std 0.01 {:.4f}; below {} from "
                                    "iteration He {}, Xavier {}",
                                    tail[2], tail[1], tail[0], level, iteration_str(reach[2]), iteration_str(reach[1])),

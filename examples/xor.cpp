@@ -17,16 +17,17 @@
 
 #include <fmt/format.h>
 
-#include "train/cli.hpp"
+#include "support/cli.hpp"
 #include "train/csv.hpp"
-#include "train/plot.hpp"
+#include "support/plot.hpp"
 #include "xgrad.hpp"
 #include "nn/nn.hpp"
 
 namespace {
 
-namespace flag = xg::train::flag;
+namespace flag = xg::support::flag;
 namespace nn = xg::nn;
+namespace support = xg::support;
 namespace train = xg::train;
 namespace fs = std::filesystem;
 using V = xg::Variable<double>;
@@ -105,7 +106,7 @@ void plot_loss(const fs::path& out, const Result& mlp, const Result& perc, doubl
     for (std::size_t i = 0; i < mlp.loss.size(); ++i) csv.row({"mlp", i, mlp.loss[i]});
     for (std::size_t i = 0; i < perc.loss.size(); ++i) csv.row({"perceptron", i, perc.loss[i]});
     csv.close();
-    train::Figure fig{.title = "", .rows = 1, .cols = 1, .width = 900, .height = 550, .panels = {}};
+    support::Figure fig{.title = "", .rows = 1, .cols = 1, .width = 900, .height = 550, .panels = {}};
     fig.panels.push_back({
         .title = fmt::format("XOR by gradient descent (lr {}, {} iterations, seed {}): mean squared error", lr,
                              iterations, seed),
@@ -120,7 +121,7 @@ void plot_loss(const fs::path& out, const Result& mlp, const Result& perc, doubl
         .commands = {"set arrow 1 from graph 0, first 0.25 to graph 1, first 0.25 nohead dt 3 lc rgb \"gray40\"",
                      "set label 2 \"0.25: every output 0.5\" at graph 0.02, first 0.262 tc rgb \"gray30\""},
     });
-    train::save_png(fig, out / "loss.png");
+    support::save_png(fig, out / "loss.png");
 }
 
 void plot_surfaces(const fs::path& out, Model& mlp, Model& perc, const Result& rm, const Result& rp, bool quick) {
@@ -130,7 +131,7 @@ void plot_surfaces(const fs::path& out, Model& mlp, Model& perc, const Result& r
     double lo[2] = {1, 1}, hi[2] = {0, 0};  // the output's range over the plane, per model
     for (int k = 0; k < 2; ++k) {
         Model& m = k == 0 ? mlp : perc;
-        train::write_grid_csv(out / fmt::format("surface_{}.csv", m.name), "x1", "x2", "output", grid, grid,
+        support::write_grid_csv(out / fmt::format("surface_{}.csv", m.name), "x1", "x2", "output", grid, grid,
                               [&](double a, double b) {
                                   const double y = output_at(m, a, b);
                                   lo[k] = std::min(lo[k], y);
@@ -144,7 +145,7 @@ void plot_surfaces(const fs::path& out, Model& mlp, Model& perc, const Result& r
         pts.row({"perceptron", patterns(i, 0), patterns(i, 1), targets(i, 0), rp.outputs[i]});
     pts.close();
 
-    train::Figure fig{.title = "Output over the input plane after training (contour lines of the output; black: 0.5, "
+    support::Figure fig{.title = "Output over the input plane after training (contour lines of the output; black: 0.5, "
                                "the decision boundary)",
                       .rows = 1, .cols = 2, .width = 1400, .height = 650, .panels = {}};
     for (const auto* m : {&mlp, &perc}) {
@@ -155,9 +156,9 @@ void plot_surfaces(const fs::path& out, Model& mlp, Model& perc, const Result& r
                                  m->label, r.correct(), r.final_loss(), lo[m == &mlp ? 0 : 1], hi[m == &mlp ? 0 : 1]),
             .x = {.label = "x1", .min = -0.5, .max = 1.5},
             .y = {.label = "x2", .min = -0.5, .max = 1.5},
-            .series = {{.csv = out / "outputs.csv", .x = "x1", .y = "x2", .title = "target 0", .style = train::Style::points,
+            .series = {{.csv = out / "outputs.csv", .x = "x1", .y = "x2", .title = "target 0", .style = support::Style::points,
                         .where = {{"model", m->name}, {"target", "0"}}, .color = "#1f77b4", .line_width = 3},
-                       {.csv = out / "outputs.csv", .x = "x1", .y = "x2", .title = "target 1", .style = train::Style::points,
+                       {.csv = out / "outputs.csv", .x = "x1", .y = "x2", .title = "target 1", .style = support::Style::points,
                         .where = {{"model", m->name}, {"target", "1"}}, .color = "#d62728", .line_width = 3}},
             .contours = {{.csv = csv, .x = "x1", .y = "x2", .z = "output", .levels = {0.1, 0.3}, .color = "#6baed6",
                           .title = "output 0.1, 0.3"},
@@ -169,14 +170,14 @@ void plot_surfaces(const fs::path& out, Model& mlp, Model& perc, const Result& r
             .commands = {"set size ratio -1", "set pointsize 2.5"},
         });
     }
-    train::save_png(fig, out / "surface.png");
+    support::save_png(fig, out / "surface.png");
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-    return train::guarded_main("xor", [&] {
-        train::Cli cli("xor", "A 2-2-1 sigmoid net learns XOR by gradient descent; a single sigmoid unit cannot (seed 003).",
+    return support::guarded_main("xor", [&] {
+        support::Cli cli("xor", "A 2-2-1 sigmoid net learns XOR by gradient descent; a single sigmoid unit cannot (seed 003).",
                        3);
         cli.options().add_options()
             ("lr", flag::value(flag::Real{.min = 0, .min_open = true})->default_value(2.0),
@@ -243,14 +244,14 @@ int main(int argc, char** argv) {
         plot_loss(common->out, rm, rp, lr, iterations, common->seed);
         plot_surfaces(common->out, mlp, perc, rm, rp, common->quick);
 
-        train::verdict("the 2-2-1 sigmoid net learns XOR (all 4 patterns on the right side of 0.5, E < 0.05)",
+        support::verdict("the 2-2-1 sigmoid net learns XOR (all 4 patterns on the right side of 0.5, E < 0.05)",
                        fmt::format("seed {}: outputs {:.3f} {:.3f} {:.3f} {:.3f}, E = {:.4g}, {}/4 right",
                                    common->seed, rm.outputs[0], rm.outputs[1], rm.outputs[2], rm.outputs[3],
                                    rm.final_loss(), rm.correct()),
                        solved(rm));
-        train::verdict("from most starting points, too (a 2-2-1 net can stop in a local minimum)",
+        support::verdict("from most starting points, too (a 2-2-1 net can stop in a local minimum)",
                        fmt::format("solved in {}/{} seeds", mlp_solved, runs), 2 * mlp_solved > runs);
-        train::verdict("a single sigmoid unit cannot: at most 3/4 right and E stays near 0.25 (>= 0.2) for every seed",
+        support::verdict("a single sigmoid unit cannot: at most 3/4 right and E stays near 0.25 (>= 0.2) for every seed",
                        fmt::format("best {}/4 right, lowest final E {:.4f}, outputs at seed {}: {:.3f} {:.3f} {:.3f} "
                                    "{:.3f}",
                                    perc_best_correct, perc_min_loss, common->seed, rp.outputs[0], rp.outputs[1],

@@ -21,12 +21,12 @@
 #include "fixtures.hpp"
 #include "nn/nn.hpp"
 #include "optim/optim.hpp"
-#include "train/cli.hpp"
+#include "support/cli.hpp"
 #include "train/trainer.hpp"
 
 namespace fs = std::filesystem;
 namespace po = boost::program_options;
-namespace flag = xg::train::flag;
+namespace flag = xg::support::flag;
 using namespace xg;
 
 namespace {
@@ -34,7 +34,7 @@ namespace {
 // A program declaring the main job's kinds of flags, the way the examples do.
 struct Program {
     xgt::TempDir dir{"cli"};
-    train::Cli cli{"prog", "a test program", 7};
+    support::Cli cli{"prog", "a test program", 7};
 
     Program() {
         cli.add_data_flag();
@@ -55,7 +55,7 @@ struct Program {
     }
 
     // Parses `args` after the program's name (and --out in the scratch directory).
-    std::optional<train::CommonOptions> parse(std::vector<std::string> args) {
+    std::optional<support::CommonOptions> parse(std::vector<std::string> args) {
         args.insert(args.begin(), {"prog", "--out", (dir.path / "out").string()});
         std::vector<const char*> argv;
         for (const std::string& a : args) argv.push_back(a.c_str());
@@ -219,22 +219,22 @@ BOOST_AUTO_TEST_CASE(unknown_names_for_choices) {
 
 BOOST_AUTO_TEST_CASE(more_samples_than_the_data_has) {
     const data::Dataset d = xgt::blobs(10, 1);
-    BOOST_TEST(train::first_samples(d, 10, "train-samples").size() == 10u);
-    throws_naming<ValueError>([&] { train::first_samples(d, 11, "train-samples"); }, {"--train-samples", "11", "10"});
+    BOOST_TEST(support::first_samples(d, 10, "train-samples").size() == 10u);
+    throws_naming<ValueError>([&] { support::first_samples(d, 11, "train-samples"); }, {"--train-samples", "11", "10"});
 }
 
 BOOST_AUTO_TEST_CASE(guarded_main_turns_any_exception_into_one_line) {
     int status = 0;
-    const std::string oom = stderr_of([&] { status = train::guarded_main("prog", [] () -> int { throw std::bad_alloc(); }); });
+    const std::string oom = stderr_of([&] { status = support::guarded_main("prog", [] () -> int { throw std::bad_alloc(); }); });
     BOOST_TEST(status == 1);
     BOOST_TEST(oom.rfind("prog: error: out of memory", 0) == 0);
     BOOST_TEST(std::count(oom.begin(), oom.end(), '\n') == 1);
     const std::string multi = stderr_of([&] {
-        status = train::guarded_main("prog", [] () -> int { throw ValueError("first\nsecond"); });
+        status = support::guarded_main("prog", [] () -> int { throw ValueError("first\nsecond"); });
     });
     BOOST_TEST(status == 1);
     BOOST_TEST(multi == "prog: error: first second\n");
-    const std::string other = stderr_of([&] { status = train::guarded_main("prog", [] () -> int { throw 42; }); });
+    const std::string other = stderr_of([&] { status = support::guarded_main("prog", [] () -> int { throw 42; }); });
     BOOST_TEST(status == 1);
     BOOST_TEST(other == "prog: error: unknown exception\n");
 }

@@ -1,4 +1,4 @@
-#include "train/plot.hpp"
+#include "support/plot.hpp"
 
 #include <fcntl.h>
 #include <spawn.h>
@@ -22,7 +22,7 @@
 
 extern char** environ;
 
-namespace xg::train {
+namespace xg::support {
 
 namespace {
 
@@ -210,7 +210,7 @@ GnuplotRun run_gnuplot(const std::vector<std::string>& args, const fs::path& dir
 std::string gnuplot_script(const Figure& figure, const fs::path& script_dir, const std::string& png_name) {
     validate(figure);
     std::ostringstream gp;
-    gp << "# Written by xgrad (xg::train::save_png). Re-draw with `gnuplot " << fs::path(png_name).stem().string()
+    gp << "# Written by xgrad (xg::support::save_png). Re-draw with `gnuplot " << fs::path(png_name).stem().string()
        << ".gp` in this directory.\n"
        << "if (!exists(\"output\")) output = " << quoted(png_name) << "\n"
        << "if (strstrt(GPVAL_TERMINALS, \"pngcairo\") > 0) {\n"
@@ -246,7 +246,7 @@ void save_png(const Figure& figure, const fs::path& png) {
 void write_grid_csv(const fs::path& path, const std::string& x_name, const std::string& y_name,
                     const std::string& z_name, const std::vector<double>& xs, const std::vector<double>& ys,
                     const std::function<double(double, double)>& f) {
-    CsvWriter csv(path, {x_name, y_name, z_name});
+    train::CsvWriter csv(path, {x_name, y_name, z_name});
     for (double x : xs) {
         for (double y : ys) csv.row({x, y, f(x, y)});
         csv.end_block();
@@ -254,4 +254,4 @@ void write_grid_csv(const fs::path& path, const std::string& x_name, const std::
     csv.close();
 }
 
-}  // namespace xg::train
+}  // namespace xg::support

@@ -1,4 +1,4 @@
-#include "train/side_by_side.hpp"
+#include "support/side_by_side.hpp"
 
 #include <chrono>
 #include <cmath>
@@ -8,9 +8,9 @@
 
 #include "graph/error.hpp"
 #include "train/csv.hpp"
-#include "train/smooth.hpp"
+#include "support/smooth.hpp"
 
-namespace xg::train {
+namespace xg::support {
 
 LossCurves train_side_by_side(const std::vector<Contender>& contenders, const data::Dataset& train,
                               const SideBySideOptions& options) {
@@ -56,7 +56,7 @@ LossCurves train_side_by_side(const std::vector<Contender>& contenders, const da
 }
 
 void write_loss_curves_csv(const std::filesystem::path& path, const LossCurves& curves, std::size_t window) {
-    CsvWriter csv(path, {"model", "iteration", "loss", "smoothed", "moving_average"});
+    train::CsvWriter csv(path, {"model", "iteration", "loss", "smoothed", "moving_average"});
     for (std::size_t m = 0; m < curves.names.size(); ++m) {
         const std::vector<double>& raw = curves.loss[m];
         const std::vector<double> smooth = raw.size() >= 11 ? smooth_curve(raw) : raw;
@@ -66,4 +66,4 @@ void write_loss_curves_csv(const std::filesystem::path& path, const LossCurves& 
     csv.close();
 }
 
-}  // namespace xg::train
+}  // namespace xg::support

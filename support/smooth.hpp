@@ -5,7 +5,7 @@
 #include <cstddef>
 #include <vector>
 
-namespace xg::train {
+namespace xg::support {
 
 // The book's smooth_curve (common/util.py in "Deep Learning from Scratch"): a convolution with a
 // normalised Kaiser window (window_len 11, beta 2), the input mirrored at both ends as numpy's
@@ -24,4 +24,4 @@ std::vector<double> kaiser_window(std::size_t m, double beta);
 // Mean of x[first, last) (clamped to x's size); NaN for an empty range.
 double mean_of(const std::vector<double>& x, std::size_t first, std::size_t last);
 
-}  // namespace xg::train
+}  // namespace xg::support

@@ -1,4 +1,4 @@
-#include "train/flag.hpp"
+#include "support/flag.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -12,7 +12,7 @@
 #include <fmt/std.h>
 #include <unistd.h>
 
-namespace xg::train {
+namespace xg::support {
 
 namespace fs = std::filesystem;
 
@@ -102,4 +102,4 @@ std::string FileToWrite::operator()(const std::string& text) const {
 
 }  // namespace flag
 
-}  // namespace xg::train
+}  // namespace xg::support

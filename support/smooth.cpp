@@ -1,4 +1,4 @@
-#include "train/smooth.hpp"
+#include "support/smooth.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -8,7 +8,7 @@
 
 #include "graph/error.hpp"
 
-namespace xg::train {
+namespace xg::support {
 
 std::vector<double> kaiser_window(std::size_t m, double beta) {
     if (m == 0) return {};
@@ -92,4 +92,4 @@ double mean_of(const std::vector<double>& x, std::size_t first, std::size_t last
     return s / static_cast<double>(last - first);
 }
 
-}  // namespace xg::train
+}  // namespace xg::support

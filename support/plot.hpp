@@ -3,12 +3,12 @@
 // panels; save_png() writes "<name>.gp" beside "<name>.png" and runs gnuplot on it, so every
 // plot can be re-drawn (or restyled) by hand: `cd out/example && gnuplot name.gp`.
 //
-//     xg::train::Figure fig{.title = "Paths", .rows = 1, .cols = 2};
+//     xg::support::Figure fig{.title = "Paths", .rows = 1, .cols = 2};
 //     fig.panels.push_back({.title = "SGD", .x = {.label = "x"}, .y = {.label = "y"},
 //                           .series = {{.csv = "paths.csv", .x = "x", .y = "y", .title = "SGD",
-//                                       .style = xg::train::Style::linespoints,
+//                                       .style = xg::support::Style::linespoints,
 //                                       .where = {{"optimizer", "SGD"}}}}});
-//     xg::train::save_png(fig, out / "paths.png");
+//     xg::support::save_png(fig, out / "paths.png");
 #include <filesystem>
 #include <functional>
 #include <optional>
@@ -16,7 +16,7 @@
 #include <utility>
 #include <vector>
 
-namespace xg::train {
+namespace xg::support {
 
 enum class Style { lines, points, linespoints, boxes, steps };
 
@@ -93,4 +93,4 @@ void write_grid_csv(const std::filesystem::path& path, const std::string& x_name
                     const std::string& z_name, const std::vector<double>& xs, const std::vector<double>& ys,
                     const std::function<double(double, double)>& f);
 
-}  // namespace xg::train
+}  // namespace xg::support

@@ -13,7 +13,7 @@
 #include "nn/multilayer_net.hpp"
 #include "optim/optimizer.hpp"
 
-namespace xg::train {
+namespace xg::support {
 
 struct Contender {
     std::string name;
@@ -44,4 +44,4 @@ LossCurves train_side_by_side(const std::vector<Contender>& contenders, const da
 // Kaiser window 11), moving_average (centred, `window` iterations).
 void write_loss_curves_csv(const std::filesystem::path& path, const LossCurves& curves, std::size_t window);
 
-}  // namespace xg::train
+}  // namespace xg::support

@@ -24,7 +24,7 @@
 
 #include "graph/error.hpp"
 
-namespace xg::train {
+namespace xg::support {
 
 namespace flag {
 
@@ -200,4 +200,4 @@ auto ListOf<Item>::operator()(const std::string& text) const -> std::vector<decl
 
 }  // namespace flag
 
-}  // namespace xg::train
+}  // namespace xg::support

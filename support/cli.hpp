@@ -2,13 +2,13 @@
 // What every example's command line shares (Boost.Program_options), and the verdict line that
 // compares a run's numbers with what the book says.
 //
-//     xg::train::Cli cli("optimizer_compare_naive", "Six update rules on f(x, y) = x^2/20 + y^2.");
+//     xg::support::Cli cli("optimizer_compare_naive", "Six update rules on f(x, y) = x^2/20 + y^2.");
 //     cli.options().add_options()
 //         ("steps", flag::value(flag::Integer<long>{1, 100'000})->default_value(30), "update steps");
 //     auto common = cli.parse(argc, argv);   // nullopt after --help
 //     if (!common) return 0;
 //
-// Every flag is checked where Program_options parses it (flag::value, train/flag.hpp), so a bad
+// Every flag is checked where Program_options parses it (flag::value, support/flag.hpp), so a bad
 // value never reaches the program: `--batch-size -1` fails as
 //     the argument ('-1') for option '--batch-size' is invalid: expected an integer in [1, 100000]
 #include <cstdint>
@@ -24,9 +24,9 @@
 #include <boost/program_options.hpp>
 
 #include "data/dataset.hpp"
-#include "train/flag.hpp"
+#include "support/flag.hpp"
 
-namespace xg::train {
+namespace xg::support {
 
 struct CommonOptions {
     bool quick = false;              // --quick: small sizes, for the test suite
@@ -95,4 +95,4 @@ bool verdict(std::string_view claim, std::string_view observed, bool agrees);  /
 // clear line instead of an abort.
 int guarded_main(std::string_view program, const std::function<int()>& body);
 
-}  // namespace xg::train
+}  // namespace xg::support

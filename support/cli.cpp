@@ -1,4 +1,4 @@
-#include "train/cli.hpp"
+#include "support/cli.hpp"
 
 #include <algorithm>
 #include <iostream>
@@ -10,7 +10,7 @@
 #include <fmt/std.h>
 #include <unistd.h>
 
-namespace xg::train {
+namespace xg::support {
 
 namespace po = boost::program_options;
 
@@ -107,4 +107,4 @@ int guarded_main(std::string_view program, const std::function<int()>& body) {
     }
 }
 
-}  // namespace xg::train
+}  // namespace xg::support
