@@ -12,3 +12,4 @@
 #include "ops/ops.hpp"
 #include "nn/nn.hpp"
 #include "optim/optim.hpp"
+#include "train/trainer.hpp"
