@@ -2,6 +2,7 @@
 // xgrad: define-by-run reverse-mode autodiff on xtensor arrays. Include this one header.
 #include "data/dataset.hpp"
 #include "data/idx.hpp"
+#include "data/tensor_dataset.hpp"
 #include "graph/atomic_file.hpp"
 #include "graph/dot.hpp"
 #include "graph/error.hpp"
@@ -12,4 +13,4 @@
 #include "ops/ops.hpp"
 #include "nn/nn.hpp"
 #include "optim/optim.hpp"
-#include "train/trainer.hpp"
+#include "train/train.hpp"

@@ -215,6 +215,8 @@ std::vector<std::size_t> permutation(std::size_t n, std::mt19937_64& rng) {
 
 Batch gather(const Dataset& data, std::span<const std::size_t> indices) { return gather_rows(data, indices, "gather"); }
 
+Batch Dataset::batch(std::span<const std::size_t> rows) const { return gather_rows(*this, rows, "Dataset::batch"); }
+
 Batch random_batch(const Dataset& data, std::size_t batch, std::mt19937_64& rng) {
     if (batch == 0) throw ValueError("random_batch: batch size is 0");
     check_not_empty(data, "random_batch");

@@ -17,6 +17,8 @@
 
 namespace xg::data {
 
+struct Batch;
+
 struct Dataset {
     Array<float> images;  // (N, features), row-major, values in [0, 1]
     Labels labels;        // (N,), class indices
@@ -28,6 +30,8 @@ struct Dataset {
     std::size_t size() const { return labels.size(); }
     std::size_t features() const { return images.dimension() == 2 ? images.shape(1) : 0; }
     std::size_t classes() const;
+    // The rows `rows` as a batch (gather): what train::Trainer draws.
+    Batch batch(std::span<const std::size_t> rows) const;
 };
 
 // The default bound on the memory one load_idx_pair or load_mnist_dir may take. Each file is

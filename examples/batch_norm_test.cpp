@@ -25,7 +25,7 @@
 #include "support/cli.hpp"
 #include "train/csv.hpp"
 #include "support/plot.hpp"
-#include "train/trainer.hpp"
+#include "train/train.hpp"
 
 namespace {
 
@@ -58,19 +58,22 @@ Run train_one(const data::Dataset& train_set, double scale, bool batchnorm, std:
         .seed = seed,
     });
     optim::SGD<float> sgd(net.parameters(), {.lr = lr});
-    train::Trainer trainer(net, sgd, train_set, nullptr,
-                           {.epochs = epochs, .batch_size = batch, .sampling = train::Sampling::random, .seed = seed,
-                            .verbose = false, .metrics_csv = {}, .checkpoint = {}, .stop_on_divergence = false});
-    Run run{scale, batchnorm, {trainer.evaluate(train_set)}};
+    train::Trainer trainer(
+        net, sgd, train_set,
+        [](nn::MultiLayerNet<float>& m, const data::Batch& b) { return m.loss(xg::Variable<float>(b.x), b.y); },
+        {.epochs = epochs, .batch_size = batch, .sampling = train::Sampling::random, .seed = seed, .verbose = false,
+         .stop_on_divergence = false});
+    trainer.add_metric("accuracy", train::accuracy);
+    Run run{scale, batchnorm, {trainer.evaluate(train_set, "accuracy")}};
     const train::History& h = trainer.fit();
-    for (const train::EpochMetrics& e : h.epochs) run.accuracy.push_back(e.train_accuracy);
+    for (const train::EpochMetrics& e : h.epochs) run.accuracy.push_back(e.at("train_accuracy"));
     run.diverged = h.diverged;
     // A diverged run stopped training in the epoch after its last complete one: its accuracy there (what the
     // net, possibly with non-finite weights, predicts) stands for the remaining epochs, as the book's loop would
     // go on evaluating a net that no longer changes.
     if (run.diverged) {
         run.diverged_epoch = run.accuracy.size();
-        const double stuck = trainer.evaluate(train_set);
+        const double stuck = trainer.evaluate(train_set, "accuracy");
         while (run.accuracy.size() < epochs + 1) run.accuracy.push_back(stuck);
     }
     return run;

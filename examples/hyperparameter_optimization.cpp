@@ -29,7 +29,7 @@
 #include "support/cli.hpp"
 #include "train/csv.hpp"
 #include "support/plot.hpp"
-#include "train/trainer.hpp"
+#include "train/train.hpp"
 
 namespace {
 
@@ -67,14 +67,18 @@ Trial run_trial(int stage, std::size_t index, double lr, double wd, const data::
         .seed = seed,
     });
     xg::optim::SGD<float> sgd(net.parameters(), {.lr = lr});
-    train::Trainer trainer(net, sgd, train_set, &val_set,
-                           {.epochs = epochs, .batch_size = batch, .sampling = train::Sampling::random, .seed = seed,
-                            .verbose = false, .metrics_csv = {}, .checkpoint = {}, .stop_on_divergence = false});
+    train::Trainer trainer(
+        net, sgd, train_set,
+        [](nn::MultiLayerNet<float>& m, const data::Batch& b) { return m.loss(xg::Variable<float>(b.x), b.y); },
+        {.epochs = epochs, .batch_size = batch, .sampling = train::Sampling::random, .seed = seed, .verbose = false,
+         .stop_on_divergence = false});
+    trainer.add_metric("accuracy", train::accuracy);
+    trainer.evaluate_on("validation", val_set);
     const train::History& h = trainer.fit();
     Trial t{stage, index, lr, wd, {}, {}, h.diverged};
     for (const train::EpochMetrics& e : h.epochs) {
-        t.val_acc.push_back(*e.test_accuracy);
-        t.train_acc.push_back(e.train_accuracy);
+        t.val_acc.push_back(e.at("validation_accuracy"));
+        t.train_acc.push_back(e.at("train_accuracy"));
     }
     // A diverged trial has no meaningful accuracy after it stopped: it ranks with what it had, and
     // its curve ends there.

@@ -97,7 +97,7 @@ int main(int argc, char** argv) {
         for (const std::string& name : names) {
             nets.push_back(std::make_unique<nn::MultiLayerNet<float>>(net_options));  // same seed: same weights
             optimizers.push_back(optim::make_optimizer<float>(name, nets.back()->parameters()));
-            contenders.push_back({display_name(name), nets.back().get(), optimizers.back().get()});
+            contenders.push_back(support::contender(display_name(name), *nets.back(), *optimizers.back()));
         }
         fmt::print("model: {}; every rule from the same initial weights (seed {}) on the same batches\n",
                    nets.front()->repr(), common->seed);

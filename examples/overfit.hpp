@@ -19,7 +19,7 @@
 #include "support/cli.hpp"
 #include "train/csv.hpp"
 #include "support/plot.hpp"
-#include "train/trainer.hpp"
+#include "train/train.hpp"
 
 namespace overfit {
 
@@ -79,26 +79,32 @@ inline Curve train_curve(const Experiment& ex, double strength, const data::Data
         options.dropout = strength;
     nn::MultiLayerNet<float> net(options);
     xg::optim::SGD<float> sgd(net.parameters(), {.lr = lr});
-    train::Trainer trainer(net, sgd, train_set, &test_set,
-                           {.epochs = epochs, .batch_size = batch, .sampling = train::Sampling::random, .seed = seed,
-                            .verbose = false, .metrics_csv = {}, .checkpoint = {}, .stop_on_divergence = false});
+    train::Trainer trainer(
+        net, sgd, train_set,
+        [](nn::MultiLayerNet<float>& m, const data::Batch& b) { return m.loss(xg::Variable<float>(b.x), b.y); },
+        {.epochs = epochs, .batch_size = batch, .sampling = train::Sampling::random, .seed = seed, .verbose = false,
+         .stop_on_divergence = false});
+    trainer.add_metric("accuracy", train::accuracy);
+    trainer.evaluate_on("test", test_set);
     Curve c;
     c.variant = strength > 0 ? "with" : "without";
     c.label = strength > 0 ? fmt::format("{} {} = {}", ex.regulariser, ex.symbol, strength) : "no regularisation";
-    c.train_acc.push_back(trainer.evaluate(train_set));
-    c.test_acc.push_back(trainer.evaluate(test_set));
+    c.train_acc.push_back(trainer.evaluate(train_set, "accuracy"));
+    c.test_acc.push_back(trainer.evaluate(test_set, "accuracy"));
     c.loss.push_back(0);
     const std::size_t print_every = epochs >= 100 ? 25 : 10;
-    trainer.on_epoch = [&](const train::EpochMetrics& e) {
+    auto progress = std::make_shared<train::LambdaCallback>();
+    progress->epoch_end = [&](train::TrainerBase&, const train::EpochMetrics& e) {
         if (e.epoch % print_every == 0 || e.epoch == 1 || e.epoch == epochs)
             fmt::print("  {:<28} epoch {:>4}: loss {:.4f}  train acc {:.4f}  test acc {:.4f}\n", c.label, e.epoch,
-                       e.train_loss, e.train_accuracy, *e.test_accuracy);
+                       e.train_loss, e.at("train_accuracy"), e.at("test_accuracy"));
         std::fflush(stdout);
     };
+    trainer.add_callback(progress);
     const train::History& h = trainer.fit();
     for (const train::EpochMetrics& e : h.epochs) {
-        c.train_acc.push_back(e.train_accuracy);
-        c.test_acc.push_back(*e.test_accuracy);
+        c.train_acc.push_back(e.at("train_accuracy"));
+        c.test_acc.push_back(e.at("test_accuracy"));
         c.loss.push_back(e.train_loss);
     }
     c.diverged = h.diverged;

@@ -146,7 +146,7 @@ int main(int argc, char** argv) {
             inits.push_back(init.str());
             before.push_back(weight_gradients(*nets.back(), probe));
             optimizers.push_back(std::make_unique<optim::SGD<float>>(nets.back()->parameters(), optim::SGDOptions{.lr = lr}));
-            contenders.push_back({names.back(), nets.back().get(), optimizers.back().get()});
+            contenders.push_back(support::contender(names.back(), *nets.back(), *optimizers.back()));
         }
 
         fmt::print("\n||dL/dW|| per Linear layer (1 = input ... {} = output), before training:\n", layers + 1);

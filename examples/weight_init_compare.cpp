@@ -100,7 +100,7 @@ int main(int argc, char** argv) {
                 .seed = common->seed,  // the same N(0, 1) draws, scaled differently
             }));
             optimizers.push_back(std::make_unique<optim::SGD<float>>(nets.back()->parameters(), optim::SGDOptions{.lr = lr}));
-            contenders.push_back({c.name, nets.back().get(), optimizers.back().get()});
+            contenders.push_back(support::contender(c.name, *nets.back(), *optimizers.back()));
         }
         fmt::print("model: {}, SGD lr {}, batch {}, {} iterations, seed {}\n", nets.front()->repr(), lr, batch,
                    iterations, common->seed);

@@ -1,6 +1,10 @@
 #include "graph/variable.hpp"
 
+#include <ostream>
+#include <sstream>
+
 #include <fmt/format.h>
+#include <xtensor/xio.hpp>
 
 #include "graph/function.hpp"
 
@@ -113,6 +117,25 @@ Variable<T> scalar(T value, bool requires_grad, std::string name) {
     return Variable<T>(Array<T>(value), requires_grad, std::move(name));
 }
 
+template <class T>
+std::ostream& operator<<(std::ostream& os, const Variable<T>& v) {
+    if (!v.defined()) return os << "Variable(undefined)";
+    std::ostringstream values;
+    values << v.data();
+    // Continuation lines line up under the first value.
+    std::string text = values.str();
+    for (std::size_t at = text.find('\n'); at != std::string::npos; at = text.find('\n', at + 1))
+        text.insert(at + 1, std::string(sizeof("Variable(") - 1, ' '));
+    os << "Variable(" << text << ", shape=" << shape_str(v.shape())
+       << ", dtype=" << (sizeof(T) == 4 ? "float32" : "float64");
+    if (!v.name().empty()) os << ", name=\"" << v.name() << '"';
+    if (auto f = v.creator()) os << ", op=" << f->name();
+    else if (v.requires_grad()) os << ", requires_grad";
+    return os << ')';
+}
+
+template std::ostream& operator<<(std::ostream&, const Variable<float>&);
+template std::ostream& operator<<(std::ostream&, const Variable<double>&);
 template class Variable<float>;
 template class Variable<double>;
 template Variable<float> scalar(float, bool, std::string);

@@ -3,6 +3,7 @@
 // like torch::Tensor or a Python reference to a DeZero Variable.
 #include <cstddef>
 #include <cstdint>
+#include <iosfwd>
 #include <memory>
 #include <string>
 #include <vector>
@@ -119,9 +120,19 @@ template <class T>
 std::vector<Variable<T>> grad(const Variable<T>& output, const std::vector<Variable<T>>& inputs,
                               const Variable<T>& grad_output = {}, GradOptions options = {});
 
+// Prints the values and what the variable is, e.g.
+//   Variable({{ 0.1,  0.2},
+//             {-0.3,  0.4}}, shape=(2, 2), dtype=float64, name="W", requires_grad)
+//   Variable({ 0.5}, shape=(1,), dtype=float32, op=tanh)
+// Values print as xtensor prints them (long arrays are abridged with "...").
+template <class T>
+std::ostream& operator<<(std::ostream& os, const Variable<T>& v);
+
 extern template struct Node<float>;
 extern template struct Node<double>;
 extern template class Variable<float>;
 extern template class Variable<double>;
+extern template std::ostream& operator<<(std::ostream&, const Variable<float>&);
+extern template std::ostream& operator<<(std::ostream&, const Variable<double>&);
 
 }  // namespace xg

@@ -27,7 +27,7 @@ struct LinearOptions {
 
 // The book's Affine layer: x·W + b with W of shape (in, out) and b of shape (out,).
 template <class T>
-class Linear : public Module<T> {
+class Linear : public UnaryModule<T> {
 public:
     Linear(std::size_t in, std::size_t out, LinearOptions options = {});
     Variable<T> forward(const Variable<T>& x) override;
@@ -47,7 +47,7 @@ Activation parse_activation(std::string_view text);  // "sigmoid", "tanh", "relu
 std::string_view activation_name(Activation a);
 
 template <class T>
-class ActivationLayer : public Module<T> {
+class ActivationLayer : public UnaryModule<T> {
 public:
     explicit ActivationLayer(Activation kind, double slope = 0.01) : kind_(kind), slope_(slope) {}
     Variable<T> forward(const Variable<T>& x) override;
@@ -83,7 +83,7 @@ struct Softplus : ActivationLayer<T> {
 // Inverted dropout: in training each unit is kept with probability 1 - ratio and scaled by
 // 1 / (1 - ratio), so evaluation is the identity. The mask is a constant of the graph.
 template <class T>
-class Dropout : public Module<T> {
+class Dropout : public UnaryModule<T> {
 public:
     // The mask generator is seeded from `seed`, or from default_generator() when none is given.
     explicit Dropout(double ratio = 0.5, std::optional<std::uint64_t> seed = std::nullopt);
@@ -109,7 +109,7 @@ struct BatchNormOptions {
 // x^ = (x - mean) / sqrt(var + eps), y = gamma * x^ + beta, with the batch's mean and (biased)
 // variance in training and the running ones in evaluation.
 template <class T>
-class BatchNorm1d : public Module<T> {
+class BatchNorm1d : public UnaryModule<T> {
 public:
     explicit BatchNorm1d(std::size_t features, BatchNormOptions options = {});
     Variable<T> forward(const Variable<T>& x) override;

@@ -1,6 +1,8 @@
 #include "nn/loss.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 
 #include <fmt/format.h>
 
@@ -18,6 +20,23 @@ Variable<T> l2_penalty(const std::vector<Variable<T>>& weights, double lambda) {
     return total * static_cast<T>(0.5 * lambda);
 }
 
+template <class T>
+std::size_t count_correct(const Array<T>& logits, const Labels& labels) {
+    if (logits.dimension() != 2 || logits.shape()[0] != labels.size())
+        throw ShapeError(fmt::format("accuracy: logits of shape {} do not match {} labels", shape_str(logits.shape()),
+                                     labels.size()));
+    const std::size_t n = logits.shape()[0], c = logits.shape()[1];
+    std::size_t hits = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        const T* row = logits.data() + i * c;
+        const auto best = static_cast<std::int64_t>(std::max_element(row, row + c) - row);
+        hits += best == labels(i);
+    }
+    return hits;
+}
+
+template std::size_t count_correct(const Array<float>&, const Labels&);
+template std::size_t count_correct(const Array<double>&, const Labels&);
 template Variable<float> l2_penalty(const std::vector<Variable<float>>&, double);
 template Variable<double> l2_penalty(const std::vector<Variable<double>>&, double);
 

@@ -1,5 +1,6 @@
 #pragma once
 // Losses as callables, and the seeds' weight decay penalty, all computed through the graph.
+#include <cstddef>
 #include <vector>
 
 #include "ops/ops.hpp"
@@ -31,6 +32,13 @@ struct MSELoss {
 template <class T>
 Variable<T> l2_penalty(const std::vector<Variable<T>>& weights, double lambda);
 
+// Arg-max of each row of `logits` (N, classes) compared with `labels` (N,): the number of hits.
+// ShapeError naming "accuracy" when the shapes do not match.
+template <class T>
+std::size_t count_correct(const Array<T>& logits, const Labels& labels);
+
+extern template std::size_t count_correct(const Array<float>&, const Labels&);
+extern template std::size_t count_correct(const Array<double>&, const Labels&);
 extern template Variable<float> l2_penalty(const std::vector<Variable<float>>&, double);
 extern template Variable<double> l2_penalty(const std::vector<Variable<double>>&, double);
 

@@ -20,7 +20,12 @@ std::string Module<T>::type_name() const {
     const char* mangled = typeid(*this).name();
     int status = 0;
     std::unique_ptr<char, void (*)(void*)> demangled(abi::__cxa_demangle(mangled, nullptr, nullptr, &status), std::free);
-    return status == 0 && demangled ? demangled.get() : mangled;
+    std::string name = status == 0 && demangled ? demangled.get() : mangled;
+    // A user's module defined in an unnamed namespace reads as its own name.
+    const std::string_view unnamed = "(anonymous namespace)::";
+    for (std::size_t at = name.find(unnamed); at != std::string::npos; at = name.find(unnamed, at))
+        name.erase(at, unnamed.size());
+    return name;
 }
 
 template <class T>

@@ -1,7 +1,10 @@
 #pragma once
 // Module: the PyTorch C++ frontend's shape. A module registers its parameters, buffers (state
-// that is saved but not trained, e.g. running statistics) and sub-modules under names, and
-// computes forward() with graph ops, so back-propagation through it needs no code of its own.
+// that is saved but not trained, e.g. running statistics) and sub-modules under names, and knows
+// train/eval mode, state_dict and printing. It imposes no forward(): a module may take (x, mask),
+// return a tuple, or carry state between calls, computing with graph ops so that
+// back-propagation through it needs no code of its own. UnaryModule is the one-input, one-output
+// kind the library's layers are and Sequential chains.
 #include <cstddef>
 #include <memory>
 #include <ostream>
@@ -32,9 +35,6 @@ public:
     // Modules hold parameter handles: a copy would silently share them, so there is none.
     Module(const Module&) = delete;
     Module& operator=(const Module&) = delete;
-
-    virtual Variable<T> forward(const Variable<T>& x) = 0;
-    Variable<T> operator()(const Variable<T>& x) { return forward(x); }
 
     // This module's and its descendants' parameters, in registration order, each once.
     std::vector<Variable<T>> parameters() const;
@@ -92,6 +92,15 @@ private:
     std::vector<Entry> buffers_;
     std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
     bool training_ = true;
+};
+
+// A module with one input and one output, called as m(x): the library's layers. Sequential
+// chains these and any other module with a forward(const Variable<T>&) (see AnyModule).
+template <class T>
+class UnaryModule : public Module<T> {
+public:
+    virtual Variable<T> forward(const Variable<T>& x) = 0;
+    Variable<T> operator()(const Variable<T>& x) { return forward(x); }
 };
 
 template <class T>

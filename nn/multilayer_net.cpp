@@ -79,21 +79,6 @@ Variable<T> MultiLayerNet<T>::loss(const Variable<T>& x, const Labels& labels) {
 }
 
 template <class T>
-std::size_t count_correct(const Array<T>& logits, const Labels& labels) {
-    if (logits.dimension() != 2 || logits.shape()[0] != labels.size())
-        throw ShapeError(fmt::format("accuracy: logits of shape {} do not match {} labels", shape_str(logits.shape()),
-                                     labels.size()));
-    const std::size_t n = logits.shape()[0], c = logits.shape()[1];
-    std::size_t hits = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-        const T* row = logits.data() + i * c;
-        const auto best = static_cast<std::int64_t>(std::max_element(row, row + c) - row);
-        hits += best == labels(i);
-    }
-    return hits;
-}
-
-template <class T>
 double MultiLayerNet<T>::accuracy(const Array<T>& x, const Labels& labels, std::size_t batch_size) {
     if (x.dimension() != 2 || x.shape()[0] != labels.size())
         throw ShapeError(fmt::format("MultiLayerNet::accuracy: {} rows of x (shape {}) but {} labels",
@@ -134,7 +119,5 @@ std::string MultiLayerNet<T>::repr() const {
 
 template class MultiLayerNet<float>;
 template class MultiLayerNet<double>;
-template std::size_t count_correct(const Array<float>&, const Labels&);
-template std::size_t count_correct(const Array<double>&, const Labels&);
 
 }  // namespace xg::nn

@@ -27,7 +27,7 @@ struct MultiLayerNetOptions {
 };
 
 template <class T>
-class MultiLayerNet : public Module<T> {
+class MultiLayerNet : public UnaryModule<T> {
 public:
     explicit MultiLayerNet(MultiLayerNetOptions options = {});
 
@@ -49,13 +49,7 @@ private:
     std::shared_ptr<Sequential<T>> layers_;
 };
 
-// Arg-max of each row of `logits` compared with `labels`: the number of hits.
-template <class T>
-std::size_t count_correct(const Array<T>& logits, const Labels& labels);
-
 extern template class MultiLayerNet<float>;
 extern template class MultiLayerNet<double>;
-extern template std::size_t count_correct(const Array<float>&, const Labels&);
-extern template std::size_t count_correct(const Array<double>&, const Labels&);
 
 }  // namespace xg::nn

@@ -1,5 +1,6 @@
 #pragma once
 // xgrad's neural-network layer: modules, layers, initialisers, losses, checkpoints.
+#include "nn/any_module.hpp"
 #include "nn/checkpoint.hpp"
 #include "nn/init.hpp"
 #include "nn/layers.hpp"

@@ -5,11 +5,19 @@
 namespace xg::nn {
 
 template <class T>
+void Sequential<T>::append(AnyModule<T> m) {
+    this->register_module(std::to_string(layers_.size()), m.ptr());
+    modules_.push_back(m.ptr());
+    layers_.push_back(std::move(m));
+    plan_fusion();
+}
+
+template <class T>
 void Sequential<T>::plan_fusion() {
     fused_relu_.resize(layers_.size(), nullptr);
     if (layers_.size() < 2) return;
-    const Module<T>& prev = *layers_[layers_.size() - 2];
-    const Module<T>& last = *layers_.back();
+    const Module<T>& prev = layers_[layers_.size() - 2].module();
+    const Module<T>& last = layers_.back().module();
     // Exact types: a subclass may override forward().
     const bool linear = typeid(prev) == typeid(Linear<T>);
     const bool relu = (typeid(last) == typeid(ActivationLayer<T>) || typeid(last) == typeid(ReLU<T>)) &&
@@ -25,7 +33,7 @@ Variable<T> Sequential<T>::forward(const Variable<T>& x) {
             y = linear_relu(y, linear->weight(), linear->bias());
             ++i;  // the ReLU
         } else {
-            y = layers_[i]->forward(y);
+            y = layers_[i].forward(y);
         }
     }
     return y;

@@ -1,5 +1,6 @@
 #pragma once
 // Sequential: modules applied in order, children named "0", "1", ... (torch::nn::Sequential).
+// Any module with a forward(const Variable<T>&) can join (held as an AnyModule).
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -8,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "graph/error.hpp"
+#include "nn/any_module.hpp"
 #include "nn/layers.hpp"
 #include "nn/module.hpp"
 
@@ -17,7 +19,7 @@ namespace xg::nn {
 // gradients as the two layers (tested bit for bit), one pass over the activations fewer in each
 // direction. Only the library's own Linear and ReLU are fused; a subclass runs as written.
 template <class T>
-class Sequential : public Module<T> {
+class Sequential : public UnaryModule<T> {
 public:
     Sequential() = default;
     template <class... M>
@@ -25,27 +27,39 @@ public:
         (push_back(std::move(modules)), ...);
     }
 
-    template <class M>
+    // Appends `m` and returns it. ValueError if it is null.
+    template <OneInputModule<T> M>
     std::shared_ptr<M> push_back(std::shared_ptr<M> m) {
         if (!m) throw ValueError(fmt::format("Sequential::push_back: module {} is null", layers_.size()));
-        layers_.push_back(m);
-        plan_fusion();
-        return this->register_module(std::to_string(layers_.size() - 1), std::move(m));
+        append(AnyModule<T>(m));
+        return m;
+    }
+    void push_back(AnyModule<T> m) {
+        if (m.empty()) throw ValueError(fmt::format("Sequential::push_back: module {} is empty", layers_.size()));
+        append(std::move(m));
     }
 
     Variable<T> forward(const Variable<T>& x) override;
     std::string repr() const override { return "Sequential"; }
 
     std::size_t size() const { return layers_.size(); }
-    const std::shared_ptr<Module<T>>& operator[](std::size_t i) const { return layers_.at(i); }
-    auto begin() const { return layers_.begin(); }
-    auto end() const { return layers_.end(); }
+    const std::shared_ptr<Module<T>>& operator[](std::size_t i) const { return modules_.at(i); }
+    // Layer i as an M; null when it is not one.
+    template <class M>
+    std::shared_ptr<M> get(std::size_t i) const {
+        return layers_.at(i).template get<M>();
+    }
+    // The layers as modules, in order.
+    auto begin() const { return modules_.begin(); }
+    auto end() const { return modules_.end(); }
 
 private:
+    void append(AnyModule<T> m);
     // Marks the layer before the newest one when the two fuse.
     void plan_fusion();
 
-    std::vector<std::shared_ptr<Module<T>>> layers_;
+    std::vector<AnyModule<T>> layers_;
+    std::vector<std::shared_ptr<Module<T>>> modules_;  // the same, for iteration
     std::vector<const Linear<T>*> fused_relu_;  // per layer: itself if it and a ReLU after it fuse
 };
 

@@ -12,27 +12,33 @@
 
 namespace xg::support {
 
+Contender contender(std::string name, nn::MultiLayerNet<float>& net, optim::Optimizer<float>& optimizer) {
+    return {std::move(name), &net, &optimizer,
+            [&net](const data::Batch& b) { return net.loss(Variable<float>(b.x), b.y); }};
+}
+
 LossCurves train_side_by_side(const std::vector<Contender>& contenders, const data::Dataset& train,
                               const SideBySideOptions& options) {
     if (contenders.empty()) throw ValueError("train_side_by_side: no models");
     const auto start = std::chrono::steady_clock::now();
     LossCurves curves;
     for (const Contender& c : contenders) {
+        if (!c.model || !c.optimizer || !c.loss)
+            throw ValueError(fmt::format("train_side_by_side: contender '{}' lacks a model, optimizer or loss", c.name));
         curves.names.push_back(c.name);
         curves.loss.emplace_back();
         curves.loss.back().reserve(options.iterations);
         curves.diverged.push_back(false);
-        c.net->train();
+        c.model->train();
     }
     std::mt19937_64 rng(options.seed);
     for (std::size_t it = 0; it < options.iterations; ++it) {
         const data::Batch batch = data::random_batch(train, options.batch_size, rng);
-        const Variable<float> x(batch.x);
         for (std::size_t m = 0; m < contenders.size(); ++m) {
             if (curves.diverged[m]) continue;
             const Contender& c = contenders[m];
             c.optimizer->zero_grad();
-            Variable<float> loss = c.net->loss(x, batch.y);
+            Variable<float> loss = c.loss(batch);
             const double value = loss.item();
             if (!std::isfinite(value)) {
                 curves.diverged[m] = true;

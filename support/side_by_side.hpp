@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -17,9 +18,13 @@ namespace xg::support {
 
 struct Contender {
     std::string name;
-    nn::MultiLayerNet<float>* net;
-    optim::Optimizer<float>* optimizer;
+    nn::Module<float>* model;            // put in training mode before the first step
+    optim::Optimizer<float>* optimizer;  // over the model's parameters
+    std::function<Variable<float>(const data::Batch&)> loss;  // the model's mini-batch loss
 };
+
+// A MultiLayerNet whose loss is its own (cross entropy plus weight decay), as in the book.
+Contender contender(std::string name, nn::MultiLayerNet<float>& net, optim::Optimizer<float>& optimizer);
 
 struct SideBySideOptions {
     std::size_t iterations = 2000;

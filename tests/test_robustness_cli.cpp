@@ -22,7 +22,7 @@
 #include "nn/nn.hpp"
 #include "optim/optim.hpp"
 #include "support/cli.hpp"
-#include "train/trainer.hpp"
+#include "train/train.hpp"
 
 namespace fs = std::filesystem;
 namespace po = boost::program_options;
@@ -279,18 +279,24 @@ BOOST_AUTO_TEST_CASE(absurd_sizes_are_refused_before_allocating) {
                                  {"Linear(1099511627776 -> 1099511627776)"});
 }
 
+namespace {
+Variable<float> mlp_loss(nn::MultiLayerNet<float>& net, const data::Batch& b) {
+    return net.loss(Variable<float>(b.x), b.y);
+}
+}  // namespace
+
 BOOST_AUTO_TEST_CASE(trainer_refuses_bad_options_by_name) {
     const data::Dataset set = xgt::blobs(30, 2);
     nn::MultiLayerNet<float> plain({.input_size = 4, .hidden_sizes = {8}, .output_size = 3, .seed = 1});
     nn::MultiLayerNet<float> normed({.input_size = 4, .hidden_sizes = {8}, .output_size = 3, .use_batchnorm = true, .seed = 1});
     optim::SGD<float> sgd(plain.parameters()), sgd2(normed.parameters());
-    throws_naming<ValueError>([&] { train::Trainer(plain, sgd, set, nullptr, {.epochs = 0, .batch_size = 10}); },
+    throws_naming<ValueError>([&] { train::Trainer(plain, sgd, set, mlp_loss, {.epochs = 0, .batch_size = 10}); },
                               {"epochs"});
-    throws_naming<ValueError>([&] { train::Trainer(plain, sgd, set, nullptr, {.epochs = 1, .batch_size = 31}); },
+    throws_naming<ValueError>([&] { train::Trainer(plain, sgd, set, mlp_loss, {.epochs = 1, .batch_size = 31}); },
                               {"batch_size", "31", "30"});
-    throws_naming<ValueError>([&] { train::Trainer(normed, sgd2, set, nullptr, {.epochs = 1, .batch_size = 1}); },
+    throws_naming<ValueError>([&] { train::Trainer(normed, sgd2, set, mlp_loss, {.epochs = 1, .batch_size = 1}); },
                               {"batch_size", "batch norm"});
-    BOOST_CHECK_NO_THROW(train::Trainer(plain, sgd, set, nullptr, {.epochs = 1, .batch_size = 1}));
+    BOOST_CHECK_NO_THROW(train::Trainer(plain, sgd, set, mlp_loss, {.epochs = 1, .batch_size = 1}));
 }
 
 // 33 rows in batches of 16: the third batch of every epoch is one row. Its batch variance is 0,
@@ -302,7 +308,7 @@ BOOST_AUTO_TEST_CASE(last_batch_of_one_row_is_dropped_with_batch_norm) {
         nn::MultiLayerNet<float> net(
             {.input_size = 4, .hidden_sizes = {8}, .output_size = 3, .use_batchnorm = batchnorm, .seed = 4});
         optim::SGD<float> sgd(net.parameters(), {.lr = 0.1});
-        train::Trainer t(net, sgd, set, nullptr, {.epochs = 3, .batch_size = 16, .seed = 5, .verbose = false});
+        train::Trainer t(net, sgd, set, mlp_loss, {.epochs = 3, .batch_size = 16, .seed = 5, .verbose = false});
         const train::History& h = t.fit();
         BOOST_TEST(h.epochs.size() == 3u);
         BOOST_TEST(h.iteration_loss.size() == (batchnorm ? 6u : 9u));

@@ -262,7 +262,6 @@ BOOST_AUTO_TEST_SUITE(modules)
 namespace {
 struct BadName : nn::Module<double> {
     BadName() { register_parameter("a.b", V(A{1.0})); }  // throws from the constructor
-    V forward(const V& x) override { return x; }
     std::string repr() const override { return "BadName(" + *detail + ")"; }
     std::unique_ptr<std::string> detail = std::make_unique<std::string>("x");
 };

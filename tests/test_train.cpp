@@ -13,7 +13,7 @@
 #include "optim/optim.hpp"
 #include "train/csv.hpp"
 #include "train/progress.hpp"
-#include "train/trainer.hpp"
+#include "train/train.hpp"
 
 namespace fs = std::filesystem;
 namespace tt = boost::test_tools;
@@ -21,6 +21,10 @@ using namespace xg;
 
 namespace {
 using xgt::read_all;
+
+Variable<float> mlp_loss(nn::MultiLayerNet<float>& net, const data::Batch& b) {
+    return net.loss(Variable<float>(b.x), b.y);
+}
 
 nn::MultiLayerNetOptions net_options() {
     return {.input_size = 4, .hidden_sizes = {8}, .output_size = 3, .use_batchnorm = true, .seed = 5};
@@ -35,17 +39,30 @@ BOOST_AUTO_TEST_CASE(trainer_learns_and_records_history) {
     const data::Dataset train = xgt::blobs(300, 1), test = xgt::blobs(90, 2);
     nn::MultiLayerNet<float> net(net_options());
     optim::Adam<float> opt(net.parameters(), {.lr = 0.01});
-    train::Trainer trainer(net, opt, train, &test,
+    train::Trainer trainer(net, opt, train, mlp_loss,
                            {.epochs = 6, .batch_size = 32, .verbose = false, .metrics_csv = dir / "m.csv"});
-    std::size_t callbacks = 0;
-    trainer.on_epoch = [&](const train::EpochMetrics& m) { BOOST_TEST(m.epoch == ++callbacks); };
+    trainer.add_metric("accuracy", train::accuracy);
+    trainer.evaluate_on("test", test);
+    std::size_t epochs_seen = 0, batches_seen = 0;
+    auto counter = std::make_shared<train::LambdaCallback>();
+    counter->epoch_end = [&](train::TrainerBase&, const train::EpochMetrics& m) { BOOST_TEST(m.epoch == ++epochs_seen); };
+    counter->batch_end = [&](train::TrainerBase&, const train::BatchEnd& b) {
+        ++batches_seen;
+        BOOST_TEST(b.rows == (b.iteration == 10 ? 300u - 9u * 32u : 32u));
+    };
+    trainer.add_callback(counter);
     const train::History& h = trainer.fit();
-    BOOST_TEST(callbacks == 6u);
+    BOOST_TEST(epochs_seen == 6u);
+    BOOST_TEST(batches_seen == 60u);
     BOOST_TEST(h.epochs.size() == 6u);
     BOOST_TEST(h.iteration_loss.size() == 6u * 10u);  // ceil(300 / 32) batches per epoch
-    BOOST_TEST(h.epochs.back().train_accuracy > 0.95);
-    BOOST_TEST(*h.epochs.back().test_accuracy > 0.95);
+    BOOST_TEST(h.epochs.back().at("train_accuracy") > 0.95);
+    BOOST_TEST(h.epochs.back().at("test_accuracy") > 0.95);
+    // The metric is what MultiLayerNet::accuracy computes.
+    BOOST_TEST(h.epochs.back().at("test_accuracy") == net.accuracy(test.images, test.labels), tt::tolerance(1e-12));
+    BOOST_TEST(trainer.evaluate(test, "accuracy") == h.epochs.back().at("test_accuracy"), tt::tolerance(1e-12));
     BOOST_TEST(h.epochs.back().train_loss < h.epochs.front().train_loss);
+    BOOST_CHECK_THROW(h.epochs.back().at("test_loss"), ValueError);
     const std::string csv = read_all(dir / "m.csv");
     BOOST_TEST(csv.rfind("epoch,train_loss,train_accuracy,test_accuracy,seconds\n", 0) == 0u);
     BOOST_TEST(std::count(csv.begin(), csv.end(), '\n') == 7);
@@ -55,20 +72,22 @@ BOOST_AUTO_TEST_CASE(random_sampling_draws_n_over_batch_iterations) {
     const data::Dataset train = xgt::blobs(100, 1);
     nn::MultiLayerNet<float> net(net_options());
     optim::SGD<float> opt(net.parameters(), {.lr = 0.1});
-    train::Trainer trainer(net, opt, train, nullptr,
+    train::Trainer trainer(net, opt, train, mlp_loss,
                            {.epochs = 2, .batch_size = 30, .sampling = train::Sampling::random, .verbose = false});
     const train::History& h = trainer.fit();
     BOOST_TEST(h.iteration_loss.size() == 2u * 3u);  // the book: max(N / batch, 1) per epoch
-    BOOST_TEST(!h.epochs.back().test_accuracy.has_value());
+    BOOST_TEST(h.epochs.back().metrics.empty());     // no metric was asked for
 }
 
 BOOST_AUTO_TEST_CASE(resume_continues_exactly_where_it_stopped) {
     xgt::TempDir dir{"train"};
-    const data::Dataset train = xgt::blobs(120, 3);
+    const data::Dataset train = xgt::blobs(120, 3), test = xgt::blobs(40, 4);
     auto run = [&](std::size_t epochs, const std::string& checkpoint, bool resume, nn::MultiLayerNet<float>& net) {
         optim::Adam<float> opt(net.parameters(), {.lr = 0.01});
-        train::Trainer t(net, opt, train, nullptr,
+        train::Trainer t(net, opt, train, mlp_loss,
                          {.epochs = epochs, .batch_size = 16, .seed = 9, .verbose = false, .checkpoint = checkpoint});
+        t.add_metric("accuracy", train::accuracy);
+        t.evaluate_on("test", test);
         if (resume) t.resume(checkpoint);
         return t.fit();
     };
@@ -84,6 +103,8 @@ BOOST_AUTO_TEST_CASE(resume_continues_exactly_where_it_stopped) {
     BOOST_TEST(resumed.iteration_loss.size() == whole.iteration_loss.size());
     for (std::size_t i = 0; i < whole.iteration_loss.size(); ++i)
         BOOST_TEST(resumed.iteration_loss[i] == whole.iteration_loss[i], tt::tolerance(1e-6));
+    for (std::size_t e = 0; e < 4; ++e)  // the restored epochs keep their metrics
+        BOOST_TEST(resumed.epochs[e].at("test_accuracy") == whole.epochs[e].at("test_accuracy"), tt::tolerance(1e-6));
     for (std::size_t i = 0; i < straight.parameters().size(); ++i)
         BOOST_TEST(xt::allclose(second.parameters()[i].data(), straight.parameters()[i].data(), 1e-5, 1e-6),
                    "parameter " << i << ": max difference "
@@ -91,7 +112,7 @@ BOOST_AUTO_TEST_CASE(resume_continues_exactly_where_it_stopped) {
 
     nn::MultiLayerNet<float> other({.input_size = 4, .hidden_sizes = {5}, .output_size = 3});
     optim::Adam<float> opt(other.parameters());
-    train::Trainer t(other, opt, train, nullptr, {.verbose = false});
+    train::Trainer t(other, opt, train, mlp_loss, {.verbose = false});
     BOOST_CHECK_THROW(t.resume(dir / "ckpt.npz"), IoError);
 }
 
@@ -101,8 +122,11 @@ BOOST_AUTO_TEST_CASE(schedule_sets_each_epochs_rate) {
     optim::SGD<float> opt(net.parameters(), {.lr = 0.1});
     optim::StepLR<float> schedule(opt, 1, 0.5);
     std::vector<double> rates;
-    train::Trainer t(net, opt, train, nullptr, {.epochs = 3, .batch_size = 20, .verbose = false, .schedule = &schedule});
-    t.on_epoch = [&](const train::EpochMetrics&) { rates.push_back(opt.lr()); };
+    train::Trainer t(net, opt, train, mlp_loss, {.epochs = 3, .batch_size = 20, .verbose = false});
+    t.set_schedule(schedule);
+    auto record = std::make_shared<train::LambdaCallback>();
+    record->epoch_end = [&](train::TrainerBase& tr, const train::EpochMetrics&) { rates.push_back(tr.lr()); };
+    t.add_callback(record);
     t.fit();
     BOOST_REQUIRE(rates.size() == 3u);
     BOOST_TEST(rates[0] == 0.1, tt::tolerance(1e-7));
@@ -114,13 +138,13 @@ BOOST_AUTO_TEST_CASE(divergence_is_reported) {
     const data::Dataset train = xgt::blobs(60, 4);
     nn::MultiLayerNet<float> net({.input_size = 4, .hidden_sizes = {8}, .output_size = 3});
     optim::SGD<float> opt(net.parameters(), {.lr = 1e30});
-    train::Trainer t(net, opt, train, nullptr, {.epochs = 5, .batch_size = 20, .verbose = false});
+    train::Trainer t(net, opt, train, mlp_loss, {.epochs = 5, .batch_size = 20, .verbose = false});
     BOOST_CHECK_EXCEPTION(t.fit(), ValueError, [](const ValueError& e) {
         return std::string(e.what()).find("the loss is") != std::string::npos;
     });
     nn::MultiLayerNet<float> net2({.input_size = 4, .hidden_sizes = {8}, .output_size = 3});
     optim::SGD<float> opt2(net2.parameters(), {.lr = 1e30});
-    train::Trainer quiet(net2, opt2, train, nullptr,
+    train::Trainer quiet(net2, opt2, train, mlp_loss,
                          {.epochs = 5, .batch_size = 20, .verbose = false, .stop_on_divergence = false});
     BOOST_TEST(quiet.fit().diverged);
 }
@@ -129,10 +153,17 @@ BOOST_AUTO_TEST_CASE(trainer_rejects_mismatched_data) {
     const data::Dataset train = xgt::blobs(60, 4);
     nn::MultiLayerNet<float> net({.input_size = 5, .hidden_sizes = {8}, .output_size = 3});
     optim::SGD<float> opt(net.parameters());
-    BOOST_CHECK_THROW(train::Trainer(net, opt, train, nullptr, {}), ShapeError);
+    train::Trainer t(net, opt, train, mlp_loss, {.batch_size = 20, .verbose = false});
+    BOOST_CHECK_THROW(t.fit(), ShapeError);  // the model's first Linear names both shapes
     nn::MultiLayerNet<float> ok(net_options());
     optim::SGD<float> opt2(ok.parameters());
-    BOOST_CHECK_THROW(train::Trainer(ok, opt2, train, nullptr, {.batch_size = 0}), ValueError);
+    BOOST_CHECK_THROW(train::Trainer(ok, opt2, train, mlp_loss, {.batch_size = 0}), ValueError);
+    BOOST_CHECK_THROW(train::Trainer(ok, opt2, train, nullptr, {.batch_size = 20}), ValueError);  // no loss
+    train::Trainer named(ok, opt2, train, mlp_loss, {.batch_size = 20});
+    named.add_metric("accuracy", train::accuracy);
+    BOOST_CHECK_THROW(named.add_metric("accuracy", train::accuracy), ValueError);  // twice
+    BOOST_CHECK_THROW(named.evaluate_on("a,b", train), ValueError);               // a CSV column
+    BOOST_CHECK_THROW(named.add_callback(nullptr), ValueError);
 }
 
 BOOST_AUTO_TEST_CASE(optimizers_by_name) {

@@ -1,14 +1,18 @@
 #include "train/trainer.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <map>
 #include <random>
 
 #include <fmt/format.h>
 
+#include "data/dataset.hpp"
 #include "graph/error.hpp"
 #include "nn/checkpoint.hpp"
-#include "train/csv.hpp"
+#include "nn/layers.hpp"
+#include "train/callbacks.hpp"
 #include "train/progress.hpp"
 
 namespace xg::train {
@@ -20,187 +24,297 @@ double seconds_since(Clock::time_point start) {
     return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// The history as a (epochs, 5) array for the checkpoint; NaN marks "no test accuracy".
-Array<float> history_array(const std::vector<EpochMetrics>& epochs) {
-    Array<float> a = Array<float>::from_shape({epochs.size(), 5});
-    for (std::size_t i = 0; i < epochs.size(); ++i) {
-        const EpochMetrics& e = epochs[i];
-        a(i, 0) = static_cast<float>(e.epoch);
-        a(i, 1) = static_cast<float>(e.train_loss);
-        a(i, 2) = static_cast<float>(e.train_accuracy);
-        a(i, 3) = e.test_accuracy ? static_cast<float>(*e.test_accuracy) : NAN;
-        a(i, 4) = static_cast<float>(e.seconds);
-    }
-    return a;
-}
-
-std::vector<EpochMetrics> history_from(const Array<float>& a, const std::string& path) {
-    if (a.dimension() != 2 || a.shape()[1] != 5)
-        throw IoError(fmt::format("{}: trainer/history has shape {}, expected (epochs, 5)", path, shape_str(a.shape())));
-    std::vector<EpochMetrics> out;
-    for (std::size_t i = 0; i < a.shape()[0]; ++i) {
-        // Epochs run 1, 2, ...; a NaN or negative count would not even convert to an integer.
-        if (a(i, 0) != static_cast<float>(i + 1))
-            throw IoError(fmt::format("{}: trainer/history row {} has epoch {}, expected {}", path, i, a(i, 0), i + 1));
-        for (std::size_t k : {1, 2, 4})
-            if (!std::isfinite(a(i, k)))
-                throw IoError(fmt::format("{}: trainer/history row {} holds {} in column {}", path, i, a(i, k), k));
-        EpochMetrics e{i + 1, a(i, 1), a(i, 2), std::nullopt, a(i, 4)};
-        if (!std::isnan(a(i, 3))) e.test_accuracy = a(i, 3);
-        out.push_back(e);
-    }
-    return out;
+template <class T>
+bool holds_batch_norm(const nn::Module<T>& m) {
+    if (dynamic_cast<const nn::BatchNorm1d<T>*>(&m)) return true;
+    for (const auto& [name, child] : m.named_children())
+        if (holds_batch_norm(*child)) return true;
+    return false;
 }
 
 }  // namespace
 
-void write_epoch_csv(const std::string& path, const std::vector<EpochMetrics>& epochs) {
-    CsvWriter csv(path, {"epoch", "train_loss", "train_accuracy", "test_accuracy", "seconds"});
-    for (const EpochMetrics& e : epochs)
-        csv.row({e.epoch, e.train_loss, e.train_accuracy, e.test_accuracy ? Cell(*e.test_accuracy) : Cell(""),
-                 e.seconds});
-    csv.close();
+std::optional<double> EpochMetrics::find(std::string_view name) const {
+    if (name == "train_loss") return train_loss;
+    for (const auto& [n, v] : metrics)
+        if (n == name) return v;
+    return std::nullopt;
 }
 
-Trainer::Trainer(nn::MultiLayerNet<float>& net, optim::Optimizer<float>& optimizer, const data::Dataset& train,
-                 const data::Dataset* test, TrainerOptions options)
-    : net_(net), optimizer_(optimizer), train_(train), test_(test), options_(std::move(options)) {
-    if (train.size() == 0) throw ValueError("Trainer: the training set is empty");
-    const std::size_t inputs = net.options().input_size;
-    if (train.features() != inputs || (test && test->features() != inputs))
-        throw ShapeError(fmt::format("Trainer: the model takes {} features but the training set has {}{}", inputs,
-                                     train.features(),
-                                     test ? fmt::format(" and the test set {}", test->features()) : ""));
+double EpochMetrics::at(std::string_view name) const {
+    if (auto v = find(name)) return *v;
+    std::string known = "train_loss";
+    for (const auto& [n, v] : metrics) known += ", " + n;
+    throw ValueError(fmt::format("epoch {} has no metric '{}' (it has {})", epoch, name, known));
+}
+
+TrainerBase::TrainerBase(std::size_t train_size, bool model_has_batch_norm, TrainerOptions options)
+    : set_names_{"train"}, train_size_(train_size), batch_norm_(model_has_batch_norm), options_(std::move(options)) {
+    if (train_size_ == 0) throw ValueError("Trainer: the training set is empty");
     if (options_.epochs == 0) throw ValueError("Trainer: epochs must be >= 1, got 0");
-    if (options_.batch_size == 0 || options_.batch_size > train.size())
+    if (options_.batch_size == 0 || options_.batch_size > train_size_)
         throw ValueError(fmt::format("Trainer: batch_size must be in [1, {}] (the training set's size), got {}",
-                                     train.size(), options_.batch_size));
-    if (net.options().use_batchnorm && options_.batch_size < 2)
+                                     train_size_, options_.batch_size));
+    if (batch_norm_ && options_.batch_size < 2)
         throw ValueError(fmt::format("Trainer: batch_size must be >= 2 for a model with batch norm (a batch of one "
                                      "row has no variance), got {}",
                                      options_.batch_size));
+    if (options_.eval_batch_size == 0) throw ValueError("Trainer: eval_batch_size must be >= 1, got 0");
+    if (!options_.metrics_csv.empty()) callbacks_.push_back(std::make_shared<CsvLogger>(options_.metrics_csv));
 }
 
-bool Trainer::drops_last_row() const {
-    return options_.sampling == Sampling::epochs && net_.options().use_batchnorm &&
-           train_.size() % options_.batch_size == 1;
+void TrainerBase::add_callback(std::shared_ptr<Callback> callback) {
+    if (!callback) throw ValueError("Trainer::add_callback: the callback is null");
+    callbacks_.push_back(std::move(callback));
 }
 
-std::size_t Trainer::iterations_per_epoch() const {
-    const std::size_t n = train_.size(), b = options_.batch_size;
+void TrainerBase::stop(std::string reason) {
+    stop_requested_ = true;
+    history_.stop_reason = std::move(reason);
+}
+
+bool TrainerBase::drops_last_row() const {
+    return options_.sampling == Sampling::epochs && batch_norm_ && train_size_ % options_.batch_size == 1;
+}
+
+std::size_t TrainerBase::iterations_per_epoch() const {
+    const std::size_t n = train_size_, b = options_.batch_size;
     if (options_.sampling == Sampling::random) return std::max<std::size_t>(n / b, 1);
-    return drops_last_row() ? n / b : (n + b - 1) / b;
+    return options_.drop_last || drops_last_row() ? n / b : (n + b - 1) / b;
 }
 
-double Trainer::evaluate(const data::Dataset& data) {
-    const std::size_t n = options_.evaluate_samples ? std::min(options_.evaluate_samples, data.size()) : data.size();
-    if (n == data.size()) return net_.accuracy(data.images, data.labels);
-    const data::Dataset part = data::take(data, n);
-    return net_.accuracy(part.images, part.labels);
-}
-
-void Trainer::train_epoch(std::size_t epoch, Progress& progress) {
+void TrainerBase::train_epoch(std::size_t epoch, Progress& progress) {
     // Each epoch's batches come from (seed, epoch) alone, so a resumed run draws what an
     // uninterrupted one would have.
     std::seed_seq seq{options_.seed, static_cast<std::uint64_t>(epoch)};
     std::mt19937_64 rng(seq);
-    std::optional<data::Batches> batches;
-    if (options_.sampling == Sampling::epochs)
-        batches.emplace(train_, options_.batch_size, rng(), data::BatchOptions{.drop_last = drops_last_row()});
+    std::vector<std::size_t> order;
+    if (options_.sampling == Sampling::epochs) order = data::permutation(train_size_, rng);
     const auto start = Clock::now();
     const std::size_t iterations = iterations_per_epoch();
     const std::size_t first_iteration = history_.iteration_loss.size();
+    const std::size_t b = options_.batch_size;
     double loss_sum = 0;
-    if (options_.schedule) optimizer_.set_lr(options_.schedule->lr_at(static_cast<long>(epoch) - 1));
-    net_.train();
-    for (std::size_t i = 0; i < iterations; ++i) {
-        const data::Batch batch = batches ? *batches->next() : data::random_batch(train_, options_.batch_size, rng);
-        optimizer_.zero_grad();
-        Variable<float> loss = net_.loss(Variable<float>(batch.x), batch.y);
-        const double value = loss.item();
+    std::size_t done = 0;
+    apply_schedule(epoch);
+    for (auto& c : callbacks_) c->on_epoch_begin(*this, epoch);
+    set_training(true);
+    std::vector<std::size_t> drawn(b);
+    for (std::size_t i = 0; i < iterations && !stop_requested_; ++i) {
+        Rows rows;
+        if (options_.sampling == Sampling::epochs) {
+            rows = Rows(order).subspan(i * b, std::min(b, train_size_ - i * b));
+        } else {
+            for (std::size_t& r : drawn) r = data::uniform_index(rng, train_size_);
+            rows = drawn;
+        }
+        const double value = step_loss(rows);
         if (!std::isfinite(value)) {
             history_.diverged = true;
             if (options_.stop_on_divergence)
                 throw ValueError(fmt::format("Trainer: the loss is {} at epoch {}, iteration {} (lr {} too high?)",
-                                             value, epoch, i + 1, optimizer_.lr()));
+                                             value, epoch, i + 1, lr()));
             return;
         }
-        loss.backward();
-        optimizer_.step();
+        step_apply();
         history_.iteration_loss.push_back(value);
         loss_sum += value;
+        ++done;
         if (options_.verbose) progress.update(static_cast<long>(first_iteration + i + 1), {.loss = value});
+        for (auto& c : callbacks_) c->on_batch_end(*this, {epoch, i + 1, rows.size(), value});
     }
     EpochMetrics m;
     m.epoch = epoch;
-    m.train_loss = loss_sum / static_cast<double>(iterations);
-    m.train_accuracy = evaluate(train_);
-    if (test_) m.test_accuracy = evaluate(*test_);
+    m.train_loss = done ? loss_sum / static_cast<double>(done) : NAN;
+    if (!metric_names_.empty()) {
+        for (std::size_t set = options_.evaluate_train ? 0 : 1; set < set_names_.size(); ++set) {
+            const std::vector<double> values = evaluate_rows(set, set_size(set));
+            for (std::size_t k = 0; k < values.size(); ++k)
+                m.metrics.emplace_back(set_names_[set] + "_" + metric_names_[k], values[k]);
+        }
+    }
     m.seconds = seconds_since(start);
-    history_.epochs.push_back(m);
-    if (options_.verbose)
-        progress.note(fmt::format("epoch {:>3}/{}  loss {:.4f}  train acc {:.4f}{}  {:.1f}s", epoch, options_.epochs,
-                                  m.train_loss, m.train_accuracy,
-                                  m.test_accuracy ? fmt::format("  test acc {:.4f}", *m.test_accuracy) : "",
-                                  m.seconds));
+    end_epoch(m, progress);
 }
 
-const History& Trainer::fit() {
+void TrainerBase::end_epoch(EpochMetrics& m, Progress& progress) {
+    history_.epochs.push_back(m);
+    if (options_.verbose) {
+        std::string line = fmt::format("epoch {:>3}/{}  loss {:.4f}", m.epoch, options_.epochs, m.train_loss);
+        for (const auto& [name, value] : m.metrics) line += fmt::format("  {} {:.4f}", name, value);
+        progress.note(line + fmt::format("  {:.1f}s", m.seconds));
+    }
+    if (!options_.checkpoint.empty()) save_checkpoint(options_.checkpoint);
+    for (auto& c : callbacks_) c->on_epoch_end(*this, history_.epochs.back());
+}
+
+const History& TrainerBase::fit() {
     const std::size_t done = history_.epochs.size();
+    stop_requested_ = false;
+    history_.stop_reason.clear();
     if (done >= options_.epochs) return history_;
     const std::size_t remaining = (options_.epochs - done) * iterations_per_epoch();
     const long first = static_cast<long>(history_.iteration_loss.size());
     // The bar counts this run's iterations on top of those a resumed run already did.
     Progress progress = Progress::for_stdout(first + static_cast<long>(remaining), options_.label,
                                              static_cast<long>(std::max<std::size_t>(iterations_per_epoch() / 4, 1)));
-    for (std::size_t epoch = done + 1; epoch <= options_.epochs; ++epoch) {
+    for (auto& c : callbacks_) c->on_fit_begin(*this);
+    for (std::size_t epoch = done + 1; epoch <= options_.epochs && !stop_requested_; ++epoch) {
         train_epoch(epoch, progress);
         if (history_.diverged) break;
-        if (!options_.metrics_csv.empty()) write_metrics();
-        if (!options_.checkpoint.empty()) save_checkpoint();
-        if (on_epoch) on_epoch(history_.epochs.back());
     }
-    if (options_.verbose) progress.finish();
+    if (options_.verbose) {
+        if (!history_.stop_reason.empty()) progress.note("stopped: " + history_.stop_reason);
+        progress.finish();
+    }
+    for (auto& c : callbacks_) c->on_fit_end(*this);
     return history_;
 }
 
-void Trainer::write_metrics() const { write_epoch_csv(options_.metrics_csv, history_.epochs); }
+// ---- TrainerOf<T>: model, optimizer, schedule, checkpoints ----
 
-void Trainer::save_checkpoint() const {
-    StateDict<float> all = net_.state_dict();
-    for (auto& e : nn::to_section("optimizer", optimizer_.state_dict())) all.push_back(std::move(e));
-    Array<float> losses = Array<float>::from_shape({history_.iteration_loss.size()});
-    std::copy(history_.iteration_loss.begin(), history_.iteration_loss.end(), losses.begin());
-    all.emplace_back("trainer/history", history_array(history_.epochs));
-    all.emplace_back("trainer/iteration_loss", std::move(losses));
-    nn::save_npz(options_.checkpoint, all);
+template <class T>
+TrainerOf<T>::TrainerOf(nn::Module<T>& model, optim::Optimizer<T>& optimizer, std::size_t train_size,
+                        TrainerOptions options)
+    : TrainerBase(train_size, holds_batch_norm(model), std::move(options)), model_(model), optimizer_(optimizer) {}
+
+template <class T>
+double TrainerOf<T>::step_loss(Rows rows) {
+    optimizer_.zero_grad();
+    loss_ = batch_loss(rows);
+    if (!loss_.defined() || loss_.size() != 1)
+        throw ShapeError(fmt::format("Trainer: the loss callable must return a scalar, got shape {}",
+                                     loss_.defined() ? shape_str(loss_.shape()) : "undefined"));
+    return static_cast<double>(loss_.item());
 }
 
-void Trainer::resume(const std::string& path) {
+template <class T>
+void TrainerOf<T>::step_apply() {
+    loss_.backward();
+    loss_ = Variable<T>();  // frees the graph before the update
+    optimizer_.step();
+}
+
+template <class T>
+void TrainerOf<T>::apply_schedule(std::size_t epoch) {
+    if (schedule_) optimizer_.set_lr(schedule_->lr_at(static_cast<long>(epoch) - 1));
+}
+
+// The history in a checkpoint: "trainer/epoch", "trainer/train_loss", "trainer/seconds" and
+// "trainer/metric/<name>" (NaN where an epoch lacks the metric), one value per epoch, and
+// "trainer/iteration_loss".
+namespace {
+
+template <class T>
+Array<T> column(const std::vector<EpochMetrics>& epochs, auto value) {
+    Array<T> a = Array<T>::from_shape({epochs.size()});
+    for (std::size_t i = 0; i < epochs.size(); ++i) a(i) = static_cast<T>(value(epochs[i]));
+    return a;
+}
+
+template <class T>
+StateDict<T> history_state(const History& h) {
+    StateDict<T> out;
+    out.emplace_back("epoch", column<T>(h.epochs, [](const EpochMetrics& e) { return e.epoch; }));
+    out.emplace_back("train_loss", column<T>(h.epochs, [](const EpochMetrics& e) { return e.train_loss; }));
+    out.emplace_back("seconds", column<T>(h.epochs, [](const EpochMetrics& e) { return e.seconds; }));
+    std::vector<std::string> names;
+    for (const EpochMetrics& e : h.epochs)
+        for (const auto& [name, v] : e.metrics)
+            if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+    for (const std::string& name : names)
+        out.emplace_back("metric/" + name, column<T>(h.epochs, [&](const EpochMetrics& e) {
+                             return e.find(name).value_or(NAN);
+                         }));
+    Array<T> losses = Array<T>::from_shape({h.iteration_loss.size()});
+    std::copy(h.iteration_loss.begin(), h.iteration_loss.end(), losses.begin());
+    out.emplace_back("iteration_loss", std::move(losses));
+    return out;
+}
+
+template <class T>
+History history_from_state(const StateDict<T>& trainer, const std::string& path) {
+    std::map<std::string, const Array<T>*> by_name;
+    for (const auto& [name, a] : trainer) by_name[name] = &a;
+    auto vector_entry = [&](const std::string& name) -> const Array<T>& {
+        auto it = by_name.find(name);
+        if (it == by_name.end())
+            throw IoError(fmt::format("{}: no trainer/{} entry: not a checkpoint written by a Trainer", path, name));
+        if (it->second->dimension() != 1)
+            throw IoError(fmt::format("{}: trainer/{} has shape {}, expected one value per epoch", path, name,
+                                      shape_str(it->second->shape())));
+        return *it->second;
+    };
+    const Array<T>& epoch = vector_entry("epoch");
+    const std::size_t n = epoch.size();
+    History h;
+    h.epochs.resize(n);
+    auto finite_column = [&](const std::string& name, double EpochMetrics::*field) {
+        const Array<T>& a = vector_entry(name);
+        if (a.size() != n)
+            throw IoError(fmt::format("{}: trainer/{} has {} values for {} epochs", path, name, a.size(), n));
+        for (std::size_t i = 0; i < n; ++i) {
+            if (!std::isfinite(a(i)))
+                throw IoError(fmt::format("{}: trainer/{} holds {} at epoch {}", path, name, a(i), i + 1));
+            h.epochs[i].*field = a(i);
+        }
+    };
+    for (std::size_t i = 0; i < n; ++i) {
+        // Epochs run 1, 2, ...; a NaN or negative count would not even convert to an integer.
+        if (epoch(i) != static_cast<T>(i + 1))
+            throw IoError(fmt::format("{}: trainer/epoch holds {} at row {}, expected {}", path, epoch(i), i, i + 1));
+        h.epochs[i].epoch = i + 1;
+    }
+    finite_column("train_loss", &EpochMetrics::train_loss);
+    finite_column("seconds", &EpochMetrics::seconds);
+    for (const auto& [name, a] : by_name) {
+        if (name.rfind("metric/", 0) != 0) continue;
+        const Array<T>& values = vector_entry(name);
+        if (values.size() != n)
+            throw IoError(fmt::format("{}: trainer/{} has {} values for {} epochs", path, name, values.size(), n));
+        for (std::size_t i = 0; i < n; ++i)
+            if (!std::isnan(values(i))) h.epochs[i].metrics.emplace_back(name.substr(7), values(i));
+    }
+    const Array<T>& losses = vector_entry("iteration_loss");
+    h.iteration_loss.assign(losses.begin(), losses.end());
+    for (std::size_t i = 0; i < h.iteration_loss.size(); ++i)
+        if (!std::isfinite(h.iteration_loss[i]))
+            throw IoError(fmt::format("{}: trainer/iteration_loss holds {} at {}", path, h.iteration_loss[i], i));
+    if (n == 0) throw IoError(fmt::format("{}: the trainer history has no epoch", path));
+    return h;
+}
+
+}  // namespace
+
+template <class T>
+void TrainerOf<T>::save_checkpoint(const std::string& path) const {
+    StateDict<T> all = model_.state_dict();
+    for (auto& e : nn::to_section("optimizer", optimizer_.state_dict())) all.push_back(std::move(e));
+    for (auto& e : nn::to_section("trainer", history_state<T>(history_))) all.push_back(std::move(e));
+    nn::save_npz(path, all);
+}
+
+template <class T>
+void TrainerOf<T>::resume(const std::string& path) {
     // All or nothing: the model is loaded first (nn::load leaves it unchanged if the file does not
     // fit it), then put back as it was if the optimizer's state or the history is refused.
-    const StateDict<float> model_before = net_.state_dict();
-    const StateDict<float> sections = nn::load_with_sections(path, net_);
+    const StateDict<T> model_before = model_.state_dict();
+    const StateDict<T> sections = nn::load_with_sections(path, model_);
     try {
-        const StateDict<float> optimizer_state = nn::from_section("optimizer", sections);
-        const StateDict<float> trainer = nn::from_section("trainer", sections);
-        History restored;
-        for (const auto& [name, array] : trainer) {
-            if (name == "history") restored.epochs = history_from(array, path);
-            if (name == "iteration_loss") restored.iteration_loss.assign(array.begin(), array.end());
-        }
-        if (restored.epochs.empty())
-            throw IoError(fmt::format("{}: no trainer/history entry: not a checkpoint written by a Trainer", path));
+        History restored = history_from_state(nn::from_section("trainer", sections), path);
         try {
-            optimizer_.load_state_dict(optimizer_state);
+            optimizer_.load_state_dict(nn::from_section("optimizer", sections));
         } catch (const Error& e) {
             throw IoError(fmt::format("{}: the optimizer state does not fit {}: {}", path, optimizer_.name(), e.what()));
         }
         history_ = std::move(restored);
     } catch (...) {
-        net_.load_state_dict(model_before);
+        model_.load_state_dict(model_before);
         throw;
     }
 }
+
+template class TrainerOf<float>;
+template class TrainerOf<double>;
 
 }  // namespace xg::train
