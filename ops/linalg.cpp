@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <xtensor-blas/xblas.hpp>
 
+#include "ops/instantiate.hpp"
 #include "ops/kernels.hpp"
 #include "ops/ops.hpp"
 
@@ -197,11 +198,13 @@ Variable<T> linear_relu(const Variable<T>& x, const Variable<T>& W, const Variab
     return apply<LinearRelu<T>>({x, W, b});
 }
 
-#define XG_INSTANTIATE(T)                                                                 \
-    template Variable<T> matmul(const Variable<T>&, const Variable<T>&);                  \
-    template Variable<T> matmul(const Variable<T>&, const Variable<T>&, bool, bool);      \
-    template Variable<T> linear(const Variable<T>&, const Variable<T>&, const Variable<T>&); \
-    template Variable<T> linear_relu(const Variable<T>&, const Variable<T>&, const Variable<T>&);
+XG_INSTANTIATE_OP(linear)
+XG_INSTANTIATE_OP(linear_relu)
+
+// Overloaded names: the signature is needed to say which one.
+#define XG_INSTANTIATE(T)                                                \
+    template Variable<T> matmul(const Variable<T>&, const Variable<T>&); \
+    template Variable<T> matmul(const Variable<T>&, const Variable<T>&, bool, bool);
 XG_INSTANTIATE(float)
 XG_INSTANTIATE(double)
 

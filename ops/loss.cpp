@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "ops/instantiate.hpp"
 #include "ops/ops.hpp"
 
 namespace xg {
@@ -208,12 +209,14 @@ Variable<T> mean_squared_error(const Variable<T>& a, const Variable<T>& b) {
     return mean(d * d);
 }
 
-#define XG_INSTANTIATE(T)                                                                           \
-    template Variable<T> softmax(const Variable<T>&, long);                                         \
-    template Variable<T> log_softmax(const Variable<T>&, long);                                     \
-    template Variable<T> softmax_cross_entropy(const Variable<T>&, const Labels&, Reduction);       \
-    template Variable<T> softmax_cross_entropy(const Variable<T>&, const Variable<T>&, Reduction);  \
-    template Variable<T> mean_squared_error(const Variable<T>&, const Variable<T>&);
+XG_INSTANTIATE_OP(softmax)
+XG_INSTANTIATE_OP(log_softmax)
+XG_INSTANTIATE_OP(mean_squared_error)
+
+// Overloaded names: the signature is needed to say which one.
+#define XG_INSTANTIATE(T)                                                                     \
+    template Variable<T> softmax_cross_entropy(const Variable<T>&, const Labels&, Reduction); \
+    template Variable<T> softmax_cross_entropy(const Variable<T>&, const Variable<T>&, Reduction);
 XG_INSTANTIATE(float)
 XG_INSTANTIATE(double)
 
