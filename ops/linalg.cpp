@@ -163,7 +163,7 @@ struct LinearRelu final : Function<T> {
     }
     std::vector<Variable<T>> backward(const Variable<T>& gy) override {
         const Variable<T> y = this->output();
-        if (grad_enabled()) {  // create_graph: the backward is recorded, so it is made of ops
+        if (recording_backward()) {  // create_graph: the backward is recorded, so it is made of ops
             const Variable<T> gh = leaky_relu_grad(gy, y, T(0));
             return affine_grads(*this, gh, needs_bias_grad(*this) ? sum(gh, 0) : Variable<T>());
         }

@@ -133,14 +133,14 @@ struct SoftmaxCrossEntropy final : Function<T> {
         const bool soft = this->inputs().size() == 2;
         const Variable<T> t = soft ? this->input(1) : Variable<T>(target);
         // Recorded (create_graph): softmax as an op, so the gradient is differentiable again.
-        const Variable<T> p = grad_enabled() ? softmax(x, 1) : Variable<T>(probs);
+        const Variable<T> p = recording_backward() ? softmax(x, 1) : Variable<T>(probs);
         // d/dx of -sum_j t_j log softmax(x)_j is softmax(x) * sum_j t_j - t: (p - t) only when each
         // target row sums to 1 (labels, one-hot); soft targets need not.
         Variable<T> gx;
         if (this->needs_input_grad(0)) gx = (soft ? p * sum(t, 1, true) - t : p - t) * w;
         if (!soft) return {gx};
         Variable<T> gt;
-        if (this->needs_input_grad(1)) gt = neg((grad_enabled() ? log_softmax(x, 1) : Variable<T>(log_probs)) * w);
+        if (this->needs_input_grad(1)) gt = neg((recording_backward() ? log_softmax(x, 1) : Variable<T>(log_probs)) * w);
         return {gx, gt};
     }
     void release_saved() override {
