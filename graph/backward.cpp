@@ -68,18 +68,25 @@ void check_finite_grad(const Variable<T>& g, const Function<T>& fn, std::size_t 
                                          shape_str(g.shape())));
 }
 
-// Names the op whose backward is running, for anomaly reports from the ops it calls.
+// Names the op whose backward is running, for anomaly reports from the ops it calls, and marks
+// that a backward is running (recording_backward()).
 class BackwardContext {
 public:
-    explicit BackwardContext(std::string_view op) : outer_(detail::backward_context()) {
+    explicit BackwardContext(std::string_view op)
+        : outer_(detail::backward_context()), outer_running_(detail::backward_running()) {
         detail::backward_context() = op;
+        detail::backward_running() = true;
     }
-    ~BackwardContext() { detail::backward_context() = outer_; }
+    ~BackwardContext() {
+        detail::backward_context() = outer_;
+        detail::backward_running() = outer_running_;
+    }
     BackwardContext(const BackwardContext&) = delete;
     BackwardContext& operator=(const BackwardContext&) = delete;
 
 private:
     std::string_view outer_;
+    bool outer_running_;
 };
 
 template <class T>

@@ -8,6 +8,7 @@ thread_local bool anomaly_mode = false;
 
 bool grad_enabled() { return grad_mode; }
 bool anomaly_enabled() { return anomaly_mode; }
+bool recording_backward() { return grad_mode && detail::backward_running(); }
 
 NoGradGuard::NoGradGuard() : previous_(grad_mode) { grad_mode = false; }
 NoGradGuard::~NoGradGuard() { grad_mode = previous_; }
@@ -21,6 +22,11 @@ AnomalyGuard::~AnomalyGuard() { anomaly_mode = previous_; }
 std::string_view& detail::backward_context() {
     thread_local std::string_view context;
     return context;
+}
+
+bool& detail::backward_running() {
+    thread_local bool running = false;
+    return running;
 }
 
 }  // namespace xg

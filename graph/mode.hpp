@@ -4,8 +4,19 @@
 
 namespace xg {
 
+// Whether ops record the graph now (off inside NoGradGuard, and in a backward pass without
+// create_graph).
 bool grad_enabled();
 bool anomaly_enabled();
+
+// Whether the backward pass now running is being recorded: true inside an op's backward() when
+// the pass was asked for with create_graph (`y.backward({.create_graph = true})`, `xg::grad(...,
+// {.create_graph = true})`), so the gradients it returns must be built from ops to be
+// differentiable again; false in a plain backward pass, where a backward may compute on arrays
+// (or reuse what its forward saved), and false outside any backward pass. This is the question
+// an op's backward asks before taking a shortcut that is not made of ops; inside a backward it
+// has the same value as grad_enabled(), but says what is meant.
+bool recording_backward();
 
 // RAII: inside, ops record nothing (like torch::NoGradGuard, DeZero's no_grad()).
 class NoGradGuard {
@@ -47,6 +58,8 @@ private:
 namespace detail {
 // The op whose backward() is running, named in anomaly reports; empty outside backward.
 std::string_view& backward_context();
+// Whether an op's backward() is running on this thread (set by the backward engine).
+bool& backward_running();
 }  // namespace detail
 
 }  // namespace xg

@@ -5,6 +5,7 @@
 #include <xtensor/xmath.hpp>
 #include <xtensor/xoperation.hpp>
 
+#include "ops/instantiate.hpp"
 #include "ops/kernels.hpp"
 #include "ops/ops.hpp"
 
@@ -99,14 +100,11 @@ Variable<T> leaky_relu_grad(const Variable<T>& gy, const Variable<T>& x, Scalar<
     return apply<LeakyReluGrad<T>>({gy, x}, slope);
 }
 
-#define XG_INSTANTIATE(T)                                            \
-    template Variable<T> sigmoid(const Variable<T>&);                \
-    template Variable<T> tanh(const Variable<T>&);                   \
-    template Variable<T> relu(const Variable<T>&);                   \
-    template Variable<T> leaky_relu(const Variable<T>&, Scalar<T>);  \
-    template Variable<T> softplus(const Variable<T>&);               \
-    template Variable<T> leaky_relu_grad(const Variable<T>&, const Variable<T>&, Scalar<T>);
-XG_INSTANTIATE(float)
-XG_INSTANTIATE(double)
+XG_INSTANTIATE_OP(sigmoid)
+XG_INSTANTIATE_OP(tanh)
+XG_INSTANTIATE_OP(relu)
+XG_INSTANTIATE_OP(leaky_relu)
+XG_INSTANTIATE_OP(softplus)
+XG_INSTANTIATE_OP(leaky_relu_grad)
 
 }  // namespace xg

@@ -5,6 +5,7 @@
 #include <xtensor/xmath.hpp>
 #include <xtensor/xoperation.hpp>
 
+#include "ops/instantiate.hpp"
 #include "ops/kernels.hpp"
 #include "ops/ops.hpp"
 
@@ -197,21 +198,23 @@ template <class T> Variable<T> log(const Variable<T>& x) { return apply<Log<T>>(
 template <class T> Variable<T> sqrt(const Variable<T>& x) { return apply<Sqrt<T>>({x}); }
 template <class T> Variable<T> abs(const Variable<T>& x) { return apply<Abs<T>>({x}); }
 
-#define XG_INSTANTIATE(T)                                                        \
-    template Variable<T> add(const Variable<T>&, const Variable<T>&);            \
-    template Variable<T> sub(const Variable<T>&, const Variable<T>&);            \
-    template Variable<T> mul(const Variable<T>&, const Variable<T>&);            \
-    template Variable<T> div(const Variable<T>&, const Variable<T>&);            \
-    template Variable<T> neg(const Variable<T>&);                                \
-    template Variable<T> add(const Variable<T>&, Scalar<T>);                     \
-    template Variable<T> mul(const Variable<T>&, Scalar<T>);                     \
-    template Variable<T> rsub(Scalar<T>, const Variable<T>&);                    \
-    template Variable<T> rdiv(Scalar<T>, const Variable<T>&);                    \
-    template Variable<T> pow(const Variable<T>&, Scalar<T>);                     \
-    template Variable<T> exp(const Variable<T>&);                                \
-    template Variable<T> log(const Variable<T>&);                                \
-    template Variable<T> sqrt(const Variable<T>&);                               \
-    template Variable<T> abs(const Variable<T>&);
+XG_INSTANTIATE_OP(sub)
+XG_INSTANTIATE_OP(div)
+XG_INSTANTIATE_OP(neg)
+XG_INSTANTIATE_OP(rsub)
+XG_INSTANTIATE_OP(rdiv)
+XG_INSTANTIATE_OP(pow)
+XG_INSTANTIATE_OP(exp)
+XG_INSTANTIATE_OP(log)
+XG_INSTANTIATE_OP(sqrt)
+XG_INSTANTIATE_OP(abs)
+
+// Overloaded names: the signature is needed to say which one.
+#define XG_INSTANTIATE(T)                                             \
+    template Variable<T> add(const Variable<T>&, const Variable<T>&); \
+    template Variable<T> add(const Variable<T>&, Scalar<T>);          \
+    template Variable<T> mul(const Variable<T>&, const Variable<T>&); \
+    template Variable<T> mul(const Variable<T>&, Scalar<T>);
 XG_INSTANTIATE(float)
 XG_INSTANTIATE(double)
 

@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "ops/instantiate.hpp"
 #include "ops/ops.hpp"
 
 namespace xg {
@@ -204,17 +205,10 @@ GradcheckReport gradgradcheck(const VariableFn<T>& f, const std::vector<Variable
     return gradcheck_params<T>(first_derivative, leaves, eps, atol, rtol);
 }
 
-#define XG_INSTANTIATE(T)                                                                                  \
-    template double central_difference(const Variable<T>&, std::size_t, const std::function<double()>&, double); \
-    template std::vector<Array<T>> numerical_gradient(const VariableFn<T>&, const std::vector<Variable<T>>&, \
-                                                      double);                                            \
-    template GradcheckReport gradcheck(const VariableFn<T>&, const std::vector<Variable<T>>&, double, double, \
-                                       double);                                                           \
-    template GradcheckReport gradcheck_params(const std::function<Variable<T>()>&,                         \
-                                              const std::vector<Variable<T>>&, double, double, double);    \
-    template GradcheckReport gradgradcheck(const VariableFn<T>&, const std::vector<Variable<T>>&, double,  \
-                                           double, double);
-XG_INSTANTIATE(float)
-XG_INSTANTIATE(double)
+XG_INSTANTIATE_OP(central_difference)
+XG_INSTANTIATE_OP(numerical_gradient)
+XG_INSTANTIATE_OP(gradcheck)
+XG_INSTANTIATE_OP(gradcheck_params)
+XG_INSTANTIATE_OP(gradgradcheck)
 
 }  // namespace xg

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <xtensor-blas/xblas.hpp>
 
+#include "ops/instantiate.hpp"
 #include "ops/kernels.hpp"
 #include "ops/ops.hpp"
 
@@ -162,7 +163,7 @@ struct LinearRelu final : Function<T> {
     }
     std::vector<Variable<T>> backward(const Variable<T>& gy) override {
         const Variable<T> y = this->output();
-        if (grad_enabled()) {  // create_graph: the backward is recorded, so it is made of ops
+        if (recording_backward()) {  // create_graph: the backward is recorded, so it is made of ops
             const Variable<T> gh = leaky_relu_grad(gy, y, T(0));
             return affine_grads(*this, gh, needs_bias_grad(*this) ? sum(gh, 0) : Variable<T>());
         }
@@ -197,11 +198,13 @@ Variable<T> linear_relu(const Variable<T>& x, const Variable<T>& W, const Variab
     return apply<LinearRelu<T>>({x, W, b});
 }
 
-#define XG_INSTANTIATE(T)                                                                 \
-    template Variable<T> matmul(const Variable<T>&, const Variable<T>&);                  \
-    template Variable<T> matmul(const Variable<T>&, const Variable<T>&, bool, bool);      \
-    template Variable<T> linear(const Variable<T>&, const Variable<T>&, const Variable<T>&); \
-    template Variable<T> linear_relu(const Variable<T>&, const Variable<T>&, const Variable<T>&);
+XG_INSTANTIATE_OP(linear)
+XG_INSTANTIATE_OP(linear_relu)
+
+// Overloaded names: the signature is needed to say which one.
+#define XG_INSTANTIATE(T)                                                \
+    template Variable<T> matmul(const Variable<T>&, const Variable<T>&); \
+    template Variable<T> matmul(const Variable<T>&, const Variable<T>&, bool, bool);
 XG_INSTANTIATE(float)
 XG_INSTANTIATE(double)
 

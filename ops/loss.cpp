@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "ops/instantiate.hpp"
 #include "ops/ops.hpp"
 
 namespace xg {
@@ -132,14 +133,14 @@ struct SoftmaxCrossEntropy final : Function<T> {
         const bool soft = this->inputs().size() == 2;
         const Variable<T> t = soft ? this->input(1) : Variable<T>(target);
         // Recorded (create_graph): softmax as an op, so the gradient is differentiable again.
-        const Variable<T> p = grad_enabled() ? softmax(x, 1) : Variable<T>(probs);
+        const Variable<T> p = recording_backward() ? softmax(x, 1) : Variable<T>(probs);
         // d/dx of -sum_j t_j log softmax(x)_j is softmax(x) * sum_j t_j - t: (p - t) only when each
         // target row sums to 1 (labels, one-hot); soft targets need not.
         Variable<T> gx;
         if (this->needs_input_grad(0)) gx = (soft ? p * sum(t, 1, true) - t : p - t) * w;
         if (!soft) return {gx};
         Variable<T> gt;
-        if (this->needs_input_grad(1)) gt = neg((grad_enabled() ? log_softmax(x, 1) : Variable<T>(log_probs)) * w);
+        if (this->needs_input_grad(1)) gt = neg((recording_backward() ? log_softmax(x, 1) : Variable<T>(log_probs)) * w);
         return {gx, gt};
     }
     void release_saved() override {
@@ -208,12 +209,14 @@ Variable<T> mean_squared_error(const Variable<T>& a, const Variable<T>& b) {
     return mean(d * d);
 }
 
-#define XG_INSTANTIATE(T)                                                                           \
-    template Variable<T> softmax(const Variable<T>&, long);                                         \
-    template Variable<T> log_softmax(const Variable<T>&, long);                                     \
-    template Variable<T> softmax_cross_entropy(const Variable<T>&, const Labels&, Reduction);       \
-    template Variable<T> softmax_cross_entropy(const Variable<T>&, const Variable<T>&, Reduction);  \
-    template Variable<T> mean_squared_error(const Variable<T>&, const Variable<T>&);
+XG_INSTANTIATE_OP(softmax)
+XG_INSTANTIATE_OP(log_softmax)
+XG_INSTANTIATE_OP(mean_squared_error)
+
+// Overloaded names: the signature is needed to say which one.
+#define XG_INSTANTIATE(T)                                                                     \
+    template Variable<T> softmax_cross_entropy(const Variable<T>&, const Labels&, Reduction); \
+    template Variable<T> softmax_cross_entropy(const Variable<T>&, const Variable<T>&, Reduction);
 XG_INSTANTIATE(float)
 XG_INSTANTIATE(double)
 

@@ -1,6 +1,9 @@
 #pragma once
 // Every differentiable op of xgrad. Each is defined next to its backward in one ops/*.cpp file
-// and explicitly instantiated there for float and double.
+// and explicitly instantiated there for float and double, by name (XG_INSTANTIATE_OP, in
+// ops/instantiate.hpp) unless the name is overloaded: a signature is written here and at the
+// definition, nowhere else. The declarations are here because user code compiles against this
+// header while the definitions, heavy with xtensor templates, are compiled once, in the library.
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
@@ -13,8 +16,13 @@
 
 namespace xg {
 
+// The number argument of an op on Variable<T> (a constant, an exponent, a slope): T itself, in a
+// form that takes no part in deducing T. `2.0 * x` with x a Variable<float> deduces T = float from
+// x alone and converts 2.0 to float; a plain `T c` parameter would deduce double from 2.0 as well,
+// and the call would match nothing. Every wrapper taking a number beside a Variable<T> takes a
+// Scalar<T>.
 template <class T>
-using Scalar = std::type_identity_t<T>;  // lets `2.0 * x` work for Variable<float> too
+using Scalar = std::type_identity_t<T>;
 
 // Integer class labels, one per row, for softmax_cross_entropy.
 using Labels = xt::xtensor<std::int64_t, 1>;

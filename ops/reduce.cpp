@@ -164,6 +164,7 @@ Variable<T> max(const Variable<T>& x, long axis, bool keepdims) {
     return apply<Max<T>>({x}, normalize_axis(axis, x.ndim(), "max"), keepdims);
 }
 
+// Overloaded names (see ops/instantiate.hpp): the signature is needed to say which one.
 #define XG_INSTANTIATE(T)                                       \
     template Variable<T> sum(const Variable<T>&);               \
     template Variable<T> sum(const Variable<T>&, long, bool);   \

@@ -7,6 +7,7 @@
 #include <xtensor/xbroadcast.hpp>
 #include <xtensor/xmanipulation.hpp>
 
+#include "ops/instantiate.hpp"
 #include "ops/ops.hpp"
 
 namespace xg {
@@ -369,15 +370,17 @@ Variable<T> concatenate(const std::vector<Variable<T>>& xs, long axis) {
     return apply<Concatenate<T>>(xs, normalize_axis(axis, xs[0].ndim(), "concatenate"));
 }
 
-#define XG_INSTANTIATE(T)                                                                   \
-    template Variable<T> reshape(const Variable<T>&, const std::vector<long>&);             \
-    template Variable<T> transpose(const Variable<T>&);                                     \
-    template Variable<T> transpose(const Variable<T>&, const std::vector<std::size_t>&);    \
-    template Variable<T> broadcast_to(const Variable<T>&, const Shape&);                    \
-    template Variable<T> sum_to(const Variable<T>&, const Shape&);                          \
-    template Variable<T> rows(const Variable<T>&, const std::vector<std::size_t>&);         \
-    template Variable<T> slice(const Variable<T>&, long, std::size_t, std::size_t, std::size_t); \
-    template Variable<T> concatenate(const std::vector<Variable<T>>&, long);
+XG_INSTANTIATE_OP(reshape)
+XG_INSTANTIATE_OP(broadcast_to)
+XG_INSTANTIATE_OP(sum_to)
+XG_INSTANTIATE_OP(rows)
+XG_INSTANTIATE_OP(slice)
+XG_INSTANTIATE_OP(concatenate)
+
+// Overloaded names: the signature is needed to say which one.
+#define XG_INSTANTIATE(T)                                 \
+    template Variable<T> transpose(const Variable<T>&); \
+    template Variable<T> transpose(const Variable<T>&, const std::vector<std::size_t>&);
 XG_INSTANTIATE(float)
 XG_INSTANTIATE(double)
 

@@ -36,6 +36,18 @@ struct BrokenSwish : Swish<T> {
 using V = xg::Variable<double>;
 using A = xg::Array<double>;
 
+// An identity op that notes, each time its backward runs, whether that backward is recorded.
+struct Probe : xg::Function<double> {
+    std::vector<bool>* seen = nullptr;
+    explicit Probe(std::vector<bool>* s) : seen(s) {}
+    std::string_view name() const override { return "probe"; }
+    xg::Array<double> forward(const xg::ArrayRefs<double>& xs) override { return xs[0]; }
+    std::vector<V> backward(const V& gy) override {
+        seen->push_back(xg::recording_backward());
+        return {gy};
+    }
+};
+
 BOOST_AUTO_TEST_SUITE(extension)
 
 BOOST_AUTO_TEST_CASE(user_op_swish_passes_gradcheck_and_gradgradcheck) {
@@ -65,6 +77,20 @@ BOOST_AUTO_TEST_CASE(shared_pointer_apply_and_no_grad) {
     V z = swish(x);
     BOOST_TEST(z.is_leaf());
     BOOST_TEST(z.data()(1) == y.data()(1));
+}
+
+BOOST_AUTO_TEST_CASE(recording_backward_is_true_only_in_a_recorded_backward) {
+    BOOST_TEST(!xg::recording_backward());  // outside any backward, although grad mode is on
+    std::vector<bool> seen;
+    V x(A{1.0, 2.0}, true);
+    auto f = [&] { return xg::sum(xg::apply<Probe>({x}, &seen) * x); };
+    f().backward();
+    f().backward({.create_graph = true});
+    (void)xg::grad(f(), {x});
+    (void)xg::grad(f(), {x}, {}, {.create_graph = true});
+    BOOST_TEST((seen == std::vector<bool>{false, true, false, true}));
+    BOOST_TEST(!xg::recording_backward());
+    x.zero_grad();  // breaks the cycle the create_graph backward left in x.grad()
 }
 
 BOOST_AUTO_TEST_CASE(numerical_gradient_of_scalar_function) {
