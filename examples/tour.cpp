@@ -1,6 +1,5 @@
 // The README's API tour, verbatim (kept compiling by the build).
 #include <iostream>
-#include <xtensor/xio.hpp>
 #include "xgrad.hpp"   // installed: #include <xgrad.hpp>, flags from `pkg-config --cflags --libs xgrad`
 
 int main() {
@@ -12,7 +11,7 @@ int main() {
     V h = xg::tanh(xg::linear(x, W, b));             // x·W + b, numpy broadcasting everywhere
     V loss = xg::softmax_cross_entropy(h, xg::Labels{0, 1});   // fused and stable; mean over rows
     loss.backward();                                  // reverse mode; W.grad(), b.grad() filled
-    std::cout << loss.item() << "\n" << W.grad().data() << "\n";
+    std::cout << loss.item() << "\n" << W.grad() << "\n";        // values, shape, dtype, op
 
     V s = xg::scalar(2.0, true);                      // higher order: d/ds s^3 = 12, d2/ds2 = 12
     V ds = xg::grad(xg::pow(s, 3.0), {s}, {}, {.create_graph = true})[0];

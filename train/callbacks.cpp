@@ -71,7 +71,10 @@ void write_epoch_csv(const std::string& path, const std::vector<EpochMetrics>& e
     header.push_back("seconds");
     CsvWriter csv(path, header);
     for (const EpochMetrics& e : epochs) {
-        std::vector<Cell> row{e.epoch, e.train_loss};
+        std::vector<Cell> row;
+        row.reserve(header.size());
+        row.emplace_back(e.epoch);
+        row.emplace_back(e.train_loss);
         for (std::size_t k = 2; k + 1 < header.size(); ++k) {
             const auto v = e.find(header[k]);
             row.push_back(v ? Cell(*v) : Cell(""));
