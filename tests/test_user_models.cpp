@@ -149,6 +149,11 @@ BOOST_AUTO_TEST_CASE(early_stopping_stops_and_a_resumed_run_stops_alike) {
     run(2, false, dir / "c.npz");
     const train::History resumed = run(20, true, dir / "c.npz");
     BOOST_TEST(resumed.epochs.size() == 4u);
+    // A checkpoint written by a run that had stopped: resuming it trains no further epoch.
+    run(20, false, dir / "stopped.npz");
+    const train::History again = run(20, true, dir / "stopped.npz");
+    BOOST_TEST(again.epochs.size() == 4u);
+    BOOST_TEST(!again.stop_reason.empty());
     expect_error<ValueError>([] { train::EarlyStopping("x", {.patience = 0}); }, {"patience"});
     // A metric the epochs do not have is named.
     GatedNet net(4, 5);

@@ -30,7 +30,7 @@ EarlyStopping::EarlyStopping(std::string metric, EarlyStoppingOptions options)
         throw ValueError(fmt::format("EarlyStopping: min_delta must be finite and >= 0, got {}", options_.min_delta));
 }
 
-void EarlyStopping::on_epoch_end(TrainerBase& trainer, const EpochMetrics&) {
+void EarlyStopping::check(TrainerBase& trainer) const {
     // The best value and the epochs since it, from the whole history (a resumed run included).
     const auto& epochs = trainer.history().epochs;
     double best = 0;

@@ -26,9 +26,13 @@ struct EarlyStoppingOptions {
 class EarlyStopping : public Callback {
 public:
     explicit EarlyStopping(std::string metric, EarlyStoppingOptions options = {});
-    void on_epoch_end(TrainerBase& trainer, const EpochMetrics& metrics) override;
+    // A resumed history that already meets the condition trains no further epoch.
+    void on_fit_begin(TrainerBase& trainer) override { check(trainer); }
+    void on_epoch_end(TrainerBase& trainer, const EpochMetrics&) override { check(trainer); }
 
 private:
+    void check(TrainerBase& trainer) const;
+
     std::string metric_;
     EarlyStoppingOptions options_;
     bool maximize_;
