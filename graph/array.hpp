@@ -1,5 +1,6 @@
 #pragma once
 // The array type every Variable holds, and shape helpers shared by all ops.
+#include <algorithm>
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -17,6 +18,15 @@ template <class T>
 using Array = xt::xarray<T>;
 
 using Shape = xt::dynamic_shape<std::size_t>;
+
+// A new array of `shape` with every element `value`: xt::zeros and xt::ones without their
+// expression templates, whose instantiations cost compile time in every file that uses them.
+template <class T>
+Array<T> full(const Shape& shape, T value) {
+    Array<T> a = Array<T>::from_shape(shape);
+    std::fill_n(a.data(), a.size(), value);
+    return a;
+}
 
 // "(128, 784)"; "()" for a scalar.
 std::string shape_str(const Shape& shape);

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <queue>
 
-#include <xtensor/xnoalias.hpp>
 
 #include <fmt/format.h>
 
@@ -12,13 +11,30 @@
 namespace xg {
 namespace {
 
+// y = a + b for arrays of one shape (gradients of one variable; the engine checks every
+// gradient's shape), y possibly a itself: a plain loop, which GCC vectorises.
+template <class T>
+void add_to(Array<T>& y, const Array<T>& a, const Array<T>& b) {
+    if (a.shape() != b.shape())
+        throw ShapeError(fmt::format("accumulate_grad: gradients of shapes {} and {}", shape_str(a.shape()),
+                                     shape_str(b.shape())));
+    T* py = y.data();
+    const T* pa = a.data();
+    const T* pb = b.data();
+    for (std::size_t i = 0, n = y.size(); i < n; ++i) py[i] = pa[i] + pb[i];
+}
+
 // The gradient of a variable used more than once is the sum of what each use sends back.
 // Recorded as a Function of its own so that, with create_graph, the sum is differentiable.
 template <class T>
 class AccumulateGrad final : public Function<T> {
 public:
     std::string_view name() const override { return "accumulate_grad"; }
-    Array<T> forward(const ArrayRefs<T>& xs) override { return xs[0] + xs[1]; }
+    Array<T> forward(const ArrayRefs<T>& xs) override {
+        Array<T> y = Array<T>::from_shape(xs[0].shape());
+        add_to(y, xs[0], xs[1]);
+        return y;
+    }
     std::vector<Variable<T>> backward(const Variable<T>& gy) override { return {gy, gy}; }
 };
 
@@ -27,7 +43,7 @@ void accumulate(std::shared_ptr<Node<T>>& slot, const Variable<T>& g) {
     if (!slot) {
         slot = g.node_ptr();
     } else if (!grad_enabled() && !slot->creator && slot.use_count() == 1) {
-        xt::noalias(slot->data) += g.data();  // nobody else sees this gradient: add in place
+        add_to(slot->data, slot->data, g.data());  // nobody else sees this gradient: add in place
     } else {
         slot = apply<AccumulateGrad<T>>({Variable<T>(slot), g}).node_ptr();
     }
@@ -209,7 +225,7 @@ void run_backward(const Variable<T>& root, Variable<T> seed, const BackwardOptio
             if (n->pending) {
                 captured->push_back(Variable<T>(n->pending));
             } else if (capture->reached[i]) {
-                captured->push_back(Variable<T>(Array<T>(xt::zeros<T>(n->data.shape()))));
+                captured->push_back(Variable<T>(full(n->data.shape(), T(0))));
             } else if (capture->allow_unused) {
                 captured->push_back(Variable<T>());
             } else {

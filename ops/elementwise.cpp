@@ -1,9 +1,7 @@
 // Elementwise arithmetic with numpy broadcasting. Gradients of broadcast inputs are summed back
 // to the input's shape with sum_to.
 #include <cmath>
-
-#include <xtensor/xmath.hpp>
-#include <xtensor/xoperation.hpp>
+#include <limits>
 
 #include "ops/instantiate.hpp"
 #include "ops/kernels.hpp"
@@ -151,21 +149,36 @@ struct Pow final : Function<T> {
 template <class T>
 struct Exp final : Function<T> {
     std::string_view name() const override { return "exp"; }
-    Array<T> forward(const ArrayRefs<T>& xs) override { return xt::exp(xs[0]); }
+    Array<T> forward(const ArrayRefs<T>& xs) override {
+        return kernels::map(xs[0], [](auto x) {
+            using std::exp;
+            return exp(x);
+        });
+    }
     std::vector<Variable<T>> backward(const Variable<T>& gy) override { return {gy * this->output()}; }
 };
 
 template <class T>
 struct Log final : Function<T> {
     std::string_view name() const override { return "log"; }
-    Array<T> forward(const ArrayRefs<T>& xs) override { return xt::log(xs[0]); }
+    Array<T> forward(const ArrayRefs<T>& xs) override {
+        return kernels::map(xs[0], [](auto x) {
+            using std::log;
+            return log(x);
+        });
+    }
     std::vector<Variable<T>> backward(const Variable<T>& gy) override { return {gy / this->input(0)}; }
 };
 
 template <class T>
 struct Sqrt final : Function<T> {
     std::string_view name() const override { return "sqrt"; }
-    Array<T> forward(const ArrayRefs<T>& xs) override { return xt::sqrt(xs[0]); }
+    Array<T> forward(const ArrayRefs<T>& xs) override {
+        return kernels::map(xs[0], [](auto x) {
+            using std::sqrt;
+            return sqrt(x);
+        });
+    }
     std::vector<Variable<T>> backward(const Variable<T>& gy) override {
         return {gy * T(0.5) / this->output()};
     }
@@ -174,10 +187,22 @@ struct Sqrt final : Function<T> {
 template <class T>
 struct Abs final : Function<T> {
     std::string_view name() const override { return "abs"; }
-    Array<T> forward(const ArrayRefs<T>& xs) override { return xt::abs(xs[0]); }
+    Array<T> forward(const ArrayRefs<T>& xs) override {
+        return kernels::map(xs[0], [](auto x) {
+            using std::abs;
+            return abs(x);
+        });
+    }
     std::vector<Variable<T>> backward(const Variable<T>& gy) override {
-        // sign(x) is piecewise constant: a constant of the backward graph.
-        return {gy * Variable<T>(xt::sign(this->input(0).data()))};
+        // sign(x) is piecewise constant: a constant of the backward graph. As numpy's and
+        // xt::sign: NaN for NaN, a zero keeps its sign.
+        Array<T> sign = Array<T>::from_shape(this->input(0).shape());
+        const T* x = this->input(0).data().data();
+        for (std::size_t i = 0, n = sign.size(); i < n; ++i)
+            sign.data()[i] = std::isnan(x[i])  ? std::numeric_limits<T>::quiet_NaN()
+                             : x[i] == T(0) ? std::copysign(T(0), x[i])
+                                            : std::copysign(T(1), x[i]);
+        return {gy * Variable<T>(std::move(sign))};
     }
 };
 

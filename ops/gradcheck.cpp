@@ -138,7 +138,7 @@ GradcheckReport gradcheck_params(const std::function<Variable<T>()>& loss, const
     if (y.requires_grad()) y.backward(Variable<T>(w));
     std::vector<Array<T>> analytic;
     for (std::size_t i = 0; i < params.size(); ++i) {
-        analytic.push_back(params[i].has_grad() ? params[i].grad().data() : Array<T>(xt::zeros<T>(params[i].shape())));
+        analytic.push_back(params[i].has_grad() ? params[i].grad().data() : full(params[i].shape(), T(0)));
         params[i].set_grad(saved[i]);
     }
 

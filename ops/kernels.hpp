@@ -6,9 +6,12 @@
 // (relu, leaky_relu) scalar and branchy under the default -ftrapping-math. So the hot paths run
 // these loops with explicit xsimd batches: `f` is a generic lambda, called with batches for the
 // body and with scalars for the tail, and written with the operators and kernels::select below.
-// Anything else (broadcasting, strides) still goes through xtensor.
+// Other broadcasts take a plain loop over the result's elements (broadcast_each) rather than an
+// xtensor expression, whose instantiations made the ops' files slow to compile.
+#include <algorithm>
 #include <cstddef>
 #include <type_traits>
+#include <vector>
 
 #include <xsimd/xsimd.hpp>
 
@@ -68,10 +71,57 @@ Array<T> zip(const Array<T>& a, const Array<T>& b, F f) {
     return y;
 }
 
-// f(a, b) with numpy broadcasting, for an `f` that also takes xtensor expressions (a generic
-// lambda such as [](const auto& x, const auto& y) { return x * y; }). Equal shapes and a
-// one-element operand that does not add dimensions (x * a scalar variable) take the loops; other
-// broadcasts are evaluated by xtensor. Shapes must already be known to broadcast.
+// f(a[i], b[j]) for every element of the broadcast shape (numpy's rules), one element at a time.
+// Shapes must already be known to broadcast.
+template <class T, class F>
+Array<T> broadcast_each(const Array<T>& a, const Array<T>& b, F f) {
+    const std::size_t nd = std::max(a.dimension(), b.dimension());
+    Shape shape(nd, 1);
+    // Element strides of a and b along each dimension of the result: 0 where one is broadcast.
+    std::vector<std::size_t> sa(nd, 0), sb(nd, 0);
+    std::size_t stride_a = 1, stride_b = 1;
+    for (std::size_t i = nd; i-- > 0;) {
+        const std::size_t da = i + a.dimension() < nd ? 1 : a.shape()[i + a.dimension() - nd];
+        const std::size_t db = i + b.dimension() < nd ? 1 : b.shape()[i + b.dimension() - nd];
+        shape[i] = da == 1 ? db : da;
+        if (da != 1) sa[i] = stride_a;
+        if (db != 1) sb[i] = stride_b;
+        stride_a *= da;
+        stride_b *= db;
+    }
+    Array<T> y = Array<T>::from_shape(shape);
+    const std::size_t n = y.size();
+    if (n == 0) return y;
+    const T* pa = a.data();
+    const T* pb = b.data();
+    T* py = y.data();
+    if (nd == 0) {
+        py[0] = f(pa[0], pb[0]);
+        return y;
+    }
+    // The last dimension in an inner loop; the outer ones advance like an odometer.
+    const std::size_t inner = shape[nd - 1], ia_step = sa[nd - 1], ib_step = sb[nd - 1];
+    std::vector<std::size_t> index(nd, 0);
+    std::size_t ia = 0, ib = 0;
+    for (std::size_t k = 0; k < n; k += inner) {
+        for (std::size_t j = 0; j < inner; ++j) py[k + j] = f(pa[ia + j * ia_step], pb[ib + j * ib_step]);
+        for (std::size_t d = nd - 1; d-- > 0;) {
+            if (++index[d] < shape[d]) {
+                ia += sa[d];
+                ib += sb[d];
+                break;
+            }
+            ia -= (shape[d] - 1) * sa[d];
+            ib -= (shape[d] - 1) * sb[d];
+            index[d] = 0;
+        }
+    }
+    return y;
+}
+
+// f(a, b) with numpy broadcasting, for a generic lambda `f` (e.g. [](const auto& x, const auto& y)
+// { return x * y; }). Equal shapes and a one-element operand that does not add dimensions (x * a
+// scalar variable) take the SIMD loops; other broadcasts take broadcast_each.
 template <class T, class F>
 Array<T> broadcast_zip(const Array<T>& a, const Array<T>& b, F f) {
     if (a.shape() == b.shape()) return zip(a, b, f);
@@ -83,7 +133,7 @@ Array<T> broadcast_zip(const Array<T>& a, const Array<T>& b, F f) {
         const T c = a.data()[0];
         return map(b, [&](const auto& x) { return f(std::decay_t<decltype(x)>(c), x); });
     }
-    return f(a, b);
+    return broadcast_each(a, b, f);
 }
 
 }  // namespace xg::kernels

@@ -168,7 +168,7 @@ struct LinearRelu final : Function<T> {
             return affine_grads(*this, gh, needs_bias_grad(*this) ? sum(gh, 0) : Variable<T>());
         }
         std::optional<Array<T>> sums;  // no array at all when the bias needs no gradient
-        if (needs_bias_grad(*this)) sums.emplace(xt::zeros<T>({y.shape()[1]}));
+        if (needs_bias_grad(*this)) sums.emplace(full<T>({y.shape()[1]}, T(0)));
         Array<T> gh = relu_grad_and_column_sums(gy.data(), y.data(), sums);
         return affine_grads(*this, Variable<T>(std::move(gh)), sums ? Variable<T>(std::move(*sums)) : Variable<T>());
     }

@@ -181,7 +181,7 @@ template <class T>
 Variable<T> softmax_cross_entropy(const Variable<T>& x, const Labels& labels, Reduction r) {
     check_logits(x, labels.size(), "labels");
     const std::size_t n = x.shape()[0], c = x.shape()[1];
-    Array<T> onehot = xt::zeros<T>({n, c});
+    Array<T> onehot = full<T>({n, c}, T(0));
     for (std::size_t i = 0; i < n; ++i) {
         const std::int64_t t = labels(i);
         if (t < 0 || static_cast<std::size_t>(t) >= c)

@@ -26,7 +26,7 @@ Array<T> sum_axis(const Array<T>& x, std::size_t axis, bool keepdims) {
     const AxisSplit s = split_at_axis(x.shape(), axis);
     Shape out_shape = kept_shape(x.shape(), axis);
     if (!keepdims) out_shape.erase(out_shape.begin() + static_cast<std::ptrdiff_t>(axis));
-    Array<T> y = xt::zeros<T>(out_shape);
+    Array<T> y = full(out_shape, T(0));
     const T* src = x.data();
     for (std::size_t o = 0; o < s.outer; ++o) {
         T* dst = y.data() + o * s.inner;

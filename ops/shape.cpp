@@ -100,7 +100,7 @@ Array<T> sum_to_shape(const Array<T>& x, const Shape& shape) {
     const Shape& in = x.shape();
     Shape kept(in.size(), 1);  // the output's dimensions, aligned with x's
     for (std::size_t i = 0; i < shape.size(); ++i) kept[in.size() - shape.size() + i] = shape[i];
-    Array<T> y = xt::zeros<T>(shape);
+    Array<T> y = full(shape, T(0));
     if (x.size() == 0 || in.empty()) {
         if (x.size() == 1) y.data()[0] = x.data()[0];
         return y;
@@ -192,7 +192,7 @@ struct RowsGrad final : Function<T> {
     RowsGrad(std::vector<std::size_t> indices, Shape shape) : indices(std::move(indices)), shape(std::move(shape)) {}
     std::string_view name() const override { return "rows_grad"; }
     Array<T> forward(const ArrayRefs<T>& xs) override {
-        Array<T> gx = xt::zeros<T>(shape);
+        Array<T> gx = full(shape, T(0));
         const std::size_t n = row_length(gx);
         const T* g = xs[0].data();
         for (std::size_t i = 0; i < indices.size(); ++i)
@@ -253,7 +253,7 @@ struct SliceGrad final : Function<T> {
         : shape(std::move(shape)), axis(axis), start(start), stop(stop), step(step) {}
     std::string_view name() const override { return "slice_grad"; }
     Array<T> forward(const ArrayRefs<T>& xs) override {
-        Array<T> gx = xt::zeros<T>(shape);
+        Array<T> gx = full(shape, T(0));
         const T* g = xs[0].data();
         for_each_slice_run(shape, axis, start, step, slice_length(start, stop, step),
                            [&](std::size_t f, std::size_t p, std::size_t n) { std::copy_n(g + p, n, gx.data() + f); });
