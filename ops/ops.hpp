@@ -6,6 +6,7 @@
 // header while the definitions, heavy with xtensor templates, are compiled once, in the library.
 #include <cstddef>
 #include <cstdint>
+#include <random>
 #include <type_traits>
 #include <vector>
 
@@ -42,6 +43,21 @@ template <class T> Variable<T> exp(const Variable<T>& x);
 template <class T> Variable<T> log(const Variable<T>& x);
 template <class T> Variable<T> sqrt(const Variable<T>& x);
 template <class T> Variable<T> abs(const Variable<T>& x);
+// Elementwise max/min of a and b (broadcasting); NaN propagates. Where a == b the gradient is
+// split half and half between a and b, as PyTorch does.
+template <class T> Variable<T> maximum(const Variable<T>& a, const Variable<T>& b);
+template <class T> Variable<T> minimum(const Variable<T>& a, const Variable<T>& b);
+// min(max(x, lo), hi), so hi wins when lo > hi (as torch.clamp); +-infinity leaves a side open,
+// a NaN bound throws ValueError (torch would fill with NaN).
+// Gradient 1 where lo <= x <= hi (bounds included, as PyTorch), 0 elsewhere and at NaN.
+template <class T> Variable<T> clamp(const Variable<T>& x, Scalar<T> lo, Scalar<T> hi);
+template <class T> Variable<T> sin(const Variable<T>& x);
+template <class T> Variable<T> cos(const Variable<T>& x);
+template <class T> Variable<T> log1p(const Variable<T>& x);  // log(1 + x), exact for small x
+template <class T> Variable<T> expm1(const Variable<T>& x);  // e^x - 1, exact for small x
+template <class T> Variable<T> square(const Variable<T>& x);
+template <class T> Variable<T> reciprocal(const Variable<T>& x);  // 1 / x
+template <class T> Variable<T> rsqrt(const Variable<T>& x);       // 1 / sqrt(x)
 
 // ---- activations (ops/activation.cpp) ----
 template <class T> Variable<T> sigmoid(const Variable<T>& x);
@@ -49,8 +65,55 @@ template <class T> Variable<T> tanh(const Variable<T>& x);
 template <class T> Variable<T> relu(const Variable<T>& x);
 template <class T> Variable<T> leaky_relu(const Variable<T>& x, Scalar<T> slope = Scalar<T>(0.01));
 template <class T> Variable<T> softplus(const Variable<T>& x);  // log(1 + e^x), stable for large |x|
+// torch's approximate='none' (x * Phi(x), with the normal CDF Phi from erfc) or 'tanh'
+// (0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))).
+enum class GeluApproximate { none, tanh };
+template <class T> Variable<T> gelu(const Variable<T>& x, GeluApproximate approximate = GeluApproximate::none);
+template <class T> Variable<T> silu(const Variable<T>& x);  // x * sigmoid(x)
+// x for x > 0, alpha * (e^x - 1) elsewhere.
+template <class T> Variable<T> elu(const Variable<T>& x, Scalar<T> alpha = Scalar<T>(1));
+// clamp(x, min_val, max_val) with PyTorch's hardtanh gradient: 1 strictly inside, 0 at the bounds
+// (defined beside clamp, in ops/elementwise.cpp).
+template <class T>
+Variable<T> hardtanh(const Variable<T>& x, Scalar<T> min_val = Scalar<T>(-1), Scalar<T> max_val = Scalar<T>(1));
+template <class T> Variable<T> softsign(const Variable<T>& x);  // x / (1 + |x|)
 // leaky_relu's backward as one fused op: gy where x > 0, slope * gy elsewhere (slope 0: relu's).
 template <class T> Variable<T> leaky_relu_grad(const Variable<T>& gy, const Variable<T>& x, Scalar<T> slope);
+
+// ---- selection and masks (ops/select.cpp) ----
+// A mask: one bool per element (xt::xarray<bool>), made by the comparisons below or by hand
+// (xg::Mask{true, false}, xtensor's logical operators). Masks are not differentiable: they take
+// no part in the graph. Comparisons broadcast (numpy's rules) and follow IEEE: every comparison
+// with NaN is false except ne.
+using Mask = Array<bool>;
+template <class T> Mask eq(const Variable<T>& a, const Variable<T>& b);
+template <class T> Mask ne(const Variable<T>& a, const Variable<T>& b);
+template <class T> Mask lt(const Variable<T>& a, const Variable<T>& b);
+template <class T> Mask le(const Variable<T>& a, const Variable<T>& b);
+template <class T> Mask gt(const Variable<T>& a, const Variable<T>& b);
+template <class T> Mask ge(const Variable<T>& a, const Variable<T>& b);
+template <class T> Mask eq(const Variable<T>& x, Scalar<T> c);
+template <class T> Mask ne(const Variable<T>& x, Scalar<T> c);
+template <class T> Mask lt(const Variable<T>& x, Scalar<T> c);
+template <class T> Mask le(const Variable<T>& x, Scalar<T> c);
+template <class T> Mask gt(const Variable<T>& x, Scalar<T> c);
+template <class T> Mask ge(const Variable<T>& x, Scalar<T> c);
+template <class T> Mask isfinite(const Variable<T>& x);  // false for +-inf and NaN
+// a where mask is true, b elsewhere; mask, a and b broadcast together. The gradient flows to a
+// where mask is true and to b elsewhere, summed to each one's shape.
+template <class T> Variable<T> where(const Mask& mask, const Variable<T>& a, const Variable<T>& b);
+template <class T> Variable<T> where(const Mask& mask, const Variable<T>& a, Scalar<T> b);
+template <class T> Variable<T> where(const Mask& mask, Scalar<T> a, const Variable<T>& b);
+// x with `value` where mask is true; mask and x broadcast together (as torch.masked_fill).
+template <class T> Variable<T> masked_fill(const Variable<T>& x, const Mask& mask, Scalar<T> value);
+
+// ---- dropout (ops/select.cpp) ----
+// Inverted dropout: in training each element is kept with probability 1 - p and scaled by
+// 1 / (1 - p), the mask drawn from `generator` (nn::Generator) one element at a time in row-major
+// order; the identity when !training or p == 0, and zeros when p == 1 (as PyTorch). p outside
+// [0, 1] throws ValueError.
+template <class T>
+Variable<T> dropout(const Variable<T>& x, double p, bool training, std::mt19937_64& generator);
 
 // ---- reductions (ops/reduce.cpp); axes may be negative ----
 template <class T> Variable<T> sum(const Variable<T>& x);

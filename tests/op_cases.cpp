@@ -1,5 +1,8 @@
 #include "op_cases.hpp"
 
+#include <algorithm>
+#include <cmath>
+#include <initializer_list>
 #include <ostream>
 #include <random>
 
@@ -7,6 +10,15 @@ namespace xgt {
 
 using Shape = xg::Shape;
 using Vs = std::vector<V>;
+
+namespace {
+// A mask of shape (n, 1): xg::Mask{{true}, {false}} is ambiguous (a list of bools, or of rows).
+xg::Mask mask_column(std::initializer_list<bool> values) {
+    xg::Mask m = xg::Mask::from_shape({values.size(), 1});
+    std::copy(values.begin(), values.end(), m.begin());
+    return m;
+}
+}  // namespace
 
 const std::vector<OpCase>& op_cases() {
     static const std::vector<OpCase> cases = {
@@ -39,14 +51,56 @@ const std::vector<OpCase>& op_cases() {
         {"log", {{2, 3}}, [](const Vs& x) { return xg::log(x[0]); }, true, Domain::positive},
         {"sqrt", {{2, 3}}, [](const Vs& x) { return xg::sqrt(x[0]); }, true, Domain::positive},
         {"abs", {{2, 3}}, [](const Vs& x) { return xg::abs(x[0]); }, true, Domain::away_from_zero},
+        {"maximum", {{3, 4}, {3, 4}}, [](const Vs& x) { return xg::maximum(x[0], x[1]); }},
+        {"maximum_bcast_3x1_1x4", {{3, 1}, {1, 4}}, [](const Vs& x) { return xg::maximum(x[0], x[1]); }},
+        {"maximum_bcast_scalar", {{2, 3}, {}}, [](const Vs& x) { return xg::maximum(x[0], x[1]); }},
+        {"minimum", {{3, 4}, {3, 4}}, [](const Vs& x) { return xg::minimum(x[0], x[1]); }},
+        {"minimum_bcast_2x3_3", {{2, 3}, {3}}, [](const Vs& x) { return xg::minimum(x[0], x[1]); }},
+        {"minimum_bcast_2x1x3_4x1", {{2, 1, 3}, {4, 1}}, [](const Vs& x) { return xg::minimum(x[0], x[1]); }},
+        {"clamp", {{3, 4}}, [](const Vs& x) { return xg::clamp(x[0], -1.0, 0.5); }},
+        {"clamp_lo_only", {{3, 4}}, [](const Vs& x) { return xg::clamp(x[0], 0.25, INFINITY); }},
+        {"sin", {{2, 3}}, [](const Vs& x) { return xg::sin(x[0]); }},
+        {"cos", {{2, 3}}, [](const Vs& x) { return xg::cos(x[0]); }},
+        {"log1p", {{2, 3}}, [](const Vs& x) { return xg::log1p(x[0]); }, true, Domain::positive},
+        {"expm1", {{2, 3}}, [](const Vs& x) { return xg::expm1(x[0]); }},
+        {"square", {{2, 3}}, [](const Vs& x) { return xg::square(x[0]); }},
+        {"reciprocal", {{2, 3}}, [](const Vs& x) { return xg::reciprocal(x[0]); }, true, Domain::away_from_zero},
+        {"rsqrt", {{2, 3}}, [](const Vs& x) { return xg::rsqrt(x[0]); }, true, Domain::positive},
         // activations
         {"sigmoid", {{3, 4}}, [](const Vs& x) { return xg::sigmoid(x[0]); }},
         {"tanh", {{3, 4}}, [](const Vs& x) { return xg::tanh(x[0]); }},
         {"relu", {{3, 4}}, [](const Vs& x) { return xg::relu(x[0]); }, true, Domain::away_from_zero},
         {"leaky_relu", {{3, 4}}, [](const Vs& x) { return xg::leaky_relu(x[0], 0.1); }, true, Domain::away_from_zero},
         {"softplus", {{3, 4}}, [](const Vs& x) { return xg::softplus(x[0]); }},
+        {"gelu", {{3, 4}}, [](const Vs& x) { return xg::gelu(x[0]); }},
+        {"gelu_tanh", {{3, 4}}, [](const Vs& x) { return xg::gelu(x[0], xg::GeluApproximate::tanh); }},
+        {"silu", {{3, 4}}, [](const Vs& x) { return xg::silu(x[0]); }},
+        {"elu", {{3, 4}}, [](const Vs& x) { return xg::elu(x[0]); }, true, Domain::away_from_zero},
+        {"elu_alpha", {{3, 4}}, [](const Vs& x) { return xg::elu(x[0], 0.5); }, true, Domain::away_from_zero},
+        {"hardtanh", {{3, 4}}, [](const Vs& x) { return xg::hardtanh(x[0]); }},
+        {"hardtanh_bounds", {{3, 4}}, [](const Vs& x) { return xg::hardtanh(x[0], -0.5, 1.5); }},
+        {"softsign", {{3, 4}}, [](const Vs& x) { return xg::softsign(x[0]); }, true, Domain::away_from_zero},
         {"leaky_relu_grad", {{3, 4}, {3, 4}}, [](const Vs& x) { return xg::leaky_relu_grad(x[0], x[1], 0.1); }, true,
          Domain::away_from_zero},
+        // selection; the masks are literal constants
+        {"where", {{2, 3}, {2, 3}},
+         [](const Vs& x) { return xg::where(xg::Mask{{true, false, true}, {false, false, true}}, x[0], x[1]); }},
+        {"where_bcast_mask_2x1_a_3_b_scalar", {{3}, {}},
+         [](const Vs& x) { return xg::where(mask_column({true, false}), x[0], x[1]); }},
+        {"where_bcast_mask_3_a_2x1_b_1x3", {{2, 1}, {1, 3}},
+         [](const Vs& x) { return xg::where(xg::Mask{false, true, true}, x[0], x[1]); }},
+        {"where_scalar_b", {{2, 3}}, [](const Vs& x) { return xg::where(xg::Mask{true, false, true}, x[0], 0.5); }},
+        {"where_scalar_a", {{2, 3}}, [](const Vs& x) { return xg::where(xg::Mask{true, false, true}, -1.5, x[0]); }},
+        {"masked_fill", {{2, 3}},
+         [](const Vs& x) { return xg::masked_fill(x[0], xg::Mask{{true, false, false}, {false, true, false}}, 2.5); }},
+        {"masked_fill_bcast_x_3_mask_2x1", {{3}},
+         [](const Vs& x) { return xg::masked_fill(x[0], mask_column({false, true}), -1.0); }},
+        // dropout with a generator seeded afresh in every call: the same mask each time
+        {"dropout", {{3, 4}},
+         [](const Vs& x) {
+             std::mt19937_64 gen(7);
+             return xg::dropout(x[0], 0.4, true, gen);
+         }},
         // reductions
         {"sum_all", {{3, 4}}, [](const Vs& x) { return xg::sum(x[0]); }},
         {"sum_axis0", {{3, 4}}, [](const Vs& x) { return xg::sum(x[0], 0); }},
