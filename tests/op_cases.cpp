@@ -59,10 +59,16 @@ const std::vector<OpCase>& op_cases() {
         {"minimum_bcast_2x1x3_4x1", {{2, 1, 3}, {4, 1}}, [](const Vs& x) { return xg::minimum(x[0], x[1]); }},
         {"clamp", {{3, 4}}, [](const Vs& x) { return xg::clamp(x[0], -1.0, 0.5); }},
         {"clamp_lo_only", {{3, 4}}, [](const Vs& x) { return xg::clamp(x[0], 0.25, INFINITY); }},
+        // edge values come from the PyTorch fixture (ties, bounds, tiny and huge inputs); gradchecks draw
+        {"maximum_ties", {{2, 3}, {2, 3}}, [](const Vs& x) { return xg::maximum(x[0], x[1]); }},
+        {"minimum_ties_bcast", {{2, 3}, {3}}, [](const Vs& x) { return xg::minimum(x[0], x[1]); }},
+        {"clamp_at_bounds", {{2, 4}}, [](const Vs& x) { return xg::clamp(x[0], -1.0, 0.5); }},
         {"sin", {{2, 3}}, [](const Vs& x) { return xg::sin(x[0]); }},
         {"cos", {{2, 3}}, [](const Vs& x) { return xg::cos(x[0]); }},
         {"log1p", {{2, 3}}, [](const Vs& x) { return xg::log1p(x[0]); }, true, Domain::positive},
         {"expm1", {{2, 3}}, [](const Vs& x) { return xg::expm1(x[0]); }},
+        {"log1p_small", {{2, 3}}, [](const Vs& x) { return xg::log1p(x[0]); }, true, Domain::positive},
+        {"expm1_small", {{2, 3}}, [](const Vs& x) { return xg::expm1(x[0]); }},
         {"square", {{2, 3}}, [](const Vs& x) { return xg::square(x[0]); }},
         {"reciprocal", {{2, 3}}, [](const Vs& x) { return xg::reciprocal(x[0]); }, true, Domain::away_from_zero},
         {"rsqrt", {{2, 3}}, [](const Vs& x) { return xg::rsqrt(x[0]); }, true, Domain::positive},
@@ -80,6 +86,12 @@ const std::vector<OpCase>& op_cases() {
         {"hardtanh", {{3, 4}}, [](const Vs& x) { return xg::hardtanh(x[0]); }},
         {"hardtanh_bounds", {{3, 4}}, [](const Vs& x) { return xg::hardtanh(x[0], -0.5, 1.5); }},
         {"softsign", {{3, 4}}, [](const Vs& x) { return xg::softsign(x[0]); }, true, Domain::away_from_zero},
+        {"gelu_large", {{8}}, [](const Vs& x) { return xg::gelu(x[0]); }},
+        {"gelu_tanh_large", {{8}}, [](const Vs& x) { return xg::gelu(x[0], xg::GeluApproximate::tanh); }},
+        {"silu_large", {{8}}, [](const Vs& x) { return xg::silu(x[0]); }},
+        {"elu_large_and_zero", {{8}}, [](const Vs& x) { return xg::elu(x[0], 0.5); }, true, Domain::away_from_zero},
+        {"softsign_large", {{8}}, [](const Vs& x) { return xg::softsign(x[0]); }, true, Domain::away_from_zero},
+        {"hardtanh_at_bounds", {{2, 4}}, [](const Vs& x) { return xg::hardtanh(x[0]); }},
         {"leaky_relu_grad", {{3, 4}, {3, 4}}, [](const Vs& x) { return xg::leaky_relu_grad(x[0], x[1], 0.1); }, true,
          Domain::away_from_zero},
         // selection; the masks are literal constants
@@ -95,6 +107,16 @@ const std::vector<OpCase>& op_cases() {
          [](const Vs& x) { return xg::masked_fill(x[0], xg::Mask{{true, false, false}, {false, true, false}}, 2.5); }},
         {"masked_fill_bcast_x_3_mask_2x1", {{3}},
          [](const Vs& x) { return xg::masked_fill(x[0], mask_column({false, true}), -1.0); }},
+        {"where_lt_bcast", {{2, 3}, {3}}, [](const Vs& x) { return xg::where(xg::lt(x[0], x[1]), x[0], x[1]); }},
+        {"where_isfinite", {{2, 3}}, [](const Vs& x) { return xg::where(xg::isfinite(x[0]), x[0], 0.0); }},
+        {"masked_fill_gt_scalar", {{3, 4}}, [](const Vs& x) { return xg::masked_fill(x[0], xg::gt(x[0], 0.5), 0.5); }},
+        {"where_ge_eq_ne_le", {{2, 3}, {2, 3}},
+         [](const Vs& x) {
+             V y = xg::where(xg::ge(x[0], 0.0), x[0], x[1]);
+             y = xg::where(xg::eq(x[0], x[1]), x[1], y);
+             y = xg::where(xg::ne(x[1], -1.0), y, x[0] * 2.0);
+             return xg::where(xg::le(x[0], x[1]), y, y * 3.0);
+         }},
         // dropout with a generator seeded afresh in every call: the same mask each time
         {"dropout", {{3, 4}},
          [](const Vs& x) {
