@@ -219,11 +219,11 @@ Variable<T> where(const Mask& mask, const Variable<T>& a, const Variable<T>& b) 
 // A number operand is a 0-d constant: it broadcasts like any other and gets no gradient.
 template <class T>
 Variable<T> where(const Mask& mask, const Variable<T>& a, Scalar<T> b) {
-    return xg::where(mask, a, Variable<T>(full(Shape{}, T(b))));
+    return xg::where(mask, a, scalar<T>(b));
 }
 template <class T>
 Variable<T> where(const Mask& mask, Scalar<T> a, const Variable<T>& b) {
-    return xg::where(mask, Variable<T>(full(Shape{}, T(a))), b);
+    return xg::where(mask, scalar<T>(a), b);
 }
 
 template <class T>

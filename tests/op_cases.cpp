@@ -59,7 +59,8 @@ const std::vector<OpCase>& op_cases() {
         {"minimum_bcast_2x1x3_4x1", {{2, 1, 3}, {4, 1}}, [](const Vs& x) { return xg::minimum(x[0], x[1]); }},
         {"clamp", {{3, 4}}, [](const Vs& x) { return xg::clamp(x[0], -1.0, 0.5); }},
         {"clamp_lo_only", {{3, 4}}, [](const Vs& x) { return xg::clamp(x[0], 0.25, INFINITY); }},
-        // edge values come from the PyTorch fixture (ties, bounds, tiny and huge inputs); gradchecks draw
+        // *_ties, *_at_bounds, *_small, *_large: the PyTorch fixture gives these edge-value inputs (ties,
+        // bounds, tiny and huge magnitudes, inf and NaN); the gradchecks draw random ones
         {"maximum_ties", {{2, 3}, {2, 3}}, [](const Vs& x) { return xg::maximum(x[0], x[1]); }},
         {"minimum_ties_bcast", {{2, 3}, {3}}, [](const Vs& x) { return xg::minimum(x[0], x[1]); }},
         {"clamp_at_bounds", {{2, 4}}, [](const Vs& x) { return xg::clamp(x[0], -1.0, 0.5); }},
