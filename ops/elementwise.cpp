@@ -323,7 +323,7 @@ struct Expm1 final : Function<T> {
             return expm1(x);
         });
     }
-    // e^x itself rather than PyTorch's result + 1, which is 0 instead of e^x below x = -37.
+    // e^x itself rather than PyTorch's result + 1, which is 0 instead of e^x below x = -37.5.
     std::vector<Variable<T>> backward(const Variable<T>& gy) override { return {gy * exp(this->input(0))}; }
 };
 

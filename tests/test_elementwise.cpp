@@ -138,7 +138,7 @@ BOOST_AUTO_TEST_CASE(log1p_expm1_keep_small_x_exact) {
     const xg::Variable<float> xf(xg::Array<float>{1e-7f});
     BOOST_TEST(xg::expm1(xf).data()(0) == 1e-7f, tt::tolerance(1e-6f));
     BOOST_TEST(xg::log1p(xf).data()(0) == 1e-7f, tt::tolerance(1e-6f));
-    // expm1's gradient is e^x itself, not expm1(x) + 1 (0 below x = -37).
+    // expm1's gradient is e^x itself, not expm1(x) + 1 (0 below x = -37.5).
     expect_values(grad_of([](const V& v) { return xg::expm1(v); }, A{-40.0}), {std::exp(-40.0)}, 1e-15);
     expect_values(xg::log1p(V(A{-1.0, -2.0})).data(), {-kInf, kNaN});
 }
