@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "ops/axes.hpp"
 #include "ops/instantiate.hpp"
 #include "ops/ops.hpp"
 
@@ -41,14 +42,9 @@ Shape reduced_of(const Shape& shape, std::size_t axis, bool keepdims) {
     return s;
 }
 
-// Several axes, normalised and sorted; an empty list means every axis (torch's dim=[]).
-std::vector<std::size_t> normalize_axes(const std::vector<long>& axes, std::size_t ndim, std::string_view op) {
-    std::vector<std::size_t> out;
-    for (long a : axes) out.push_back(normalize_axis(a, ndim, op));
-    std::sort(out.begin(), out.end());
-    for (std::size_t i = 1; i < out.size(); ++i)
-        if (out[i] == out[i - 1])
-            throw ValueError(fmt::format("{}: axis {} appears more than once in ({})", op, out[i], fmt::join(axes, ", ")));
+// The axes of a reduction: an empty list means every axis (torch's dim=[]).
+std::vector<std::size_t> reduction_axes(const std::vector<long>& axes, std::size_t ndim, std::string_view op) {
+    std::vector<std::size_t> out = normalize_axes(axes, ndim, op);
     if (axes.empty())
         for (std::size_t i = 0; i < ndim; ++i) out.push_back(i);
     return out;
@@ -409,7 +405,7 @@ xt::xarray<std::int64_t> arg_extreme(const Array<T>& x, std::size_t axis, bool k
 template <class T>
 Variable<T> extreme_over(const Variable<T>& x, const std::vector<long>& axes, bool keepdims, bool lowest) {
     const std::string_view op = lowest ? "min" : "max";
-    const std::vector<std::size_t> ax = normalize_axes(axes, x.ndim(), op);
+    const std::vector<std::size_t> ax = reduction_axes(axes, x.ndim(), op);
     const Shape out_shape = reduced_shape(x.shape(), ax, keepdims);
     Variable<T> y;
     if (ax.size() == 1) {
@@ -496,7 +492,7 @@ Variable<T> min(const Variable<T>& x, long axis, bool keepdims) {
 // sum_to (which sums over the axes where the kept shape has 1) and a reshape.
 template <class T>
 Variable<T> sum(const Variable<T>& x, const std::vector<long>& axes, bool keepdims) {
-    const std::vector<std::size_t> ax = normalize_axes(axes, x.ndim(), "sum");
+    const std::vector<std::size_t> ax = reduction_axes(axes, x.ndim(), "sum");
     if (ax.size() == 1) return sum(x, static_cast<long>(ax[0]), keepdims);
     if (ax.size() == x.ndim() && !keepdims) return sum(x);
     return reshape(sum_to(x, reduced_shape(x.shape(), ax, true)), as_long(reduced_shape(x.shape(), ax, keepdims)));
@@ -504,7 +500,7 @@ Variable<T> sum(const Variable<T>& x, const std::vector<long>& axes, bool keepdi
 
 template <class T>
 Variable<T> mean(const Variable<T>& x, const std::vector<long>& axes, bool keepdims) {
-    const std::vector<std::size_t> ax = normalize_axes(axes, x.ndim(), "mean");
+    const std::vector<std::size_t> ax = reduction_axes(axes, x.ndim(), "mean");
     const std::size_t n = reduced_count(x.shape(), ax);
     if (n == 0)
         throw ShapeError(fmt::format("mean: reduction of an empty array of shape {} over axes ({})",
@@ -529,7 +525,7 @@ Variable<T> logsumexp(const Variable<T>& x, long axis, bool keepdims) {
 
 template <class T>
 Variable<T> var(const Variable<T>& x) {
-    return var_over(x, normalize_axes({}, x.ndim(), "var"), 1, false, "var");
+    return var_over(x, reduction_axes({}, x.ndim(), "var"), 1, false, "var");
 }
 
 template <class T>
@@ -539,12 +535,12 @@ Variable<T> var(const Variable<T>& x, long axis, long correction, bool keepdims)
 
 template <class T>
 Variable<T> var(const Variable<T>& x, const std::vector<long>& axes, long correction, bool keepdims) {
-    return var_over(x, normalize_axes(axes, x.ndim(), "var"), correction, keepdims, "var");
+    return var_over(x, reduction_axes(axes, x.ndim(), "var"), correction, keepdims, "var");
 }
 
 template <class T>
 Variable<T> std(const Variable<T>& x) {
-    return apply<StdOfVar<T>>({var_over(x, normalize_axes({}, x.ndim(), "std"), 1, false, "std")});
+    return apply<StdOfVar<T>>({var_over(x, reduction_axes({}, x.ndim(), "std"), 1, false, "std")});
 }
 
 template <class T>
@@ -554,7 +550,7 @@ Variable<T> std(const Variable<T>& x, long axis, long correction, bool keepdims)
 
 template <class T>
 Variable<T> std(const Variable<T>& x, const std::vector<long>& axes, long correction, bool keepdims) {
-    return apply<StdOfVar<T>>({var_over(x, normalize_axes(axes, x.ndim(), "std"), correction, keepdims, "std")});
+    return apply<StdOfVar<T>>({var_over(x, reduction_axes(axes, x.ndim(), "std"), correction, keepdims, "std")});
 }
 
 template <class T> Variable<T> prod(const Variable<T>& x) { return apply<Prod<T>>({x}, all_axes, false); }
