@@ -604,6 +604,8 @@ Variable<T> repeat(const Variable<T>& x, const std::vector<long>& repeats) {
 
 template <class T>
 Variable<T> tile(const Variable<T>& x, const std::vector<long>& reps) {
+    for (const long r : reps)
+        if (r < 0) throw ValueError(fmt::format("tile: negative count in ({})", fmt::join(reps, ", ")));
     std::vector<long> counts(reps.size() < x.ndim() ? x.ndim() - reps.size() : 0, 1);
     counts.insert(counts.end(), reps.begin(), reps.end());
     return repeat(x, counts);
