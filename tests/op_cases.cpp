@@ -82,6 +82,14 @@ const std::vector<OpCase>& op_cases() {
         {"prod_axis1", {{3, 4}}, [](const Vs& x) { return xg::prod(x[0], 1); }},
         {"prod_axis0_keepdims", {{3, 4}}, [](const Vs& x) { return xg::prod(x[0], 0, true); }},
         {"prod_axis_neg_3d", {{2, 3, 4}}, [](const Vs& x) { return xg::prod(x[0], -2); }},
+        // edge values: the PyTorch fixture runs these on explicit inputs (ties, +-inf, 1e308, zeros,
+        // zero variance; scripts/torch_fixtures/reduce_shape.py), the gradchecks on random ones
+        {"min_axis1_ties", {{3, 4}}, [](const Vs& x) { return xg::min(x[0], 1); }},
+        {"max_axes_ties", {{2, 2, 2}}, [](const Vs& x) { return xg::max(x[0], {0, 2}); }},
+        {"logsumexp_extremes", {{5, 3}}, [](const Vs& x) { return xg::logsumexp(x[0], 1); }},
+        {"std_zero_variance", {{2, 3}}, [](const Vs& x) { return xg::std(x[0], 1); }},
+        {"prod_axis1_zeros", {{4, 4}}, [](const Vs& x) { return xg::prod(x[0], 1); }},
+        {"prod_all_one_zero", {{2, 3}}, [](const Vs& x) { return xg::prod(x[0]); }},
         // shape
         {"reshape", {{2, 6}}, [](const Vs& x) { return xg::reshape(x[0], {3, -1}); }},
         {"transpose_2d", {{2, 3}}, [](const Vs& x) { return xg::transpose(x[0]); }},
