@@ -140,7 +140,7 @@ struct Max final : Function<T> {
 
     Array<T> forward(const ArrayRefs<T>& xs) override {
         const Array<T>& x = xs[0];
-        if (x.size() == 0 || (axis != all_axes && x.shape()[axis] == 0))
+        if (axis == all_axes ? x.size() == 0 : x.shape()[axis] == 0)  // a non-empty axis of an empty array is fine
             throw ShapeError(fmt::format("{}: reduction of an empty array of shape {}{}", name(), shape_str(x.shape()),
                                          axis == all_axes ? "" : fmt::format(" over axis {}", axis)));
         const AxisSplit s = lanes_of(x.shape(), axis, name());
