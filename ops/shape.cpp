@@ -338,9 +338,9 @@ struct Pad final : Function<T> {
         for (std::size_t row = 0, rows = y.size() / out[last]; row < rows; ++row) {
             bool inside = true;
             std::size_t from = 0;
-            for (std::size_t k = 0; k < last; ++k) {
+            for (std::size_t k = 0; k < last && inside; ++k) {
                 const long s = static_cast<long>(index[k]) - pads[k].first;
-                inside = inside && s >= 0 && s < static_cast<long>(in[k]);
+                inside = s >= 0 && s < static_cast<long>(in[k]);
                 from = from * in[k] + static_cast<std::size_t>(s);
             }
             if (inside)
@@ -524,14 +524,17 @@ std::vector<Variable<T>> split(const Variable<T>& x, const std::vector<long>& si
     const std::size_t a = normalize_axis(axis, x.ndim(), "split");
     const std::size_t dim = x.shape()[a];
     std::size_t total = 0;
+    bool over = false;  // past the axis' size: summed no further, so nothing wraps around
     for (const long n : sizes) {
         if (n < 0)
             throw ValueError(fmt::format("split: negative size {} in ({})", n, fmt::join(sizes, ", ")));
-        total += static_cast<std::size_t>(n);
+        over = over || static_cast<std::size_t>(n) > dim - total;
+        if (!over) total += static_cast<std::size_t>(n);
     }
-    if (total != dim)
+    if (over || total != dim)
         throw ShapeError(fmt::format("split: sizes ({}) add up to {}, not to the size {} of axis {} of shape {}",
-                                     fmt::join(sizes, ", "), total, dim, axis, shape_str(x.shape())));
+                                     fmt::join(sizes, ", "), over ? fmt::format("more than {}", dim) : fmt::format("{}", total),
+                                     dim, axis, shape_str(x.shape())));
     std::vector<Variable<T>> parts;
     std::size_t start = 0;
     for (const long n : sizes) {
@@ -552,7 +555,7 @@ std::vector<Variable<T>> chunk(const Variable<T>& x, long chunks, long axis) {
         for (long i = 0; i < chunks; ++i) parts.push_back(slice(x, static_cast<long>(a), 0, 0));
         return parts;
     }
-    return split(x, (dim + chunks - 1) / chunks, static_cast<long>(a));
+    return split(x, (dim - 1) / chunks + 1, static_cast<long>(a));  // ceil(dim / chunks), no overflow
 }
 
 template <class T>
@@ -563,6 +566,10 @@ Variable<T> pad(const Variable<T>& x, const std::vector<std::pair<long, long>>& 
     bool zero = true;
     for (std::size_t k = 0; k < pads.size(); ++k) {
         const auto [b, e] = pads[k];
+        const long most = static_cast<long>(max_array_elements);  // the sum below cannot overflow
+        if (b > most || e > most || b < -most || e < -most)
+            throw ResourceError(fmt::format("pad: ({}, {}) on axis {} of shape {} is beyond any array's size", b, e, k,
+                                            shape_str(x.shape())));
         if (static_cast<long>(x.shape()[k]) + b + e < 0)
             throw ShapeError(fmt::format("pad: ({}, {}) on axis {} of shape {} leaves a negative size", b, e, k,
                                          shape_str(x.shape())));
@@ -589,16 +596,16 @@ Variable<T> repeat(const Variable<T>& x, const std::vector<long>& repeats) {
     for (const long r : repeats)
         if (r < 0) throw ValueError(fmt::format("repeat: negative count in ({})", fmt::join(repeats, ", ")));
     const std::size_t extra = repeats.size() - x.ndim();
-    std::vector<long> spread, target, merged;
+    std::vector<long> spread, merged;
     Shape target_shape;
     for (std::size_t i = 0; i < repeats.size(); ++i) {
         const long d = i < extra ? 1 : static_cast<long>(x.shape()[i - extra]);
         spread.insert(spread.end(), {1, d});
         target_shape.push_back(static_cast<std::size_t>(repeats[i]));
         target_shape.push_back(static_cast<std::size_t>(d));
-        merged.push_back(repeats[i] * d);
     }
-    shape_size(target_shape, "repeat");
+    shape_size(target_shape, "repeat");  // ResourceError before any product below could overflow
+    for (std::size_t i = 0; i < repeats.size(); ++i) merged.push_back(repeats[i] * spread[2 * i + 1]);
     return reshape(broadcast_to(reshape(x, spread), target_shape), merged);
 }
 
@@ -638,6 +645,7 @@ Variable<T> expand(const Variable<T>& x, const std::vector<long>& shape) {
         target[i] = shape[i] == -1 ? have : static_cast<std::size_t>(shape[i]);
         if (have != 1 && have != target[i]) throw fail(fmt::format("axis {} has size {}", i, have));
     }
+    shape_size(target, "expand");
     return broadcast_to(x, target);
 }
 

@@ -153,6 +153,14 @@ BOOST_AUTO_TEST_CASE(new_shape_op_errors) {
     expect_error<xg::ShapeError>([] { xg::expand(zeros({2, 3}), {3}); }, {"expand", "(2, 3)", "fewer"});
     expect_error<xg::ShapeError>([] { xg::expand(zeros({2, 3}), {-1, 2, 3}); }, {"expand", "-1", "leading"});
     expect_error<xg::ShapeError>([] { xg::expand(zeros({2, 1}), {2, -2}); }, {"expand", "negative"});
+    // sizes beyond any array: a named error before any arithmetic could wrap around
+    static constexpr long huge = std::numeric_limits<long>::max();
+    expect_error<xg::ResourceError>([] { xg::pad(zeros({2}), {{huge, 0}}); }, {"pad", "(2,)"});
+    expect_error<xg::ResourceError>([] { xg::pad(zeros({2}), {{0, 1L << 60}}); }, {"pad", "(2,)"});
+    expect_error<xg::ResourceError>([] { xg::repeat(zeros({2, 3}), {1L << 40, 1L << 40}); }, {"repeat"});
+    expect_error<xg::ResourceError>([] { xg::expand(zeros({1}), {1L << 40, 1L << 40}); }, {"expand"});
+    expect_error<xg::ShapeError>([] { xg::split(zeros({5}), {huge, huge, 5}); }, {"split", "more than 5"});
+    BOOST_TEST(xg::chunk(zeros({5}), huge).size() == 5u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
