@@ -44,6 +44,9 @@ BOOST_AUTO_TEST_CASE(min_values_ties_and_nan) {
     BOOST_TEST(m(1) == 2.0);
     BOOST_TEST(std::isnan(xg::min(y).item()));
     BOOST_TEST(std::isnan(xg::max(y, {0, 1}).item()));
+    // the gradient goes to the NaNs of the lane (torch.amax/amin's would be NaN for the whole lane)
+    V z = param(A{{1.0, kNaN, -1.0, kNaN}});
+    BOOST_TEST(grad_of(xg::min(z, 1), z) == A({{0.0, 0.5, 0.0, 0.5}}), tt::per_element());
     xg::Variable<float> f(xg::Array<float>{2.f, -3.f, 1.f});
     BOOST_TEST(xg::min(f).item() == -3.f);
 }
@@ -188,6 +191,8 @@ BOOST_AUTO_TEST_CASE(squeeze_unsqueeze_flatten) {
     BOOST_TEST(same_shape(layer(zeros({2, 3, 4})), {2, 12}));
     BOOST_TEST(layer.repr() == "Flatten(start_dim=1, end_dim=-1)");
     BOOST_TEST(same_shape(xg::nn::Flatten<double>(0, 1)(zeros({2, 3, 4})), {6, 4}));
+    xg::nn::Sequential<double> net(std::make_shared<xg::nn::Flatten<double>>(), std::make_shared<xg::nn::Linear<double>>(12, 2));
+    BOOST_TEST(same_shape(net(zeros({5, 3, 4})), {5, 2}));
 }
 
 BOOST_AUTO_TEST_CASE(stack_split_chunk) {
