@@ -76,7 +76,8 @@ template <class T> Variable<T> min(const Variable<T>& x, const std::vector<long>
 template <class T> Variable<T> logsumexp(const Variable<T>& x, long axis, bool keepdims = false);
 // Variance sum((x - mean)^2) / max(0, N - correction) over all elements, one axis or several
 // (correction 1: torch's unbiased, 0: biased); std is its square root, whose gradient is 0 where
-// it is 0 (as PyTorch's). An empty reduction throws ShapeError, as mean does.
+// it is 0 (as PyTorch's). An empty reduction throws ShapeError, as mean does. Call std as xg::std
+// (as torch::std): after `using namespace xg`, an unqualified std(x) is ambiguous with namespace std.
 template <class T> Variable<T> var(const Variable<T>& x);
 template <class T> Variable<T> var(const Variable<T>& x, long axis, long correction = 1, bool keepdims = false);
 template <class T>
