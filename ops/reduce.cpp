@@ -34,14 +34,6 @@ Shape kept_of(const Shape& shape, std::size_t axis) {
     return axis == all_axes ? Shape(shape.size(), 1) : kept_shape(shape, axis);
 }
 
-// The result's shape: () for all axes, else without the axis unless keepdims.
-Shape reduced_of(const Shape& shape, std::size_t axis, bool keepdims) {
-    if (axis == all_axes) return keepdims ? Shape(shape.size(), 1) : Shape{};
-    Shape s = kept_shape(shape, axis);
-    if (!keepdims) s.erase(s.begin() + static_cast<std::ptrdiff_t>(axis));
-    return s;
-}
-
 // The axes of a reduction: an empty list means every axis (torch's dim=[]).
 std::vector<std::size_t> reduction_axes(const std::vector<long>& axes, std::size_t ndim, std::string_view op) {
     std::vector<std::size_t> out = normalize_axes(axes, ndim, op);
@@ -62,6 +54,12 @@ Shape reduced_shape(const Shape& shape, const std::vector<std::size_t>& axes, bo
     return out;
 }
 
+// The same for one axis or all of them (axis == all_axes).
+Shape reduced_of(const Shape& shape, std::size_t axis, bool keepdims) {
+    if (axis == all_axes) return keepdims ? Shape(shape.size(), 1) : Shape{};
+    return reduced_shape(shape, {axis}, keepdims);
+}
+
 std::size_t reduced_count(const Shape& shape, const std::vector<std::size_t>& axes) {
     std::size_t n = 1;
     for (std::size_t a : axes) n *= shape[a];
@@ -74,9 +72,7 @@ std::size_t reduced_count(const Shape& shape, const std::vector<std::size_t>& ax
 template <class T>
 Array<T> sum_axis(const Array<T>& x, std::size_t axis, bool keepdims) {
     const AxisSplit s = split_at_axis(x.shape(), axis);
-    Shape out_shape = kept_shape(x.shape(), axis);
-    if (!keepdims) out_shape.erase(out_shape.begin() + static_cast<std::ptrdiff_t>(axis));
-    Array<T> y = full(out_shape, T(0));
+    Array<T> y = full(reduced_of(x.shape(), axis, keepdims), T(0));
     const T* src = x.data();
     for (std::size_t o = 0; o < s.outer; ++o) {
         T* dst = y.data() + o * s.inner;

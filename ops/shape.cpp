@@ -324,7 +324,8 @@ struct Pad final : Function<T> {
         const Shape& in = x.shape();
         const std::size_t nd = in.size();
         Shape out(nd);
-        for (std::size_t k = 0; k < nd; ++k) out[k] = static_cast<std::size_t>(static_cast<long>(in[k]) + pads[k].first + pads[k].second);
+        for (std::size_t k = 0; k < nd; ++k)
+            out[k] = static_cast<std::size_t>(static_cast<long>(in[k]) + pads[k].first + pads[k].second);
         shape_size(out, name());
         Array<T> y = full(out, value);
         if (y.size() == 0 || x.size() == 0) return y;
@@ -332,7 +333,8 @@ struct Pad final : Function<T> {
         // Along the last axis, output positions [j0, j1) come from input positions j - before.
         const std::size_t last = nd - 1;
         const long before = pads[last].first;
-        const long j0 = std::max(0L, before), j1 = std::min(static_cast<long>(out[last]), before + static_cast<long>(in[last]));
+        const long j0 = std::max(0L, before);
+        const long j1 = std::min(static_cast<long>(out[last]), before + static_cast<long>(in[last]));
         if (j1 <= j0) return y;
         std::vector<std::size_t> index(last, 0);  // the output position along the leading axes
         for (std::size_t row = 0, rows = y.size() / out[last]; row < rows; ++row) {
@@ -345,7 +347,8 @@ struct Pad final : Function<T> {
             }
             if (inside)
                 std::copy_n(x.data() + from * in[last] + static_cast<std::size_t>(j0 - before),
-                            static_cast<std::size_t>(j1 - j0), y.data() + row * out[last] + static_cast<std::size_t>(j0));
+                            static_cast<std::size_t>(j1 - j0),
+                            y.data() + row * out[last] + static_cast<std::size_t>(j0));
             for (std::size_t k = last; k-- > 0;) {
                 if (++index[k] < out[k]) break;
                 index[k] = 0;
@@ -533,8 +536,9 @@ std::vector<Variable<T>> split(const Variable<T>& x, const std::vector<long>& si
     }
     if (over || total != dim)
         throw ShapeError(fmt::format("split: sizes ({}) add up to {}, not to the size {} of axis {} of shape {}",
-                                     fmt::join(sizes, ", "), over ? fmt::format("more than {}", dim) : fmt::format("{}", total),
-                                     dim, axis, shape_str(x.shape())));
+                                     fmt::join(sizes, ", "),
+                                     over ? fmt::format("more than {}", dim) : fmt::format("{}", total), dim, axis,
+                                     shape_str(x.shape())));
     std::vector<Variable<T>> parts;
     std::size_t start = 0;
     for (const long n : sizes) {
