@@ -166,6 +166,23 @@ private:
     Variable<T> gamma_, beta_, running_mean_, running_var_;
 };
 
+// torch.nn.Flatten: flatten(x, start_dim, end_dim), by default every axis but the first (the
+// batch): (N, C, H, W) -> (N, C * H * W). No parameters.
+template <class T>
+class Flatten : public UnaryModule<T> {
+public:
+    explicit Flatten(long start_dim = 1, long end_dim = -1) : start_dim_(start_dim), end_dim_(end_dim) {}
+    Variable<T> forward(const Variable<T>& x) override { return flatten(x, start_dim_, end_dim_); }
+    std::string repr() const override {
+        return "Flatten(start_dim=" + std::to_string(start_dim_) + ", end_dim=" + std::to_string(end_dim_) + ")";
+    }
+    long start_dim() const { return start_dim_; }
+    long end_dim() const { return end_dim_; }
+
+private:
+    long start_dim_, end_dim_;
+};
+
 #define XG_NN_LAYERS_EXTERN(T)                   \
     extern template class Linear<T>;             \
     extern template class ActivationLayer<T>;    \

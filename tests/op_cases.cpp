@@ -135,6 +135,38 @@ const std::vector<OpCase>& op_cases() {
         {"max_all", {{3, 4}}, [](const Vs& x) { return xg::max(x[0]); }},
         {"max_axis1", {{3, 4}}, [](const Vs& x) { return xg::max(x[0], 1); }},
         {"max_axis0_keepdims", {{3, 4}}, [](const Vs& x) { return xg::max(x[0], 0, true); }},
+        {"min_all", {{3, 4}}, [](const Vs& x) { return xg::min(x[0]); }},
+        {"min_axis1", {{3, 4}}, [](const Vs& x) { return xg::min(x[0], 1); }},
+        {"min_axis_neg_keepdims", {{2, 3, 4}}, [](const Vs& x) { return xg::min(x[0], -2, true); }},
+        {"sum_axes_0_2", {{2, 3, 4}}, [](const Vs& x) { return xg::sum(x[0], {0, 2}); }},
+        {"sum_axes_neg_keepdims", {{2, 3, 4}}, [](const Vs& x) { return xg::sum(x[0], {-1, -3}, true); }},
+        {"sum_axes_empty_keepdims", {{2, 3}}, [](const Vs& x) { return xg::sum(x[0], {}, true); }},
+        {"mean_axes_1_2", {{2, 3, 4}}, [](const Vs& x) { return xg::mean(x[0], {1, 2}); }},
+        {"mean_axes_keepdims", {{2, 3, 4}}, [](const Vs& x) { return xg::mean(x[0], {0, -1}, true); }},
+        {"max_axes_0_2", {{2, 3, 4}}, [](const Vs& x) { return xg::max(x[0], {0, 2}); }},
+        {"max_axes_last_keepdims", {{2, 3, 4}}, [](const Vs& x) { return xg::max(x[0], {-1, -2}, true); }},
+        {"min_axes_2_0", {{2, 3, 4}}, [](const Vs& x) { return xg::min(x[0], {2, 0}); }},
+        {"logsumexp_axis1", {{3, 4}}, [](const Vs& x) { return xg::logsumexp(x[0], 1); }},
+        {"logsumexp_axis0_keepdims", {{3, 4}}, [](const Vs& x) { return xg::logsumexp(x[0], 0, true); }},
+        {"logsumexp_axis_neg_3d", {{2, 3, 4}}, [](const Vs& x) { return xg::logsumexp(x[0], -2); }},
+        {"var_all", {{3, 4}}, [](const Vs& x) { return xg::var(x[0]); }},
+        {"var_axis1_biased", {{3, 4}}, [](const Vs& x) { return xg::var(x[0], 1, 0); }},
+        {"var_axes_keepdims", {{2, 3, 4}}, [](const Vs& x) { return xg::var(x[0], {0, 2}, 1, true); }},
+        {"std_all", {{3, 4}}, [](const Vs& x) { return xg::std(x[0]); }},
+        {"std_axis0", {{3, 4}}, [](const Vs& x) { return xg::std(x[0], 0); }},
+        {"std_axes_biased_keepdims", {{2, 3, 4}}, [](const Vs& x) { return xg::std(x[0], {-1, 0}, 0, true); }},
+        {"prod_all", {{2, 3}}, [](const Vs& x) { return xg::prod(x[0]); }},
+        {"prod_axis1", {{3, 4}}, [](const Vs& x) { return xg::prod(x[0], 1); }},
+        {"prod_axis0_keepdims", {{3, 4}}, [](const Vs& x) { return xg::prod(x[0], 0, true); }},
+        {"prod_axis_neg_3d", {{2, 3, 4}}, [](const Vs& x) { return xg::prod(x[0], -2); }},
+        // edge values: the PyTorch fixture runs these on explicit inputs (ties, +-inf, 1e308, zeros,
+        // zero variance; scripts/torch_fixtures/reduce_shape.py), the gradchecks on random ones
+        {"min_axis1_ties", {{3, 4}}, [](const Vs& x) { return xg::min(x[0], 1); }},
+        {"max_axes_ties", {{2, 2, 2}}, [](const Vs& x) { return xg::max(x[0], {0, 2}); }},
+        {"logsumexp_extremes", {{5, 3}}, [](const Vs& x) { return xg::logsumexp(x[0], 1); }},
+        {"std_zero_variance", {{2, 3}}, [](const Vs& x) { return xg::std(x[0], 1); }},
+        {"prod_axis1_zeros", {{4, 4}}, [](const Vs& x) { return xg::prod(x[0], 1); }},
+        {"prod_all_one_zero", {{2, 3}}, [](const Vs& x) { return xg::prod(x[0]); }},
         // shape
         {"reshape", {{2, 6}}, [](const Vs& x) { return xg::reshape(x[0], {3, -1}); }},
         {"transpose_2d", {{2, 3}}, [](const Vs& x) { return xg::transpose(x[0]); }},
@@ -146,6 +178,37 @@ const std::vector<OpCase>& op_cases() {
         {"slice_axis1_step", {{3, 6}}, [](const Vs& x) { return xg::slice(x[0], -1, 0, 6, 2); }},
         {"concatenate_axis0", {{2, 3}, {1, 3}, {3, 3}}, [](const Vs& x) { return xg::concatenate(x, 0); }},
         {"concatenate_axis1", {{2, 3}, {2, 2}}, [](const Vs& x) { return xg::concatenate(x, 1); }},
+        {"squeeze_all", {{1, 3, 1, 2}}, [](const Vs& x) { return xg::squeeze(x[0]); }},
+        {"squeeze_axis_neg", {{3, 1, 2}}, [](const Vs& x) { return xg::squeeze(x[0], -2); }},
+        {"unsqueeze_axis1", {{2, 3}}, [](const Vs& x) { return xg::unsqueeze(x[0], 1); }},
+        {"unsqueeze_axis_neg", {{2, 3}}, [](const Vs& x) { return xg::unsqueeze(x[0], -1); }},
+        {"flatten_all", {{2, 3, 4}}, [](const Vs& x) { return xg::flatten(x[0]); }},
+        {"flatten_1_2", {{2, 3, 4, 2}}, [](const Vs& x) { return xg::flatten(x[0], 1, 2); }},
+        {"stack_axis0", {{2, 3}, {2, 3}, {2, 3}}, [](const Vs& x) { return xg::stack(x, 0); }},
+        {"stack_axis_neg", {{2, 3}, {2, 3}}, [](const Vs& x) { return xg::stack(x, -1); }},
+        // pieces weighted differently, so each one's gradient reaches the right place
+        {"split_size", {{5, 3}},
+         [](const Vs& x) {
+             const Vs p = xg::split(x[0], 2);
+             return xg::concatenate(Vs{p[2], p[0] * 2.0, p[1] * 3.0}, 0);
+         }},
+        {"split_sizes_axis1", {{3, 5}},
+         [](const Vs& x) {
+             const Vs p = xg::split(x[0], {1, 3, 1}, 1);
+             return xg::concatenate(Vs{p[2] * 2.0, p[0], xg::exp(p[1])}, 1);
+         }},
+        {"chunk", {{7, 2}},
+         [](const Vs& x) {
+             const Vs p = xg::chunk(x[0], 3);
+             return xg::concatenate(Vs{p[1], p[2] * 2.0, p[0] * 3.0}, 0);
+         }},
+        {"pad_2d", {{2, 3}}, [](const Vs& x) { return xg::pad(x[0], {{1, 0}, {2, 1}}, 0.5); }},
+        {"pad_crop", {{4, 5}}, [](const Vs& x) { return xg::pad(x[0], {{-1, 2}, {1, -2}}); }},
+        {"flip", {{2, 3, 4}}, [](const Vs& x) { return xg::flip(x[0], {0, -1}); }},
+        {"repeat", {{2, 3}}, [](const Vs& x) { return xg::repeat(x[0], {2, 1, 3}); }},
+        {"tile", {{2, 3}}, [](const Vs& x) { return xg::tile(x[0], {2}); }},
+        {"permute", {{2, 3, 4}}, [](const Vs& x) { return xg::permute(x[0], {-1, 0, 1}); }},
+        {"expand", {{3, 1}}, [](const Vs& x) { return xg::expand(x[0], {2, -1, 4}); }},
         // linear algebra
         {"matmul", {{3, 4}, {4, 2}}, [](const Vs& x) { return xg::matmul(x[0], x[1]); }},
         {"matmul_ta", {{4, 3}, {4, 2}}, [](const Vs& x) { return xg::matmul(x[0], x[1], true, false); }},
