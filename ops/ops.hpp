@@ -241,6 +241,16 @@ template <class T> Variable<T> linear(const Variable<T>& x, const Variable<T>& W
 // gradients, one pass over the activations fewer each way.
 template <class T> Variable<T> linear_relu(const Variable<T>& x, const Variable<T>& W, const Variable<T>& b = {});
 
+// ---- normalisation (ops/norm.cpp) ----
+// torch.nn.functional.layer_norm: each block of x's last normalized_shape.size() axes (which must
+// equal normalized_shape) becomes (x - mean) / sqrt(var + eps) * gamma + beta, var biased; gamma
+// and beta have shape normalized_shape, and either may be undefined (no scale, no shift). One
+// fused op: forward keeps each block's mean and 1 / sqrt(var + eps), backward uses the closed
+// formula, and under create_graph it is recorded from ops (differentiable again).
+template <class T>
+Variable<T> layer_norm(const Variable<T>& x, const Shape& normalized_shape, const Variable<T>& gamma = {},
+                       const Variable<T>& beta = {}, Scalar<T> eps = Scalar<T>(1e-5));
+
 // ---- softmax and losses (ops/loss.cpp) ----
 enum class Reduction { mean, sum, none };
 template <class T> Variable<T> softmax(const Variable<T>& x, long axis = -1);

@@ -1,0 +1,256 @@
+// Normalisation: layer_norm as one fused op. Each row (the block of the normalised axes, flattened)
+// is normalised with plain SIMD loops that keep the row in cache: two passes for the mean and the
+// variance (the variance from the centred values: no cancellation for large magnitudes), one to
+// write the output. Backward uses the closed formula, or the same formula made of ops when the
+// backward pass is recorded (create_graph).
+#include <algorithm>
+#include <cmath>
+
+#include <fmt/format.h>
+#include <xsimd/xsimd.hpp>
+
+#include "ops/instantiate.hpp"
+#include "ops/ops.hpp"
+
+namespace xg {
+namespace {
+
+template <class T>
+using Batch = xsimd::batch<T>;
+
+// sum(p[0..n)), in SIMD lanes then the tail.
+template <class T>
+T row_sum(const T* p, std::size_t n) {
+    using B = Batch<T>;
+    B acc(T(0));
+    std::size_t j = 0;
+    for (; j + B::size <= n; j += B::size) acc += B::load_unaligned(p + j);
+    T s = xsimd::hadd(acc);
+    for (; j < n; ++j) s += p[j];
+    return s;
+}
+
+// sum((p[j] - m)^2).
+template <class T>
+T row_centred_squares(const T* p, std::size_t n, T m) {
+    using B = Batch<T>;
+    const B mb(m);
+    B acc(T(0));
+    std::size_t j = 0;
+    for (; j + B::size <= n; j += B::size) {
+        const B d = B::load_unaligned(p + j) - mb;
+        acc += d * d;
+    }
+    T s = xsimd::hadd(acc);
+    for (; j < n; ++j) s += (p[j] - m) * (p[j] - m);
+    return s;
+}
+
+// y = (x - m) * r [* gamma] [+ beta] over one row.
+template <bool Gamma, bool Beta, class T>
+void normalize_row(const T* x, T* y, std::size_t n, T m, T r, const T* gamma, const T* beta) {
+    using B = Batch<T>;
+    auto f = [&](auto xv, std::size_t j) {
+        using V = decltype(xv);
+        V v = (xv - V(m)) * V(r);
+        if constexpr (Gamma) {
+            if constexpr (std::is_same_v<V, T>) v = v * gamma[j];
+            else v = v * B::load_unaligned(gamma + j);
+        }
+        if constexpr (Beta) {
+            if constexpr (std::is_same_v<V, T>) v = v + beta[j];
+            else v = v + B::load_unaligned(beta + j);
+        }
+        return v;
+    };
+    std::size_t j = 0;
+    for (; j + B::size <= n; j += B::size) f(B::load_unaligned(x + j), j).store_unaligned(y + j);
+    for (; j < n; ++j) y[j] = f(x[j], j);
+}
+
+// One row of the backward pass, with g = gy [* gamma] and xhat = (x - m) * r:
+//   gx = r * (g - mean(g) - xhat * mean(g * xhat))
+// and, when Acc, ggamma += gy * xhat and gbeta += gy (column sums over the rows, in row order).
+// gx may be null (x needs no gradient).
+template <bool Gamma, bool Acc, class T>
+void backward_row(const T* x, const T* gy, T* gx, std::size_t n, T m, T r, const T* gamma, T* ggamma, T* gbeta) {
+    using B = Batch<T>;
+    const B mb(m), rb(r);
+    B s1(T(0)), s2(T(0));
+    std::size_t j = 0;
+    for (; j + B::size <= n; j += B::size) {
+        const B xhat = (B::load_unaligned(x + j) - mb) * rb;
+        const B gyv = B::load_unaligned(gy + j);
+        const B g = Gamma ? gyv * B::load_unaligned(gamma + j) : gyv;
+        s1 += g;
+        s2 += g * xhat;
+        if constexpr (Acc) {
+            (B::load_unaligned(ggamma + j) + gyv * xhat).store_unaligned(ggamma + j);
+            (B::load_unaligned(gbeta + j) + gyv).store_unaligned(gbeta + j);
+        }
+    }
+    T sum_g = xsimd::hadd(s1), sum_gx = xsimd::hadd(s2);
+    for (; j < n; ++j) {
+        const T xhat = (x[j] - m) * r;
+        const T g = Gamma ? gy[j] * gamma[j] : gy[j];
+        sum_g += g;
+        sum_gx += g * xhat;
+        if constexpr (Acc) {
+            ggamma[j] += gy[j] * xhat;
+            gbeta[j] += gy[j];
+        }
+    }
+    if (!gx) return;
+    // gx = r * g - r * mean(g) - xhat * r * mean(g * xhat)
+    const T a = r * sum_g / static_cast<T>(n), c = r * sum_gx / static_cast<T>(n);
+    const B ab(a), cb(c);
+    j = 0;
+    for (; j + B::size <= n; j += B::size) {
+        const B xhat = (B::load_unaligned(x + j) - mb) * rb;
+        const B gyv = B::load_unaligned(gy + j);
+        const B g = Gamma ? gyv * B::load_unaligned(gamma + j) : gyv;
+        (rb * g - ab - xhat * cb).store_unaligned(gx + j);
+    }
+    for (; j < n; ++j) {
+        const T xhat = (x[j] - m) * r;
+        const T g = Gamma ? gy[j] * gamma[j] : gy[j];
+        gx[j] = r * g - a - xhat * c;
+    }
+}
+
+template <class T>
+struct LayerNorm final : Function<T> {
+    // rows blocks of n elements; inputs {x}, {x, gamma}, {x, beta} or {x, gamma, beta}.
+    LayerNorm(std::size_t rows, std::size_t n, std::size_t axes, bool has_gamma, bool has_beta, T eps)
+        : rows(rows), n(n), axes(axes), has_gamma(has_gamma), has_beta(has_beta), eps(eps) {}
+    std::string_view name() const override { return "layer_norm"; }
+
+    Array<T> forward(const ArrayRefs<T>& xs) override {
+        const Array<T>& x = xs[0];
+        const T* gamma = has_gamma ? xs[1].data() : nullptr;
+        const T* beta = has_beta ? xs[has_gamma ? 2 : 1].data() : nullptr;
+        Array<T> y = Array<T>::from_shape(x.shape());
+        row_mean = Array<T>::from_shape({rows});
+        row_rstd = Array<T>::from_shape({rows});
+        if (n == 0) return y;
+        const T inv_n = T(1) / static_cast<T>(n);
+        for (std::size_t i = 0; i < rows; ++i) {
+            const T* xr = x.data() + i * n;
+            T* yr = y.data() + i * n;
+            const T m = row_sum(xr, n) * inv_n;
+            const T r = T(1) / std::sqrt(row_centred_squares(xr, n, m) * inv_n + eps);
+            row_mean(i) = m;
+            row_rstd(i) = r;
+            if (gamma && beta) normalize_row<true, true>(xr, yr, n, m, r, gamma, beta);
+            else if (gamma) normalize_row<true, false>(xr, yr, n, m, r, gamma, beta);
+            else if (beta) normalize_row<false, true>(xr, yr, n, m, r, gamma, beta);
+            else normalize_row<false, false>(xr, yr, n, m, r, gamma, beta);
+        }
+        return y;
+    }
+
+    std::vector<Variable<T>> backward(const Variable<T>& gy) override {
+        const std::size_t gi = 1, bi = has_gamma ? 2 : 1;  // input positions of gamma and beta
+        const bool need_x = this->needs_input_grad(0);
+        const bool need_gamma = has_gamma && this->needs_input_grad(gi);
+        const bool need_beta = has_beta && this->needs_input_grad(bi);
+        std::vector<Variable<T>> grads(this->inputs().size());
+        if (rows * n == 0) {  // empty: nothing flows; gamma and beta get zeros of their shape
+            const Variable<T>& x = this->input(0);
+            if (need_x) grads[0] = Variable<T>(full<T>(x.shape(), T(0)));
+            if (need_gamma) grads[gi] = Variable<T>(full<T>(this->input(gi).shape(), T(0)));
+            if (need_beta) grads[bi] = Variable<T>(full<T>(this->input(bi).shape(), T(0)));
+            return grads;
+        }
+        if (recording_backward()) return recorded_backward(gy, need_x, need_gamma, need_beta);
+
+        const Array<T>& x = this->input(0).data();
+        const Array<T>& g = gy.data();
+        const T* gamma = has_gamma ? this->input(gi).data().data() : nullptr;
+        Array<T> gx = need_x ? Array<T>::from_shape(x.shape()) : Array<T>();
+        const bool acc = need_gamma || need_beta;
+        const Shape block(x.shape().end() - static_cast<std::ptrdiff_t>(axes), x.shape().end());
+        Array<T> ggamma = acc ? full<T>(block, T(0)) : Array<T>();
+        Array<T> gbeta = acc ? full<T>(block, T(0)) : Array<T>();
+        for (std::size_t i = 0; i < rows; ++i) {
+            const T* xr = x.data() + i * n;
+            const T* gr = g.data() + i * n;
+            T* gxr = need_x ? gx.data() + i * n : nullptr;
+            const T m = row_mean(i), r = row_rstd(i);
+            if (gamma && acc) backward_row<true, true>(xr, gr, gxr, n, m, r, gamma, ggamma.data(), gbeta.data());
+            else if (gamma) backward_row<true, false>(xr, gr, gxr, n, m, r, gamma, ggamma.data(), gbeta.data());
+            else if (acc) backward_row<false, true>(xr, gr, gxr, n, m, r, gamma, ggamma.data(), gbeta.data());
+            else backward_row<false, false>(xr, gr, gxr, n, m, r, gamma, ggamma.data(), gbeta.data());
+        }
+        if (need_x) grads[0] = Variable<T>(std::move(gx));
+        if (need_gamma) grads[gi] = Variable<T>(std::move(ggamma));
+        if (need_beta) grads[bi] = Variable<T>(std::move(gbeta));
+        return grads;
+    }
+
+    // The same formula made of ops, mean and rstd recomputed from x, so the gradients are
+    // differentiable again.
+    std::vector<Variable<T>> recorded_backward(const Variable<T>& gy, bool need_x, bool need_gamma, bool need_beta) {
+        const std::size_t gi = 1, bi = has_gamma ? 2 : 1;
+        const Variable<T>& x = this->input(0);
+        const long nd = static_cast<long>(x.ndim());
+        std::vector<long> block, lead;  // the normalised axes, the others
+        for (long a = 0; a < nd; ++a) (a < nd - static_cast<long>(axes) ? lead : block).push_back(a);
+        const Variable<T> centred = x - mean(x, block, true);
+        const Variable<T> r = rsqrt(mean(centred * centred, block, true) + eps);
+        const Variable<T> xhat = centred * r;
+        // Summed over the leading axes down to normalized_shape (none to sum when x is one block).
+        auto column_sum = [&](const Variable<T>& v) { return lead.empty() ? v : sum(v, lead); };
+        std::vector<Variable<T>> grads(this->inputs().size());
+        if (need_x) {
+            const Variable<T> g = has_gamma ? gy * this->input(gi) : gy;
+            grads[0] = (g - mean(g, block, true) - xhat * mean(g * xhat, block, true)) * r;
+        }
+        if (need_gamma) grads[gi] = column_sum(gy * xhat);
+        if (need_beta) grads[bi] = column_sum(gy);
+        return grads;
+    }
+
+    void release_saved() override {
+        row_mean = {};
+        row_rstd = {};
+    }
+
+    std::size_t rows, n, axes;
+    bool has_gamma, has_beta;
+    T eps;
+    Array<T> row_mean, row_rstd;  // per row, kept by forward for backward
+};
+
+}  // namespace
+
+template <class T>
+Variable<T> layer_norm(const Variable<T>& x, const Shape& normalized_shape, const Variable<T>& gamma,
+                       const Variable<T>& beta, Scalar<T> eps) {
+    const std::size_t k = normalized_shape.size();
+    if (k == 0)
+        throw ShapeError(fmt::format("layer_norm: normalized_shape is empty (it needs at least one axis), x of shape {}",
+                                     shape_str(x.shape())));
+    const Shape& s = x.shape();
+    if (s.size() < k || !std::equal(normalized_shape.begin(), normalized_shape.end(), s.end() - static_cast<std::ptrdiff_t>(k)))
+        throw ShapeError(fmt::format("layer_norm: normalized_shape {} does not match the last {} axes of x of shape {}",
+                                     shape_str(normalized_shape), k, shape_str(s)));
+    if (gamma.defined() && gamma.shape() != normalized_shape)
+        throw ShapeError(fmt::format("layer_norm: gamma of shape {} for normalized_shape {}", shape_str(gamma.shape()),
+                                     shape_str(normalized_shape)));
+    if (beta.defined() && beta.shape() != normalized_shape)
+        throw ShapeError(fmt::format("layer_norm: beta of shape {} for normalized_shape {}", shape_str(beta.shape()),
+                                     shape_str(normalized_shape)));
+    if (!(eps > T(0)) || !std::isfinite(eps))
+        throw ValueError(fmt::format("layer_norm: eps must be positive and finite, got {}", eps));
+    std::size_t rows = 1, n = 1;
+    for (std::size_t i = 0; i < s.size(); ++i) (i + k < s.size() ? rows : n) *= s[i];
+    std::vector<Variable<T>> inputs{x};
+    if (gamma.defined()) inputs.push_back(gamma);
+    if (beta.defined()) inputs.push_back(beta);
+    return apply<LayerNorm<T>>(std::move(inputs), rows, n, k, gamma.defined(), beta.defined(), eps);
+}
+
+XG_INSTANTIATE_OP(layer_norm)
+
+}  // namespace xg
