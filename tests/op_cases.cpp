@@ -218,6 +218,22 @@ const std::vector<OpCase>& op_cases() {
         {"linear_no_bias", {{3, 4}, {4, 2}}, [](const Vs& x) { return xg::linear(x[0], x[1]); }},
         {"linear_relu", {{5, 4}, {4, 3}, {3}}, [](const Vs& x) { return xg::linear_relu(x[0], x[1], x[2]); }},
         {"linear_relu_no_bias", {{5, 4}, {4, 3}}, [](const Vs& x) { return xg::linear_relu(x[0], x[1]); }},
+        // normalisation: with and without gamma/beta, over one and two trailing axes
+        {"layer_norm", {{3, 5}, {5}, {5}}, [](const Vs& x) { return xg::layer_norm(x[0], {5}, x[1], x[2]); }},
+        {"layer_norm_no_affine", {{3, 4}}, [](const Vs& x) { return xg::layer_norm(x[0], {4}); }},
+        {"layer_norm_gamma_only", {{2, 4}, {4}}, [](const Vs& x) { return xg::layer_norm(x[0], {4}, x[1]); }},
+        {"layer_norm_beta_only", {{2, 4}, {4}}, [](const Vs& x) { return xg::layer_norm(x[0], {4}, {}, x[1]); }},
+        {"layer_norm_3d_last_axis", {{2, 3, 4}, {4}, {4}},
+         [](const Vs& x) { return xg::layer_norm(x[0], {4}, x[1], x[2], 1e-3); }},
+        {"layer_norm_3d_two_axes", {{2, 3, 4}, {3, 4}, {3, 4}},
+         [](const Vs& x) { return xg::layer_norm(x[0], {3, 4}, x[1], x[2]); }},
+        {"layer_norm_whole_input", {{2, 3}}, [](const Vs& x) { return xg::layer_norm(x[0], {2, 3}); }},
+        // edge values (explicit inputs in scripts/torch_fixtures/norm.py): large magnitudes, a
+        // constant row (variance 0: only eps keeps it finite)
+        {"layer_norm_large_magnitude", {{3, 4}, {4}, {4}},
+         [](const Vs& x) { return xg::layer_norm(x[0], {4}, x[1], x[2]); }},
+        {"layer_norm_constant_row", {{2, 4}, {4}, {4}},
+         [](const Vs& x) { return xg::layer_norm(x[0], {4}, x[1], x[2], 1e-2); }},
         // softmax and losses
         {"softmax", {{3, 4}}, [](const Vs& x) { return xg::softmax(x[0]); }},
         {"softmax_axis0", {{3, 4}}, [](const Vs& x) { return xg::softmax(x[0], 0); }},
