@@ -1,5 +1,6 @@
 #include "nn/layers.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include <fmt/format.h>
@@ -152,13 +153,42 @@ std::string BatchNorm1d<T>::repr() const {
     return fmt::format("BatchNorm1d({}, eps={}, momentum={})", features_, options_.eps, options_.momentum);
 }
 
+template <class T>
+LayerNorm<T>::LayerNorm(Shape normalized_shape, double eps, bool elementwise_affine)
+    : normalized_shape_(std::move(normalized_shape)), eps_(eps) {
+    if (normalized_shape_.empty()) throw ShapeError("LayerNorm: normalized_shape is empty (it needs at least one axis)");
+    if (std::find(normalized_shape_.begin(), normalized_shape_.end(), 0) != normalized_shape_.end())
+        throw ShapeError(fmt::format("LayerNorm: sizes must be positive, got normalized_shape {}",
+                                     shape_str(normalized_shape_)));
+    if (!(eps > 0) || !std::isfinite(eps))
+        throw ValueError(fmt::format("LayerNorm: eps must be positive and finite, got {}", eps));
+    if (!elementwise_affine) return;
+    double count = 2;
+    for (std::size_t d : normalized_shape_) count *= static_cast<double>(d);
+    require_memory_for_parameters(count, sizeof(T), fmt::format("LayerNorm({})", shape_str(normalized_shape_)));
+    weight_ = this->register_parameter("weight", Variable<T>(full<T>(normalized_shape_, T(1))));
+    bias_ = this->register_parameter("bias", Variable<T>(full<T>(normalized_shape_, T(0))));
+}
+
+template <class T>
+Variable<T> LayerNorm<T>::forward(const Variable<T>& x) {
+    return layer_norm(x, normalized_shape_, weight_, bias_, static_cast<T>(eps_));
+}
+
+template <class T>
+std::string LayerNorm<T>::repr() const {
+    return fmt::format("LayerNorm({}, eps={}, elementwise_affine={})", shape_str(normalized_shape_), eps_,
+                       weight_.defined());
+}
+
 #define XG_INSTANTIATE(T)              \
     template class Linear<T>;          \
     template class ActivationLayer<T>; \
     template class GELU<T>;            \
     template class ELU<T>;             \
     template class Dropout<T>;         \
-    template class BatchNorm1d<T>;
+    template class BatchNorm1d<T>;     \
+    template class LayerNorm<T>;
 XG_INSTANTIATE(float)
 XG_INSTANTIATE(double)
 

@@ -166,6 +166,27 @@ private:
     Variable<T> gamma_, beta_, running_mean_, running_var_;
 };
 
+// torch.nn.LayerNorm: layer_norm over the last normalized_shape.size() axes of x, which must equal
+// normalized_shape; with elementwise_affine, a scale "weight" (ones) and a shift "bias" (zeros) of
+// that shape, as torch's (neither decayed).
+template <class T>
+class LayerNorm : public UnaryModule<T> {
+public:
+    explicit LayerNorm(Shape normalized_shape, double eps = 1e-5, bool elementwise_affine = true);
+    Variable<T> forward(const Variable<T>& x) override;
+    std::string repr() const override;
+
+    const Shape& normalized_shape() const { return normalized_shape_; }
+    double eps() const { return eps_; }
+    Variable<T> weight() const { return weight_; }  // undefined without elementwise_affine
+    Variable<T> bias() const { return bias_; }
+
+private:
+    Shape normalized_shape_;
+    double eps_;
+    Variable<T> weight_, bias_;
+};
+
 // torch.nn.Flatten: flatten(x, start_dim, end_dim), by default every axis but the first (the
 // batch): (N, C, H, W) -> (N, C * H * W). No parameters.
 template <class T>
@@ -189,7 +210,8 @@ private:
     extern template class GELU<T>;               \
     extern template class ELU<T>;                \
     extern template class Dropout<T>;            \
-    extern template class BatchNorm1d<T>;
+    extern template class BatchNorm1d<T>;        \
+    extern template class LayerNorm<T>;
 XG_NN_LAYERS_EXTERN(float)
 XG_NN_LAYERS_EXTERN(double)
 #undef XG_NN_LAYERS_EXTERN

@@ -6,5 +6,6 @@
 #include "nn/layers.hpp"
 #include "nn/loss.hpp"
 #include "nn/module.hpp"
+#include "nn/module_list.hpp"
 #include "nn/multilayer_net.hpp"
 #include "nn/sequential.hpp"
