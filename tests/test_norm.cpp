@@ -1,0 +1,282 @@
+// layer_norm's values at the edges the op list avoids (constant rows, large magnitudes, NaN, empty
+// shapes, float), its fused backward against the recorded one and against the same formula
+// composed of ops, its errors; nn::LayerNorm and nn::ModuleList.
+#include <boost/test/unit_test.hpp>
+
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <random>
+#include <sstream>
+
+#include "expect_error.hpp"
+#include "fixtures.hpp"
+#include "xgrad.hpp"
+
+using V = xg::Variable<double>;
+using A = xg::Array<double>;
+namespace tt = boost::test_tools;
+using xgt::expect_error;
+
+namespace {
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+V param(A a) { return V(std::move(a), true); }
+
+A random_array(const xg::Shape& s, unsigned seed, double lo = -2.0, double hi = 2.0) {
+    std::mt19937 gen(seed);
+    std::uniform_real_distribution<double> u(lo, hi);
+    A a = A::from_shape(s);
+    for (double& v : a) v = u(gen);
+    return a;
+}
+
+// layer_norm written with ops: what the fused op must compute.
+V composed(const V& x, const std::vector<long>& axes, const V& gamma, const V& beta, double eps) {
+    const V centred = x - xg::mean(x, axes, true);
+    V y = centred * xg::rsqrt(xg::var(x, axes, 0, true) + eps);
+    if (gamma.defined()) y = y * gamma;
+    if (beta.defined()) y = y + beta;
+    return y;
+}
+
+bool close(const A& a, const A& b, double tol) {
+    if (a.shape() != b.shape()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (!(std::abs(a.flat(i) - b.flat(i)) <= tol * (1 + std::abs(b.flat(i))))) return false;
+    return true;
+}
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(norm)
+
+BOOST_AUTO_TEST_CASE(layer_norm_values) {
+    // mean 2.5, biased variance 1.25
+    const V x(A{{1.0, 2.0, 3.0, 4.0}, {-2.0, 0.0, 2.0, 4.0}});
+    const A y = xg::layer_norm(x, {4}).data();
+    const double r0 = 1 / std::sqrt(1.25 + 1e-5), r1 = 1 / std::sqrt(5.0 + 1e-5);
+    BOOST_TEST(close(y, A{{-1.5 * r0, -0.5 * r0, 0.5 * r0, 1.5 * r0}, {-3 * r1, -r1, r1, 3 * r1}}, 1e-15));
+    const V g(A{2.0, 1.0, 0.5, -1.0}), b(A{0.0, 1.0, -1.0, 0.5});
+    const A ya = xg::layer_norm(x, {4}, g, b).data();
+    BOOST_TEST(close(ya, A(y * g.data() + b.data()), 1e-15));
+    // over two axes: the whole (2, 4) block is one row
+    const A y2 = xg::layer_norm(x, {2, 4}).data();
+    BOOST_TEST(close(y2, composed(x, {0, 1}, V(), V(), 1e-5).data(), 1e-14));
+}
+
+BOOST_AUTO_TEST_CASE(layer_norm_constant_row_large_magnitudes_and_nan) {
+    // variance 0: the output is beta exactly, and eps sets the gradient's scale
+    const V g(A{1.5, -0.5, 2.0}), b(A{0.25, 0.0, -1.0});
+    V x = param(A{{7.0, 7.0, 7.0}});
+    BOOST_TEST(xg::layer_norm(x, {3}, g, b, 1e-2).data() == A({{0.25, 0.0, -1.0}}), tt::per_element());
+    xg::sum(xg::layer_norm(x, {3}, g, b, 1e-2) * V(A{{1.0, 0.0, 0.0}})).backward();
+    // d/dx of g0 * (x0 - mean) / sqrt(eps) at a constant row: g0 * (1 - 1/3, -1/3, -1/3) * 10
+    BOOST_TEST(close(x.grad().data(), A{{10.0, -5.0, -5.0}}, 1e-14));
+    // an offset of 1e12 loses nothing (the variance is taken from centred values)
+    const A big = xg::layer_norm(V(A{{1e12 + 1, 1e12 + 2, 1e12 + 3, 1e12 + 4}}), {4}).data();
+    const A small = xg::layer_norm(V(A{{1.0, 2.0, 3.0, 4.0}}), {4}).data();
+    BOOST_TEST(close(big, small, 1e-12));
+    // scale 1e150: the squares stay finite, the result is the scale-free one (eps negligible)
+    const A huge = xg::layer_norm(V(A{{1e150, 2e150, 3e150, 4e150}}), {4}).data();
+    BOOST_TEST(close(huge, xg::layer_norm(V(A{{1.0, 2.0, 3.0, 4.0}}), {4}, {}, {}, 1e-300).data(), 1e-14));
+    // float: the same in single precision, offsets included
+    const xg::Array<float> yf =
+        xg::layer_norm(xg::Variable<float>(xg::Array<float>{{1e4f + 1, 1e4f + 2, 1e4f + 3, 1e4f + 4}}), {4}).data();
+    for (std::size_t j = 0; j < 4; ++j) BOOST_TEST(std::abs(yf(0, j) - static_cast<float>(small(0, j))) < 1e-5f);
+    // a NaN spoils its own row only
+    const A yn = xg::layer_norm(V(A{{1.0, kNaN, 3.0}, {1.0, 2.0, 3.0}}), {3}).data();
+    for (std::size_t j = 0; j < 3; ++j) BOOST_TEST(std::isnan(yn(0, j)));
+    const A clean = xg::layer_norm(V(A{{1.0, 2.0, 3.0}}), {3}).data();
+    for (std::size_t j = 0; j < 3; ++j) BOOST_TEST(yn(1, j) == clean(0, j));
+}
+
+BOOST_AUTO_TEST_CASE(layer_norm_empty_shapes) {
+    // no rows: an empty output; gamma and beta get zero gradients of their shape
+    V x = param(A::from_shape({0, 4})), g = param(A{1.0, 2.0, 3.0, 4.0}), b = param(A{0.0, 0.0, 0.0, 0.0});
+    const V y = xg::layer_norm(x, {4}, g, b);
+    BOOST_TEST(y.shape() == xg::Shape({0, 4}));
+    xg::sum(y).backward();
+    BOOST_TEST(x.grad().shape() == xg::Shape({0, 4}));
+    BOOST_TEST(g.grad().data() == A({0.0, 0.0, 0.0, 0.0}), tt::per_element());
+    BOOST_TEST(b.grad().data() == A({0.0, 0.0, 0.0, 0.0}), tt::per_element());
+    // empty rows: three blocks of nothing
+    V e = param(A::from_shape({3, 0}));
+    const V ye = xg::layer_norm(e, {0});
+    BOOST_TEST(ye.shape() == xg::Shape({3, 0}));
+    xg::sum(ye).backward();
+    BOOST_TEST(e.grad().shape() == xg::Shape({3, 0}));
+    // and under create_graph
+    V z = param(A::from_shape({0, 2}));
+    const V gz = xg::grad(xg::sum(xg::layer_norm(z, {2})), {z}, V(), {.create_graph = true})[0];
+    BOOST_TEST(gz.shape() == xg::Shape({0, 2}));
+}
+
+BOOST_AUTO_TEST_CASE(layer_norm_fused_backward_matches_recorded_and_composed) {
+    // 37 elements per row: SIMD batches and a scalar tail
+    for (const bool affine : {true, false}) {
+        const A xa = random_array({5, 37}, 1), ga = random_array({37}, 2), ba = random_array({37}, 3);
+        const A gout = random_array({5, 37}, 4);
+        auto grads = [&](bool fused, bool create_graph) {
+            V x = param(xa), g = affine ? param(ga) : V(), b = affine ? param(ba) : V();
+            const V y = fused ? xg::layer_norm(x, {37}, g, b, 1e-3) : composed(x, {1}, g, b, 1e-3);
+            std::vector<V> in{x};
+            if (affine) in.insert(in.end(), {g, b});
+            std::vector<A> out{y.data()};
+            for (const V& d : xg::grad(xg::sum(y * V(gout)), in, V(), {.create_graph = create_graph}))
+                out.push_back(d.data());
+            return out;
+        };
+        const auto fast = grads(true, false), recorded = grads(true, true), reference = grads(false, false);
+        BOOST_TEST_REQUIRE(fast.size() == reference.size());
+        for (std::size_t i = 0; i < fast.size(); ++i) {
+            BOOST_TEST(close(fast[i], reference[i], 1e-12), "affine " << affine << ", array " << i);
+            BOOST_TEST(close(recorded[i], reference[i], 1e-12), "affine " << affine << ", array " << i);
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(layer_norm_float_matches_double) {
+    const A xa = random_array({8, 67}, 5, -50.0, 50.0), ga = random_array({67}, 6), ba = random_array({67}, 7);
+    const xg::Array<float> xf = xt::cast<float>(xa), gf = xt::cast<float>(ga), bf = xt::cast<float>(ba);
+    xg::Variable<float> x(xf, true), g(gf, true), b(bf, true);
+    const xg::Variable<float> y = xg::layer_norm(x, {67}, g, b);
+    xg::sum(y * y).backward();
+    V xd = param(xt::cast<double>(xf)), gd = param(xt::cast<double>(gf)), bd = param(xt::cast<double>(bf));
+    const V yd = xg::layer_norm(xd, {67}, gd, bd);
+    xg::sum(yd * yd).backward();
+    BOOST_TEST(close(xt::cast<double>(y.data()), yd.data(), 1e-5));
+    BOOST_TEST(close(xt::cast<double>(x.grad().data()), xd.grad().data(), 1e-4));
+    BOOST_TEST(close(xt::cast<double>(g.grad().data()), gd.grad().data(), 1e-4));
+    BOOST_TEST(close(xt::cast<double>(b.grad().data()), bd.grad().data(), 1e-4));
+}
+
+BOOST_AUTO_TEST_CASE(layer_norm_errors) {
+    const V x(A::from_shape({2, 3, 4}));
+    expect_error<xg::ShapeError>([&] { xg::layer_norm(x, {3}); }, {"layer_norm", "(3,)", "(2, 3, 4)"});
+    expect_error<xg::ShapeError>([&] { xg::layer_norm(x, {4, 4}); }, {"layer_norm", "(4, 4)", "(2, 3, 4)"});
+    expect_error<xg::ShapeError>([&] { xg::layer_norm(x, {1, 2, 3, 4}); }, {"layer_norm", "(1, 2, 3, 4)", "(2, 3, 4)"});
+    expect_error<xg::ShapeError>([&] { xg::layer_norm(x, {}); }, {"layer_norm", "normalized_shape", "empty"});
+    const V g4(A::from_shape({4})), g3(A::from_shape({3}));
+    expect_error<xg::ShapeError>([&] { xg::layer_norm(x, {4}, g3); }, {"layer_norm", "gamma", "(3,)", "(4,)"});
+    expect_error<xg::ShapeError>([&] { xg::layer_norm(x, {4}, g4, g3); }, {"layer_norm", "beta", "(3,)", "(4,)"});
+    expect_error<xg::ShapeError>([&] { xg::layer_norm(x, {3, 4}, g4); }, {"layer_norm", "gamma", "(4,)", "(3, 4)"});
+    expect_error<xg::ValueError>([&] { xg::layer_norm(x, {4}, g4, g4, 0.0); }, {"layer_norm", "eps", "0"});
+    expect_error<xg::ValueError>([&] { xg::layer_norm(x, {4}, {}, {}, -1e-5); }, {"layer_norm", "eps", "-1e-05"});
+    expect_error<xg::ValueError>([&] { xg::layer_norm(x, {4}, {}, {}, kNaN); }, {"layer_norm", "eps", "nan"});
+}
+
+BOOST_AUTO_TEST_CASE(layer_norm_module) {
+    xg::nn::LayerNorm<double> ln({3, 4});
+    BOOST_TEST(ln.parameters().size() == 2u);
+    BOOST_TEST(ln.weight().data() == xg::full<double>({3, 4}, 1.0), tt::per_element());
+    BOOST_TEST(ln.bias().data() == xg::full<double>({3, 4}, 0.0), tt::per_element());
+    const auto names = ln.state_dict();
+    BOOST_TEST_REQUIRE(names.size() == 2u);
+    BOOST_TEST(names[0].first == "weight");
+    BOOST_TEST(names[1].first == "bias");
+    BOOST_TEST(ln.repr() == "LayerNorm((3, 4), eps=1e-05, elementwise_affine=true)");
+    const V x(random_array({2, 3, 4}, 8));
+    BOOST_TEST(ln(x).data() == xg::layer_norm(x, {3, 4}).data(), tt::per_element());
+    // state_dict round trip, and through a checkpoint file
+    ln.weight().mutable_data() = random_array({3, 4}, 9);
+    ln.bias().mutable_data() = random_array({3, 4}, 10);
+    xg::nn::LayerNorm<double> copy({3, 4}), from_file({3, 4});
+    copy.load_state_dict(ln.state_dict());
+    BOOST_TEST(copy(x).data() == ln(x).data(), tt::per_element());
+    xgt::TempDir dir("layernorm");
+    xg::nn::save(dir / "ln.npz", ln);
+    xg::nn::load(dir / "ln.npz", from_file);
+    BOOST_TEST(from_file.weight().data() == ln.weight().data(), tt::per_element());
+    BOOST_TEST(from_file.bias().data() == ln.bias().data(), tt::per_element());
+    // without the affine part: no parameters
+    xg::nn::LayerNorm<float> plain({5}, 1e-3, false);
+    BOOST_TEST(plain.parameters().empty());
+    BOOST_TEST(!plain.weight().defined());
+    BOOST_TEST(plain.repr() == "LayerNorm((5,), eps=0.001, elementwise_affine=false)");
+    // errors
+    expect_error<xg::ShapeError>([] { xg::nn::LayerNorm<float>({}); }, {"LayerNorm", "empty"});
+    expect_error<xg::ShapeError>([] { xg::nn::LayerNorm<float>({3, 0}); }, {"LayerNorm", "(3, 0)"});
+    expect_error<xg::ValueError>([] { xg::nn::LayerNorm<float>({3}, 0.0); }, {"LayerNorm", "eps", "0"});
+    expect_error<xg::ShapeError>([&] { ln(V(A::from_shape({2, 4, 3}))); }, {"layer_norm", "(3, 4)", "(2, 4, 3)"});
+}
+
+BOOST_AUTO_TEST_CASE(module_list) {
+    using namespace xg::nn;
+    auto list = std::make_shared<ModuleList<double>>();
+    BOOST_TEST(list->empty());
+    auto lin = list->push_back(std::make_shared<Linear<double>>(3, 4));
+    list->append(std::make_shared<LayerNorm<double>>(xg::Shape{4}));
+    list->push_back(std::make_shared<ReLU<double>>());
+    BOOST_TEST(list->size() == 3u);
+    BOOST_TEST((*list)[0] == lin);
+    BOOST_TEST(list->get<Linear<double>>(0) == lin);
+    BOOST_TEST(list->get<Linear<double>>(1) == nullptr);
+    BOOST_TEST(list->get<LayerNorm<double>>(1) != nullptr);
+    std::size_t n = 0;
+    for (const auto& m : *list) n += m != nullptr;
+    BOOST_TEST(n == 3u);
+    BOOST_TEST(list->parameters().size() == 4u);  // Linear's weight and bias, LayerNorm's
+    const auto state = list->state_dict();
+    BOOST_TEST_REQUIRE(state.size() == 4u);
+    BOOST_TEST(state[0].first == "0.weight");
+    BOOST_TEST(state[3].first == "1.bias");
+    list->eval();
+    for (const auto& m : *list) BOOST_TEST(!m->is_training());
+    list->train();
+    BOOST_TEST((*list)[2]->is_training());
+    const std::string printed = list->str();
+    BOOST_TEST(printed.find("ModuleList") == 0u);
+    BOOST_TEST(printed.find("(1): LayerNorm((4,)") != std::string::npos, printed);
+    // extend shares the modules, also with itself
+    ModuleList<double> twice;
+    twice.extend(*list);
+    twice.extend(twice);
+    BOOST_TEST(twice.size() == 6u);
+    BOOST_TEST(twice[3] == lin);
+    BOOST_TEST(twice.parameters().size() == 4u);  // shared parameters count once
+    expect_error<xg::IndexError>([&] { (void)(*list)[3]; }, {"ModuleList", "index 3", "3 modules"});
+    expect_error<xg::ValueError>([&] { list->push_back(std::shared_ptr<Linear<double>>()); }, {"ModuleList", "null"});
+}
+
+namespace {
+// A model holding its layers in a ModuleList: Linear, LayerNorm, tanh, then a last Linear.
+struct ListNet : xg::nn::Module<double> {
+    std::shared_ptr<xg::nn::ModuleList<double>> blocks;
+    ListNet() {
+        xg::nn::Generator gen(11);
+        const xg::nn::LinearOptions o{.init = xg::nn::Init::xavier(), .generator = &gen};
+        blocks = register_module("blocks", std::make_shared<xg::nn::ModuleList<double>>());
+        for (std::size_t i = 0; i < 2; ++i) {
+            blocks->push_back(std::make_shared<xg::nn::Linear<double>>(i == 0 ? 3 : 8, 8, o));
+            blocks->push_back(std::make_shared<xg::nn::LayerNorm<double>>(xg::Shape{8}));
+        }
+        blocks->push_back(std::make_shared<xg::nn::Linear<double>>(8, 2, o));
+    }
+    V forward(V x) {
+        for (std::size_t i = 0; i + 1 < blocks->size(); i += 2)
+            x = xg::tanh((*blocks->get<xg::nn::LayerNorm<double>>(i + 1))((*blocks->get<xg::nn::Linear<double>>(i))(x)));
+        return (*blocks->get<xg::nn::Linear<double>>(blocks->size() - 1))(x);
+    }
+};
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_model_with_a_module_list_trains) {
+    ListNet net;
+    BOOST_TEST(net.parameters().size() == 10u);
+    BOOST_TEST(net.state_dict()[2].first == "blocks.1.weight");
+    const V x(random_array({16, 3}, 12));
+    xg::Labels y = xg::Labels::from_shape({16});
+    for (std::size_t i = 0; i < 16; ++i) y(i) = x.data()(i, 0) > 0 ? 1 : 0;
+    xg::optim::SGD<double> sgd(net.parameters(), {.lr = 0.1});
+    auto loss = [&] { return xg::softmax_cross_entropy(net.forward(x), y); };
+    const double before = loss().item();
+    for (int step = 0; step < 5; ++step) {
+        sgd.zero_grad();
+        loss().backward();
+        for (const V& p : net.parameters()) BOOST_TEST(p.has_grad());
+        sgd.step();
+    }
+    BOOST_TEST(loss().item() < before);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
