@@ -18,30 +18,40 @@ namespace {
 template <class T>
 using Batch = xsimd::batch<T>;
 
-// sum(p[0..n)), in SIMD lanes then the tail.
+// sum(p[0..n)), in SIMD lanes (two accumulators, so consecutive additions do not wait for each
+// other) then the tail.
 template <class T>
 T row_sum(const T* p, std::size_t n) {
     using B = Batch<T>;
-    B acc(T(0));
+    B acc0(T(0)), acc1(T(0));
     std::size_t j = 0;
-    for (; j + B::size <= n; j += B::size) acc += B::load_unaligned(p + j);
-    T s = xsimd::hadd(acc);
+    for (; j + 2 * B::size <= n; j += 2 * B::size) {
+        acc0 += B::load_unaligned(p + j);
+        acc1 += B::load_unaligned(p + j + B::size);
+    }
+    for (; j + B::size <= n; j += B::size) acc0 += B::load_unaligned(p + j);
+    T s = xsimd::hadd(acc0 + acc1);
     for (; j < n; ++j) s += p[j];
     return s;
 }
 
-// sum((p[j] - m)^2).
+// sum((p[j] - m)^2), likewise.
 template <class T>
 T row_centred_squares(const T* p, std::size_t n, T m) {
     using B = Batch<T>;
     const B mb(m);
-    B acc(T(0));
+    B acc0(T(0)), acc1(T(0));
     std::size_t j = 0;
+    for (; j + 2 * B::size <= n; j += 2 * B::size) {
+        const B d0 = B::load_unaligned(p + j) - mb, d1 = B::load_unaligned(p + j + B::size) - mb;
+        acc0 += d0 * d0;
+        acc1 += d1 * d1;
+    }
     for (; j + B::size <= n; j += B::size) {
         const B d = B::load_unaligned(p + j) - mb;
-        acc += d * d;
+        acc0 += d * d;
     }
-    T s = xsimd::hadd(acc);
+    T s = xsimd::hadd(acc0 + acc1);
     for (; j < n; ++j) s += (p[j] - m) * (p[j] - m);
     return s;
 }
