@@ -14,7 +14,6 @@
 namespace xg {
 namespace {
 
-std::vector<long> as_long(const Shape& s) { return std::vector<long>(s.begin(), s.end()); }
 
 Shape resolve_shape(const Shape& from, const std::vector<long>& to) {
     auto fail = [&](std::string_view why) {
