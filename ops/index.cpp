@@ -1,0 +1,2 @@
+// Indexing ops (placeholder, filled in below).
+#include "ops/ops.hpp"
