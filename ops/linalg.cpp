@@ -4,8 +4,6 @@
 #include <algorithm>
 #include <optional>
 
-#include <cblas.h>
-
 #include <fmt/format.h>
 #include <xtensor-blas/xblas.hpp>
 
@@ -77,12 +75,13 @@ struct MatMul final : Function<T> {
     bool ta, tb;
 };
 
-// c = op(a)·op(b) + beta·c for row-major matrices at pointers: one BLAS call, no copies.
+// c = op(a)·op(b) + beta·c for row-major matrices at pointers: one BLAS call, no copies (cblas
+// as xtensor-blas declares it: including <cblas.h> as well would declare it twice).
 template <class T>
 void gemm_raw(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const T* a, const T* b, T* c, T beta) {
     const auto TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
-    const auto M = static_cast<blasint>(m), N = static_cast<blasint>(n), K = static_cast<blasint>(k);
-    const blasint lda = ta ? M : K, ldb = tb ? K : N;
+    const auto M = static_cast<CBLAS_INT>(m), N = static_cast<CBLAS_INT>(n), K = static_cast<CBLAS_INT>(k);
+    const CBLAS_INT lda = ta ? M : K, ldb = tb ? K : N;
     if constexpr (std::is_same_v<T, float>)
         cblas_sgemm(CblasRowMajor, TA, TB, M, N, K, 1.0f, a, lda, b, ldb, beta, c, N);
     else
