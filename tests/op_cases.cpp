@@ -110,6 +110,9 @@ const std::vector<OpCase>& op_cases() {
          [](const Vs& x) { return xg::scatter_add(x[0], -1, {{0, 0}, {3, 1}}, x[1]); }},
         {"embedding_1d_ids", {{5, 3}}, [](const Vs& x) { return xg::embedding(x[0], {4, 0, 4}); }},
         {"embedding_2d_ids", {{5, 3}}, [](const Vs& x) { return xg::embedding(x[0], {{0, 4, 4}, {4, 2, 0}}); }},
+        // edge values (explicit inputs in the PyTorch fixture: scripts/torch_fixtures/index_matmul.py)
+        {"matmul_bcast_large", {{2, 1, 2, 3}, {3, 3, 2}}, [](const Vs& x) { return xg::matmul(x[0], x[1]); }},
+        {"embedding_nan_weight", {{4, 2}}, [](const Vs& x) { return xg::embedding(x[0], {3, 1, 3, 3}); }},
         // softmax and losses
         {"softmax", {{3, 4}}, [](const Vs& x) { return xg::softmax(x[0]); }},
         {"softmax_axis0", {{3, 4}}, [](const Vs& x) { return xg::softmax(x[0], 0); }},
