@@ -165,12 +165,18 @@ struct BatchedMatMul final : Function<T> {
         const BatchPlan p = batch_plan(name(), xs[0].shape(), xs[1].shape(), ta, tb);
         Array<T> c = Array<T>::from_shape(p.out);
         if (c.size() == 0) return c;
-        std::fill_n(c.data(), c.size(), T(0));  // see gemm_into: clearing here beats BLAS's beta = 0
-        if (p.k == 0) return c;
+        if (p.k == 0) {  // products over an empty inner dimension: zeros
+            std::fill_n(c.data(), c.size(), T(0));
+            return c;
+        }
+        // Each matrix of c is cleared just before its GEMM (see gemm_into: clearing beats BLAS's
+        // beta = 0), while it is small enough to stay in L1 for the GEMM, not all of c up front.
         const std::size_t sa = p.m * p.k, sb = p.k * p.n, sc = p.m * p.n;
-        for (std::size_t t = 0; t < p.a_matrix.size(); ++t)
+        for (std::size_t t = 0; t < p.a_matrix.size(); ++t) {
+            std::fill_n(c.data() + t * sc, sc, T(0));
             gemm_raw(ta, tb, p.m, p.n, p.k, xs[0].data() + p.a_matrix[t] * sa, xs[1].data() + p.b_matrix[t] * sb,
                      c.data() + t * sc, T(1));
+        }
         return c;
     }
     // As MatMul's, each gradient then summed over the batch dimensions its operand broadcast.
