@@ -1,4 +1,4 @@
-// Indexing ops: index_select, gather, scatter_add, embedding. Each one's gradient is another
+// Indexing ops: index_select (and rows, its axis-0 form), gather, scatter_add, embedding. Each one's gradient is another
 // indexing op (index_select's is an index add, gather's is scatter_add and scatter_add's is
 // gather), so all of them are twice differentiable. Indices are checked once, in the public
 // wrappers, before any array is touched.
@@ -220,6 +220,18 @@ Variable<T> index_select(const Variable<T>& x, long axis, const IndexArray& indi
     return apply<IndexSelect<T>>({x}, ax, as_sizes(indices), std::string_view("index_select"));
 }
 
+// index_select along axis 0 under its own name (declared with the shape ops).
+template <class T>
+Variable<T> rows(const Variable<T>& x, const std::vector<std::size_t>& indices) {
+    require_defined(x, 0, "rows");
+    if (x.ndim() == 0) throw ShapeError("rows: cannot select rows of a 0-d array");
+    for (std::size_t i = 0; i < indices.size(); ++i)
+        if (indices[i] >= x.shape()[0])
+            throw IndexError(fmt::format("rows: index {} (position {}) is out of range for size {} (shape {})",
+                                         indices[i], i, x.shape()[0], shape_str(x.shape())));
+    return apply<IndexSelect<T>>({x}, std::size_t{0}, indices, std::string_view("rows"));
+}
+
 template <class T>
 Variable<T> gather(const Variable<T>& x, long axis, const IndexArray& index) {
     require_defined(x, 0, "gather");
@@ -252,6 +264,7 @@ Variable<T> embedding(const Variable<T>& weight, const IndexArray& ids) {
 }
 
 XG_INSTANTIATE_OP(index_select)
+XG_INSTANTIATE_OP(rows)
 XG_INSTANTIATE_OP(gather)
 XG_INSTANTIATE_OP(scatter_add)
 XG_INSTANTIATE_OP(embedding)
