@@ -2,6 +2,7 @@
 // the arrays for batched ones). Transposed operands are passed to BLAS as flags, so neither the
 // forward nor the backward pass copies a matrix to transpose it.
 #include <algorithm>
+#include <limits>
 #include <optional>
 
 #include <fmt/format.h>
@@ -125,6 +126,10 @@ BatchPlan batch_plan(std::string_view op, const Shape& as, const Shape& bs, bool
     p.out[nb] = p.m;
     p.out[nb + 1] = p.n;
     shape_size(p.out, op);
+    constexpr std::size_t blas_max = std::numeric_limits<CBLAS_INT>::max();
+    if (p.m > blas_max || p.k > blas_max || p.n > blas_max)
+        throw ResourceError(fmt::format("{}: matrices of shapes {} and {} exceed BLAS's {} rows or columns", op,
+                                        shape_str(as), shape_str(bs), blas_max));
     std::size_t count = 1;
     for (std::size_t i = 0; i < nb; ++i) count *= p.out[i];
     p.a_matrix.assign(count, 0);
