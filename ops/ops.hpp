@@ -68,7 +68,8 @@ template <class T> Variable<T> transpose(const Variable<T>& x, const std::vector
 template <class T> Variable<T> broadcast_to(const Variable<T>& x, const Shape& shape);
 // Sums x down to `shape` (the inverse of broadcast_to); the gradient of broadcasting.
 template <class T> Variable<T> sum_to(const Variable<T>& x, const Shape& shape);
-// Rows x[indices[0]], x[indices[1]], ... along axis 0 (a mini-batch, an embedding lookup).
+// Rows x[indices[0]], x[indices[1]], ... along axis 0 (a mini-batch, an embedding lookup):
+// index_select along axis 0, defined with it in ops/index.cpp.
 template <class T> Variable<T> rows(const Variable<T>& x, const std::vector<std::size_t>& indices);
 // x[start:stop:step] along `axis`.
 template <class T>
