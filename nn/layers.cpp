@@ -109,18 +109,22 @@ Dropout<T>::Dropout(double ratio, std::optional<std::uint64_t> seed)
 
 template <class T>
 Variable<T> Dropout<T>::forward(const Variable<T>& x) {
-    if (!this->is_training() || ratio_ == 0) return x;
-    // The mask enters the graph as a constant, already scaled: y = x * mask.
-    const T scale = static_cast<T>(1.0 / (1.0 - ratio_));
-    std::bernoulli_distribution keep(1.0 - ratio_);
-    Array<T> mask = Array<T>::from_shape(x.shape());
-    for (T& m : mask) m = keep(gen_) ? scale : T(0);
-    return x * Variable<T>(std::move(mask));
+    return dropout(x, ratio_, this->is_training(), gen_);
 }
 
 template <class T>
 std::string Dropout<T>::repr() const {
     return fmt::format("Dropout(ratio={})", ratio_);
+}
+
+template <class T>
+std::string GELU<T>::repr() const {
+    return approximate_ == GeluApproximate::tanh ? "GELU(approximate=tanh)" : "GELU";
+}
+
+template <class T>
+std::string ELU<T>::repr() const {
+    return fmt::format("ELU(alpha={})", alpha_);
 }
 
 template <class T>
@@ -169,6 +173,8 @@ std::string BatchNorm1d<T>::repr() const {
     template class Linear<T>;          \
     template class Embedding<T>;       \
     template class ActivationLayer<T>; \
+    template class GELU<T>;            \
+    template class ELU<T>;             \
     template class Dropout<T>;         \
     template class BatchNorm1d<T>;
 XG_INSTANTIATE(float)

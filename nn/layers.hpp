@@ -101,7 +101,47 @@ struct Softplus : ActivationLayer<T> {
     Softplus() : ActivationLayer<T>(Activation::softplus) {}
 };
 
-// Inverted dropout: in training each unit is kept with probability 1 - ratio and scaled by
+// GELU (exact, or torch's approximate='tanh'), SiLU, ELU and the identity, as in torch.nn.
+template <class T>
+class GELU : public UnaryModule<T> {
+public:
+    explicit GELU(GeluApproximate approximate = GeluApproximate::none) : approximate_(approximate) {}
+    Variable<T> forward(const Variable<T>& x) override { return gelu(x, approximate_); }
+    std::string repr() const override;
+    GeluApproximate approximate() const { return approximate_; }
+
+private:
+    GeluApproximate approximate_;
+};
+
+template <class T>
+class SiLU : public UnaryModule<T> {
+public:
+    Variable<T> forward(const Variable<T>& x) override { return silu(x); }
+    std::string repr() const override { return "SiLU"; }
+};
+
+template <class T>
+class ELU : public UnaryModule<T> {
+public:
+    explicit ELU(double alpha = 1.0) : alpha_(alpha) {}
+    Variable<T> forward(const Variable<T>& x) override { return elu(x, static_cast<T>(alpha_)); }
+    std::string repr() const override;
+    double alpha() const { return alpha_; }
+
+private:
+    double alpha_;
+};
+
+// Returns its input (the same Variable): a placeholder, e.g. for a layer switched off by a flag.
+template <class T>
+class Identity : public UnaryModule<T> {
+public:
+    Variable<T> forward(const Variable<T>& x) override { return x; }
+    std::string repr() const override { return "Identity"; }
+};
+
+// Inverted dropout (the functional xg::dropout): in training each unit is kept with probability 1 - ratio and scaled by
 // 1 / (1 - ratio), so evaluation is the identity. The mask is a constant of the graph.
 template <class T>
 class Dropout : public UnaryModule<T> {
@@ -147,10 +187,29 @@ private:
     Variable<T> gamma_, beta_, running_mean_, running_var_;
 };
 
+// torch.nn.Flatten: flatten(x, start_dim, end_dim), by default every axis but the first (the
+// batch): (N, C, H, W) -> (N, C * H * W). No parameters.
+template <class T>
+class Flatten : public UnaryModule<T> {
+public:
+    explicit Flatten(long start_dim = 1, long end_dim = -1) : start_dim_(start_dim), end_dim_(end_dim) {}
+    Variable<T> forward(const Variable<T>& x) override { return flatten(x, start_dim_, end_dim_); }
+    std::string repr() const override {
+        return "Flatten(start_dim=" + std::to_string(start_dim_) + ", end_dim=" + std::to_string(end_dim_) + ")";
+    }
+    long start_dim() const { return start_dim_; }
+    long end_dim() const { return end_dim_; }
+
+private:
+    long start_dim_, end_dim_;
+};
+
 #define XG_NN_LAYERS_EXTERN(T)                   \
     extern template class Linear<T>;             \
     extern template class Embedding<T>;          \
     extern template class ActivationLayer<T>;    \
+    extern template class GELU<T>;               \
+    extern template class ELU<T>;                \
     extern template class Dropout<T>;            \
     extern template class BatchNorm1d<T>;
 XG_NN_LAYERS_EXTERN(float)

@@ -1,5 +1,6 @@
 // Activation functions. Forwards are written to stay finite for any finite input.
 #include <cmath>
+#include <limits>
 
 #include <fmt/format.h>
 #include <xtensor/xmath.hpp>
@@ -93,6 +94,145 @@ struct Softplus final : Function<T> {
     std::vector<Variable<T>> backward(const Variable<T>& gy) override { return {gy * sigmoid(this->input(0))}; }
 };
 
+
+// gelu's derivative times gy, as one op: gy * (Phi(x) + x phi(x)) for the exact form, the
+// derivative of 0.5 x (1 + tanh(u)), u = k (x + c x^3), for the tanh form. Its own gradient is
+// written with ops, so gelu is differentiable any number of times.
+template <class T>
+struct GeluGrad final : Function<T> {
+    static constexpr T sqrt1_2 = T(0.70710678118654752440);      // 1 / sqrt(2)
+    static constexpr T inv_sqrt_2pi = T(0.39894228040143267794);  // 1 / sqrt(2 pi)
+    static constexpr T k = T(0.79788456080286535588);             // sqrt(2 / pi)
+    static constexpr T c = T(0.044715);
+
+    explicit GeluGrad(GeluApproximate approximate) : approximate(approximate) {}
+    std::string_view name() const override { return "gelu_grad"; }
+    Array<T> forward(const ArrayRefs<T>& xs) override {
+        if (approximate == GeluApproximate::none)
+            return kernels::zip(xs[0], xs[1], [](auto g, auto x) {
+                using std::erfc, std::exp;
+                using V = decltype(x);
+                // x * exp(-x^2 / 2) is 0, not NaN, once x^2 overflows.
+                return g * (V(T(0.5)) * erfc(-x * V(sqrt1_2)) + x * exp(x * x * V(T(-0.5))) * V(inv_sqrt_2pi));
+            });
+        return kernels::zip(xs[0], xs[1], [](auto g, auto x) {
+            using std::tanh;
+            using V = decltype(x);
+            const V x2 = x * x;
+            const V t = tanh(V(k) * (x + V(c) * x2 * x));
+            const V s = V(T(1)) - t * t;
+            // s is 0 long before x^2 overflows (then 0 * inf would be NaN).
+            const V rest = V(T(0.5)) * x * s * V(k) * (V(T(1)) + V(T(3) * c) * x2);
+            return g * (V(T(0.5)) * (V(T(1)) + t) + kernels::select(s == V(T(0)), V(T(0)), rest));
+        });
+    }
+    std::vector<Variable<T>> backward(const Variable<T>& ggx) override {
+        const Variable<T>& gy = this->input(0);
+        const Variable<T>& x = this->input(1);
+        Variable<T> g_gy, g_x;
+        if (this->needs_input_grad(0)) g_gy = apply<GeluGrad<T>>({ggx, x}, approximate);
+        if (this->needs_input_grad(1)) {
+            // The second derivative of gelu.
+            const Variable<T> x2 = square(x);
+            Variable<T> second;
+            if (approximate == GeluApproximate::none) {
+                second = exp(x2 * T(-0.5)) * (2 - x2) * inv_sqrt_2pi;
+            } else {
+                // (1 - t^2) (u' (1 - x t u') + 3 k c x^2), u' = k (1 + 3 c x^2).
+                const Variable<T> t = tanh((x + x2 * x * c) * k);
+                const Variable<T> du = (x2 * (T(3) * c) + T(1)) * k;
+                second = (1 - square(t)) * (du * (1 - x * t * du) + x2 * (T(3) * k * c));
+            }
+            g_x = ggx * gy * second;
+        }
+        return {g_gy, g_x};
+    }
+    GeluApproximate approximate;
+};
+
+template <class T>
+struct Gelu final : Function<T> {
+    explicit Gelu(GeluApproximate approximate) : approximate(approximate) {}
+    std::string_view name() const override { return "gelu"; }
+    // x Phi(x) with Phi(x) = erfc(-x / sqrt(2)) / 2: PyTorch's (1 + erf(x / sqrt(2))) / 2 cancels to 0
+    // below x = -8 where this keeps the tail (gelu(-10) = -7.7e-23, PyTorch's -0).
+    Array<T> forward(const ArrayRefs<T>& xs) override {
+        if (approximate == GeluApproximate::none)
+            return kernels::map(xs[0], [](auto x) {
+                using std::erfc;
+                using V = decltype(x);
+                return V(T(0.5)) * x * erfc(-x * V(GeluGrad<T>::sqrt1_2));
+            });
+        return kernels::map(xs[0], [](auto x) {
+            using std::tanh;
+            using V = decltype(x);
+            const V u = V(GeluGrad<T>::k) * (x + V(GeluGrad<T>::c) * x * x * x);
+            return V(T(0.5)) * x * (V(T(1)) + tanh(u));
+        });
+    }
+    std::vector<Variable<T>> backward(const Variable<T>& gy) override {
+        return {apply<GeluGrad<T>>({gy, this->input(0)}, approximate)};
+    }
+    GeluApproximate approximate;
+};
+
+template <class T>
+struct Silu final : Function<T> {
+    std::string_view name() const override { return "silu"; }
+    // x * sigmoid(x), with sigmoid's overflow-free form.
+    Array<T> forward(const ArrayRefs<T>& xs) override {
+        return kernels::map(xs[0], [](auto x) {
+            using std::abs, std::exp;
+            using V = decltype(x);
+            const V e = exp(-abs(x));
+            const V r = V(T(1)) / (V(T(1)) + e);
+            return x * kernels::select(x >= V(T(0)), r, e * r);
+        });
+    }
+    // s (1 + x (1 - s)) with s = sigmoid(x), as PyTorch.
+    std::vector<Variable<T>> backward(const Variable<T>& gy) override {
+        const Variable<T>& x = this->input(0);
+        const Variable<T> s = sigmoid(x);
+        return {gy * (s * (x * (1 - s) + T(1)))};
+    }
+};
+
+template <class T>
+struct Elu final : Function<T> {
+    explicit Elu(T alpha) : alpha(alpha) {}
+    std::string_view name() const override { return "elu"; }
+    Array<T> forward(const ArrayRefs<T>& xs) override {
+        return kernels::map(xs[0], [a = alpha](auto x) {
+            using std::expm1;
+            using V = decltype(x);
+            return kernels::select(x > V(T(0)), x, V(a) * expm1(x));
+        });
+    }
+    // gy for x > 0, gy * alpha * e^x for x <= 0 (PyTorch's split). e^x is taken of min(x, 0):
+    // e^x of a large x would be inf in the unselected branch, and its zero gradient times inf NaN.
+    std::vector<Variable<T>> backward(const Variable<T>& gy) override {
+        const Variable<T>& x = this->input(0);
+        const Variable<T> negative = gy * exp(clamp(x, -std::numeric_limits<T>::infinity(), T(0))) * alpha;
+        return {xg::where(le(x, T(0)), negative, gy)};  // qualified: a Mask argument brings in xt::where
+    }
+    T alpha;
+};
+
+template <class T>
+struct Softsign final : Function<T> {
+    std::string_view name() const override { return "softsign"; }
+    Array<T> forward(const ArrayRefs<T>& xs) override {
+        return kernels::map(xs[0], [](auto x) {
+            using std::abs;
+            using V = decltype(x);
+            return x / (V(T(1)) + abs(x));
+        });
+    }
+    // 1 / (1 + |x|)^2.
+    std::vector<Variable<T>> backward(const Variable<T>& gy) override {
+        return {gy / square(abs(this->input(0)) + T(1))};
+    }
+};
 }  // namespace
 
 template <class T> Variable<T> sigmoid(const Variable<T>& x) { return apply<Sigmoid<T>>({x}); }
@@ -100,6 +240,12 @@ template <class T> Variable<T> tanh(const Variable<T>& x) { return apply<Tanh<T>
 template <class T> Variable<T> relu(const Variable<T>& x) { return apply<LeakyRelu<T>>({x}, T(0)); }
 template <class T> Variable<T> leaky_relu(const Variable<T>& x, Scalar<T> slope) { return apply<LeakyRelu<T>>({x}, slope); }
 template <class T> Variable<T> softplus(const Variable<T>& x) { return apply<Softplus<T>>({x}); }
+template <class T> Variable<T> gelu(const Variable<T>& x, GeluApproximate approximate) {
+    return apply<Gelu<T>>({x}, approximate);
+}
+template <class T> Variable<T> silu(const Variable<T>& x) { return apply<Silu<T>>({x}); }
+template <class T> Variable<T> elu(const Variable<T>& x, Scalar<T> alpha) { return apply<Elu<T>>({x}, alpha); }
+template <class T> Variable<T> softsign(const Variable<T>& x) { return apply<Softsign<T>>({x}); }
 template <class T>
 Variable<T> leaky_relu_grad(const Variable<T>& gy, const Variable<T>& x, Scalar<T> slope) {
     return apply<LeakyReluGrad<T>>({gy, x}, slope);
@@ -111,5 +257,9 @@ XG_INSTANTIATE_OP(relu)
 XG_INSTANTIATE_OP(leaky_relu)
 XG_INSTANTIATE_OP(softplus)
 XG_INSTANTIATE_OP(leaky_relu_grad)
+XG_INSTANTIATE_OP(gelu)
+XG_INSTANTIATE_OP(silu)
+XG_INSTANTIATE_OP(elu)
+XG_INSTANTIATE_OP(softsign)
 
 }  // namespace xg

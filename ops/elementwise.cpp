@@ -1,7 +1,10 @@
-// Elementwise arithmetic with numpy broadcasting. Gradients of broadcast inputs are summed back
-// to the input's shape with sum_to.
+// Elementwise arithmetic and functions, with numpy broadcasting. Gradients of broadcast inputs
+// are summed back to the input's shape with sum_to.
 #include <cmath>
 #include <limits>
+#include <type_traits>
+
+#include <fmt/format.h>
 
 #include "ops/instantiate.hpp"
 #include "ops/kernels.hpp"
@@ -206,6 +209,159 @@ struct Abs final : Function<T> {
     }
 };
 
+
+// maximum (is_max) or minimum of a and b. NaN in either input gives NaN; ties give a.
+template <class T>
+struct MaxMin final : Function<T> {
+    explicit MaxMin(bool is_max) : is_max(is_max) {}
+    std::string_view name() const override { return is_max ? "maximum" : "minimum"; }
+    Array<T> forward(const ArrayRefs<T>& xs) override {
+        check_broadcast(xs, name());
+        if (is_max)
+            return kernels::broadcast_zip(xs[0], xs[1], [](const auto& a, const auto& b) {
+                return kernels::select((a < b) | (b != b), b, a);
+            });
+        return kernels::broadcast_zip(xs[0], xs[1], [](const auto& a, const auto& b) {
+            return kernels::select((b < a) | (b != b), b, a);
+        });
+    }
+    // As PyTorch: the gradient goes to the input that was chosen, half to each where a == b, and
+    // all of it to both where either is NaN. The weights are piecewise constant: constants of the
+    // backward graph.
+    std::vector<Variable<T>> backward(const Variable<T>& gy) override {
+        const Array<T>& a = this->input(0).data();
+        const Array<T>& b = this->input(1).data();
+        Variable<T> g0, g1;
+        // The weight of `first` against `second`: 1/2 on ties, 0 where `second` wins, 1 elsewhere.
+        auto weight = [greatest = is_max](const auto& first, const auto& second) {
+            using V = std::decay_t<decltype(first)>;
+            const auto loses = greatest ? (first < second) : (second < first);
+            return kernels::select(first == second, V(T(0.5)), kernels::select(loses, V(T(0)), V(T(1))));
+        };
+        if (this->needs_input_grad(0))
+            g0 = reduce_grad(*this, 0, gy * Variable<T>(kernels::broadcast_zip(a, b, weight)));
+        if (this->needs_input_grad(1))
+            g1 = reduce_grad(*this, 1, gy * Variable<T>(kernels::broadcast_zip(b, a, weight)));
+        return {g0, g1};
+    }
+    bool is_max;
+};
+
+// clamp (bounds included in the gradient) and hardtanh (excluded), as PyTorch's.
+template <class T>
+struct Clamp final : Function<T> {
+    Clamp(T lo, T hi, bool hardtanh) : lo(lo), hi(hi), hardtanh(hardtanh) {
+        if (std::isnan(lo) || std::isnan(hi))
+            throw ValueError(fmt::format("{}: bounds must not be NaN, got [{}, {}]", name(), lo, hi));
+    }
+    std::string_view name() const override { return hardtanh ? "hardtanh" : "clamp"; }
+    Array<T> forward(const ArrayRefs<T>& xs) override {
+        // NaN stays NaN: it is neither below lo nor above hi.
+        return kernels::map(xs[0], [lo = lo, hi = hi](auto x) {
+            using V = decltype(x);
+            const V r = kernels::select(x < lo, V(lo), x);
+            return kernels::select(r > hi, V(hi), r);
+        });
+    }
+    std::vector<Variable<T>> backward(const Variable<T>& gy) override {
+        const Array<T>& x = this->input(0).data();
+        Mask outside = Mask::from_shape(x.shape());
+        const T* px = x.data();
+        bool* po = outside.data();
+        if (hardtanh)
+            for (std::size_t i = 0, n = x.size(); i < n; ++i) po[i] = px[i] <= lo || px[i] >= hi;
+        else
+            for (std::size_t i = 0, n = x.size(); i < n; ++i) po[i] = !(px[i] >= lo && px[i] <= hi);
+        return {masked_fill(gy, outside, T(0))};
+    }
+    T lo, hi;
+    bool hardtanh;
+};
+
+template <class T>
+struct Sin final : Function<T> {
+    std::string_view name() const override { return "sin"; }
+    Array<T> forward(const ArrayRefs<T>& xs) override {
+        return kernels::map(xs[0], [](auto x) {
+            using std::sin;
+            return sin(x);
+        });
+    }
+    std::vector<Variable<T>> backward(const Variable<T>& gy) override { return {gy * cos(this->input(0))}; }
+};
+
+template <class T>
+struct Cos final : Function<T> {
+    std::string_view name() const override { return "cos"; }
+    Array<T> forward(const ArrayRefs<T>& xs) override {
+        return kernels::map(xs[0], [](auto x) {
+            using std::cos;
+            return cos(x);
+        });
+    }
+    std::vector<Variable<T>> backward(const Variable<T>& gy) override { return {neg(gy * sin(this->input(0)))}; }
+};
+
+template <class T>
+struct Log1p final : Function<T> {
+    std::string_view name() const override { return "log1p"; }
+    Array<T> forward(const ArrayRefs<T>& xs) override {
+        return kernels::map(xs[0], [](auto x) {
+            using std::log1p;
+            return log1p(x);
+        });
+    }
+    std::vector<Variable<T>> backward(const Variable<T>& gy) override { return {gy / (this->input(0) + T(1))}; }
+};
+
+template <class T>
+struct Expm1 final : Function<T> {
+    std::string_view name() const override { return "expm1"; }
+    Array<T> forward(const ArrayRefs<T>& xs) override {
+        return kernels::map(xs[0], [](auto x) {
+            using std::expm1;
+            return expm1(x);
+        });
+    }
+    // e^x itself rather than PyTorch's result + 1, which is 0 instead of e^x below x = -37.5.
+    std::vector<Variable<T>> backward(const Variable<T>& gy) override { return {gy * exp(this->input(0))}; }
+};
+
+template <class T>
+struct Square final : Function<T> {
+    std::string_view name() const override { return "square"; }
+    Array<T> forward(const ArrayRefs<T>& xs) override { return kernels::map(xs[0], [](auto x) { return x * x; }); }
+    std::vector<Variable<T>> backward(const Variable<T>& gy) override { return {gy * (this->input(0) * T(2))}; }
+};
+
+template <class T>
+struct Reciprocal final : Function<T> {
+    std::string_view name() const override { return "reciprocal"; }
+    Array<T> forward(const ArrayRefs<T>& xs) override {
+        return kernels::map(xs[0], [](auto x) { return decltype(x)(T(1)) / x; });
+    }
+    std::vector<Variable<T>> backward(const Variable<T>& gy) override {
+        const Variable<T> y = this->output();
+        return {neg(gy * square(y))};
+    }
+};
+
+template <class T>
+struct Rsqrt final : Function<T> {
+    std::string_view name() const override { return "rsqrt"; }
+    // 1 / sqrt(x), correctly rounded twice (no approximate reciprocal square root instruction).
+    Array<T> forward(const ArrayRefs<T>& xs) override {
+        return kernels::map(xs[0], [](auto x) {
+            using std::sqrt;
+            return decltype(x)(T(1)) / sqrt(x);
+        });
+    }
+    // d/dx x^(-1/2) = -y^3 / 2.
+    std::vector<Variable<T>> backward(const Variable<T>& gy) override {
+        const Variable<T> y = this->output();
+        return {gy * (square(y) * y) * T(-0.5)};
+    }
+};
 }  // namespace
 
 template <class T> Variable<T> add(const Variable<T>& a, const Variable<T>& b) { return apply<Add<T>>({a, b}); }
@@ -222,6 +378,25 @@ template <class T> Variable<T> exp(const Variable<T>& x) { return apply<Exp<T>>(
 template <class T> Variable<T> log(const Variable<T>& x) { return apply<Log<T>>({x}); }
 template <class T> Variable<T> sqrt(const Variable<T>& x) { return apply<Sqrt<T>>({x}); }
 template <class T> Variable<T> abs(const Variable<T>& x) { return apply<Abs<T>>({x}); }
+template <class T> Variable<T> maximum(const Variable<T>& a, const Variable<T>& b) {
+    return apply<MaxMin<T>>({a, b}, true);
+}
+template <class T> Variable<T> minimum(const Variable<T>& a, const Variable<T>& b) {
+    return apply<MaxMin<T>>({a, b}, false);
+}
+template <class T> Variable<T> clamp(const Variable<T>& x, Scalar<T> lo, Scalar<T> hi) {
+    return apply<Clamp<T>>({x}, lo, hi, false);
+}
+template <class T> Variable<T> hardtanh(const Variable<T>& x, Scalar<T> min_val, Scalar<T> max_val) {
+    return apply<Clamp<T>>({x}, min_val, max_val, true);
+}
+template <class T> Variable<T> sin(const Variable<T>& x) { return apply<Sin<T>>({x}); }
+template <class T> Variable<T> cos(const Variable<T>& x) { return apply<Cos<T>>({x}); }
+template <class T> Variable<T> log1p(const Variable<T>& x) { return apply<Log1p<T>>({x}); }
+template <class T> Variable<T> expm1(const Variable<T>& x) { return apply<Expm1<T>>({x}); }
+template <class T> Variable<T> square(const Variable<T>& x) { return apply<Square<T>>({x}); }
+template <class T> Variable<T> reciprocal(const Variable<T>& x) { return apply<Reciprocal<T>>({x}); }
+template <class T> Variable<T> rsqrt(const Variable<T>& x) { return apply<Rsqrt<T>>({x}); }
 
 XG_INSTANTIATE_OP(sub)
 XG_INSTANTIATE_OP(div)
@@ -233,6 +408,17 @@ XG_INSTANTIATE_OP(exp)
 XG_INSTANTIATE_OP(log)
 XG_INSTANTIATE_OP(sqrt)
 XG_INSTANTIATE_OP(abs)
+XG_INSTANTIATE_OP(maximum)
+XG_INSTANTIATE_OP(minimum)
+XG_INSTANTIATE_OP(clamp)
+XG_INSTANTIATE_OP(hardtanh)
+XG_INSTANTIATE_OP(sin)
+XG_INSTANTIATE_OP(cos)
+XG_INSTANTIATE_OP(log1p)
+XG_INSTANTIATE_OP(expm1)
+XG_INSTANTIATE_OP(square)
+XG_INSTANTIATE_OP(reciprocal)
+XG_INSTANTIATE_OP(rsqrt)
 
 // Overloaded names: the signature is needed to say which one.
 #define XG_INSTANTIATE(T)                                             \

@@ -6,7 +6,10 @@
 // header while the definitions, heavy with xtensor templates, are compiled once, in the library.
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
+#include <random>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <xtensor/xtensor.hpp>
@@ -42,6 +45,21 @@ template <class T> Variable<T> exp(const Variable<T>& x);
 template <class T> Variable<T> log(const Variable<T>& x);
 template <class T> Variable<T> sqrt(const Variable<T>& x);
 template <class T> Variable<T> abs(const Variable<T>& x);
+// Elementwise max/min of a and b (broadcasting); NaN propagates. Where a == b the gradient is
+// split half and half between a and b, as PyTorch does.
+template <class T> Variable<T> maximum(const Variable<T>& a, const Variable<T>& b);
+template <class T> Variable<T> minimum(const Variable<T>& a, const Variable<T>& b);
+// min(max(x, lo), hi), so hi wins when lo > hi (as torch.clamp); +-infinity leaves a side open,
+// a NaN bound throws ValueError (torch would fill with NaN).
+// Gradient 1 where lo <= x <= hi (bounds included, as PyTorch), 0 elsewhere and at NaN.
+template <class T> Variable<T> clamp(const Variable<T>& x, Scalar<T> lo, Scalar<T> hi);
+template <class T> Variable<T> sin(const Variable<T>& x);
+template <class T> Variable<T> cos(const Variable<T>& x);
+template <class T> Variable<T> log1p(const Variable<T>& x);  // log(1 + x), exact for small x
+template <class T> Variable<T> expm1(const Variable<T>& x);  // e^x - 1, exact for small x
+template <class T> Variable<T> square(const Variable<T>& x);
+template <class T> Variable<T> reciprocal(const Variable<T>& x);  // 1 / x
+template <class T> Variable<T> rsqrt(const Variable<T>& x);       // 1 / sqrt(x)
 
 // ---- activations (ops/activation.cpp) ----
 template <class T> Variable<T> sigmoid(const Variable<T>& x);
@@ -49,8 +67,55 @@ template <class T> Variable<T> tanh(const Variable<T>& x);
 template <class T> Variable<T> relu(const Variable<T>& x);
 template <class T> Variable<T> leaky_relu(const Variable<T>& x, Scalar<T> slope = Scalar<T>(0.01));
 template <class T> Variable<T> softplus(const Variable<T>& x);  // log(1 + e^x), stable for large |x|
+// torch's approximate='none' (x * Phi(x), with the normal CDF Phi from erfc) or 'tanh'
+// (0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))).
+enum class GeluApproximate { none, tanh };
+template <class T> Variable<T> gelu(const Variable<T>& x, GeluApproximate approximate = GeluApproximate::none);
+template <class T> Variable<T> silu(const Variable<T>& x);  // x * sigmoid(x)
+// x for x > 0, alpha * (e^x - 1) elsewhere.
+template <class T> Variable<T> elu(const Variable<T>& x, Scalar<T> alpha = Scalar<T>(1));
+// clamp(x, min_val, max_val) with PyTorch's hardtanh gradient: 1 strictly inside, 0 at the bounds
+// (defined beside clamp, in ops/elementwise.cpp).
+template <class T>
+Variable<T> hardtanh(const Variable<T>& x, Scalar<T> min_val = Scalar<T>(-1), Scalar<T> max_val = Scalar<T>(1));
+template <class T> Variable<T> softsign(const Variable<T>& x);  // x / (1 + |x|)
 // leaky_relu's backward as one fused op: gy where x > 0, slope * gy elsewhere (slope 0: relu's).
 template <class T> Variable<T> leaky_relu_grad(const Variable<T>& gy, const Variable<T>& x, Scalar<T> slope);
+
+// ---- selection and masks (ops/select.cpp) ----
+// A mask: one bool per element (xt::xarray<bool>), made by the comparisons below or by hand
+// (xg::Mask{true, false}, xtensor's logical operators). Masks are not differentiable: they take
+// no part in the graph. Comparisons broadcast (numpy's rules) and follow IEEE: every comparison
+// with NaN is false except ne.
+using Mask = Array<bool>;
+template <class T> Mask eq(const Variable<T>& a, const Variable<T>& b);
+template <class T> Mask ne(const Variable<T>& a, const Variable<T>& b);
+template <class T> Mask lt(const Variable<T>& a, const Variable<T>& b);
+template <class T> Mask le(const Variable<T>& a, const Variable<T>& b);
+template <class T> Mask gt(const Variable<T>& a, const Variable<T>& b);
+template <class T> Mask ge(const Variable<T>& a, const Variable<T>& b);
+template <class T> Mask eq(const Variable<T>& x, Scalar<T> c);
+template <class T> Mask ne(const Variable<T>& x, Scalar<T> c);
+template <class T> Mask lt(const Variable<T>& x, Scalar<T> c);
+template <class T> Mask le(const Variable<T>& x, Scalar<T> c);
+template <class T> Mask gt(const Variable<T>& x, Scalar<T> c);
+template <class T> Mask ge(const Variable<T>& x, Scalar<T> c);
+template <class T> Mask isfinite(const Variable<T>& x);  // false for +-inf and NaN
+// a where mask is true, b elsewhere; mask, a and b broadcast together. The gradient flows to a
+// where mask is true and to b elsewhere, summed to each one's shape.
+template <class T> Variable<T> where(const Mask& mask, const Variable<T>& a, const Variable<T>& b);
+template <class T> Variable<T> where(const Mask& mask, const Variable<T>& a, Scalar<T> b);
+template <class T> Variable<T> where(const Mask& mask, Scalar<T> a, const Variable<T>& b);
+// x with `value` where mask is true; mask and x broadcast together (as torch.masked_fill).
+template <class T> Variable<T> masked_fill(const Variable<T>& x, const Mask& mask, Scalar<T> value);
+
+// ---- dropout (ops/select.cpp) ----
+// Inverted dropout: in training each element is kept with probability 1 - p and scaled by
+// 1 / (1 - p), the mask drawn from `generator` (nn::Generator) one element at a time in row-major
+// order; the identity when !training or p == 0, and zeros when p == 1 (as PyTorch). p outside
+// [0, 1] throws ValueError.
+template <class T>
+Variable<T> dropout(const Variable<T>& x, double p, bool training, std::mt19937_64& generator);
 
 // ---- reductions (ops/reduce.cpp); axes may be negative ----
 template <class T> Variable<T> sum(const Variable<T>& x);
@@ -59,6 +124,62 @@ template <class T> Variable<T> mean(const Variable<T>& x);
 template <class T> Variable<T> mean(const Variable<T>& x, long axis, bool keepdims = false);
 template <class T> Variable<T> max(const Variable<T>& x);
 template <class T> Variable<T> max(const Variable<T>& x, long axis, bool keepdims = false);
+template <class T> Variable<T> min(const Variable<T>& x);
+template <class T> Variable<T> min(const Variable<T>& x, long axis, bool keepdims = false);
+// Over several axes at once: negative axes allowed, a repeated axis throws ValueError, and an empty
+// list means every axis (torch's dim=[]; numpy's axis=() would reduce none). A braced list picks
+// the std::initializer_list overloads below, so sum(x, {}) is over all axes and sum(x, {1}) over
+// axis 1, never the single-axis overload with a value-initialised axis 0.
+template <class T> Variable<T> sum(const Variable<T>& x, const std::vector<long>& axes, bool keepdims = false);
+template <class T> Variable<T> mean(const Variable<T>& x, const std::vector<long>& axes, bool keepdims = false);
+template <class T> Variable<T> max(const Variable<T>& x, const std::vector<long>& axes, bool keepdims = false);
+template <class T> Variable<T> min(const Variable<T>& x, const std::vector<long>& axes, bool keepdims = false);
+// log(sum(exp(x))) along `axis`, shifted by the lane's maximum: finite for large inputs; a lane of
+// -inf gives -inf (its gradient is NaN, as PyTorch 1.13's).
+template <class T> Variable<T> logsumexp(const Variable<T>& x, long axis, bool keepdims = false);
+// Variance sum((x - mean)^2) / max(0, N - correction) over all elements, one axis or several
+// (correction 1: torch's unbiased, 0: biased); std is its square root, whose gradient is 0 where
+// it is 0 (as PyTorch's). An empty reduction throws ShapeError, as mean does. Call std as xg::std
+// (as torch::std): after `using namespace xg`, an unqualified std(x) is ambiguous with namespace std.
+template <class T> Variable<T> var(const Variable<T>& x);
+template <class T> Variable<T> var(const Variable<T>& x, long axis, long correction = 1, bool keepdims = false);
+template <class T>
+Variable<T> var(const Variable<T>& x, const std::vector<long>& axes, long correction = 1, bool keepdims = false);
+template <class T> Variable<T> std(const Variable<T>& x);
+template <class T> Variable<T> std(const Variable<T>& x, long axis, long correction = 1, bool keepdims = false);
+template <class T>
+Variable<T> std(const Variable<T>& x, const std::vector<long>& axes, long correction = 1, bool keepdims = false);
+// Product over all elements or one axis (1 when empty). Its gradient, the product of the other
+// elements of the lane, is computed without division: right with any number of zeros.
+template <class T> Variable<T> prod(const Variable<T>& x);
+template <class T> Variable<T> prod(const Variable<T>& x, long axis, bool keepdims = false);
+// Index of the largest (smallest) element along `axis`, or in the flattened array: the first one
+// on ties, and the first NaN if there is one (PyTorch's rule). Not differentiable.
+template <class T> xt::xarray<std::int64_t> argmax(const Variable<T>& x);
+template <class T> xt::xarray<std::int64_t> argmax(const Variable<T>& x, long axis, bool keepdims = false);
+template <class T> xt::xarray<std::int64_t> argmin(const Variable<T>& x);
+template <class T> xt::xarray<std::int64_t> argmin(const Variable<T>& x, long axis, bool keepdims = false);
+
+template <class T> Variable<T> sum(const Variable<T>& x, std::initializer_list<long> axes, bool keepdims = false) {
+    return sum(x, std::vector<long>(axes), keepdims);
+}
+template <class T> Variable<T> mean(const Variable<T>& x, std::initializer_list<long> axes, bool keepdims = false) {
+    return mean(x, std::vector<long>(axes), keepdims);
+}
+template <class T> Variable<T> max(const Variable<T>& x, std::initializer_list<long> axes, bool keepdims = false) {
+    return max(x, std::vector<long>(axes), keepdims);
+}
+template <class T> Variable<T> min(const Variable<T>& x, std::initializer_list<long> axes, bool keepdims = false) {
+    return min(x, std::vector<long>(axes), keepdims);
+}
+template <class T>
+Variable<T> var(const Variable<T>& x, std::initializer_list<long> axes, long correction = 1, bool keepdims = false) {
+    return var(x, std::vector<long>(axes), correction, keepdims);
+}
+template <class T>
+Variable<T> std(const Variable<T>& x, std::initializer_list<long> axes, long correction = 1, bool keepdims = false) {
+    return std(x, std::vector<long>(axes), correction, keepdims);
+}
 
 // ---- shape (ops/shape.cpp) ----
 // One dimension of `shape` may be -1: it is inferred from the size.
@@ -75,6 +196,40 @@ template <class T> Variable<T> rows(const Variable<T>& x, const std::vector<std:
 template <class T>
 Variable<T> slice(const Variable<T>& x, long axis, std::size_t start, std::size_t stop, std::size_t step = 1);
 template <class T> Variable<T> concatenate(const std::vector<Variable<T>>& xs, long axis = 0);
+// Removes every axis of size 1, or `axis` if its size is 1 (another size: x unchanged, as torch).
+template <class T> Variable<T> squeeze(const Variable<T>& x);
+template <class T> Variable<T> squeeze(const Variable<T>& x, long axis);
+// Inserts an axis of size 1 at `axis`, in [-ndim - 1, ndim].
+template <class T> Variable<T> unsqueeze(const Variable<T>& x, long axis);
+// Merges axes start..end (inclusive) into one; a 0-d x becomes (1,).
+template <class T> Variable<T> flatten(const Variable<T>& x, long start = 0, long end = -1);
+// Joins arrays of one shape along a new axis, in [-ndim - 1, ndim].
+template <class T> Variable<T> stack(const std::vector<Variable<T>>& xs, long axis = 0);
+// Pieces along `axis`: of split_size each (the last one smaller), or of the given sizes, which must
+// add up to the axis' size (torch.split; a braced list is sizes).
+template <class T> std::vector<Variable<T>> split(const Variable<T>& x, long split_size, long axis = 0);
+template <class T>
+std::vector<Variable<T>> split(const Variable<T>& x, const std::vector<long>& sizes, long axis = 0);
+template <class T>
+std::vector<Variable<T>> split(const Variable<T>& x, std::initializer_list<long> sizes, long axis = 0) {
+    return split(x, std::vector<long>(sizes), axis);
+}
+// torch.chunk: pieces of ceil(size / chunks) along `axis`, so possibly fewer than `chunks`.
+template <class T> std::vector<Variable<T>> chunk(const Variable<T>& x, long chunks, long axis = 0);
+// Constant padding: one (before, after) pair per axis, first axis first (numpy's order; torch's
+// F.pad lists the last axis first). Negative amounts crop; an axis cropped below 0 throws.
+template <class T>
+Variable<T> pad(const Variable<T>& x, const std::vector<std::pair<long, long>>& pads, Scalar<T> value = Scalar<T>(0));
+// Reverses the order of elements along each of `axes`.
+template <class T> Variable<T> flip(const Variable<T>& x, const std::vector<long>& axes);
+// torch's Tensor.repeat: at least ndim counts; x gets leading axes of size 1 for the extra ones.
+template <class T> Variable<T> repeat(const Variable<T>& x, const std::vector<long>& repeats);
+// numpy/torch tile: as repeat, with fewer counts than axes padded with leading 1s.
+template <class T> Variable<T> tile(const Variable<T>& x, const std::vector<long>& reps);
+// transpose with the axes given as a permutation, negative allowed.
+template <class T> Variable<T> permute(const Variable<T>& x, const std::vector<long>& axes);
+// broadcast_to where -1 keeps x's size (only for axes x has).
+template <class T> Variable<T> expand(const Variable<T>& x, const std::vector<long>& shape);
 
 // ---- linear algebra (ops/linalg.cpp), BLAS ----
 // torch.matmul's rules: 1-D·1-D is a dot product (0-d result); a 1-D operand is a row (left) or

@@ -7,6 +7,7 @@
 #include <xtensor/xbroadcast.hpp>
 #include <xtensor/xmanipulation.hpp>
 
+#include "ops/axes.hpp"
 #include "ops/instantiate.hpp"
 #include "ops/ops.hpp"
 
@@ -255,6 +256,81 @@ struct Concatenate final : Function<T> {
     std::size_t axis;
 };
 
+// Constant padding, one (before, after) pair per axis; negative amounts crop. Its gradient is the
+// same op with the amounts negated (a crop, or a pad when they were negative) and value 0.
+template <class T>
+struct Pad final : Function<T> {
+    Pad(std::vector<std::pair<long, long>> pads, T value) : pads(std::move(pads)), value(value) {}
+    std::string_view name() const override { return "pad"; }
+    Array<T> forward(const ArrayRefs<T>& xs) override {
+        const Array<T>& x = xs[0];
+        const Shape& in = x.shape();
+        const std::size_t nd = in.size();
+        Shape out(nd);
+        for (std::size_t k = 0; k < nd; ++k)
+            out[k] = static_cast<std::size_t>(static_cast<long>(in[k]) + pads[k].first + pads[k].second);
+        shape_size(out, name());
+        Array<T> y = full(out, value);
+        if (y.size() == 0 || x.size() == 0) return y;
+        if (nd == 0) return x;
+        // Along the last axis, output positions [j0, j1) come from input positions j - before.
+        const std::size_t last = nd - 1;
+        const long before = pads[last].first;
+        const long j0 = std::max(0L, before);
+        const long j1 = std::min(static_cast<long>(out[last]), before + static_cast<long>(in[last]));
+        if (j1 <= j0) return y;
+        std::vector<std::size_t> index(last, 0);  // the output position along the leading axes
+        for (std::size_t row = 0, rows = y.size() / out[last]; row < rows; ++row) {
+            bool inside = true;
+            std::size_t from = 0;
+            for (std::size_t k = 0; k < last && inside; ++k) {
+                const long s = static_cast<long>(index[k]) - pads[k].first;
+                inside = s >= 0 && s < static_cast<long>(in[k]);
+                from = from * in[k] + static_cast<std::size_t>(s);
+            }
+            if (inside)
+                std::copy_n(x.data() + from * in[last] + static_cast<std::size_t>(j0 - before),
+                            static_cast<std::size_t>(j1 - j0),
+                            y.data() + row * out[last] + static_cast<std::size_t>(j0));
+            for (std::size_t k = last; k-- > 0;) {
+                if (++index[k] < out[k]) break;
+                index[k] = 0;
+            }
+        }
+        return y;
+    }
+    std::vector<Variable<T>> backward(const Variable<T>& gy) override {
+        std::vector<std::pair<long, long>> crop;
+        for (const auto& [b, a] : pads) crop.emplace_back(-b, -a);
+        return {pad(gy, crop, T(0))};
+    }
+    std::vector<std::pair<long, long>> pads;
+    T value;
+};
+
+// Reverses the elements along each of `axes` (normalised); its own gradient.
+template <class T>
+struct Flip final : Function<T> {
+    explicit Flip(std::vector<std::size_t> axes) : axes(std::move(axes)) {}
+    std::string_view name() const override { return "flip"; }
+    Array<T> forward(const ArrayRefs<T>& xs) override {
+        Array<T> y = xs[0];
+        for (const std::size_t axis : axes) {
+            const AxisSplit s = split_at_axis(y.shape(), axis);
+            for (std::size_t o = 0; o < s.outer; ++o) {
+                T* lane = y.data() + o * s.dim * s.inner;
+                for (std::size_t d = 0; d < s.dim / 2; ++d)
+                    std::swap_ranges(lane + d * s.inner, lane + (d + 1) * s.inner, lane + (s.dim - 1 - d) * s.inner);
+            }
+        }
+        return y;
+    }
+    std::vector<Variable<T>> backward(const Variable<T>& gy) override {
+        return {flip(gy, std::vector<long>(axes.begin(), axes.end()))};
+    }
+    std::vector<std::size_t> axes;
+};
+
 }  // namespace
 
 template <class T>
@@ -308,16 +384,237 @@ Variable<T> concatenate(const std::vector<Variable<T>>& xs, long axis) {
     return apply<Concatenate<T>>(xs, normalize_axis(axis, xs[0].ndim(), "concatenate"));
 }
 
+template <class T>
+Variable<T> squeeze(const Variable<T>& x) {
+    std::vector<long> shape;
+    for (const std::size_t d : x.shape())
+        if (d != 1) shape.push_back(static_cast<long>(d));
+    return reshape(x, shape);
+}
+
+template <class T>
+Variable<T> squeeze(const Variable<T>& x, long axis) {
+    if (x.ndim() == 0) {  // torch accepts axis 0 or -1 for a 0-d tensor
+        normalize_axis(axis, 1, "squeeze");
+        return x;
+    }
+    const std::size_t a = normalize_axis(axis, x.ndim(), "squeeze");
+    if (x.shape()[a] != 1) return x;
+    std::vector<long> shape = as_long(x.shape());
+    shape.erase(shape.begin() + static_cast<std::ptrdiff_t>(a));
+    return reshape(x, shape);
+}
+
+template <class T>
+Variable<T> unsqueeze(const Variable<T>& x, long axis) {
+    const std::size_t a = normalize_axis(axis, x.ndim() + 1, "unsqueeze");
+    std::vector<long> shape = as_long(x.shape());
+    shape.insert(shape.begin() + static_cast<std::ptrdiff_t>(a), 1);
+    return reshape(x, shape);
+}
+
+template <class T>
+Variable<T> flatten(const Variable<T>& x, long start, long end) {
+    const std::size_t nd = std::max<std::size_t>(x.ndim(), 1);  // a 0-d array flattens as (1,)
+    const std::size_t s = normalize_axis(start, nd, "flatten"), e = normalize_axis(end, nd, "flatten");
+    if (s > e)
+        throw ValueError(fmt::format("flatten: start axis {} comes after end axis {} for shape {}", start, end,
+                                     shape_str(x.shape())));
+    if (x.ndim() == 0) return reshape(x, {1});
+    std::vector<long> shape(x.shape().begin(), x.shape().begin() + static_cast<std::ptrdiff_t>(s));
+    long merged = 1;
+    for (std::size_t i = s; i <= e; ++i) merged *= static_cast<long>(x.shape()[i]);
+    shape.push_back(merged);
+    for (std::size_t i = e + 1; i < x.ndim(); ++i) shape.push_back(static_cast<long>(x.shape()[i]));
+    return reshape(x, shape);
+}
+
+// unsqueeze then concatenate: the gradient is concatenate's (slices) then reshapes.
+template <class T>
+Variable<T> stack(const std::vector<Variable<T>>& xs, long axis) {
+    if (xs.empty()) throw ShapeError("stack: no inputs");
+    for (std::size_t i = 0; i < xs.size(); ++i)
+        if (!xs[i].defined()) throw GraphError(fmt::format("stack: input {} is an undefined Variable", i));
+    const std::size_t a = normalize_axis(axis, xs[0].ndim() + 1, "stack");
+    std::vector<Variable<T>> parts;
+    for (std::size_t i = 0; i < xs.size(); ++i) {
+        if (xs[i].shape() != xs[0].shape())
+            throw ShapeError(fmt::format("stack: input {} has shape {}, input 0 has {}", i, shape_str(xs[i].shape()),
+                                         shape_str(xs[0].shape())));
+        parts.push_back(unsqueeze(xs[i], static_cast<long>(a)));
+    }
+    return concatenate(parts, static_cast<long>(a));
+}
+
+template <class T>
+std::vector<Variable<T>> split(const Variable<T>& x, long split_size, long axis) {
+    const std::size_t a = normalize_axis(axis, x.ndim(), "split");
+    const std::size_t dim = x.shape()[a];
+    if (split_size < 0 || (split_size == 0 && dim != 0))
+        throw ValueError(fmt::format("split: split size {} for axis {} of shape {} (it must be positive)", split_size,
+                                     axis, shape_str(x.shape())));
+    if (dim == 0) return {slice(x, static_cast<long>(a), 0, 0)};
+    std::vector<Variable<T>> parts;
+    for (std::size_t start = 0, n = static_cast<std::size_t>(split_size); start < dim; start += n)
+        parts.push_back(slice(x, static_cast<long>(a), start, std::min(start + n, dim)));
+    return parts;
+}
+
+template <class T>
+std::vector<Variable<T>> split(const Variable<T>& x, const std::vector<long>& sizes, long axis) {
+    const std::size_t a = normalize_axis(axis, x.ndim(), "split");
+    const std::size_t dim = x.shape()[a];
+    std::size_t total = 0;
+    bool over = false;  // past the axis' size: summed no further, so nothing wraps around
+    for (const long n : sizes) {
+        if (n < 0)
+            throw ValueError(fmt::format("split: negative size {} in ({})", n, fmt::join(sizes, ", ")));
+        over = over || static_cast<std::size_t>(n) > dim - total;
+        if (!over) total += static_cast<std::size_t>(n);
+    }
+    if (over || total != dim)
+        throw ShapeError(fmt::format("split: sizes ({}) add up to {}, not to the size {} of axis {} of shape {}",
+                                     fmt::join(sizes, ", "),
+                                     over ? fmt::format("more than {}", dim) : fmt::format("{}", total), dim, axis,
+                                     shape_str(x.shape())));
+    std::vector<Variable<T>> parts;
+    std::size_t start = 0;
+    for (const long n : sizes) {
+        parts.push_back(slice(x, static_cast<long>(a), start, start + static_cast<std::size_t>(n)));
+        start += static_cast<std::size_t>(n);
+    }
+    return parts;
+}
+
+template <class T>
+std::vector<Variable<T>> chunk(const Variable<T>& x, long chunks, long axis) {
+    const std::size_t a = normalize_axis(axis, x.ndim(), "chunk");
+    if (chunks <= 0)
+        throw ValueError(fmt::format("chunk: the number of chunks must be positive, got {}", chunks));
+    const long dim = static_cast<long>(x.shape()[a]);
+    if (dim == 0) {  // torch: `chunks` empty pieces
+        std::vector<Variable<T>> parts;
+        for (long i = 0; i < chunks; ++i) parts.push_back(slice(x, static_cast<long>(a), 0, 0));
+        return parts;
+    }
+    return split(x, (dim - 1) / chunks + 1, static_cast<long>(a));  // ceil(dim / chunks), no overflow
+}
+
+template <class T>
+Variable<T> pad(const Variable<T>& x, const std::vector<std::pair<long, long>>& pads, Scalar<T> value) {
+    if (pads.size() != x.ndim())
+        throw ShapeError(fmt::format("pad: {} (before, after) pairs for shape {}: one per axis, first axis first",
+                                     pads.size(), shape_str(x.shape())));
+    bool zero = true;
+    for (std::size_t k = 0; k < pads.size(); ++k) {
+        const auto [b, e] = pads[k];
+        const long most = static_cast<long>(max_array_elements);  // the sum below cannot overflow
+        if (b > most || e > most || b < -most || e < -most)
+            throw ResourceError(fmt::format("pad: ({}, {}) on axis {} of shape {} is beyond any array's size", b, e, k,
+                                            shape_str(x.shape())));
+        if (static_cast<long>(x.shape()[k]) + b + e < 0)
+            throw ShapeError(fmt::format("pad: ({}, {}) on axis {} of shape {} leaves a negative size", b, e, k,
+                                         shape_str(x.shape())));
+        zero = zero && b == 0 && e == 0;
+    }
+    if (zero) return x;
+    return apply<Pad<T>>({x}, pads, value);
+}
+
+template <class T>
+Variable<T> flip(const Variable<T>& x, const std::vector<long>& axes) {
+    std::vector<std::size_t> ax = normalize_axes(axes, x.ndim(), "flip");
+    if (ax.empty()) return x;
+    return apply<Flip<T>>({x}, std::move(ax));
+}
+
+// Through broadcasting: x as (1, d0, 1, d1, ...) broadcast to (r0, d0, r1, d1, ...) and merged to
+// (r0 * d0, r1 * d1, ...); the gradient (sum_to) adds up the copies.
+template <class T>
+Variable<T> repeat(const Variable<T>& x, const std::vector<long>& repeats) {
+    if (repeats.size() < x.ndim())
+        throw ShapeError(fmt::format("repeat: {} counts ({}) for shape {}: at least one per axis", repeats.size(),
+                                     fmt::join(repeats, ", "), shape_str(x.shape())));
+    for (const long r : repeats)
+        if (r < 0) throw ValueError(fmt::format("repeat: negative count in ({})", fmt::join(repeats, ", ")));
+    const std::size_t extra = repeats.size() - x.ndim();
+    std::vector<long> spread, merged;
+    Shape target_shape;
+    for (std::size_t i = 0; i < repeats.size(); ++i) {
+        const long d = i < extra ? 1 : static_cast<long>(x.shape()[i - extra]);
+        spread.insert(spread.end(), {1, d});
+        target_shape.push_back(static_cast<std::size_t>(repeats[i]));
+        target_shape.push_back(static_cast<std::size_t>(d));
+    }
+    shape_size(target_shape, "repeat");  // ResourceError before any product below could overflow
+    for (std::size_t i = 0; i < repeats.size(); ++i) merged.push_back(repeats[i] * spread[2 * i + 1]);
+    return reshape(broadcast_to(reshape(x, spread), target_shape), merged);
+}
+
+template <class T>
+Variable<T> tile(const Variable<T>& x, const std::vector<long>& reps) {
+    for (const long r : reps)
+        if (r < 0) throw ValueError(fmt::format("tile: negative count in ({})", fmt::join(reps, ", ")));
+    std::vector<long> counts(reps.size() < x.ndim() ? x.ndim() - reps.size() : 0, 1);
+    counts.insert(counts.end(), reps.begin(), reps.end());
+    return repeat(x, counts);
+}
+
+template <class T>
+Variable<T> permute(const Variable<T>& x, const std::vector<long>& axes) {
+    if (axes.size() != x.ndim())
+        throw ShapeError(fmt::format("permute: {} axes ({}) for shape {}", axes.size(), fmt::join(axes, ", "),
+                                     shape_str(x.shape())));
+    normalize_axes(axes, x.ndim(), "permute");  // in range, none twice: a permutation
+    std::vector<std::size_t> perm;
+    for (const long a : axes) perm.push_back(normalize_axis(a, x.ndim(), "permute"));
+    return transpose(x, perm);
+}
+
+template <class T>
+Variable<T> expand(const Variable<T>& x, const std::vector<long>& shape) {
+    auto fail = [&](std::string_view why) {
+        return ShapeError(fmt::format("expand: cannot expand {} to ({}): {}", shape_str(x.shape()),
+                                      fmt::join(shape, ", "), why));
+    };
+    if (shape.size() < x.ndim()) throw fail("fewer dimensions");
+    const std::size_t lead = shape.size() - x.ndim();
+    Shape target(shape.size());
+    for (std::size_t i = 0; i < shape.size(); ++i) {
+        if (shape[i] == -1 && i < lead) throw fail("-1 for a new leading axis");
+        if (shape[i] < -1) throw fail("a negative size");
+        const std::size_t have = i < lead ? 1 : x.shape()[i - lead];
+        target[i] = shape[i] == -1 ? have : static_cast<std::size_t>(shape[i]);
+        if (have != 1 && have != target[i]) throw fail(fmt::format("axis {} has size {}", i, have));
+    }
+    shape_size(target, "expand");
+    return broadcast_to(x, target);
+}
+
 XG_INSTANTIATE_OP(reshape)
 XG_INSTANTIATE_OP(broadcast_to)
 XG_INSTANTIATE_OP(sum_to)
 XG_INSTANTIATE_OP(slice)
 XG_INSTANTIATE_OP(concatenate)
+XG_INSTANTIATE_OP(unsqueeze)
+XG_INSTANTIATE_OP(flatten)
+XG_INSTANTIATE_OP(stack)
+XG_INSTANTIATE_OP(chunk)
+XG_INSTANTIATE_OP(pad)
+XG_INSTANTIATE_OP(flip)
+XG_INSTANTIATE_OP(repeat)
+XG_INSTANTIATE_OP(tile)
+XG_INSTANTIATE_OP(permute)
+XG_INSTANTIATE_OP(expand)
 
 // Overloaded names: the signature is needed to say which one.
 #define XG_INSTANTIATE(T)                                 \
     template Variable<T> transpose(const Variable<T>&); \
-    template Variable<T> transpose(const Variable<T>&, const std::vector<std::size_t>&);
+    template Variable<T> transpose(const Variable<T>&, const std::vector<std::size_t>&);                  \
+    template Variable<T> squeeze(const Variable<T>&);                                                    \
+    template Variable<T> squeeze(const Variable<T>&, long);                                              \
+    template std::vector<Variable<T>> split(const Variable<T>&, long, long);                             \
+    template std::vector<Variable<T>> split(const Variable<T>&, const std::vector<long>&, long);
 XG_INSTANTIATE(float)
 XG_INSTANTIATE(double)
 

@@ -1,5 +1,8 @@
 #include "op_cases.hpp"
 
+#include <algorithm>
+#include <cmath>
+#include <initializer_list>
 #include <ostream>
 #include <random>
 
@@ -7,6 +10,15 @@ namespace xgt {
 
 using Shape = xg::Shape;
 using Vs = std::vector<V>;
+
+namespace {
+// A mask of shape (n, 1): xg::Mask{{true}, {false}} is ambiguous (a list of bools, or of rows).
+xg::Mask mask_column(std::initializer_list<bool> values) {
+    xg::Mask m = xg::Mask::from_shape({values.size(), 1});
+    std::copy(values.begin(), values.end(), m.begin());
+    return m;
+}
+}  // namespace
 
 const std::vector<OpCase>& op_cases() {
     static const std::vector<OpCase> cases = {
@@ -39,14 +51,79 @@ const std::vector<OpCase>& op_cases() {
         {"log", {{2, 3}}, [](const Vs& x) { return xg::log(x[0]); }, true, Domain::positive},
         {"sqrt", {{2, 3}}, [](const Vs& x) { return xg::sqrt(x[0]); }, true, Domain::positive},
         {"abs", {{2, 3}}, [](const Vs& x) { return xg::abs(x[0]); }, true, Domain::away_from_zero},
+        {"maximum", {{3, 4}, {3, 4}}, [](const Vs& x) { return xg::maximum(x[0], x[1]); }},
+        {"maximum_bcast_3x1_1x4", {{3, 1}, {1, 4}}, [](const Vs& x) { return xg::maximum(x[0], x[1]); }},
+        {"maximum_bcast_scalar", {{2, 3}, {}}, [](const Vs& x) { return xg::maximum(x[0], x[1]); }},
+        {"minimum", {{3, 4}, {3, 4}}, [](const Vs& x) { return xg::minimum(x[0], x[1]); }},
+        {"minimum_bcast_2x3_3", {{2, 3}, {3}}, [](const Vs& x) { return xg::minimum(x[0], x[1]); }},
+        {"minimum_bcast_2x1x3_4x1", {{2, 1, 3}, {4, 1}}, [](const Vs& x) { return xg::minimum(x[0], x[1]); }},
+        {"clamp", {{3, 4}}, [](const Vs& x) { return xg::clamp(x[0], -1.0, 0.5); }},
+        {"clamp_lo_only", {{3, 4}}, [](const Vs& x) { return xg::clamp(x[0], 0.25, INFINITY); }},
+        // *_ties, *_at_bounds, *_small, *_large: the PyTorch fixture gives these edge-value inputs (ties,
+        // bounds, tiny and huge magnitudes, inf and NaN); the gradchecks draw random ones
+        {"maximum_ties", {{2, 3}, {2, 3}}, [](const Vs& x) { return xg::maximum(x[0], x[1]); }},
+        {"minimum_ties_bcast", {{2, 3}, {3}}, [](const Vs& x) { return xg::minimum(x[0], x[1]); }},
+        {"clamp_at_bounds", {{2, 4}}, [](const Vs& x) { return xg::clamp(x[0], -1.0, 0.5); }},
+        {"sin", {{2, 3}}, [](const Vs& x) { return xg::sin(x[0]); }},
+        {"cos", {{2, 3}}, [](const Vs& x) { return xg::cos(x[0]); }},
+        {"log1p", {{2, 3}}, [](const Vs& x) { return xg::log1p(x[0]); }, true, Domain::positive},
+        {"expm1", {{2, 3}}, [](const Vs& x) { return xg::expm1(x[0]); }},
+        {"log1p_small", {{2, 3}}, [](const Vs& x) { return xg::log1p(x[0]); }, true, Domain::positive},
+        {"expm1_small", {{2, 3}}, [](const Vs& x) { return xg::expm1(x[0]); }},
+        {"square", {{2, 3}}, [](const Vs& x) { return xg::square(x[0]); }},
+        {"reciprocal", {{2, 3}}, [](const Vs& x) { return xg::reciprocal(x[0]); }, true, Domain::away_from_zero},
+        {"rsqrt", {{2, 3}}, [](const Vs& x) { return xg::rsqrt(x[0]); }, true, Domain::positive},
         // activations
         {"sigmoid", {{3, 4}}, [](const Vs& x) { return xg::sigmoid(x[0]); }},
         {"tanh", {{3, 4}}, [](const Vs& x) { return xg::tanh(x[0]); }},
         {"relu", {{3, 4}}, [](const Vs& x) { return xg::relu(x[0]); }, true, Domain::away_from_zero},
         {"leaky_relu", {{3, 4}}, [](const Vs& x) { return xg::leaky_relu(x[0], 0.1); }, true, Domain::away_from_zero},
         {"softplus", {{3, 4}}, [](const Vs& x) { return xg::softplus(x[0]); }},
+        {"gelu", {{3, 4}}, [](const Vs& x) { return xg::gelu(x[0]); }},
+        {"gelu_tanh", {{3, 4}}, [](const Vs& x) { return xg::gelu(x[0], xg::GeluApproximate::tanh); }},
+        {"silu", {{3, 4}}, [](const Vs& x) { return xg::silu(x[0]); }},
+        {"elu", {{3, 4}}, [](const Vs& x) { return xg::elu(x[0]); }, true, Domain::away_from_zero},
+        {"elu_alpha", {{3, 4}}, [](const Vs& x) { return xg::elu(x[0], 0.5); }, true, Domain::away_from_zero},
+        {"hardtanh", {{3, 4}}, [](const Vs& x) { return xg::hardtanh(x[0]); }},
+        {"hardtanh_bounds", {{3, 4}}, [](const Vs& x) { return xg::hardtanh(x[0], -0.5, 1.5); }},
+        {"softsign", {{3, 4}}, [](const Vs& x) { return xg::softsign(x[0]); }, true, Domain::away_from_zero},
+        {"gelu_large", {{8}}, [](const Vs& x) { return xg::gelu(x[0]); }},
+        {"gelu_tanh_large", {{8}}, [](const Vs& x) { return xg::gelu(x[0], xg::GeluApproximate::tanh); }},
+        {"silu_large", {{8}}, [](const Vs& x) { return xg::silu(x[0]); }},
+        {"elu_large_and_zero", {{8}}, [](const Vs& x) { return xg::elu(x[0], 0.5); }, true, Domain::away_from_zero},
+        {"softsign_large", {{8}}, [](const Vs& x) { return xg::softsign(x[0]); }, true, Domain::away_from_zero},
+        {"hardtanh_at_bounds", {{2, 4}}, [](const Vs& x) { return xg::hardtanh(x[0]); }},
         {"leaky_relu_grad", {{3, 4}, {3, 4}}, [](const Vs& x) { return xg::leaky_relu_grad(x[0], x[1], 0.1); }, true,
          Domain::away_from_zero},
+        // selection; the masks are literal constants
+        {"where", {{2, 3}, {2, 3}},
+         [](const Vs& x) { return xg::where(xg::Mask{{true, false, true}, {false, false, true}}, x[0], x[1]); }},
+        {"where_bcast_mask_2x1_a_3_b_scalar", {{3}, {}},
+         [](const Vs& x) { return xg::where(mask_column({true, false}), x[0], x[1]); }},
+        {"where_bcast_mask_3_a_2x1_b_1x3", {{2, 1}, {1, 3}},
+         [](const Vs& x) { return xg::where(xg::Mask{false, true, true}, x[0], x[1]); }},
+        {"where_scalar_b", {{2, 3}}, [](const Vs& x) { return xg::where(xg::Mask{true, false, true}, x[0], 0.5); }},
+        {"where_scalar_a", {{2, 3}}, [](const Vs& x) { return xg::where(xg::Mask{true, false, true}, -1.5, x[0]); }},
+        {"masked_fill", {{2, 3}},
+         [](const Vs& x) { return xg::masked_fill(x[0], xg::Mask{{true, false, false}, {false, true, false}}, 2.5); }},
+        {"masked_fill_bcast_x_3_mask_2x1", {{3}},
+         [](const Vs& x) { return xg::masked_fill(x[0], mask_column({false, true}), -1.0); }},
+        {"where_lt_bcast", {{2, 3}, {3}}, [](const Vs& x) { return xg::where(xg::lt(x[0], x[1]), x[0], x[1]); }},
+        {"where_isfinite", {{2, 3}}, [](const Vs& x) { return xg::where(xg::isfinite(x[0]), x[0], 0.0); }},
+        {"masked_fill_gt_scalar", {{3, 4}}, [](const Vs& x) { return xg::masked_fill(x[0], xg::gt(x[0], 0.5), 0.5); }},
+        {"where_ge_eq_ne_le", {{2, 3}, {2, 3}},
+         [](const Vs& x) {
+             V y = xg::where(xg::ge(x[0], 0.0), x[0], x[1]);
+             y = xg::where(xg::eq(x[0], x[1]), x[1], y);
+             y = xg::where(xg::ne(x[1], -1.0), y, x[0] * 2.0);
+             return xg::where(xg::le(x[0], x[1]), y, y * 3.0);
+         }},
+        // dropout with a generator seeded afresh in every call: the same mask each time
+        {"dropout", {{3, 4}},
+         [](const Vs& x) {
+             std::mt19937_64 gen(7);
+             return xg::dropout(x[0], 0.4, true, gen);
+         }},
         // reductions
         {"sum_all", {{3, 4}}, [](const Vs& x) { return xg::sum(x[0]); }},
         {"sum_axis0", {{3, 4}}, [](const Vs& x) { return xg::sum(x[0], 0); }},
@@ -58,6 +135,38 @@ const std::vector<OpCase>& op_cases() {
         {"max_all", {{3, 4}}, [](const Vs& x) { return xg::max(x[0]); }},
         {"max_axis1", {{3, 4}}, [](const Vs& x) { return xg::max(x[0], 1); }},
         {"max_axis0_keepdims", {{3, 4}}, [](const Vs& x) { return xg::max(x[0], 0, true); }},
+        {"min_all", {{3, 4}}, [](const Vs& x) { return xg::min(x[0]); }},
+        {"min_axis1", {{3, 4}}, [](const Vs& x) { return xg::min(x[0], 1); }},
+        {"min_axis_neg_keepdims", {{2, 3, 4}}, [](const Vs& x) { return xg::min(x[0], -2, true); }},
+        {"sum_axes_0_2", {{2, 3, 4}}, [](const Vs& x) { return xg::sum(x[0], {0, 2}); }},
+        {"sum_axes_neg_keepdims", {{2, 3, 4}}, [](const Vs& x) { return xg::sum(x[0], {-1, -3}, true); }},
+        {"sum_axes_empty_keepdims", {{2, 3}}, [](const Vs& x) { return xg::sum(x[0], {}, true); }},
+        {"mean_axes_1_2", {{2, 3, 4}}, [](const Vs& x) { return xg::mean(x[0], {1, 2}); }},
+        {"mean_axes_keepdims", {{2, 3, 4}}, [](const Vs& x) { return xg::mean(x[0], {0, -1}, true); }},
+        {"max_axes_0_2", {{2, 3, 4}}, [](const Vs& x) { return xg::max(x[0], {0, 2}); }},
+        {"max_axes_last_keepdims", {{2, 3, 4}}, [](const Vs& x) { return xg::max(x[0], {-1, -2}, true); }},
+        {"min_axes_2_0", {{2, 3, 4}}, [](const Vs& x) { return xg::min(x[0], {2, 0}); }},
+        {"logsumexp_axis1", {{3, 4}}, [](const Vs& x) { return xg::logsumexp(x[0], 1); }},
+        {"logsumexp_axis0_keepdims", {{3, 4}}, [](const Vs& x) { return xg::logsumexp(x[0], 0, true); }},
+        {"logsumexp_axis_neg_3d", {{2, 3, 4}}, [](const Vs& x) { return xg::logsumexp(x[0], -2); }},
+        {"var_all", {{3, 4}}, [](const Vs& x) { return xg::var(x[0]); }},
+        {"var_axis1_biased", {{3, 4}}, [](const Vs& x) { return xg::var(x[0], 1, 0); }},
+        {"var_axes_keepdims", {{2, 3, 4}}, [](const Vs& x) { return xg::var(x[0], {0, 2}, 1, true); }},
+        {"std_all", {{3, 4}}, [](const Vs& x) { return xg::std(x[0]); }},
+        {"std_axis0", {{3, 4}}, [](const Vs& x) { return xg::std(x[0], 0); }},
+        {"std_axes_biased_keepdims", {{2, 3, 4}}, [](const Vs& x) { return xg::std(x[0], {-1, 0}, 0, true); }},
+        {"prod_all", {{2, 3}}, [](const Vs& x) { return xg::prod(x[0]); }},
+        {"prod_axis1", {{3, 4}}, [](const Vs& x) { return xg::prod(x[0], 1); }},
+        {"prod_axis0_keepdims", {{3, 4}}, [](const Vs& x) { return xg::prod(x[0], 0, true); }},
+        {"prod_axis_neg_3d", {{2, 3, 4}}, [](const Vs& x) { return xg::prod(x[0], -2); }},
+        // edge values: the PyTorch fixture runs these on explicit inputs (ties, +-inf, 1e308, zeros,
+        // zero variance; scripts/torch_fixtures/reduce_shape.py), the gradchecks on random ones
+        {"min_axis1_ties", {{3, 4}}, [](const Vs& x) { return xg::min(x[0], 1); }},
+        {"max_axes_ties", {{2, 2, 2}}, [](const Vs& x) { return xg::max(x[0], {0, 2}); }},
+        {"logsumexp_extremes", {{5, 3}}, [](const Vs& x) { return xg::logsumexp(x[0], 1); }},
+        {"std_zero_variance", {{2, 3}}, [](const Vs& x) { return xg::std(x[0], 1); }},
+        {"prod_axis1_zeros", {{4, 4}}, [](const Vs& x) { return xg::prod(x[0], 1); }},
+        {"prod_all_one_zero", {{2, 3}}, [](const Vs& x) { return xg::prod(x[0]); }},
         // shape
         {"reshape", {{2, 6}}, [](const Vs& x) { return xg::reshape(x[0], {3, -1}); }},
         {"transpose_2d", {{2, 3}}, [](const Vs& x) { return xg::transpose(x[0]); }},
@@ -69,6 +178,37 @@ const std::vector<OpCase>& op_cases() {
         {"slice_axis1_step", {{3, 6}}, [](const Vs& x) { return xg::slice(x[0], -1, 0, 6, 2); }},
         {"concatenate_axis0", {{2, 3}, {1, 3}, {3, 3}}, [](const Vs& x) { return xg::concatenate(x, 0); }},
         {"concatenate_axis1", {{2, 3}, {2, 2}}, [](const Vs& x) { return xg::concatenate(x, 1); }},
+        {"squeeze_all", {{1, 3, 1, 2}}, [](const Vs& x) { return xg::squeeze(x[0]); }},
+        {"squeeze_axis_neg", {{3, 1, 2}}, [](const Vs& x) { return xg::squeeze(x[0], -2); }},
+        {"unsqueeze_axis1", {{2, 3}}, [](const Vs& x) { return xg::unsqueeze(x[0], 1); }},
+        {"unsqueeze_axis_neg", {{2, 3}}, [](const Vs& x) { return xg::unsqueeze(x[0], -1); }},
+        {"flatten_all", {{2, 3, 4}}, [](const Vs& x) { return xg::flatten(x[0]); }},
+        {"flatten_1_2", {{2, 3, 4, 2}}, [](const Vs& x) { return xg::flatten(x[0], 1, 2); }},
+        {"stack_axis0", {{2, 3}, {2, 3}, {2, 3}}, [](const Vs& x) { return xg::stack(x, 0); }},
+        {"stack_axis_neg", {{2, 3}, {2, 3}}, [](const Vs& x) { return xg::stack(x, -1); }},
+        // pieces weighted differently, so each one's gradient reaches the right place
+        {"split_size", {{5, 3}},
+         [](const Vs& x) {
+             const Vs p = xg::split(x[0], 2);
+             return xg::concatenate(Vs{p[2], p[0] * 2.0, p[1] * 3.0}, 0);
+         }},
+        {"split_sizes_axis1", {{3, 5}},
+         [](const Vs& x) {
+             const Vs p = xg::split(x[0], {1, 3, 1}, 1);
+             return xg::concatenate(Vs{p[2] * 2.0, p[0], xg::exp(p[1])}, 1);
+         }},
+        {"chunk", {{7, 2}},
+         [](const Vs& x) {
+             const Vs p = xg::chunk(x[0], 3);
+             return xg::concatenate(Vs{p[1], p[2] * 2.0, p[0] * 3.0}, 0);
+         }},
+        {"pad_2d", {{2, 3}}, [](const Vs& x) { return xg::pad(x[0], {{1, 0}, {2, 1}}, 0.5); }},
+        {"pad_crop", {{4, 5}}, [](const Vs& x) { return xg::pad(x[0], {{-1, 2}, {1, -2}}); }},
+        {"flip", {{2, 3, 4}}, [](const Vs& x) { return xg::flip(x[0], {0, -1}); }},
+        {"repeat", {{2, 3}}, [](const Vs& x) { return xg::repeat(x[0], {2, 1, 3}); }},
+        {"tile", {{2, 3}}, [](const Vs& x) { return xg::tile(x[0], {2}); }},
+        {"permute", {{2, 3, 4}}, [](const Vs& x) { return xg::permute(x[0], {-1, 0, 1}); }},
+        {"expand", {{3, 1}}, [](const Vs& x) { return xg::expand(x[0], {2, -1, 4}); }},
         // linear algebra
         {"matmul", {{3, 4}, {4, 2}}, [](const Vs& x) { return xg::matmul(x[0], x[1]); }},
         {"matmul_ta", {{4, 3}, {4, 2}}, [](const Vs& x) { return xg::matmul(x[0], x[1], true, false); }},

@@ -97,4 +97,70 @@ BOOST_AUTO_TEST_CASE(freed_graph_names_the_op) {
     expect_error<xg::GraphError>([&] { y.backward(); }, {"sum", "retain_graph"});
 }
 
+BOOST_AUTO_TEST_CASE(reduction_errors) {
+    // axes out of range, repeated, or an empty reduction without a value
+    expect_error<xg::IndexError>([] { xg::min(zeros({2, 3}), -3); }, {"min", "axis -3"});
+    expect_error<xg::IndexError>([] { xg::sum(zeros({2, 3}), {0, 2}); }, {"sum", "axis 2"});
+    expect_error<xg::ValueError>([] { xg::sum(zeros({2, 3}), {1, -1}); }, {"sum", "axis 1", "more than once", "(1, -1)"});
+    expect_error<xg::ValueError>([] { xg::mean(zeros({2, 3}), {0, 0}); }, {"mean", "axis 0", "more than once"});
+    expect_error<xg::ValueError>([] { xg::max(zeros({2, 3, 4}), {2, -1}); }, {"max", "axis 2", "more than once"});
+    expect_error<xg::ValueError>([] { xg::min(zeros({2, 3, 4}), {0, -3}); }, {"min", "axis 0", "more than once"});
+    expect_error<xg::ValueError>([] { xg::var(zeros({2, 3}), {1, 1}); }, {"var", "more than once"});
+    expect_error<xg::ValueError>([] { xg::std(zeros({2, 3}), {0, -2}); }, {"std", "more than once"});
+    expect_error<xg::IndexError>([] { xg::logsumexp(zeros({2, 3}), 2); }, {"logsumexp", "axis 2"});
+    expect_error<xg::IndexError>([] { xg::var(zeros({2, 3}), 5); }, {"var", "axis 5"});
+    expect_error<xg::IndexError>([] { xg::std(zeros({2, 3}), -3); }, {"std", "axis -3"});
+    expect_error<xg::IndexError>([] { xg::prod(zeros({2, 3}), 2); }, {"prod", "axis 2"});
+    expect_error<xg::IndexError>([] { xg::argmax(zeros({2, 3}), 2); }, {"argmax", "axis 2"});
+    expect_error<xg::IndexError>([] { xg::argmin(zeros({2, 3}), -3); }, {"argmin", "axis -3"});
+    expect_error<xg::ValueError>([] { xg::var(zeros({2, 3}), 1, -1); }, {"var", "correction", "-1"});
+    expect_error<xg::ShapeError>([] { xg::min(zeros({0, 3})); }, {"min", "empty", "(0, 3)"});
+    expect_error<xg::ShapeError>([] { xg::min(zeros({2, 0}), 1); }, {"min", "empty", "(2, 0)", "axis 1"});
+    expect_error<xg::ShapeError>([] { xg::max(zeros({2, 0, 3}), {1, 2}); }, {"max", "empty", "(2, 0, 3)", "(1, 2)"});
+    expect_error<xg::ShapeError>([] { xg::mean(zeros({2, 0, 3}), {0, 1}); }, {"mean", "empty", "(2, 0, 3)"});
+    expect_error<xg::ShapeError>([] { xg::var(zeros({0, 3})); }, {"var", "empty", "(0, 3)"});
+    expect_error<xg::ShapeError>([] { xg::std(zeros({3, 0}), 1); }, {"std", "empty", "(3, 0)"});
+    expect_error<xg::ShapeError>([] { xg::argmax(zeros({0, 3}), 0); }, {"argmax", "empty", "(0, 3)"});
+    expect_error<xg::ShapeError>([] { xg::argmin(zeros({0})); }, {"argmin", "empty", "(0,)"});
+}
+
+BOOST_AUTO_TEST_CASE(new_shape_op_errors) {
+    expect_error<xg::IndexError>([] { xg::squeeze(zeros({2, 1}), 2); }, {"squeeze", "axis 2"});
+    expect_error<xg::IndexError>([] { xg::unsqueeze(zeros({2, 3}), 3); }, {"unsqueeze", "axis 3"});
+    expect_error<xg::IndexError>([] { xg::unsqueeze(zeros({2, 3}), -4); }, {"unsqueeze", "axis -4"});
+    expect_error<xg::IndexError>([] { xg::flatten(zeros({2, 3}), 0, 2); }, {"flatten", "axis 2"});
+    expect_error<xg::ValueError>([] { xg::flatten(zeros({2, 3, 4}), 2, 1); }, {"flatten", "start axis 2", "end axis 1", "(2, 3, 4)"});
+    expect_error<xg::ShapeError>([] { xg::stack<double>({zeros({2, 3}), zeros({3, 2})}); }, {"stack", "input 1", "(3, 2)", "(2, 3)"});
+    expect_error<xg::ShapeError>([] { xg::stack<double>({}); }, {"stack", "no inputs"});
+    expect_error<xg::IndexError>([] { xg::stack<double>({zeros({2, 3}), zeros({2, 3})}, 3); }, {"stack", "axis 3"});
+    expect_error<xg::ShapeError>([] { xg::split(zeros({5, 2}), {2, 2}); }, {"split", "(2, 2)", "add up to 4", "size 5", "(5, 2)"});
+    expect_error<xg::ValueError>([] { xg::split(zeros({5, 2}), {6, -1}); }, {"split", "negative size -1"});
+    expect_error<xg::ValueError>([] { xg::split(zeros({5, 2}), 0); }, {"split", "split size 0", "(5, 2)"});
+    expect_error<xg::IndexError>([] { xg::split(zeros({5, 2}), 2, 2); }, {"split", "axis 2"});
+    expect_error<xg::ValueError>([] { xg::chunk(zeros({5, 2}), 0); }, {"chunk", "positive", "0"});
+    expect_error<xg::IndexError>([] { xg::chunk(zeros({5, 2}), 2, -3); }, {"chunk", "axis -3"});
+    expect_error<xg::ShapeError>([] { xg::pad(zeros({2, 3}), {{1, 1}}); }, {"pad", "1 (before, after) pairs", "(2, 3)"});
+    expect_error<xg::ShapeError>([] { xg::pad(zeros({2, 3}), {{0, 0}, {-2, -2}}); }, {"pad", "(-2, -2)", "axis 1", "(2, 3)"});
+    expect_error<xg::IndexError>([] { xg::flip(zeros({2, 3}), {2}); }, {"flip", "axis 2"});
+    expect_error<xg::ValueError>([] { xg::flip(zeros({2, 3}), {1, -1}); }, {"flip", "axis 1", "more than once"});
+    expect_error<xg::ShapeError>([] { xg::repeat(zeros({2, 3}), {2}); }, {"repeat", "(2)", "(2, 3)"});
+    expect_error<xg::ValueError>([] { xg::repeat(zeros({2, 3}), {2, -1}); }, {"repeat", "negative", "(2, -1)"});
+    expect_error<xg::ValueError>([] { xg::tile(zeros({2, 3}), {-2}); }, {"tile", "negative", "(-2)"});
+    expect_error<xg::ShapeError>([] { xg::permute(zeros({2, 3}), {0}); }, {"permute", "(0)", "(2, 3)"});
+    expect_error<xg::ValueError>([] { xg::permute(zeros({2, 3}), {1, -1}); }, {"permute", "more than once"});
+    expect_error<xg::IndexError>([] { xg::permute(zeros({2, 3}), {0, 2}); }, {"permute", "axis 2"});
+    expect_error<xg::ShapeError>([] { xg::expand(zeros({2, 3}), {4, 3}); }, {"expand", "(2, 3)", "(4, 3)", "axis 0"});
+    expect_error<xg::ShapeError>([] { xg::expand(zeros({2, 3}), {3}); }, {"expand", "(2, 3)", "fewer"});
+    expect_error<xg::ShapeError>([] { xg::expand(zeros({2, 3}), {-1, 2, 3}); }, {"expand", "-1", "leading"});
+    expect_error<xg::ShapeError>([] { xg::expand(zeros({2, 1}), {2, -2}); }, {"expand", "negative"});
+    // sizes beyond any array: a named error before any arithmetic could wrap around
+    static constexpr long huge = std::numeric_limits<long>::max();
+    expect_error<xg::ResourceError>([] { xg::pad(zeros({2}), {{huge, 0}}); }, {"pad", "(2,)"});
+    expect_error<xg::ResourceError>([] { xg::pad(zeros({2}), {{0, 1L << 60}}); }, {"pad", "(2,)"});
+    expect_error<xg::ResourceError>([] { xg::repeat(zeros({2, 3}), {1L << 40, 1L << 40}); }, {"repeat"});
+    expect_error<xg::ResourceError>([] { xg::expand(zeros({1}), {1L << 40, 1L << 40}); }, {"expand"});
+    expect_error<xg::ShapeError>([] { xg::split(zeros({5}), {huge, huge, 5}); }, {"split", "more than 5"});
+    BOOST_TEST(xg::chunk(zeros({5}), huge).size() == 5u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
