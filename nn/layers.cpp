@@ -47,6 +47,23 @@ std::string Linear<T>::repr() const {
                        bias_.defined() ? "" : ", no bias");
 }
 
+template <class T>
+Embedding<T>::Embedding(std::size_t num, std::size_t dim, EmbeddingOptions options) {
+    if (num == 0 || dim == 0)
+        throw ShapeError(fmt::format("Embedding: sizes must be positive, got {} x {}", num, dim));
+    require_memory_for_parameters(static_cast<double>(num) * static_cast<double>(dim), sizeof(T),
+                                  fmt::format("Embedding({}, {})", num, dim));
+    Generator& gen = options.generator ? *options.generator : default_generator();
+    Variable<T> w(Array<T>::from_shape({num, dim}));
+    init::normal_(w, 1.0, gen);
+    weight_ = this->register_parameter("weight", w, Decay::yes);  // a weight matrix, as Linear's
+}
+
+template <class T>
+std::string Embedding<T>::repr() const {
+    return fmt::format("Embedding({}, {})", weight_.shape()[0], weight_.shape()[1]);
+}
+
 Activation parse_activation(std::string_view text) {
     for (Activation a : {Activation::sigmoid, Activation::tanh, Activation::relu, Activation::leaky_relu,
                          Activation::softplus})
@@ -183,6 +200,7 @@ std::string LayerNorm<T>::repr() const {
 
 #define XG_INSTANTIATE(T)              \
     template class Linear<T>;          \
+    template class Embedding<T>;       \
     template class ActivationLayer<T>; \
     template class GELU<T>;            \
     template class ELU<T>;             \

@@ -41,6 +41,27 @@ private:
     std::string init_name_;
 };
 
+struct EmbeddingOptions {
+    Generator* generator = nullptr;  // default_generator() when null
+};
+
+// torch.nn.Embedding: a table of `num` vectors of size `dim`, initialised N(0, 1) as torch's;
+// forward(ids) returns the rows for ids of any shape, of shape ids.shape + (dim,). Not a
+// UnaryModule (its input is an index array, not a Variable), so it is called directly.
+template <class T>
+class Embedding : public Module<T> {
+public:
+    Embedding(std::size_t num, std::size_t dim, EmbeddingOptions options = {});
+    Variable<T> forward(const IndexArray& ids) { return embedding(weight_, ids); }
+    Variable<T> operator()(const IndexArray& ids) { return forward(ids); }
+    std::string repr() const override;
+
+    Variable<T> weight() const { return weight_; }
+
+private:
+    Variable<T> weight_;
+};
+
 // Activations. `Activation` names them for models configured by value (MultiLayerNet, flags).
 enum class Activation { sigmoid, tanh, relu, leaky_relu, softplus };
 Activation parse_activation(std::string_view text);  // "sigmoid", "tanh", "relu", "leaky_relu", "softplus"
@@ -206,6 +227,7 @@ private:
 
 #define XG_NN_LAYERS_EXTERN(T)                   \
     extern template class Linear<T>;             \
+    extern template class Embedding<T>;          \
     extern template class ActivationLayer<T>;    \
     extern template class GELU<T>;               \
     extern template class ELU<T>;                \

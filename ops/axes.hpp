@@ -1,5 +1,5 @@
 #pragma once
-// Internal to the ops' .cpp files (not installed): lists of axes, for the ops that take several.
+// Internal to the ops' .cpp files (not installed): shapes and lists of axes, for the ops that take several.
 #include <algorithm>
 #include <cstddef>
 #include <string_view>
@@ -11,6 +11,9 @@
 #include "graph/array.hpp"
 
 namespace xg {
+
+// A shape as the signed sizes reshape() takes.
+inline std::vector<long> as_long(const Shape& s) { return std::vector<long>(s.begin(), s.end()); }
 
 // Each axis normalised (negative allowed; IndexError when out of range), sorted; an axis given
 // twice throws ValueError naming `op` and the list. An empty list stays empty.

@@ -1,6 +1,8 @@
-// Matrix products through BLAS (xtensor-blas's gemm). Transposed operands are passed to BLAS as
-// flags, so neither the forward nor the backward pass copies a matrix to transpose it.
+// Matrix products through BLAS (xtensor-blas's gemm for 2-D operands, cblas on pointers into
+// the arrays for batched ones). Transposed operands are passed to BLAS as flags, so neither the
+// forward nor the backward pass copies a matrix to transpose it.
 #include <algorithm>
+#include <limits>
 #include <optional>
 
 #include <fmt/format.h>
@@ -69,6 +71,128 @@ struct MatMul final : Function<T> {
         Variable<T> ga, gb;
         if (this->needs_input_grad(0)) ga = ta ? matmul(b, gy, tb, true) : matmul(gy, b, false, !tb);
         if (this->needs_input_grad(1)) gb = tb ? matmul(gy, a, true, ta) : matmul(a, gy, !ta, false);
+        return {ga, gb};
+    }
+    bool ta, tb;
+};
+
+// c = op(a)·op(b) + beta·c for row-major matrices at pointers: one BLAS call, no copies (cblas
+// as xtensor-blas declares it: including <cblas.h> as well would declare it twice).
+template <class T>
+void gemm_raw(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const T* a, const T* b, T* c, T beta) {
+    const auto TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
+    const auto M = static_cast<CBLAS_INT>(m), N = static_cast<CBLAS_INT>(n), K = static_cast<CBLAS_INT>(k);
+    const CBLAS_INT lda = ta ? M : K, ldb = tb ? K : N;
+    if constexpr (std::is_same_v<T, float>)
+        cblas_sgemm(CblasRowMajor, TA, TB, M, N, K, 1.0f, a, lda, b, ldb, beta, c, N);
+    else
+        cblas_dgemm(CblasRowMajor, TA, TB, M, N, K, 1.0, a, lda, b, ldb, beta, c, N);
+}
+
+// A batched product op(a)·op(b) of operands of at least 2 dimensions: the result's shape, the
+// matrix sizes, and for each of the result's matrices (row-major over the broadcast batch
+// dimensions) the index of the matrix of a and of b it multiplies.
+struct BatchPlan {
+    Shape out;
+    std::size_t m, k, n;
+    std::vector<std::size_t> a_matrix, b_matrix;
+};
+
+BatchPlan batch_plan(std::string_view op, const Shape& as, const Shape& bs, bool ta, bool tb) {
+    if (as.size() < 2 || bs.size() < 2)
+        throw ShapeError(fmt::format("{}: expects operands of at least 2 dimensions with transpose flags, got shapes "
+                                     "{} and {}",
+                                     op, shape_str(as), shape_str(bs)));
+    const std::size_t ra = as.size() - 2, rb = bs.size() - 2, nb = std::max(ra, rb);
+    BatchPlan p;
+    p.m = ta ? as[ra + 1] : as[ra];
+    p.k = ta ? as[ra] : as[ra + 1];
+    const std::size_t kb = tb ? bs[rb + 1] : bs[rb];
+    p.n = tb ? bs[rb] : bs[rb + 1];
+    if (p.k != kb)
+        throw ShapeError(fmt::format("{}: shapes {}{} and {}{} are not aligned ({} != {})", op, shape_str(as),
+                                     ta ? "^T" : "", shape_str(bs), tb ? "^T" : "", p.k, kb));
+    // Batch dimensions aligned on the right; a missing one is 1.
+    Shape da(nb, 1), db(nb, 1);
+    std::copy_n(as.begin(), ra, da.begin() + static_cast<std::ptrdiff_t>(nb - ra));
+    std::copy_n(bs.begin(), rb, db.begin() + static_cast<std::ptrdiff_t>(nb - rb));
+    p.out = Shape(nb + 2);
+    for (std::size_t i = 0; i < nb; ++i) {
+        if (da[i] != db[i] && da[i] != 1 && db[i] != 1)
+            throw ShapeError(fmt::format("{}: the batch dimensions of shapes {} and {} do not broadcast", op,
+                                         shape_str(as), shape_str(bs)));
+        p.out[i] = da[i] == 1 ? db[i] : da[i];
+    }
+    p.out[nb] = p.m;
+    p.out[nb + 1] = p.n;
+    shape_size(p.out, op);
+    constexpr std::size_t blas_max = std::numeric_limits<CBLAS_INT>::max();
+    if (p.m > blas_max || p.k > blas_max || p.n > blas_max)
+        throw ResourceError(fmt::format("{}: matrices of shapes {} and {} exceed BLAS's {} rows or columns", op,
+                                        shape_str(as), shape_str(bs), blas_max));
+    std::size_t count = 1;
+    for (std::size_t i = 0; i < nb; ++i) count *= p.out[i];
+    p.a_matrix.assign(count, 0);
+    p.b_matrix.assign(count, 0);
+    if (count == 0) return p;
+    // Matrix strides of a and b along each batch dimension, 0 where it is broadcast.
+    std::vector<std::size_t> sa(nb, 0), sb(nb, 0);
+    for (std::size_t i = nb, step_a = 1, step_b = 1; i-- > 0;) {
+        if (da[i] != 1) sa[i] = step_a;
+        if (db[i] != 1) sb[i] = step_b;
+        step_a *= da[i];
+        step_b *= db[i];
+    }
+    std::vector<std::size_t> index(nb, 0);
+    std::size_t ia = 0, ib = 0;
+    for (std::size_t t = 0; t < count; ++t) {
+        p.a_matrix[t] = ia;
+        p.b_matrix[t] = ib;
+        for (std::size_t i = nb; i-- > 0;) {  // the odometer's next position
+            ia += sa[i];
+            ib += sb[i];
+            if (++index[i] < p.out[i]) break;
+            ia -= sa[i] * index[i];
+            ib -= sb[i] * index[i];
+            index[i] = 0;
+        }
+    }
+    return p;
+}
+
+// op(a)·op(b) over broadcast batch dimensions: one GEMM per matrix of the result, on pointers
+// into a and b (a broadcast operand is read in place, never copied).
+template <class T>
+struct BatchedMatMul final : Function<T> {
+    BatchedMatMul(bool ta, bool tb) : ta(ta), tb(tb) {}
+    std::string_view name() const override { return "matmul"; }
+    Array<T> forward(const ArrayRefs<T>& xs) override {
+        const BatchPlan p = batch_plan(name(), xs[0].shape(), xs[1].shape(), ta, tb);
+        Array<T> c = Array<T>::from_shape(p.out);
+        if (c.size() == 0) return c;
+        if (p.k == 0) {  // products over an empty inner dimension: zeros
+            std::fill_n(c.data(), c.size(), T(0));
+            return c;
+        }
+        // Each matrix of c is cleared just before its GEMM (see gemm_into: clearing beats BLAS's
+        // beta = 0), while it is small enough to stay in L1 for the GEMM, not all of c up front.
+        const std::size_t sa = p.m * p.k, sb = p.k * p.n, sc = p.m * p.n;
+        for (std::size_t t = 0; t < p.a_matrix.size(); ++t) {
+            std::fill_n(c.data() + t * sc, sc, T(0));
+            gemm_raw(ta, tb, p.m, p.n, p.k, xs[0].data() + p.a_matrix[t] * sa, xs[1].data() + p.b_matrix[t] * sb,
+                     c.data() + t * sc, T(1));
+        }
+        return c;
+    }
+    // As MatMul's, each gradient then summed over the batch dimensions its operand broadcast.
+    std::vector<Variable<T>> backward(const Variable<T>& gy) override {
+        const Variable<T>& a = this->input(0);
+        const Variable<T>& b = this->input(1);
+        Variable<T> ga, gb;
+        if (this->needs_input_grad(0))
+            ga = sum_to(ta ? matmul(b, gy, tb, true) : matmul(gy, b, false, !tb), a.shape());
+        if (this->needs_input_grad(1))
+            gb = sum_to(tb ? matmul(gy, a, true, ta) : matmul(a, gy, !ta, false), b.shape());
         return {ga, gb};
     }
     bool ta, tb;
@@ -176,28 +300,94 @@ struct LinearRelu final : Function<T> {
 
 }  // namespace
 
+namespace {
+
+std::vector<long> as_long(const Shape& s) { return std::vector<long>(s.begin(), s.end()); }
+
+// `shape` without its axis `axis` (a vector operand's dimension, removed from the result).
+std::vector<long> drop_axis(const Shape& shape, std::size_t axis) {
+    std::vector<long> s = as_long(shape);
+    s.erase(s.begin() + static_cast<std::ptrdiff_t>(axis));
+    return s;
+}
+
+// x·W + b for x of any number of dimensions: x as (rows, in), the op, the result reshaped back.
+template <class Op, class T>
+Variable<T> affine_nd(std::string_view op, const Variable<T>& x, const Variable<T>& W, const Variable<T>& b) {
+    auto run = [&](const Variable<T>& x2) {
+        if (!b.defined()) return apply<Op>({x2, W});
+        return apply<Op>({x2, W, b});
+    };
+    if (!x.defined() || !W.defined() || x.ndim() == 2 || x.ndim() == 0 || W.ndim() != 2) return run(x);
+    const Shape& xs = x.shape();
+    if (xs.back() != W.shape()[0])
+        throw ShapeError(fmt::format("{}: input of shape {} does not match weight of shape {} ({} != {})", op,
+                                     shape_str(xs), shape_str(W.shape()), xs.back(), W.shape()[0]));
+    std::vector<long> lead = drop_axis(xs, xs.size() - 1);
+    std::size_t r = 1;
+    for (long d : lead) r *= static_cast<std::size_t>(d);
+    Variable<T> y = run(reshape(x, {static_cast<long>(r), static_cast<long>(xs.back())}));
+    lead.push_back(static_cast<long>(W.shape()[1]));
+    return reshape(y, lead);
+}
+
+}  // namespace
+
 template <class T>
 Variable<T> matmul(const Variable<T>& a, const Variable<T>& b, bool transpose_a, bool transpose_b) {
-    return apply<MatMul<T>>({a, b}, transpose_a, transpose_b);
+    if (!a.defined() || !b.defined() || (a.ndim() == 2 && b.ndim() == 2))
+        return apply<MatMul<T>>({a, b}, transpose_a, transpose_b);
+    const BatchPlan p = batch_plan("matmul", a.shape(), b.shape(), transpose_a, transpose_b);
+    if (b.ndim() == 2 && !transpose_a) {
+        // (..., M, K)·(K, N): a's matrices are one (... * M, K) matrix, so the product is one GEMM.
+        std::size_t r = 1;
+        for (std::size_t i = 0; i + 1 < a.ndim(); ++i) r *= a.shape()[i];
+        const Variable<T> y = matmul(reshape(a, {static_cast<long>(r), static_cast<long>(p.k)}), b, false, transpose_b);
+        return reshape(y, as_long(p.out));
+    }
+    return apply<BatchedMatMul<T>>({a, b}, transpose_a, transpose_b);
 }
 
 template <class T>
 Variable<T> matmul(const Variable<T>& a, const Variable<T>& b) {
+    if (!a.defined() || !b.defined() || (a.ndim() >= 2 && b.ndim() >= 2)) return matmul(a, b, false, false);
+    if (a.ndim() == 0 || b.ndim() == 0)
+        throw ShapeError(fmt::format("matmul: both operands need at least 1 dimension, got shapes {} and {}",
+                                     shape_str(a.shape()), shape_str(b.shape())));
+    // A vector operand becomes a (1, K) row on the left or a (K, 1) column on the right, whose
+    // dimension is then removed from the product.
+    const std::size_t k = a.ndim() == 1 ? a.shape()[0] : a.shape()[a.ndim() - 1];
+    const std::size_t kb = b.ndim() == 1 ? b.shape()[0] : b.shape()[b.ndim() - 2];
+    if (k != kb)
+        throw ShapeError(fmt::format("matmul: shapes {} and {} are not aligned ({} != {})", shape_str(a.shape()),
+                                     shape_str(b.shape()), k, kb));
+    const long K = static_cast<long>(k);
+    const Variable<T> a2 = a.ndim() == 1 ? reshape(a, {1, K}) : a;
+    const Variable<T> b2 = b.ndim() == 1 ? reshape(b, {K, 1}) : b;
+    const Variable<T> y = matmul(a2, b2, false, false);
+    if (a.ndim() == 1 && b.ndim() == 1) return reshape(y, {});
+    return reshape(y, drop_axis(y.shape(), a.ndim() == 1 ? y.ndim() - 2 : y.ndim() - 1));
+}
+
+template <class T>
+Variable<T> bmm(const Variable<T>& a, const Variable<T>& b) {
+    if (a.defined() && b.defined() && (a.ndim() != 3 || b.ndim() != 3 || a.shape()[0] != b.shape()[0]))
+        throw ShapeError(fmt::format("bmm: expects 3-D operands with the same batch size, got shapes {} and {}",
+                                     shape_str(a.shape()), shape_str(b.shape())));
     return matmul(a, b, false, false);
 }
 
 template <class T>
 Variable<T> linear(const Variable<T>& x, const Variable<T>& W, const Variable<T>& b) {
-    if (!b.defined()) return apply<Linear<T>>({x, W});
-    return apply<Linear<T>>({x, W, b});
+    return affine_nd<Linear<T>>("linear", x, W, b);
 }
 
 template <class T>
 Variable<T> linear_relu(const Variable<T>& x, const Variable<T>& W, const Variable<T>& b) {
-    if (!b.defined()) return apply<LinearRelu<T>>({x, W});
-    return apply<LinearRelu<T>>({x, W, b});
+    return affine_nd<LinearRelu<T>>("linear_relu", x, W, b);
 }
 
+XG_INSTANTIATE_OP(bmm)
 XG_INSTANTIATE_OP(linear)
 XG_INSTANTIATE_OP(linear_relu)
 

@@ -189,7 +189,8 @@ template <class T> Variable<T> transpose(const Variable<T>& x, const std::vector
 template <class T> Variable<T> broadcast_to(const Variable<T>& x, const Shape& shape);
 // Sums x down to `shape` (the inverse of broadcast_to); the gradient of broadcasting.
 template <class T> Variable<T> sum_to(const Variable<T>& x, const Shape& shape);
-// Rows x[indices[0]], x[indices[1]], ... along axis 0 (a mini-batch, an embedding lookup).
+// Rows x[indices[0]], x[indices[1]], ... along axis 0 (a mini-batch, an embedding lookup):
+// index_select along axis 0, defined with it in ops/index.cpp.
 template <class T> Variable<T> rows(const Variable<T>& x, const std::vector<std::size_t>& indices);
 // x[start:stop:step] along `axis`.
 template <class T>
@@ -230,17 +231,42 @@ template <class T> Variable<T> permute(const Variable<T>& x, const std::vector<l
 // broadcast_to where -1 keeps x's size (only for axes x has).
 template <class T> Variable<T> expand(const Variable<T>& x, const std::vector<long>& shape);
 
-// ---- linear algebra (ops/linalg.cpp), BLAS through xtensor-blas ----
+// ---- linear algebra (ops/linalg.cpp), BLAS ----
+// torch.matmul's rules: 1-D·1-D is a dot product (0-d result); a 1-D operand is a row (left) or
+// a column (right) vector, its dimension removed from the result; N-d operands are stacks of
+// matrices over their leading (batch) dimensions, which broadcast: (B, 1, M, K)·(H, K, N) is
+// (B, H, M, N). Each batch entry is one GEMM on the arrays in place.
 template <class T> Variable<T> matmul(const Variable<T>& a, const Variable<T>& b);
-// op(a)·op(b) where op transposes when asked: transposes go to BLAS as flags, never copied.
+// op(a)·op(b) where op transposes the last two axes when asked (a and b at least 2-D; batch
+// dimensions broadcast as above): transposes go to BLAS as flags, never copied.
 template <class T>
 Variable<T> matmul(const Variable<T>& a, const Variable<T>& b, bool transpose_a, bool transpose_b);
-// x·W + b for x (N, in), W (in, out), b (out,) or undefined for no bias.
+// torch.bmm: a (B, M, K), b (B, K, N) -> (B, M, N), without broadcasting.
+template <class T> Variable<T> bmm(const Variable<T>& a, const Variable<T>& b);
+// x·W + b for x (..., in), W (in, out), b (out,) or undefined for no bias: any number of leading
+// dimensions, as torch's Linear (the 2-D case is one GEMM on x as it is).
 template <class T> Variable<T> linear(const Variable<T>& x, const Variable<T>& W, const Variable<T>& b = {});
 // relu(linear(x, W, b)) as one op (nn::Sequential runs Linear then ReLU so): same values and
 // gradients, one pass over the activations fewer each way.
 template <class T> Variable<T> linear_relu(const Variable<T>& x, const Variable<T>& W, const Variable<T>& b = {});
 
+// ---- indexing (ops/index.cpp) ----
+// Integer index arrays (torch's LongTensor), e.g. IndexArray{2, 0, 2}. An index outside
+// [0, size) throws IndexError naming the op, the index and the size (no negative indices).
+using IndexArray = xt::xarray<std::int64_t>;
+// x's entries at `indices` (1-D) along `axis`: torch.index_select. Repeated indices are allowed;
+// the backward adds their gradients.
+template <class T> Variable<T> index_select(const Variable<T>& x, long axis, const IndexArray& indices);
+// torch.gather: y[i][j][k] = x[index[i][j][k]][j][k] for axis 0 (and so on); index has x's number
+// of dimensions, at most x's size on the other axes, and y has index's shape.
+template <class T> Variable<T> gather(const Variable<T>& x, long axis, const IndexArray& index);
+// torch.scatter_add (out of place): x with src[i][j][k] added at [index[i][j][k]][j][k] for axis
+// 0 (and so on), for every position of index (at most src's size on every axis, x's on the others).
+template <class T>
+Variable<T> scatter_add(const Variable<T>& x, long axis, const IndexArray& index, const Variable<T>& src);
+// Rows of weight (num, dim) for ids of any shape: ids.shape + (dim,). The backward adds the
+// gradients of repeated ids.
+template <class T> Variable<T> embedding(const Variable<T>& weight, const IndexArray& ids);
 // ---- normalisation (ops/norm.cpp) ----
 // torch.nn.functional.layer_norm: each block of x's last normalized_shape.size() axes (which must
 // equal normalized_shape) becomes (x - mean) / sqrt(var + eps) * gamma + beta, var biased; gamma

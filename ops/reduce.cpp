@@ -20,7 +20,6 @@ Shape kept_shape(const Shape& shape, std::size_t axis) {
     return s;
 }
 
-std::vector<long> as_long(const Shape& s) { return std::vector<long>(s.begin(), s.end()); }
 
 // A reduction over one axis, or over every element (axis == all_axes): the lanes of an
 // (outer, dim, inner) split, and the shape of the result with the reduced dimensions kept as 1.

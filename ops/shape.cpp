@@ -14,7 +14,6 @@
 namespace xg {
 namespace {
 
-std::vector<long> as_long(const Shape& s) { return std::vector<long>(s.begin(), s.end()); }
 
 Shape resolve_shape(const Shape& from, const std::vector<long>& to) {
     auto fail = [&](std::string_view why) {
@@ -145,63 +144,6 @@ struct SumTo final : Function<T> {
     std::vector<Variable<T>> backward(const Variable<T>& gy) override {
         return {broadcast_to(gy, this->input(0).shape())};
     }
-    Shape shape;
-};
-
-// Copies whole rows (all trailing dimensions) of a row-major array.
-template <class T>
-std::size_t row_length(const Array<T>& x) {
-    return x.dimension() == 0 ? 1 : (x.shape()[0] == 0 ? 0 : x.size() / x.shape()[0]);
-}
-
-template <class T>
-void check_rows(const Shape& shape, const std::vector<std::size_t>& indices, std::string_view op) {
-    if (shape.empty()) throw ShapeError(fmt::format("{}: cannot select rows of a 0-d array", op));
-    for (std::size_t i = 0; i < indices.size(); ++i)
-        if (indices[i] >= shape[0])
-            throw IndexError(fmt::format("{}: index {} (position {}) is out of range for shape {}", op,
-                                         indices[i], i, shape_str(shape)));
-}
-
-template <class T>
-struct RowsGrad;
-
-template <class T>
-struct Rows final : Function<T> {
-    explicit Rows(std::vector<std::size_t> indices) : indices(std::move(indices)) {}
-    std::string_view name() const override { return "rows"; }
-    Array<T> forward(const ArrayRefs<T>& xs) override {
-        const Array<T>& x = xs[0];
-        check_rows<T>(x.shape(), indices, name());
-        Shape shape = x.shape();
-        shape[0] = indices.size();
-        Array<T> y = Array<T>::from_shape(shape);
-        const std::size_t n = row_length(x);
-        for (std::size_t i = 0; i < indices.size(); ++i)
-            std::copy_n(x.data() + indices[i] * n, n, y.data() + i * n);
-        return y;
-    }
-    std::vector<Variable<T>> backward(const Variable<T>& gy) override {
-        return {apply<RowsGrad<T>>({gy}, indices, this->input(0).shape())};
-    }
-    std::vector<std::size_t> indices;
-};
-
-// Scatter-add of row gradients into zeros of the source shape; its own gradient is `rows`.
-template <class T>
-struct RowsGrad final : Function<T> {
-    RowsGrad(std::vector<std::size_t> indices, Shape shape) : indices(std::move(indices)), shape(std::move(shape)) {}
-    std::string_view name() const override { return "rows_grad"; }
-    Array<T> forward(const ArrayRefs<T>& xs) override {
-        Array<T> gx = full(shape, T(0));
-        const std::size_t n = row_length(gx);
-        const T* g = xs[0].data();
-        for (std::size_t i = 0; i < indices.size(); ++i)
-            for (std::size_t j = 0; j < n; ++j) gx.data()[indices[i] * n + j] += g[i * n + j];
-        return gx;
-    }
-    std::vector<Variable<T>> backward(const Variable<T>& ggx) override { return {rows(ggx, indices)}; }
-    std::vector<std::size_t> indices;
     Shape shape;
 };
 
@@ -430,11 +372,6 @@ Variable<T> sum_to(const Variable<T>& x, const Shape& shape) {
 }
 
 template <class T>
-Variable<T> rows(const Variable<T>& x, const std::vector<std::size_t>& indices) {
-    return apply<Rows<T>>({x}, indices);
-}
-
-template <class T>
 Variable<T> slice(const Variable<T>& x, long axis, std::size_t start, std::size_t stop, std::size_t step) {
     return apply<Slice<T>>({x}, normalize_axis(axis, x.ndim(), "slice"), start, stop, step);
 }
@@ -656,7 +593,6 @@ Variable<T> expand(const Variable<T>& x, const std::vector<long>& shape) {
 XG_INSTANTIATE_OP(reshape)
 XG_INSTANTIATE_OP(broadcast_to)
 XG_INSTANTIATE_OP(sum_to)
-XG_INSTANTIATE_OP(rows)
 XG_INSTANTIATE_OP(slice)
 XG_INSTANTIATE_OP(concatenate)
 XG_INSTANTIATE_OP(unsqueeze)

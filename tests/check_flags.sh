@@ -121,6 +121,9 @@ refused mlp_step BATCH time f32 64
 refused mlp_step "N: expected an integer in [1001" memory 1000 500
 refused mlp_step usage bogus
 refused op_overhead "'x'" x
+refused batched_matmul usage bogus
+refused batched_matmul STEPS run xgrad -5
+refused batched_matmul what run nope 5
 refused layer_norm usage bogus
 refused layer_norm STEPS run fused -5
 refused layer_norm what run nope 5

@@ -36,6 +36,10 @@ struct TempDir {
     }
 };
 
+// A 2-D array from a nested list, e.g. mat({{1.0}, {2.0}}): a one-column literal given to Array's
+// own constructor is ambiguous.
+inline xg::Array<double> mat(xt::nested_initializer_list_t<double, 2> rows) { return xg::Array<double>(rows); }
+
 inline std::string read_all(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     return {std::istreambuf_iterator<char>(in), {}};

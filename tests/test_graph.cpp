@@ -4,11 +4,12 @@
 #include <xtensor/xmath.hpp>
 #include <xtensor/xrandom.hpp>
 
+#include "fixtures.hpp"
 #include "xgrad.hpp"
 
 using V = xg::Variable<double>;
 using A = xg::Array<double>;
-static A mat(xt::nested_initializer_list_t<double, 2> rows) { return A(rows); }
+using xgt::mat;
 
 BOOST_AUTO_TEST_SUITE(graph)
 

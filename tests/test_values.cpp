@@ -4,11 +4,12 @@
 #include <cmath>
 #include <limits>
 
+#include "fixtures.hpp"
 #include "xgrad.hpp"
 
 using V = xg::Variable<double>;
 using A = xg::Array<double>;
-static A mat(xt::nested_initializer_list_t<double, 2> rows) { return A(rows); }
+using xgt::mat;
 namespace tt = boost::test_tools;
 
 BOOST_AUTO_TEST_SUITE(values)
