@@ -173,7 +173,8 @@ std::string BatchNorm1d<T>::repr() const {
 template <class T>
 LayerNorm<T>::LayerNorm(Shape normalized_shape, double eps, bool elementwise_affine)
     : normalized_shape_(std::move(normalized_shape)), eps_(eps) {
-    if (normalized_shape_.empty()) throw ShapeError("LayerNorm: normalized_shape is empty (it needs at least one axis)");
+    if (normalized_shape_.empty())
+        throw ShapeError("LayerNorm: normalized_shape is empty (it needs at least one axis)");
     if (std::find(normalized_shape_.begin(), normalized_shape_.end(), 0) != normalized_shape_.end())
         throw ShapeError(fmt::format("LayerNorm: sizes must be positive, got normalized_shape {}",
                                      shape_str(normalized_shape_)));

@@ -242,7 +242,8 @@ Variable<T> layer_norm(const Variable<T>& x, const Shape& normalized_shape, cons
         throw ShapeError(fmt::format("layer_norm: normalized_shape is empty (it needs at least one axis), x of shape {}",
                                      shape_str(x.shape())));
     const Shape& s = x.shape();
-    if (s.size() < k || !std::equal(normalized_shape.begin(), normalized_shape.end(), s.end() - static_cast<std::ptrdiff_t>(k)))
+    const auto trailing = s.end() - static_cast<std::ptrdiff_t>(std::min(k, s.size()));
+    if (s.size() < k || !std::equal(normalized_shape.begin(), normalized_shape.end(), trailing))
         throw ShapeError(fmt::format("layer_norm: normalized_shape {} does not match the last {} axes of x of shape {}",
                                      shape_str(normalized_shape), k, shape_str(s)));
     if (gamma.defined() && gamma.shape() != normalized_shape)

@@ -253,8 +253,11 @@ struct ListNet : xg::nn::Module<double> {
         blocks->push_back(std::make_shared<xg::nn::Linear<double>>(8, 2, o));
     }
     V forward(V x) {
-        for (std::size_t i = 0; i + 1 < blocks->size(); i += 2)
-            x = xg::tanh((*blocks->get<xg::nn::LayerNorm<double>>(i + 1))((*blocks->get<xg::nn::Linear<double>>(i))(x)));
+        for (std::size_t i = 0; i + 1 < blocks->size(); i += 2) {
+            auto& linear = *blocks->get<xg::nn::Linear<double>>(i);
+            auto& norm = *blocks->get<xg::nn::LayerNorm<double>>(i + 1);
+            x = xg::tanh(norm(linear(x)));
+        }
         return (*blocks->get<xg::nn::Linear<double>>(blocks->size() - 1))(x);
     }
 };
