@@ -25,6 +25,7 @@
 #include "support/cli.hpp"
 #include "train/csv.hpp"
 #include "support/plot.hpp"
+#include "support/side_by_side.hpp"
 #include "train/train.hpp"
 
 namespace {
@@ -60,7 +61,7 @@ Run train_one(const data::Dataset& train_set, double scale, bool batchnorm, std:
     optim::SGD<float> sgd(net.parameters(), {.lr = lr});
     train::Trainer trainer(
         net, sgd, train_set,
-        [](nn::MultiLayerNet<float>& m, const data::Batch& b) { return m.loss(xg::Variable<float>(b.x), b.y); },
+        support::multilayer_net_loss,
         {.epochs = epochs, .batch_size = batch, .sampling = train::Sampling::random, .seed = seed, .verbose = false,
          .stop_on_divergence = false});
     trainer.add_metric("accuracy", train::accuracy);

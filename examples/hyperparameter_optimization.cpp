@@ -29,6 +29,7 @@
 #include "support/cli.hpp"
 #include "train/csv.hpp"
 #include "support/plot.hpp"
+#include "support/side_by_side.hpp"
 #include "train/train.hpp"
 
 namespace {
@@ -69,7 +70,7 @@ Trial run_trial(int stage, std::size_t index, double lr, double wd, const data::
     xg::optim::SGD<float> sgd(net.parameters(), {.lr = lr});
     train::Trainer trainer(
         net, sgd, train_set,
-        [](nn::MultiLayerNet<float>& m, const data::Batch& b) { return m.loss(xg::Variable<float>(b.x), b.y); },
+        support::multilayer_net_loss,
         {.epochs = epochs, .batch_size = batch, .sampling = train::Sampling::random, .seed = seed, .verbose = false,
          .stop_on_divergence = false});
     trainer.add_metric("accuracy", train::accuracy);

@@ -19,6 +19,7 @@
 #include "support/cli.hpp"
 #include "train/csv.hpp"
 #include "support/plot.hpp"
+#include "support/side_by_side.hpp"
 #include "train/train.hpp"
 
 namespace overfit {
@@ -81,7 +82,7 @@ inline Curve train_curve(const Experiment& ex, double strength, const data::Data
     xg::optim::SGD<float> sgd(net.parameters(), {.lr = lr});
     train::Trainer trainer(
         net, sgd, train_set,
-        [](nn::MultiLayerNet<float>& m, const data::Batch& b) { return m.loss(xg::Variable<float>(b.x), b.y); },
+        support::multilayer_net_loss,
         {.epochs = epochs, .batch_size = batch, .sampling = train::Sampling::random, .seed = seed, .verbose = false,
          .stop_on_divergence = false});
     trainer.add_metric("accuracy", train::accuracy);

@@ -12,6 +12,7 @@
 #include "support/cli.hpp"
 #include "train/csv.hpp"
 #include "support/plot.hpp"
+#include "support/side_by_side.hpp"
 #include "train/train.hpp"
 
 namespace po = boost::program_options;
@@ -113,7 +114,7 @@ int run(int argc, char** argv) {
     // batch, accuracy on the training and test sets after each epoch.
     train::Trainer trainer(
         net, *optimizer, sets.train,
-        [](nn::MultiLayerNet<float>& m, const data::Batch& b) { return m.loss(Variable<float>(b.x), b.y); },
+        support::multilayer_net_loss,
         {.epochs = epochs,
          .batch_size = cli.get<std::size_t>("batch-size"),
          .seed = common->seed,

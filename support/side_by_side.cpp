@@ -12,9 +12,12 @@
 
 namespace xg::support {
 
+Variable<float> multilayer_net_loss(nn::MultiLayerNet<float>& net, const data::Batch& batch) {
+    return net.loss(Variable<float>(batch.x), batch.y);
+}
+
 Contender contender(std::string name, nn::MultiLayerNet<float>& net, optim::Optimizer<float>& optimizer) {
-    return {std::move(name), &net, &optimizer,
-            [&net](const data::Batch& b) { return net.loss(Variable<float>(b.x), b.y); }};
+    return {std::move(name), &net, &optimizer, [&net](const data::Batch& b) { return multilayer_net_loss(net, b); }};
 }
 
 LossCurves train_side_by_side(const std::vector<Contender>& contenders, const data::Dataset& train,

@@ -23,6 +23,10 @@ struct Contender {
     std::function<Variable<float>(const data::Batch&)> loss;  // the model's mini-batch loss
 };
 
+// The book's loss of a MultiLayerNet on a batch (cross entropy plus its weight decay): the loss the
+// examples' Trainer runs and side-by-side runs use.
+Variable<float> multilayer_net_loss(nn::MultiLayerNet<float>& net, const data::Batch& batch);
+
 // A MultiLayerNet whose loss is its own (cross entropy plus weight decay), as in the book.
 Contender contender(std::string name, nn::MultiLayerNet<float>& net, optim::Optimizer<float>& optimizer);
 

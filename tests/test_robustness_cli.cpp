@@ -22,6 +22,7 @@
 #include "nn/nn.hpp"
 #include "optim/optim.hpp"
 #include "support/cli.hpp"
+#include "support/side_by_side.hpp"
 #include "train/train.hpp"
 
 namespace fs = std::filesystem;
@@ -280,9 +281,7 @@ BOOST_AUTO_TEST_CASE(absurd_sizes_are_refused_before_allocating) {
 }
 
 namespace {
-Variable<float> mlp_loss(nn::MultiLayerNet<float>& net, const data::Batch& b) {
-    return net.loss(Variable<float>(b.x), b.y);
-}
+constexpr auto mlp_loss = support::multilayer_net_loss;
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(trainer_refuses_bad_options_by_name) {

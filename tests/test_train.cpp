@@ -11,6 +11,7 @@
 #include "fixtures.hpp"
 #include "nn/nn.hpp"
 #include "optim/optim.hpp"
+#include "support/side_by_side.hpp"
 #include "train/csv.hpp"
 #include "train/progress.hpp"
 #include "train/train.hpp"
@@ -22,9 +23,7 @@ using namespace xg;
 namespace {
 using xgt::read_all;
 
-Variable<float> mlp_loss(nn::MultiLayerNet<float>& net, const data::Batch& b) {
-    return net.loss(Variable<float>(b.x), b.y);
-}
+constexpr auto mlp_loss = support::multilayer_net_loss;
 
 nn::MultiLayerNetOptions net_options() {
     return {.input_size = 4, .hidden_sizes = {8}, .output_size = 3, .use_batchnorm = true, .seed = 5};
