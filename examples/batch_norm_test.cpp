@@ -62,8 +62,7 @@ Run train_one(const data::Dataset& train_set, double scale, bool batchnorm, std:
     train::Trainer trainer(
         net, sgd, train_set,
         support::multilayer_net_loss,
-        {.epochs = epochs, .batch_size = batch, .sampling = train::Sampling::random, .seed = seed, .verbose = false,
-         .stop_on_divergence = false});
+        support::book_trainer_options(epochs, batch, seed));
     trainer.add_metric("accuracy", train::accuracy);
     Run run{scale, batchnorm, {trainer.evaluate(train_set, "accuracy")}};
     const train::History& h = trainer.fit();

@@ -71,8 +71,7 @@ Trial run_trial(int stage, std::size_t index, double lr, double wd, const data::
     train::Trainer trainer(
         net, sgd, train_set,
         support::multilayer_net_loss,
-        {.epochs = epochs, .batch_size = batch, .sampling = train::Sampling::random, .seed = seed, .verbose = false,
-         .stop_on_divergence = false});
+        support::book_trainer_options(epochs, batch, seed));
     trainer.add_metric("accuracy", train::accuracy);
     trainer.evaluate_on("validation", val_set);
     const train::History& h = trainer.fit();

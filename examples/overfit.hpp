@@ -83,8 +83,7 @@ inline Curve train_curve(const Experiment& ex, double strength, const data::Data
     train::Trainer trainer(
         net, sgd, train_set,
         support::multilayer_net_loss,
-        {.epochs = epochs, .batch_size = batch, .sampling = train::Sampling::random, .seed = seed, .verbose = false,
-         .stop_on_divergence = false});
+        support::book_trainer_options(epochs, batch, seed));
     trainer.add_metric("accuracy", train::accuracy);
     trainer.evaluate_on("test", test_set);
     Curve c;

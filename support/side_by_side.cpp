@@ -16,6 +16,11 @@ Variable<float> multilayer_net_loss(nn::MultiLayerNet<float>& net, const data::B
     return net.loss(Variable<float>(batch.x), batch.y);
 }
 
+train::TrainerOptions book_trainer_options(std::size_t epochs, std::size_t batch_size, std::uint64_t seed) {
+    return {.epochs = epochs, .batch_size = batch_size, .sampling = train::Sampling::random, .seed = seed,
+            .verbose = false, .stop_on_divergence = false};
+}
+
 Contender contender(std::string name, nn::MultiLayerNet<float>& net, optim::Optimizer<float>& optimizer) {
     return {std::move(name), &net, &optimizer, [&net](const data::Batch& b) { return multilayer_net_loss(net, b); }};
 }

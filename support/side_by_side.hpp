@@ -13,6 +13,7 @@
 #include "data/dataset.hpp"
 #include "nn/multilayer_net.hpp"
 #include "optim/optimizer.hpp"
+#include "train/trainer.hpp"
 
 namespace xg::support {
 
@@ -26,6 +27,11 @@ struct Contender {
 // The book's loss of a MultiLayerNet on a batch (cross entropy plus its weight decay): the loss the
 // examples' Trainer runs and side-by-side runs use.
 Variable<float> multilayer_net_loss(nn::MultiLayerNet<float>& net, const data::Batch& batch);
+
+// The Trainer options of the book's experiments (overfit, batch_norm_test, hyperparameter search):
+// random batches as np.random.choice draws them, silent, and a diverging run kept (its curve is
+// part of the result, not an error).
+train::TrainerOptions book_trainer_options(std::size_t epochs, std::size_t batch_size, std::uint64_t seed);
 
 // A MultiLayerNet whose loss is its own (cross entropy plus weight decay), as in the book.
 Contender contender(std::string name, nn::MultiLayerNet<float>& net, optim::Optimizer<float>& optimizer);

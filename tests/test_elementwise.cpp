@@ -68,6 +68,27 @@ A column(std::initializer_list<double> values) {  // shape (n, 1); A{{1.0}, {2.0
 }
 V zeros(std::initializer_list<std::size_t> shape) { return V(xg::full(xg::Shape(shape), 0.0), true); }
 
+// The one-input ops of this file (the name is the one their errors give).
+using UnaryFn = std::function<V(const V&)>;
+std::vector<std::pair<const char*, UnaryFn>> unary_ops() {
+    return {
+        {"sin", [](const V& v) { return xg::sin(v); }},
+        {"cos", [](const V& v) { return xg::cos(v); }},
+        {"log1p", [](const V& v) { return xg::log1p(v); }},
+        {"expm1", [](const V& v) { return xg::expm1(v); }},
+        {"square", [](const V& v) { return xg::square(v); }},
+        {"reciprocal", [](const V& v) { return xg::reciprocal(v); }},
+        {"rsqrt", [](const V& v) { return xg::rsqrt(v); }},
+        {"clamp", [](const V& v) { return xg::clamp(v, -1.0, 1.0); }},
+        {"gelu", [](const V& v) { return xg::gelu(v); }},
+        {"gelu", [](const V& v) { return xg::gelu(v, xg::GeluApproximate::tanh); }},
+        {"silu", [](const V& v) { return xg::silu(v); }},
+        {"elu", [](const V& v) { return xg::elu(v); }},
+        {"hardtanh", [](const V& v) { return xg::hardtanh(v); }},
+        {"softsign", [](const V& v) { return xg::softsign(v); }},
+    };
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(elementwise)
@@ -227,22 +248,8 @@ BOOST_AUTO_TEST_CASE(elu_and_silu_values) {
 }
 
 BOOST_AUTO_TEST_CASE(empty_shapes) {
-    using Fn = std::function<V(const V&)>;
-    const std::vector<std::pair<const char*, Fn>> fns = {
-        {"sin", [](const V& v) { return xg::sin(v); }},
-        {"cos", [](const V& v) { return xg::cos(v); }},
-        {"log1p", [](const V& v) { return xg::log1p(v); }},
-        {"expm1", [](const V& v) { return xg::expm1(v); }},
-        {"square", [](const V& v) { return xg::square(v); }},
-        {"reciprocal", [](const V& v) { return xg::reciprocal(v); }},
-        {"rsqrt", [](const V& v) { return xg::rsqrt(v); }},
-        {"clamp", [](const V& v) { return xg::clamp(v, -1.0, 1.0); }},
-        {"gelu", [](const V& v) { return xg::gelu(v); }},
-        {"gelu_tanh", [](const V& v) { return xg::gelu(v, xg::GeluApproximate::tanh); }},
-        {"silu", [](const V& v) { return xg::silu(v); }},
-        {"elu", [](const V& v) { return xg::elu(v); }},
-        {"hardtanh", [](const V& v) { return xg::hardtanh(v); }},
-        {"softsign", [](const V& v) { return xg::softsign(v); }},
+    std::vector<std::pair<const char*, UnaryFn>> fns = unary_ops();
+    fns.insert(fns.end(), {
         {"maximum", [](const V& v) { return xg::maximum(v, V(A{1.0, 2.0, 3.0})); }},
         {"minimum", [](const V& v) { return xg::minimum(V(A{1.0, 2.0, 3.0}), v); }},
         {"where", [](const V& v) { return xg::where(xg::Mask{true, false, true}, v, 0.0); }},
@@ -251,7 +258,7 @@ BOOST_AUTO_TEST_CASE(empty_shapes) {
              std::mt19937_64 gen(1);
              return xg::dropout(v, 0.5, true, gen);
          }},
-    };
+    });
     for (const auto& [name, f] : fns) {
         BOOST_TEST_CONTEXT(name) {
             V x(xg::full(xg::Shape{0, 3}, 0.0), true);
@@ -272,24 +279,11 @@ BOOST_AUTO_TEST_CASE(module_errors) {
     expect_error<xg::ShapeError>([] { xg::minimum(zeros({2, 3}), zeros({3, 2})); }, {"minimum", "(2, 3)", "(3, 2)"});
     expect_error<xg::ValueError>([] { xg::clamp(zeros({2}), kNaN, 1.0); }, {"clamp", "NaN", "nan"});
     expect_error<xg::ValueError>([] { xg::hardtanh(zeros({2}), -1.0, kNaN); }, {"hardtanh", "NaN", "nan"});
-    using Fn = std::function<V(const V&)>;
-    const std::vector<std::pair<const char*, Fn>> fns = {
-        {"sin", [](const V& v) { return xg::sin(v); }},
-        {"cos", [](const V& v) { return xg::cos(v); }},
-        {"log1p", [](const V& v) { return xg::log1p(v); }},
-        {"expm1", [](const V& v) { return xg::expm1(v); }},
-        {"square", [](const V& v) { return xg::square(v); }},
-        {"reciprocal", [](const V& v) { return xg::reciprocal(v); }},
-        {"rsqrt", [](const V& v) { return xg::rsqrt(v); }},
-        {"clamp", [](const V& v) { return xg::clamp(v, -1.0, 1.0); }},
-        {"gelu", [](const V& v) { return xg::gelu(v); }},
-        {"silu", [](const V& v) { return xg::silu(v); }},
-        {"elu", [](const V& v) { return xg::elu(v); }},
-        {"hardtanh", [](const V& v) { return xg::hardtanh(v); }},
-        {"softsign", [](const V& v) { return xg::softsign(v); }},
+    std::vector<std::pair<const char*, UnaryFn>> fns = unary_ops();
+    fns.insert(fns.end(), {
         {"maximum", [](const V& v) { return xg::maximum(v, v); }},
         {"minimum", [](const V& v) { return xg::minimum(v, v); }},
-    };
+    });
     for (const auto& [name, f] : fns)
         expect_error<xg::GraphError>([&f = f] { f(undefined()); }, {name, "undefined"});
 }
