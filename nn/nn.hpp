@@ -2,6 +2,7 @@
 // xgrad's neural-network layer: modules, layers, initialisers, losses, checkpoints.
 #include "nn/any_module.hpp"
 #include "nn/checkpoint.hpp"
+#include "nn/conv.hpp"
 #include "nn/init.hpp"
 #include "nn/layers.hpp"
 #include "nn/loss.hpp"

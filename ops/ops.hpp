@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
+#include <optional>
 #include <random>
 #include <type_traits>
 #include <utility>
@@ -276,6 +277,60 @@ template <class T> Variable<T> embedding(const Variable<T>& weight, const IndexA
 template <class T>
 Variable<T> layer_norm(const Variable<T>& x, const Shape& normalized_shape, const Variable<T>& gamma = {},
                        const Variable<T>& beta = {}, Scalar<T> eps = Scalar<T>(1e-5));
+
+// ---- convolution and pooling (ops/conv.cpp, ops/pool.cpp) ----
+// Layouts and semantics are PyTorch's: x (N, C, H, W) (a 3-D, unbatched x throws ShapeError:
+// add the batch axis with unsqueeze), conv weights (out_channels, in_channels / groups, kh, kw).
+// Each size is one number for both spatial axes or an (h, w) pair: {.stride = 2} or
+// {.stride = {2, 1}}. Sizes are signed so that a negative one is reported, not wrapped around.
+struct Size2 {
+    long h, w;
+    Size2(long both) : h(both), w(both) {}  // NOLINT: implicit, like torch's _pair
+    Size2(long h, long w) : h(h), w(w) {}
+};
+struct Conv2dOptions {
+    Size2 stride = 1;
+    Size2 padding = 0;  // zeros on both sides of each spatial axis
+    Size2 dilation = 1;
+    long groups = 1;    // must divide in_channels and out_channels
+};
+// torch.nn.functional.conv2d: cross-correlation of x (N, C, H, W) with weight
+// (O, C / groups, kh, kw), plus bias (O,) when defined: (N, O, OH, OW) with
+// OH = (H + 2 padding.h - dilation.h (kh - 1) - 1) / stride.h + 1 (likewise OW).
+// im2col and one BLAS GEMM per image and group; the gradients are ops of their own
+// (conv_transpose2d for the input), so the backward is differentiable again.
+template <class T>
+Variable<T> conv2d(const Variable<T>& x, const Variable<T>& weight, const Variable<T>& bias = {},
+                   Conv2dOptions options = {});
+struct ConvTranspose2dOptions {
+    Size2 stride = 1;
+    Size2 padding = 0;
+    Size2 output_padding = 0;  // added on one side of the output; must be below stride or dilation
+    long groups = 1;
+    Size2 dilation = 1;
+};
+// torch.nn.functional.conv_transpose2d: the adjoint of conv2d (its gradient with respect to the
+// input) for x (N, C, H, W) and weight (C, O / groups, kh, kw), plus bias (O,):
+// OH = (H - 1) stride.h - 2 padding.h + dilation.h (kh - 1) + output_padding.h + 1.
+template <class T>
+Variable<T> conv_transpose2d(const Variable<T>& x, const Variable<T>& weight, const Variable<T>& bias = {},
+                             ConvTranspose2dOptions options = {});
+struct Pool2dOptions {
+    Size2 kernel;
+    std::optional<Size2> stride = std::nullopt;  // the kernel size when not given, as torch
+    Size2 padding = 0;                         // at most half the kernel, as torch
+};
+// torch.nn.functional.max_pool2d (floor mode, no dilation): padding counts as -infinity. The
+// gradient goes to the first maximum of each window in row-major order (ties: one element
+// gets it all, as torch's CPU kernel); NaN is a maximum.
+template <class T> Variable<T> max_pool2d(const Variable<T>& x, Pool2dOptions options);
+// torch.nn.functional.avg_pool2d (floor mode): the mean over each window, padding included in
+// the count (torch's default count_include_pad=True) unless count_include_pad is false.
+template <class T>
+Variable<T> avg_pool2d(const Variable<T>& x, Pool2dOptions options, bool count_include_pad = true);
+// torch.nn.functional.adaptive_avg_pool2d: output (N, C, output.h, output.w), window i covering
+// rows floor(i H / OH) to ceil((i + 1) H / OH) (likewise columns).
+template <class T> Variable<T> adaptive_avg_pool2d(const Variable<T>& x, Size2 output);
 
 // ---- softmax and losses (ops/loss.cpp) ----
 enum class Reduction { mean, sum, none };

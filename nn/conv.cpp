@@ -1,0 +1,2 @@
+// Convolutional layers (being written: issue 14).
+#include "nn/conv.hpp"

@@ -1,0 +1,2 @@
+#pragma once
+// Convolutional layers (being written: issue 14).
