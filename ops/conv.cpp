@@ -72,6 +72,16 @@ inline void copy_row(const T* src, T* dst, long n) {
     for (; i < n; ++i) dst[i] = src[i];
 }
 
+// dst[0..n) += src[0..n), likewise.
+template <class T>
+inline void add_row(const T* src, T* dst, long n) {
+    using B = xsimd::batch<T>;
+    constexpr long size = static_cast<long>(B::size);
+    long i = 0;
+    for (; i + size <= n; i += size) (B::load_unaligned(dst + i) + B::load_unaligned(src + i)).store_unaligned(dst + i);
+    for (; i < n; ++i) dst[i] += src[i];
+}
+
 // The columns of one image and group: x (cig, h, w) -> col (cig * kh * kw, oh * ow), row
 // (c, i, j) holding x[c][oy * sh - ph + i * dh][ox * sw - pw + j * dw] (zero outside x).
 // A row of the columns whose window reaches into the padding is cleared first with one call
@@ -122,11 +132,17 @@ void col2im(const T* col, T* x, const Geometry& g) {
             for (std::size_t j = 0; j < g.kw; ++j, col += oh * ow) {
                 const long col_off = static_cast<long>(j) * g.dw - g.pw;
                 const Span cols = valid_span(ow, g.sw, col_off, w);
+                if (rows.lo == rows.hi || cols.lo == cols.hi) continue;
+                if (cols.lo == 0 && cols.hi == ow && g.sh == 1 && g.sw == 1 && ow == w) {
+                    // whole rows, consecutive in x as in col: one run
+                    add_row(col + rows.lo * ow, x + (rows.lo + row_off) * w + col_off, (rows.hi - rows.lo) * ow);
+                    continue;
+                }
                 for (long oy = rows.lo; oy < rows.hi; ++oy) {
                     T* dst = x + (oy * g.sh + row_off) * w + col_off;
                     const T* src = col + oy * ow;
                     if (g.sw == 1) {
-                        for (long ox = cols.lo; ox < cols.hi; ++ox) dst[ox] += src[ox];
+                        add_row(src + cols.lo, dst + cols.lo, cols.hi - cols.lo);
                     } else {
                         for (long ox = cols.lo; ox < cols.hi; ++ox) dst[ox * g.sw] += src[ox];
                     }
