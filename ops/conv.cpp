@@ -54,7 +54,7 @@ struct Span {
     long lo, hi;
 };
 Span valid_span(long out, long stride, long offset, long size) {
-    long lo = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
+    long lo = offset >= 0 ? 0 : (-offset - 1) / stride + 1;  // ceil(-offset / stride), no overflow for any stride
     long hi = size - 1 - offset < 0 ? 0 : (size - 1 - offset) / stride + 1;
     lo = std::min(lo, out);
     hi = std::clamp(hi, lo, out);
