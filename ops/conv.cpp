@@ -15,7 +15,6 @@
 //   d conv_t = conv(gy, w) for y,    conv_w(gy, y) for w,  sum(gy, {0, 2, 3}) for b
 //   d conv_w = conv_t(y, gw) for x,  conv(x, gw) for y
 #include <algorithm>
-#include <cstring>
 #include <memory>
 
 #include <fmt/format.h>
