@@ -18,6 +18,18 @@ xg::Mask mask_column(std::initializer_list<bool> values) {
     std::copy(values.begin(), values.end(), m.begin());
     return m;
 }
+
+// pooling (pool): an nn::BatchNorm2d(3, eps 1e-3) with fixed weight, bias and running statistics
+// (scripts/torch_fixtures/pool.py passes the same to F.batch_norm), in training or in evaluation.
+V batch_norm2d_layer(const V& x, bool training) {
+    xg::nn::BatchNorm2d<double> bn(3, {.eps = 1e-3});
+    bn.gamma().mutable_data() = xg::Array<double>{1.5, -0.5, 2.0};
+    bn.beta().mutable_data() = xg::Array<double>{0.25, 0.0, -1.0};
+    bn.running_mean().mutable_data() = xg::Array<double>{0.5, -1.0, 0.25};
+    bn.running_var().mutable_data() = xg::Array<double>{2.0, 0.5, 1.5};
+    bn.train(training);
+    return bn(x);
+}
 }  // namespace
 
 const std::vector<OpCase>& op_cases() {
@@ -292,6 +304,9 @@ const std::vector<OpCase>& op_cases() {
         {"adaptive_avg_pool2d_3x4_to_5x7", {{1, 2, 3, 4}}, [](const Vs& x) { return xg::adaptive_avg_pool2d(x[0], {5, 7}); }},
         {"adaptive_avg_pool2d_global", {{2, 3, 5, 3}}, [](const Vs& x) { return xg::adaptive_avg_pool2d(x[0], 1); }},
         {"adaptive_avg_pool2d_6x6_to_3x3", {{1, 2, 6, 6}}, [](const Vs& x) { return xg::adaptive_avg_pool2d(x[0], 3); }},
+        // nn::BatchNorm2d itself (graph ops: batch statistics in training, running ones in eval)
+        {"batch_norm2d_train", {{2, 3, 4, 5}}, [](const Vs& x) { return batch_norm2d_layer(x[0], true); }},
+        {"batch_norm2d_eval", {{2, 3, 4, 5}}, [](const Vs& x) { return batch_norm2d_layer(x[0], false); }},
         // softmax and losses
         {"softmax", {{3, 4}}, [](const Vs& x) { return xg::softmax(x[0]); }},
         {"softmax_axis0", {{3, 4}}, [](const Vs& x) { return xg::softmax(x[0], 0); }},

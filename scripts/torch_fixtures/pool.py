@@ -3,9 +3,11 @@
 xgrad's max_pool2d(x, {kernel, stride, padding}) is F.max_pool2d(x, kernel, stride, padding) (floor
 mode, no dilation; stride defaults to the kernel), avg_pool2d(x, {kernel, stride, padding},
 count_include_pad) is F.avg_pool2d(x, kernel, stride, padding, count_include_pad=...), and
-adaptive_avg_pool2d(x, output) is F.adaptive_avg_pool2d(x, output).
+adaptive_avg_pool2d(x, output) is F.adaptive_avg_pool2d(x, output). The batch_norm2d_* cases are
+nn::BatchNorm2d, the layer, against F.batch_norm.
 """
 import numpy as np
+import torch
 import torch.nn.functional as F
 
 from common import Case
@@ -52,4 +54,18 @@ CASES = [
     Case("adaptive_avg_pool2d_3x4_to_5x7", [(1, 2, 3, 4)], lambda x: F.adaptive_avg_pool2d(x[0], (5, 7))),
     Case("adaptive_avg_pool2d_global", [(2, 3, 5, 3)], lambda x: F.adaptive_avg_pool2d(x[0], 1)),
     Case("adaptive_avg_pool2d_6x6_to_3x3", [(1, 2, 6, 6)], lambda x: F.adaptive_avg_pool2d(x[0], 3)),
+]
+
+
+# nn::BatchNorm2d(3, eps 1e-3) with fixed weight, bias and running statistics (tests/op_cases.cpp's
+# batch_norm2d_layer): F.batch_norm with the batch's statistics in training, the running ones in eval.
+def batch_norm2d(x, training):
+    return F.batch_norm(x, torch.tensor([0.5, -1.0, 0.25]), torch.tensor([2.0, 0.5, 1.5]),
+                        torch.tensor([1.5, -0.5, 2.0]), torch.tensor([0.25, 0.0, -1.0]),
+                        training=training, momentum=0.1, eps=1e-3)
+
+
+CASES += [
+    Case("batch_norm2d_train", [(2, 3, 4, 5)], lambda x: batch_norm2d(x[0], True)),
+    Case("batch_norm2d_eval", [(2, 3, 4, 5)], lambda x: batch_norm2d(x[0], False)),
 ]
