@@ -115,7 +115,8 @@ struct MaxPoolSelect final : Function<T> {
 
 template <class T>
 struct MaxPool final : Function<T> {
-    explicit MaxPool(WindowsPtr win) : win(std::move(win)) {}
+    // keep_argmax: the op is recorded (its backward needs the argmax); not in no-grad mode.
+    MaxPool(WindowsPtr win, bool keep_argmax) : win(std::move(win)), keep_argmax(keep_argmax) {}
     std::string_view name() const override { return "max_pool2d"; }
     // As torch's CPU kernel: the running maximum starts at -inf with the window's first element
     // as argmax and moves to an element that is greater or NaN, so the first of equal maxima
@@ -130,7 +131,8 @@ struct MaxPool final : Function<T> {
     Array<T> forward(const ArrayRefs<T>& xs) override {
         const Windows& p = *win;
         Array<T> y = Array<T>::from_shape(p.out_shape);
-        auto idx = std::make_shared<std::vector<std::size_t>>(y.size());
+        // the argmax of every output when it is kept, else of one row at a time
+        auto idx = std::make_shared<std::vector<std::size_t>>(keep_argmax ? y.size() : p.ow);
         const std::size_t in = p.h * p.w, out = p.oh * p.ow;
         const long w = static_cast<long>(p.w), ow = static_cast<long>(p.ow);
         const long sw = p.stride_w, pw = p.pad_w;
@@ -152,7 +154,7 @@ struct MaxPool final : Function<T> {
             const T* x = xs[0].data() + q * in;
             for (std::size_t i = 0; i < p.oh; ++i) {
                 T* best = y.data() + q * out + i * p.ow;
-                std::size_t* at = idx->data() + q * out + i * p.ow;
+                std::size_t* at = idx->data() + (keep_argmax ? q * out + i * p.ow : 0);
                 const std::size_t r0 = p.row_lo[i], r1 = p.row_hi[i];
                 for (std::size_t j = 0; j < p.ow; ++j) {
                     best[j] = lowest;
@@ -176,14 +178,16 @@ struct MaxPool final : Function<T> {
                 }
             }
         }
-        argmax = std::move(idx);
+        if (keep_argmax) argmax = std::move(idx);
         return y;
     }
     std::vector<Variable<T>> backward(const Variable<T>& gy) override {
+        if (!argmax) throw GraphError("max_pool2d: backward without the argmax of the forward pass");
         return {apply<MaxPoolScatter<T>>({gy}, win, argmax)};
     }
     void release_saved() override { argmax = {}; }
     WindowsPtr win;
+    bool keep_argmax;
     Argmax argmax;
 };
 
@@ -323,7 +327,7 @@ template <class T>
 Variable<T> max_pool2d(const Variable<T>& x, Pool2dOptions options) {
     check_input(x, "max_pool2d");
     auto win = std::make_shared<Windows>(strided_windows("max_pool2d", x.shape(), options));
-    return apply<MaxPool<T>>({x}, WindowsPtr(std::move(win)));
+    return apply<MaxPool<T>>({x}, WindowsPtr(std::move(win)), detail::should_record(&x, 1));
 }
 
 template <class T>
