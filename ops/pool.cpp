@@ -39,7 +39,7 @@ struct Windows {
     // window's area.
     bool fixed = false;
     double fixed_count = 1;
-    // max_pool2d's kernel width, stride and padding along columns (strided pools only)
+    // the kernel width, stride and padding along columns of a strided pool (kernel_w 0: adaptive)
     long kernel_w = 0, stride_w = 1, pad_w = 0;
 
     double count(std::size_t i, std::size_t j) const {
@@ -113,6 +113,36 @@ struct MaxPoolSelect final : Function<T> {
     Argmax argmax;
 };
 
+// A strided pool's windows column by column of the kernel: for kernel column v, the windows j
+// whose column j * stride - padding + v is inside the input, [lo, hi), and that column for j = lo.
+// Only the kernel columns that reach the input at all are listed (fewer than 2 W + 1 of them,
+// however large the kernel and its padding). Each window meets its columns in kernel order, so a
+// loop over rows, then runs, then windows visits every window's elements in row-major order,
+// while consecutive operations belong to different windows and do not wait for each other (one
+// window's elements in a row form a chain of dependent operations, about 3x slower).
+struct ColumnRuns {
+    struct Run {
+        std::size_t lo, hi, first_column;
+    };
+    std::vector<Run> runs;
+    std::size_t step = 1;
+
+    ColumnRuns() = default;
+    explicit ColumnRuns(const Windows& p) : step(static_cast<std::size_t>(p.stride_w)) {
+        const long w = static_cast<long>(p.w), ow = static_cast<long>(p.ow);
+        const long sw = p.stride_w, pw = p.pad_w;
+        const long v0 = std::max(0L, pw - (ow - 1) * sw), v1 = std::min(p.kernel_w, w + pw);
+        for (long v = v0; v < v1; ++v) {
+            const long lo = std::min(ow, pw - v > 0 ? (pw - v - 1) / sw + 1 : 0);  // ceil((pw - v) / sw)
+            const long last = w - 1 + pw - v;                                       // j * sw <= last
+            const long hi = last < 0 ? 0 : std::min(ow, last / sw + 1);
+            if (hi > lo)
+                runs.push_back({static_cast<std::size_t>(lo), static_cast<std::size_t>(hi),
+                                static_cast<std::size_t>(lo * sw - pw + v)});
+        }
+    }
+};
+
 template <class T>
 struct MaxPool final : Function<T> {
     // keep_argmax: the op is recorded (its backward needs the argmax); not in no-grad mode.
@@ -122,33 +152,14 @@ struct MaxPool final : Function<T> {
     // as argmax and moves to an element that is greater or NaN, so the first of equal maxima
     // wins, the last NaN wins over everything, and a window of -inf (or of padding and -inf)
     // gives -inf with its first element as argmax.
-    //
-    // One output row at a time, the whole row of windows advances together: for each kernel
-    // position (u, v) in row-major order, every window j compares its element at (u, v). Each
-    // window still sees its elements in row-major order, but consecutive comparisons belong to
-    // different windows, so they do not wait for each other (one window's four comparisons in a
-    // row form a chain of dependent selects, about 3x slower).
+    // One output row at a time, the row of windows advancing together (ColumnRuns).
     Array<T> forward(const ArrayRefs<T>& xs) override {
         const Windows& p = *win;
         Array<T> y = Array<T>::from_shape(p.out_shape);
         // the argmax of every output when it is kept, else of one row at a time
         auto idx = std::make_shared<std::vector<std::size_t>>(keep_argmax ? y.size() : p.ow);
         const std::size_t in = p.h * p.w, out = p.oh * p.ow;
-        const long w = static_cast<long>(p.w), ow = static_cast<long>(p.ow);
-        const long sw = p.stride_w, pw = p.pad_w;
-        // For kernel column v, the windows j whose column j * sw - pw + v is inside the input. Only
-        // columns v in [v0, v1) reach the input at all (fewer than 2 W + 1 of them, however large
-        // the kernel and its padding).
-        const long v0 = std::max(0L, pw - (ow - 1) * sw), v1 = std::min(p.kernel_w, w + pw);
-        const std::size_t nv = v1 > v0 ? static_cast<std::size_t>(v1 - v0) : 0;
-        std::vector<std::size_t> j_lo(nv), j_hi(nv);
-        for (long v = v0; v < v1; ++v) {
-            const long lo = std::min(ow, pw - v > 0 ? (pw - v - 1) / sw + 1 : 0);  // ceil((pw - v) / sw)
-            const long last = w - 1 + pw - v;  // j * sw <= last
-            const long hi = last < 0 ? 0 : std::min(ow, last / sw + 1);
-            j_lo[static_cast<std::size_t>(v - v0)] = static_cast<std::size_t>(lo);
-            j_hi[static_cast<std::size_t>(v - v0)] = static_cast<std::size_t>(std::max(lo, hi));
-        }
+        const ColumnRuns runs(p);
         const T lowest = -std::numeric_limits<T>::infinity();
         for (std::size_t q = 0; q < p.planes; ++q) {
             const T* x = xs[0].data() + q * in;
@@ -162,12 +173,10 @@ struct MaxPool final : Function<T> {
                 }
                 for (std::size_t r = r0; r < r1; ++r) {
                     const T* row = x + r * p.w;
-                    for (long v = v0; v < v1; ++v) {
-                        const std::size_t lo = j_lo[static_cast<std::size_t>(v - v0)];
-                        const std::size_t hi = j_hi[static_cast<std::size_t>(v - v0)];
-                        // column c = j * sw - pw + v, as an unsigned offset from j = lo
-                        std::size_t c = static_cast<std::size_t>(static_cast<long>(lo) * sw - pw + v);
-                        const std::size_t step = static_cast<std::size_t>(sw), base = r * p.w;
+                    for (const ColumnRuns::Run& run : runs.runs) {
+                        // locals: the stores to at[] could alias the runs' size_t fields
+                        const std::size_t base = r * p.w, lo = run.lo, hi = run.hi, step = runs.step;
+                        std::size_t c = run.first_column;
                         for (std::size_t j = lo; j < hi; ++j, c += step) {
                             const T val = row[c];
                             const bool take = (val > best[j]) | (val != val);
@@ -201,22 +210,41 @@ template <class T>
 struct AvgPool final : Function<T> {
     explicit AvgPool(WindowsPtr win) : win(std::move(win)) {}
     std::string_view name() const override { return win->op; }
+    // Each window's sum in row-major order, then divided by its count. A strided pool's row of
+    // windows advances together (ColumnRuns); adaptive windows are summed one by one.
     Array<T> forward(const ArrayRefs<T>& xs) override {
         const Windows& p = *win;
         Array<T> y = Array<T>::from_shape(p.out_shape);
         const std::size_t in = p.h * p.w, out = p.oh * p.ow;
+        const bool strided = p.kernel_w > 0;
+        const ColumnRuns runs = strided ? ColumnRuns(p) : ColumnRuns{};
         for (std::size_t q = 0; q < p.planes; ++q) {
             const T* x = xs[0].data() + q * in;
             T* yq = y.data() + q * out;
-            for (std::size_t i = 0; i < p.oh; ++i)
-                for (std::size_t j = 0; j < p.ow; ++j) {
-                    T s = T(0);
+            for (std::size_t i = 0; i < p.oh; ++i) {
+                T* acc = yq + i * p.ow;
+                if (strided) {
+                    std::fill_n(acc, p.ow, T(0));
                     for (std::size_t r = p.row_lo[i]; r < p.row_hi[i]; ++r) {
                         const T* row = x + r * p.w;
-                        for (std::size_t c = p.col_lo[j]; c < p.col_hi[j]; ++c) s += row[c];
+                        for (const ColumnRuns::Run& run : runs.runs) {
+                            const std::size_t lo = run.lo, hi = run.hi, step = runs.step;
+                            std::size_t c = run.first_column;
+                            for (std::size_t j = lo; j < hi; ++j, c += step) acc[j] += row[c];
+                        }
                     }
-                    yq[i * p.ow + j] = s / static_cast<T>(p.count(i, j));
+                } else {
+                    for (std::size_t j = 0; j < p.ow; ++j) {
+                        T s = T(0);
+                        for (std::size_t r = p.row_lo[i]; r < p.row_hi[i]; ++r) {
+                            const T* row = x + r * p.w;
+                            for (std::size_t c = p.col_lo[j]; c < p.col_hi[j]; ++c) s += row[c];
+                        }
+                        acc[j] = s;
+                    }
                 }
+                for (std::size_t j = 0; j < p.ow; ++j) acc[j] /= static_cast<T>(p.count(i, j));
+            }
         }
         return y;
     }
