@@ -64,7 +64,7 @@ public:
         classifier_ = register_module("classifier", std::make_shared<nn::Sequential<float>>());
         auto conv = [&](std::size_t in, std::size_t out, long kernel, long padding) {
             features_->push_back(std::make_shared<nn::Conv2d<float>>(
-                in, out, kernel, nn::Conv2dOptions{.padding = padding, .init = init, .generator = &gen}));
+                in, out, kernel, nn::Conv2dLayerOptions{.padding = padding, .init = init, .generator = &gen}));
             features_->push_back(std::make_shared<nn::ReLU<float>>());
         };
         auto pool = [&] { features_->push_back(std::make_shared<nn::MaxPool2d<float>>(xg::Pool2dOptions{.kernel = 2, .stride = 2})); };
