@@ -1,1 +1,452 @@
-// (being written: issue 14)
+// Convolutions: conv2d and conv_transpose2d by im2col / col2im and one BLAS GEMM per image and
+// group (Caffe's layout: the columns of an image are (C/g * kh * kw, OH * OW), so W_g · col writes
+// the image's NCHW output directly, with no transpose).
+//
+// Three internal ops, each the others' adjoint, so the gradients of any order are made of them:
+//   conv       x (N, Ci, H, W), w (Co, Ci/g, kh, kw) [, b (Co,)] -> (N, Co, OH, OW)
+//   conv_t     y (N, Co, OH, OW), w (Co, Ci/g, kh, kw) [, b (Ci,)] -> (N, Ci, H, W)   (its adjoint in y)
+//   conv_w     x (N, Ci, H, W), y (N, Co, OH, OW) -> (Co, Ci/g, kh, kw)            (its adjoint in w)
+// Each one is told the size of its result (conv: OH, OW; conv_t: H, W; conv_w: kh, kw) instead
+// of computing it, so each is defined for any pair of spatial sizes: a window position outside
+// the input reads zero, and conv_t drops what falls outside its output. That makes the three
+// exact adjoints of one another for every geometry, including the rows a stride > 1 drops and
+// conv_transpose2d's output_padding, without slicing.
+//   d conv   = conv_t(gy, w) for x,  conv_w(x, gy) for w,  sum(gy, {0, 2, 3}) for b
+//   d conv_t = conv(gy, w) for y,    conv_w(gy, y) for w,  sum(gy, {0, 2, 3}) for b
+//   d conv_w = conv_t(y, gw) for x,  conv(x, gw) for y
+#include <algorithm>
+#include <cstring>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "ops/gemm.hpp"
+#include "ops/instantiate.hpp"
+#include "ops/ops.hpp"
+
+namespace xg {
+namespace {
+
+// Everything about one convolution's shapes: the input side (N, ci, h, w), the output side
+// (N, co, oh, ow), the kernel, and the options.
+struct Geometry {
+    std::size_t n, ci, h, w, co, oh, ow, kh, kw, groups;
+    long sh, sw, ph, pw, dh, dw;
+
+    std::size_t cig() const { return ci / groups; }  // input channels per group
+    std::size_t cog() const { return co / groups; }  // output channels per group
+    std::size_t k() const { return cig() * kh * kw; }  // rows of the columns
+    std::size_t p() const { return oh * ow; }         // output pixels per image
+    // A 1x1 kernel without stride, padding or cropping: the columns are the input itself.
+    bool pointwise() const { return kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0 && oh == h && ow == w; }
+};
+
+Geometry geometry(const Conv2dOptions& o, std::size_t n, std::size_t ci, std::size_t h, std::size_t w, std::size_t co,
+                  std::size_t oh, std::size_t ow, std::size_t kh, std::size_t kw) {
+    return {n, ci, h, w, co, oh, ow, kh, kw, static_cast<std::size_t>(o.groups),
+            o.stride.h, o.stride.w, o.padding.h, o.padding.w, o.dilation.h, o.dilation.w};
+}
+
+// The output positions [lo, hi) of one axis whose input index i * stride + offset lies in
+// [0, size): the others read (im2col) or write (col2im) padding.
+struct Span {
+    long lo, hi;
+};
+Span valid_span(long out, long stride, long offset, long size) {
+    long lo = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
+    long hi = size - 1 - offset < 0 ? 0 : (size - 1 - offset) / stride + 1;
+    lo = std::min(lo, out);
+    hi = std::clamp(hi, lo, out);
+    return {lo, hi};
+}
+
+// The columns of one image and group: x (cig, h, w) -> col (cig * kh * kw, oh * ow), row
+// (c, i, j) holding x[c][oy * sh - ph + i * dh][ox * sw - pw + j * dw] (zero outside x).
+template <class T>
+void im2col(const T* x, T* col, const Geometry& g) {
+    const long h = static_cast<long>(g.h), w = static_cast<long>(g.w);
+    const long oh = static_cast<long>(g.oh), ow = static_cast<long>(g.ow);
+    for (std::size_t c = 0; c < g.cig(); ++c, x += g.h * g.w)
+        for (std::size_t i = 0; i < g.kh; ++i) {
+            const long row_off = static_cast<long>(i) * g.dh - g.ph;
+            const Span rows = valid_span(oh, g.sh, row_off, h);
+            for (std::size_t j = 0; j < g.kw; ++j) {
+                const long col_off = static_cast<long>(j) * g.dw - g.pw;
+                const Span cols = valid_span(ow, g.sw, col_off, w);
+                std::fill_n(col, rows.lo * ow, T(0));
+                col += rows.lo * ow;
+                for (long oy = rows.lo; oy < rows.hi; ++oy, col += ow) {
+                    const T* src = x + (oy * g.sh + row_off) * w + col_off;
+                    std::fill_n(col, cols.lo, T(0));
+                    if (g.sw == 1) {
+                        std::copy(src + cols.lo, src + cols.hi, col + cols.lo);
+                    } else {
+                        for (long ox = cols.lo; ox < cols.hi; ++ox) col[ox] = src[ox * g.sw];
+                    }
+                    std::fill(col + cols.hi, col + ow, T(0));
+                }
+                std::fill_n(col, (oh - rows.hi) * ow, T(0));
+                col += (oh - rows.hi) * ow;
+            }
+        }
+}
+
+// The adjoint of im2col: each column entry added to the input position it was read from
+// (entries that read padding are dropped). x must hold its initial values (zeros or a bias).
+template <class T>
+void col2im(const T* col, T* x, const Geometry& g) {
+    const long h = static_cast<long>(g.h), w = static_cast<long>(g.w);
+    const long oh = static_cast<long>(g.oh), ow = static_cast<long>(g.ow);
+    for (std::size_t c = 0; c < g.cig(); ++c, x += g.h * g.w)
+        for (std::size_t i = 0; i < g.kh; ++i) {
+            const long row_off = static_cast<long>(i) * g.dh - g.ph;
+            const Span rows = valid_span(oh, g.sh, row_off, h);
+            for (std::size_t j = 0; j < g.kw; ++j, col += oh * ow) {
+                const long col_off = static_cast<long>(j) * g.dw - g.pw;
+                const Span cols = valid_span(ow, g.sw, col_off, w);
+                for (long oy = rows.lo; oy < rows.hi; ++oy) {
+                    T* dst = x + (oy * g.sh + row_off) * w + col_off;
+                    const T* src = col + oy * ow;
+                    if (g.sw == 1) {
+                        for (long ox = cols.lo; ox < cols.hi; ++ox) dst[ox] += src[ox];
+                    } else {
+                        for (long ox = cols.lo; ox < cols.hi; ++ox) dst[ox * g.sw] += src[ox];
+                    }
+                }
+            }
+        }
+}
+
+// An array of `shape` whose (outer, channels, pixels) blocks start as bias[channel], or zeros.
+template <class T>
+Array<T> filled(const Shape& shape, const T* bias) {
+    Array<T> y = Array<T>::from_shape(shape);
+    if (!bias) {
+        std::fill_n(y.data(), y.size(), T(0));
+        return y;
+    }
+    const std::size_t channels = shape[1], pixels = shape[2] * shape[3];
+    T* p = y.data();
+    for (std::size_t n = 0; n < shape[0]; ++n)
+        for (std::size_t c = 0; c < channels; ++c, p += pixels) std::fill_n(p, pixels, bias[c]);
+    return y;
+}
+
+// The column buffer: one per call, reused for every image and group (none when pointwise).
+template <class T>
+std::unique_ptr<T[]> column_buffer(const Geometry& g) {
+    return g.pointwise() ? nullptr : std::unique_ptr<T[]>(new T[g.k() * g.p()]);
+}
+
+// conv: y_ng (cog, P) = w_g (cog, K) · col(x_ng) (K, P) [+ bias].
+template <class T>
+Array<T> conv_forward(const T* x, const T* w, const T* bias, const Geometry& g) {
+    Array<T> y = filled<T>({g.n, g.co, g.oh, g.ow}, bias);
+    const std::size_t K = g.k(), P = g.p(), cig = g.cig(), cog = g.cog();
+    if (y.size() == 0 || K == 0) return y;
+    const auto col = column_buffer<T>(g);
+    for (std::size_t n = 0; n < g.n; ++n)
+        for (std::size_t grp = 0; grp < g.groups; ++grp) {
+            const T* xg = x + (n * g.ci + grp * cig) * g.h * g.w;
+            if (col) im2col(xg, col.get(), g);
+            gemm_raw(false, false, cog, P, K, w + grp * cog * K, col ? col.get() : xg, y.data() + (n * g.co + grp * cog) * P,
+                     T(1));
+        }
+    return y;
+}
+
+// conv_t: col (K, P) = w_g^T (K, cog) · y_ng (cog, P), then col2im into x_ng [+ bias].
+template <class T>
+Array<T> conv_t_forward(const T* y, const T* w, const T* bias, const Geometry& g) {
+    Array<T> x = filled<T>({g.n, g.ci, g.h, g.w}, bias);
+    const std::size_t K = g.k(), P = g.p(), cig = g.cig(), cog = g.cog();
+    if (x.size() == 0 || P == 0 || cog == 0) return x;
+    const auto col = column_buffer<T>(g);
+    for (std::size_t n = 0; n < g.n; ++n)
+        for (std::size_t grp = 0; grp < g.groups; ++grp) {
+            const T* yg = y + (n * g.co + grp * cog) * P;
+            T* xg = x.data() + (n * g.ci + grp * cig) * g.h * g.w;
+            if (!col) {
+                gemm_raw(true, false, K, P, cog, w + grp * cog * K, yg, xg, T(1));
+                continue;
+            }
+            // Cleared, then beta = 1: faster than BLAS's beta = 0 (see gemm_into in linalg.cpp).
+            std::fill_n(col.get(), K * P, T(0));
+            gemm_raw(true, false, K, P, cog, w + grp * cog * K, yg, col.get(), T(1));
+            col2im(col.get(), xg, g);
+        }
+    return x;
+}
+
+// conv_w: gw_g (cog, K) = sum over images of y_ng (cog, P) · col(x_ng)^T (P, K).
+template <class T>
+Array<T> conv_w_forward(const T* x, const T* y, const Geometry& g) {
+    Array<T> gw = filled<T>({g.co, g.cig(), g.kh, g.kw}, nullptr);
+    const std::size_t K = g.k(), P = g.p(), cig = g.cig(), cog = g.cog();
+    if (gw.size() == 0 || P == 0) return gw;
+    const auto col = column_buffer<T>(g);
+    for (std::size_t n = 0; n < g.n; ++n)
+        for (std::size_t grp = 0; grp < g.groups; ++grp) {
+            const T* xg = x + (n * g.ci + grp * cig) * g.h * g.w;
+            if (col) im2col(xg, col.get(), g);
+            gemm_raw(false, true, cog, K, P, y + (n * g.co + grp * cog) * P, col ? col.get() : xg, gw.data() + grp * cog * K,
+                     T(1));
+        }
+    return gw;
+}
+
+template <class T> Variable<T> conv_op(const Variable<T>&, const Variable<T>&, const Variable<T>&, const Conv2dOptions&,
+                                       std::size_t, std::size_t);
+template <class T> Variable<T> conv_t_op(const Variable<T>&, const Variable<T>&, const Variable<T>&,
+                                         const Conv2dOptions&, std::size_t, std::size_t);
+template <class T> Variable<T> conv_w_op(const Variable<T>&, const Variable<T>&, const Conv2dOptions&, std::size_t,
+                                         std::size_t);
+
+template <class T>
+Variable<T> bias_grad(const Variable<T>& gy) {
+    return sum(gy, std::vector<long>{0, 2, 3});
+}
+
+template <class T>
+struct Conv final : Function<T> {
+    Conv(const Conv2dOptions& o, std::size_t oh, std::size_t ow) : o(o), oh(oh), ow(ow) {}
+    std::string_view name() const override { return "conv2d"; }
+    Array<T> forward(const ArrayRefs<T>& xs) override {
+        const auto &x = xs[0].shape(), &w = xs[1].shape();
+        const Geometry g = geometry(o, x[0], x[1], x[2], x[3], w[0], oh, ow, w[2], w[3]);
+        return conv_forward(xs[0].data(), xs[1].data(), xs.size() > 2 ? xs[2].data() : nullptr, g);
+    }
+    std::vector<Variable<T>> backward(const Variable<T>& gy) override {
+        const Variable<T>& x = this->input(0);
+        const Variable<T>& w = this->input(1);
+        std::vector<Variable<T>> g(this->inputs().size());
+        if (this->needs_input_grad(0)) g[0] = conv_t_op(gy, w, Variable<T>(), o, x.shape()[2], x.shape()[3]);
+        if (this->needs_input_grad(1)) g[1] = conv_w_op(x, gy, o, w.shape()[2], w.shape()[3]);
+        if (g.size() > 2 && this->needs_input_grad(2)) g[2] = bias_grad(gy);
+        return g;
+    }
+    Conv2dOptions o;
+    std::size_t oh, ow;
+};
+
+template <class T>
+struct ConvT final : Function<T> {
+    ConvT(const Conv2dOptions& o, std::size_t h, std::size_t w) : o(o), h(h), w(w) {}
+    std::string_view name() const override { return "conv_transpose2d"; }
+    Array<T> forward(const ArrayRefs<T>& xs) override {
+        const auto &y = xs[0].shape(), &wt = xs[1].shape();
+        const Geometry g = geometry(o, y[0], wt[1] * static_cast<std::size_t>(o.groups), h, w, y[1], y[2], y[3], wt[2],
+                                    wt[3]);
+        return conv_t_forward(xs[0].data(), xs[1].data(), xs.size() > 2 ? xs[2].data() : nullptr, g);
+    }
+    std::vector<Variable<T>> backward(const Variable<T>& gx) override {
+        const Variable<T>& y = this->input(0);
+        const Variable<T>& wt = this->input(1);
+        std::vector<Variable<T>> g(this->inputs().size());
+        if (this->needs_input_grad(0)) g[0] = conv_op(gx, wt, Variable<T>(), o, y.shape()[2], y.shape()[3]);
+        if (this->needs_input_grad(1)) g[1] = conv_w_op(gx, y, o, wt.shape()[2], wt.shape()[3]);
+        if (g.size() > 2 && this->needs_input_grad(2)) g[2] = bias_grad(gx);
+        return g;
+    }
+    Conv2dOptions o;
+    std::size_t h, w;
+};
+
+template <class T>
+struct ConvW final : Function<T> {
+    ConvW(const Conv2dOptions& o, std::size_t kh, std::size_t kw) : o(o), kh(kh), kw(kw) {}
+    std::string_view name() const override { return "conv2d_weight"; }
+    Array<T> forward(const ArrayRefs<T>& xs) override {
+        const auto &x = xs[0].shape(), &y = xs[1].shape();
+        const Geometry g = geometry(o, x[0], x[1], x[2], x[3], y[1], y[2], y[3], kh, kw);
+        return conv_w_forward(xs[0].data(), xs[1].data(), g);
+    }
+    std::vector<Variable<T>> backward(const Variable<T>& gw) override {
+        const Variable<T>& x = this->input(0);
+        const Variable<T>& y = this->input(1);
+        Variable<T> gx, gy;
+        if (this->needs_input_grad(0)) gx = conv_t_op(y, gw, Variable<T>(), o, x.shape()[2], x.shape()[3]);
+        if (this->needs_input_grad(1)) gy = conv_op(x, gw, Variable<T>(), o, y.shape()[2], y.shape()[3]);
+        return {gx, gy};
+    }
+    Conv2dOptions o;
+    std::size_t kh, kw;
+};
+
+template <class T>
+Variable<T> conv_op(const Variable<T>& x, const Variable<T>& w, const Variable<T>& b, const Conv2dOptions& o,
+                    std::size_t oh, std::size_t ow) {
+    if (b.defined()) return apply<Conv<T>>({x, w, b}, o, oh, ow);
+    return apply<Conv<T>>({x, w}, o, oh, ow);
+}
+
+template <class T>
+Variable<T> conv_t_op(const Variable<T>& y, const Variable<T>& w, const Variable<T>& b, const Conv2dOptions& o,
+                      std::size_t h, std::size_t wd) {
+    if (b.defined()) return apply<ConvT<T>>({y, w, b}, o, h, wd);
+    return apply<ConvT<T>>({y, w}, o, h, wd);
+}
+
+template <class T>
+Variable<T> conv_w_op(const Variable<T>& x, const Variable<T>& y, const Conv2dOptions& o, std::size_t kh,
+                      std::size_t kw) {
+    return apply<ConvW<T>>({x, y}, o, kh, kw);
+}
+
+// ---- argument checks (the public ops) ----
+
+// a + b, a * b on sizes given by the user: ResourceError instead of wrapping around.
+struct Checked {
+    std::string_view op;
+    const std::string& context;
+    long add(long a, long b) const {
+        long r;
+        if (__builtin_add_overflow(a, b, &r)) overflow();
+        return r;
+    }
+    long mul(long a, long b) const {
+        long r;
+        if (__builtin_mul_overflow(a, b, &r)) overflow();
+        return r;
+    }
+    [[noreturn]] void overflow() const {
+        throw ResourceError(fmt::format("{}: the sizes of {} overflow", op, context));
+    }
+};
+
+std::string pair_str(const Size2& s) { return fmt::format("({}, {})", s.h, s.w); }
+
+void check_options(std::string_view op, const std::string& context, const Size2& stride, const Size2& padding,
+                   const Size2& dilation, long groups) {
+    if (groups <= 0) throw ValueError(fmt::format("{}: groups must be positive, got {} ({})", op, groups, context));
+    if (stride.h <= 0 || stride.w <= 0)
+        throw ValueError(fmt::format("{}: stride must be positive, got {} ({})", op, pair_str(stride), context));
+    if (padding.h < 0 || padding.w < 0)
+        throw ValueError(fmt::format("{}: padding must be non-negative, got {} ({})", op, pair_str(padding), context));
+    if (dilation.h <= 0 || dilation.w <= 0)
+        throw ValueError(fmt::format("{}: dilation must be positive, got {} ({})", op, pair_str(dilation), context));
+}
+
+void check_4d(std::string_view op, const Shape& x, const Shape& w, std::string_view weight_layout) {
+    if (x.size() != 4)
+        throw ShapeError(fmt::format("{}: expects a 4-D input (N, C, H, W), got shape {}{}", op, shape_str(x),
+                                     x.size() == 3 ? " (an unbatched input: add the batch axis with unsqueeze(x, 0))"
+                                                   : ""));
+    if (w.size() != 4)
+        throw ShapeError(fmt::format("{}: expects a 4-D weight {}, got shape {} (input {})", op, weight_layout,
+                                     shape_str(w), shape_str(x)));
+    if (w[2] == 0 || w[3] == 0)
+        throw ShapeError(fmt::format("{}: weight of shape {} has an empty kernel (input {})", op, shape_str(w),
+                                     shape_str(x)));
+}
+
+void check_bias(std::string_view op, const std::string& context, const Shape* b, std::size_t channels) {
+    if (b && (b->size() != 1 || (*b)[0] != channels))
+        throw ShapeError(fmt::format("{}: bias of shape {} for {} output channels ({}); expected ({},)", op,
+                                     shape_str(*b), channels, context, channels));
+}
+
+// The element counts and GEMM sizes of the internal ops on this geometry, checked once here:
+// the output, the column buffer and the BLAS dimensions.
+void check_sizes(std::string_view op, const std::string& context, const Geometry& g) {
+    shape_size(Shape{g.n, g.co, g.oh, g.ow}, op);
+    shape_size(Shape{g.n, g.ci, g.h, g.w}, op);
+    shape_size(Shape{g.cig(), g.kh, g.kw, g.oh, g.ow}, op);  // the columns
+    if (g.k() > gemm_max_dim || g.p() > gemm_max_dim || g.cog() > gemm_max_dim)
+        throw ResourceError(fmt::format("{}: the matrices of {} exceed BLAS's {} rows or columns", op, context,
+                                        gemm_max_dim));
+}
+
+}  // namespace
+
+template <class T>
+Variable<T> conv2d(const Variable<T>& x, const Variable<T>& weight, const Variable<T>& bias, Conv2dOptions o) {
+    constexpr std::string_view op = "conv2d";
+    if (!x.defined() || !weight.defined()) return conv_op(x, weight, bias, o, 0, 0);  // names the undefined input
+    const Shape &xs = x.shape(), &ws = weight.shape();
+    const std::string context = fmt::format("input {}, weight {}", shape_str(xs), shape_str(ws));
+    check_4d(op, xs, ws, "(out_channels, in_channels / groups, kh, kw)");
+    check_options(op, context, o.stride, o.padding, o.dilation, o.groups);
+    const std::size_t groups = static_cast<std::size_t>(o.groups);
+    if (xs[1] % groups != 0 || ws[0] % groups != 0)
+        throw ShapeError(fmt::format("{}: groups {} does not divide the {} input channels and the {} output channels "
+                                     "({})",
+                                     op, groups, xs[1], ws[0], context));
+    if (xs[1] / groups != ws[1])
+        throw ShapeError(fmt::format("{}: input with {} channels for a weight of {} input channels per group times {} "
+                                     "groups ({})",
+                                     op, xs[1], ws[1], groups, context));
+    check_bias(op, context, bias.defined() ? &bias.shape() : nullptr, ws[0]);
+    // OH = (H + 2 padding - dilation (kh - 1) - 1) / stride + 1, in checked arithmetic.
+    const Checked c{op, context};
+    auto out_size = [&](std::size_t in, long pad, long dil, std::size_t k, long stride) -> long {
+        const long padded = c.add(static_cast<long>(in), c.mul(2, pad));
+        const long span = c.add(c.mul(dil, static_cast<long>(k) - 1), 1);
+        if (padded < span)
+            throw ShapeError(fmt::format("{}: the kernel ({}, {}) with dilation {} spans more than the padded input "
+                                         "({}, {}) ({}, padding {})",
+                                         op, ws[2], ws[3], pair_str(o.dilation),
+                                         c.add(static_cast<long>(xs[2]), c.mul(2, o.padding.h)),
+                                         c.add(static_cast<long>(xs[3]), c.mul(2, o.padding.w)), context,
+                                         pair_str(o.padding)));
+        return (padded - span) / stride + 1;
+    };
+    const long oh = out_size(xs[2], o.padding.h, o.dilation.h, ws[2], o.stride.h);
+    const long ow = out_size(xs[3], o.padding.w, o.dilation.w, ws[3], o.stride.w);
+    check_sizes(op, context,
+                geometry(o, xs[0], xs[1], xs[2], xs[3], ws[0], static_cast<std::size_t>(oh),
+                         static_cast<std::size_t>(ow), ws[2], ws[3]));
+    return conv_op(x, weight, bias, o, static_cast<std::size_t>(oh), static_cast<std::size_t>(ow));
+}
+
+template <class T>
+Variable<T> conv_transpose2d(const Variable<T>& x, const Variable<T>& weight, const Variable<T>& bias,
+                             ConvTranspose2dOptions t) {
+    constexpr std::string_view op = "conv_transpose2d";
+    const Conv2dOptions o{t.stride, t.padding, t.dilation, t.groups};
+    if (!x.defined() || !weight.defined()) return conv_t_op(x, weight, bias, o, 0, 0);
+    const Shape &xs = x.shape(), &ws = weight.shape();
+    const std::string context = fmt::format("input {}, weight {}", shape_str(xs), shape_str(ws));
+    check_4d(op, xs, ws, "(in_channels, out_channels / groups, kh, kw)");
+    check_options(op, context, t.stride, t.padding, t.dilation, t.groups);
+    const Size2& op_pad = t.output_padding;
+    if (op_pad.h < 0 || op_pad.w < 0 || op_pad.h >= std::max(t.stride.h, t.dilation.h) ||
+        op_pad.w >= std::max(t.stride.w, t.dilation.w))
+        throw ValueError(fmt::format("{}: output_padding {} must be non-negative and smaller than stride {} or "
+                                     "dilation {} ({})",
+                                     op, pair_str(op_pad), pair_str(t.stride), pair_str(t.dilation), context));
+    const std::size_t groups = static_cast<std::size_t>(t.groups);
+    if (xs[1] % groups != 0)
+        throw ShapeError(fmt::format("{}: groups {} does not divide the {} input channels ({})", op, groups, xs[1],
+                                     context));
+    if (xs[1] != ws[0])
+        throw ShapeError(fmt::format("{}: input with {} channels for a weight of {} input channels ({})", op, xs[1],
+                                     ws[0], context));
+    const Checked c{op, context};
+    const std::size_t out_channels = static_cast<std::size_t>(c.mul(static_cast<long>(ws[1]), t.groups));
+    check_bias(op, context, bias.defined() ? &bias.shape() : nullptr, out_channels);
+    // OH = (H - 1) stride - 2 padding + dilation (kh - 1) + output_padding + 1.
+    auto out_size = [&](std::size_t in, long stride, long pad, long dil, std::size_t k, long extra) -> long {
+        long s = c.mul(static_cast<long>(in) - 1, stride);
+        s = c.add(s, -c.mul(2, pad));
+        s = c.add(s, c.mul(dil, static_cast<long>(k) - 1));
+        return c.add(s, extra + 1);
+    };
+    const long oh = out_size(xs[2], t.stride.h, t.padding.h, t.dilation.h, ws[2], op_pad.h);
+    const long ow = out_size(xs[3], t.stride.w, t.padding.w, t.dilation.w, ws[3], op_pad.w);
+    if (oh <= 0 || ow <= 0)
+        throw ShapeError(fmt::format("{}: the output size ({}, {}) is not positive ({}, stride {}, padding {}, "
+                                     "dilation {}, output_padding {})",
+                                     op, oh, ow, context, pair_str(t.stride), pair_str(t.padding),
+                                     pair_str(t.dilation), pair_str(op_pad)));
+    // The adjoint convolution maps the output (N, out_channels, OH, OW) to x.
+    check_sizes(op, context,
+                geometry(o, xs[0], out_channels, static_cast<std::size_t>(oh), static_cast<std::size_t>(ow), xs[1],
+                         xs[2], xs[3], ws[2], ws[3]));
+    return conv_t_op(x, weight, bias, o, static_cast<std::size_t>(oh), static_cast<std::size_t>(ow));
+}
+
+XG_INSTANTIATE_OP(conv2d)
+XG_INSTANTIATE_OP(conv_transpose2d)
+
+}  // namespace xg

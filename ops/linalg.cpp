@@ -8,11 +8,32 @@
 #include <fmt/format.h>
 #include <xtensor-blas/xblas.hpp>
 
+#include "ops/gemm.hpp"
 #include "ops/instantiate.hpp"
 #include "ops/kernels.hpp"
 #include "ops/ops.hpp"
 
 namespace xg {
+
+// gemm_raw (ops/gemm.hpp): cblas as xtensor-blas declares it (including <cblas.h> as well would
+// declare it twice).
+template <class T>
+void gemm_raw(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const T* a, const T* b, T* c, T beta) {
+    const auto TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
+    const auto M = static_cast<CBLAS_INT>(m), N = static_cast<CBLAS_INT>(n), K = static_cast<CBLAS_INT>(k);
+    const CBLAS_INT lda = ta ? M : K, ldb = tb ? K : N;
+    if constexpr (std::is_same_v<T, float>)
+        cblas_sgemm(CblasRowMajor, TA, TB, M, N, K, 1.0f, a, lda, b, ldb, beta, c, N);
+    else
+        cblas_dgemm(CblasRowMajor, TA, TB, M, N, K, 1.0, a, lda, b, ldb, beta, c, N);
+}
+template void gemm_raw<float>(bool, bool, std::size_t, std::size_t, std::size_t, const float*, const float*, float*,
+                              float);
+template void gemm_raw<double>(bool, bool, std::size_t, std::size_t, std::size_t, const double*, const double*,
+                               double*, double);
+
+const std::size_t gemm_max_dim = static_cast<std::size_t>(std::numeric_limits<CBLAS_INT>::max());
+
 namespace {
 
 struct GemmShape {
@@ -76,19 +97,6 @@ struct MatMul final : Function<T> {
     bool ta, tb;
 };
 
-// c = op(a)·op(b) + beta·c for row-major matrices at pointers: one BLAS call, no copies (cblas
-// as xtensor-blas declares it: including <cblas.h> as well would declare it twice).
-template <class T>
-void gemm_raw(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const T* a, const T* b, T* c, T beta) {
-    const auto TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
-    const auto M = static_cast<CBLAS_INT>(m), N = static_cast<CBLAS_INT>(n), K = static_cast<CBLAS_INT>(k);
-    const CBLAS_INT lda = ta ? M : K, ldb = tb ? K : N;
-    if constexpr (std::is_same_v<T, float>)
-        cblas_sgemm(CblasRowMajor, TA, TB, M, N, K, 1.0f, a, lda, b, ldb, beta, c, N);
-    else
-        cblas_dgemm(CblasRowMajor, TA, TB, M, N, K, 1.0, a, lda, b, ldb, beta, c, N);
-}
-
 // A batched product op(a)·op(b) of operands of at least 2 dimensions: the result's shape, the
 // matrix sizes, and for each of the result's matrices (row-major over the broadcast batch
 // dimensions) the index of the matrix of a and of b it multiplies.
@@ -126,7 +134,7 @@ BatchPlan batch_plan(std::string_view op, const Shape& as, const Shape& bs, bool
     p.out[nb] = p.m;
     p.out[nb + 1] = p.n;
     shape_size(p.out, op);
-    constexpr std::size_t blas_max = std::numeric_limits<CBLAS_INT>::max();
+    const std::size_t blas_max = gemm_max_dim;
     if (p.m > blas_max || p.k > blas_max || p.n > blas_max)
         throw ResourceError(fmt::format("{}: matrices of shapes {} and {} exceed BLAS's {} rows or columns", op,
                                         shape_str(as), shape_str(bs), blas_max));

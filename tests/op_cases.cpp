@@ -269,6 +269,35 @@ const std::vector<OpCase>& op_cases() {
          [](const Vs& x) { return xg::layer_norm(x[0], {4}, x[1], x[2]); }},
         {"layer_norm_constant_row", {{2, 4}, {4}, {4}},
          [](const Vs& x) { return xg::layer_norm(x[0], {4}, x[1], x[2], 1e-2); }},
+        // convolution (conv): bias or not, stride + padding, dilation, groups (depthwise too), a
+        // non-square kernel with per-axis options, a 1x1 kernel (no columns built); the transposed
+        // convolution with stride + output_padding, groups, and dilation with an output_padding at
+        // the stride (allowed below the dilation)
+        {"conv2d", {{2, 3, 5, 5}, {4, 3, 3, 3}, {4}}, [](const Vs& x) { return xg::conv2d(x[0], x[1], x[2]); }},
+        {"conv2d_no_bias", {{2, 3, 5, 5}, {4, 3, 3, 3}}, [](const Vs& x) { return xg::conv2d(x[0], x[1]); }},
+        {"conv2d_stride2_pad1", {{2, 3, 5, 5}, {4, 3, 3, 3}, {4}},
+         [](const Vs& x) { return xg::conv2d(x[0], x[1], x[2], {.stride = 2, .padding = 1}); }},
+        {"conv2d_dilation2", {{2, 2, 5, 5}, {3, 2, 2, 2}, {3}},
+         [](const Vs& x) { return xg::conv2d(x[0], x[1], x[2], {.padding = 1, .dilation = 2}); }},
+        {"conv2d_groups2", {{2, 4, 5, 5}, {4, 2, 3, 3}, {4}},
+         [](const Vs& x) { return xg::conv2d(x[0], x[1], x[2], {.groups = 2}); }},
+        {"conv2d_depthwise", {{2, 3, 4, 4}, {3, 1, 3, 3}},
+         [](const Vs& x) { return xg::conv2d(x[0], x[1], {}, {.padding = 1, .groups = 3}); }},
+        {"conv2d_nonsquare_kernel", {{2, 3, 5, 4}, {2, 3, 3, 2}, {2}},
+         [](const Vs& x) { return xg::conv2d(x[0], x[1], x[2], {.stride = {2, 1}, .padding = {1, 0}}); }},
+        {"conv2d_1x1", {{2, 3, 4, 4}, {2, 3, 1, 1}, {2}}, [](const Vs& x) { return xg::conv2d(x[0], x[1], x[2]); }},
+        {"conv_transpose2d", {{2, 3, 4, 4}, {3, 2, 3, 3}, {2}},
+         [](const Vs& x) { return xg::conv_transpose2d(x[0], x[1], x[2]); }},
+        {"conv_transpose2d_no_bias", {{2, 3, 4, 3}, {3, 2, 2, 3}},
+         [](const Vs& x) { return xg::conv_transpose2d(x[0], x[1]); }},
+        {"conv_transpose2d_stride2_outpad1", {{2, 3, 3, 3}, {3, 2, 3, 3}, {2}},
+         [](const Vs& x) {
+             return xg::conv_transpose2d(x[0], x[1], x[2], {.stride = 2, .padding = 1, .output_padding = 1});
+         }},
+        {"conv_transpose2d_groups2", {{2, 4, 3, 3}, {4, 1, 3, 3}, {2}},
+         [](const Vs& x) { return xg::conv_transpose2d(x[0], x[1], x[2], {.groups = 2}); }},
+        {"conv_transpose2d_dilation2", {{2, 2, 3, 3}, {2, 3, 2, 2}, {3}},
+         [](const Vs& x) { return xg::conv_transpose2d(x[0], x[1], x[2], {.output_padding = 1, .dilation = 2}); }},
         // softmax and losses
         {"softmax", {{3, 4}}, [](const Vs& x) { return xg::softmax(x[0]); }},
         {"softmax_axis0", {{3, 4}}, [](const Vs& x) { return xg::softmax(x[0], 0); }},

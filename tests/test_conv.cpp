@@ -1,1 +1,434 @@
-// (being written: issue 14)
+// conv2d and conv_transpose2d against direct loops written here (the seven-loop convolution and
+// its adjoints), for every combination of stride, padding, dilation and groups on odd sizes, with
+// and without bias, values and all three gradients; second derivatives; float32 against float64;
+// empty batches; large magnitudes; every argument error.
+#include <boost/test/unit_test.hpp>
+
+#include <climits>
+#include <cmath>
+#include <random>
+#include <sstream>
+#include <string>
+
+#include <xtensor/xbuilder.hpp>
+#include <xtensor/xoperation.hpp>
+
+#include "expect_error.hpp"
+#include "xgrad.hpp"
+
+using V = xg::Variable<double>;
+using A = xg::Array<double>;
+using xgt::expect_error;
+
+namespace {
+
+struct Geo {
+    long sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1, groups = 1;
+    long oph = 0, opw = 0;  // output_padding (transposed only)
+    std::string str() const {
+        std::ostringstream os;
+        os << "stride (" << sh << ", " << sw << ") padding (" << ph << ", " << pw << ") dilation (" << dh << ", "
+           << dw << ") groups " << groups << " output_padding (" << oph << ", " << opw << ")";
+        return os.str();
+    }
+    xg::Conv2dOptions conv() const { return {{sh, sw}, {ph, pw}, {dh, dw}, groups}; }
+    xg::ConvTranspose2dOptions conv_t() const { return {{sh, sw}, {ph, pw}, {oph, opw}, groups, {dh, dw}}; }
+};
+
+A random_array(const xg::Shape& s, unsigned seed, double scale = 1.0) {
+    std::mt19937 gen(seed);
+    std::uniform_real_distribution<double> u(-scale, scale);
+    A a = A::from_shape(s);
+    for (double& v : a) v = u(gen);
+    return a;
+}
+
+// The convolution of x (N, C, H, W) with w (O, C / groups, kh, kw) and its gradients for an
+// upstream gradient gy, written as the definition says: one loop per index.
+struct Reference {
+    A y, gx, gw, gb;
+};
+
+Reference direct_conv(const A& x, const A& w, const A* b, const A* gy, const Geo& g) {
+    const long N = long(x.shape()[0]), C = long(x.shape()[1]), H = long(x.shape()[2]), W = long(x.shape()[3]);
+    const long O = long(w.shape()[0]), kh = long(w.shape()[2]), kw = long(w.shape()[3]);
+    const long cig = C / g.groups, cog = O / g.groups;
+    const long OH = (H + 2 * g.ph - g.dh * (kh - 1) - 1) / g.sh + 1, OW = (W + 2 * g.pw - g.dw * (kw - 1) - 1) / g.sw + 1;
+    Reference r;
+    r.y = A::from_shape({std::size_t(N), std::size_t(O), std::size_t(OH), std::size_t(OW)});
+    r.gx = xt::zeros<double>(x.shape());
+    r.gw = xt::zeros<double>(w.shape());
+    r.gb = xt::zeros<double>({std::size_t(O)});
+    for (long n = 0; n < N; ++n)
+        for (long o = 0; o < O; ++o)
+            for (long oy = 0; oy < OH; ++oy)
+                for (long ox = 0; ox < OW; ++ox) {
+                    double acc = b ? (*b)(o) : 0.0;
+                    const double gout = gy ? (*gy)(n, o, oy, ox) : 0.0;
+                    const long grp = o / cog;
+                    for (long c = 0; c < cig; ++c)
+                        for (long i = 0; i < kh; ++i)
+                            for (long j = 0; j < kw; ++j) {
+                                const long iy = oy * g.sh - g.ph + i * g.dh, ix = ox * g.sw - g.pw + j * g.dw;
+                                if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                                const long ci = grp * cig + c;
+                                acc += x(n, ci, iy, ix) * w(o, c, i, j);
+                                r.gx(n, ci, iy, ix) += gout * w(o, c, i, j);
+                                r.gw(o, c, i, j) += gout * x(n, ci, iy, ix);
+                            }
+                    r.y(n, o, oy, ox) = acc;
+                    r.gb(o) += gout;
+                }
+    return r;
+}
+
+// The transposed convolution of x (N, C, H, W) with w (C, O / groups, kh, kw): each input pixel
+// scatters its kernel-weighted value into the output (dropped outside it).
+Reference direct_conv_t(const A& x, const A& w, const A* b, const A* gy, const Geo& g) {
+    const long N = long(x.shape()[0]), C = long(x.shape()[1]), H = long(x.shape()[2]), W = long(x.shape()[3]);
+    const long cog = long(w.shape()[1]), kh = long(w.shape()[2]), kw = long(w.shape()[3]);
+    const long O = cog * g.groups, cig = C / g.groups;
+    const long OH = (H - 1) * g.sh - 2 * g.ph + g.dh * (kh - 1) + g.oph + 1;
+    const long OW = (W - 1) * g.sw - 2 * g.pw + g.dw * (kw - 1) + g.opw + 1;
+    Reference r;
+    r.y = xt::zeros<double>({std::size_t(N), std::size_t(O), std::size_t(OH), std::size_t(OW)});
+    r.gx = xt::zeros<double>(x.shape());
+    r.gw = xt::zeros<double>(w.shape());
+    r.gb = xt::zeros<double>({std::size_t(O)});
+    for (long n = 0; n < N; ++n)
+        for (long o = 0; o < O; ++o)
+            for (long oy = 0; oy < OH; ++oy)
+                for (long ox = 0; ox < OW; ++ox) {
+                    r.y(n, o, oy, ox) = b ? (*b)(o) : 0.0;
+                    if (gy) r.gb(o) += (*gy)(n, o, oy, ox);
+                }
+    for (long n = 0; n < N; ++n)
+        for (long c = 0; c < C; ++c)
+            for (long iy = 0; iy < H; ++iy)
+                for (long ix = 0; ix < W; ++ix)
+                    for (long o = 0; o < cog; ++o)
+                        for (long i = 0; i < kh; ++i)
+                            for (long j = 0; j < kw; ++j) {
+                                const long oy = iy * g.sh - g.ph + i * g.dh, ox = ix * g.sw - g.pw + j * g.dw;
+                                if (oy < 0 || oy >= OH || ox < 0 || ox >= OW) continue;
+                                const long oc = (c / cig) * cog + o;
+                                r.y(n, oc, oy, ox) += x(n, c, iy, ix) * w(c, o, i, j);
+                                const double gout = gy ? (*gy)(n, oc, oy, ox) : 0.0;
+                                r.gx(n, c, iy, ix) += gout * w(c, o, i, j);
+                                r.gw(c, o, i, j) += gout * x(n, c, iy, ix);
+                            }
+    return r;
+}
+
+double max_rel_diff(const A& a, const A& b) {
+    BOOST_REQUIRE(a.shape() == b.shape());
+    double m = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        const double d = std::abs(a.flat(i) - b.flat(i)) / (1 + std::abs(b.flat(i)));
+        if (!(d <= m)) m = d;  // NaN propagates
+    }
+    return m;
+}
+
+// Runs the op (conv2d or conv_transpose2d) on x, w [, b], backpropagates gy, and compares the
+// output and the three gradients with the reference.
+template <class Op, class Ref>
+void check_against(Op op, Ref ref, const xg::Shape& xs, const xg::Shape& ws, bool with_bias, const Geo& g,
+                   unsigned seed, double tol = 1e-12, double scale = 1.0) {
+    const A xa = random_array(xs, seed, scale), wa = random_array(ws, seed + 1, scale);
+    const std::size_t out_channels = op(V(xa), V(wa), V(), g).shape()[1];
+    const A ba = random_array({out_channels}, seed + 2, scale * scale);
+    V x(xa, true), w(wa, true), b(ba, true);
+    V y = op(x, w, with_bias ? b : V(), g);
+    const A gy = random_array(y.shape(), seed + 3);
+    const Reference r = ref(xa, wa, with_bias ? &ba : nullptr, &gy, g);
+    BOOST_TEST_CONTEXT(g.str() << (with_bias ? " bias" : " no bias") << " x " << xg::shape_str(xs) << " w "
+                               << xg::shape_str(ws)) {
+        BOOST_TEST(max_rel_diff(y.data(), r.y) <= tol);
+        xg::sum(y * V(gy)).backward();
+        BOOST_TEST(max_rel_diff(x.grad().data(), r.gx) <= tol);
+        BOOST_TEST(max_rel_diff(w.grad().data(), r.gw) <= tol);
+        if (with_bias) BOOST_TEST(max_rel_diff(b.grad().data(), r.gb) <= tol);
+    }
+}
+
+auto conv = [](const V& x, const V& w, const V& b, const Geo& g) { return xg::conv2d(x, w, b, g.conv()); };
+auto conv_t = [](const V& x, const V& w, const V& b, const Geo& g) {
+    return xg::conv_transpose2d(x, w, b, g.conv_t());
+};
+
+V zeros(std::initializer_list<std::size_t> shape) { return V(A(xt::zeros<double>(std::vector<std::size_t>(shape))), true); }
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(conv)
+
+BOOST_AUTO_TEST_CASE(conv2d_every_combination_against_direct_loops) {
+    // H = 7, W = 6, kernel 3 x 2: odd sizes, so stride 2 drops rows and columns
+    unsigned seed = 10;
+    for (long s : {1, 2})
+        for (long p : {0, 1, 2})
+            for (long d : {1, 2})
+                for (long groups : {1, 2})
+                    for (bool bias : {true, false}) {
+                        const Geo g{s, s, p, p, d, d, groups};
+                        check_against(conv, direct_conv, {2, 4, 7, 6}, {6, 4 / groups, 3, 2}, bias, g, seed += 4);
+                    }
+    // mixed per-axis options, depthwise (groups = C), a 1x1 kernel with and without the pointwise
+    // path (stride 1, padding 0: no columns built), a kernel as large as the padded input
+    check_against(conv, direct_conv, {2, 3, 7, 6}, {4, 3, 3, 2}, true, Geo{2, 1, 0, 1, 1, 2, 1}, 200);
+    check_against(conv, direct_conv, {2, 3, 7, 6}, {4, 3, 2, 3}, false, Geo{1, 3, 2, 0, 3, 1, 1}, 204);
+    check_against(conv, direct_conv, {2, 3, 7, 6}, {6, 1, 3, 3}, true, Geo{1, 1, 1, 1, 1, 1, 3}, 208);
+    check_against(conv, direct_conv, {2, 3, 7, 6}, {3, 1, 3, 2}, false, Geo{2, 2, 1, 1, 1, 1, 3}, 212);
+    check_against(conv, direct_conv, {2, 4, 7, 6}, {5, 4, 1, 1}, true, Geo{}, 216);
+    check_against(conv, direct_conv, {2, 4, 7, 6}, {4, 2, 1, 1}, false, Geo{1, 1, 0, 0, 1, 1, 2}, 220);
+    check_against(conv, direct_conv, {2, 4, 7, 6}, {5, 4, 1, 1}, true, Geo{2, 2, 0, 0, 1, 1, 1}, 224);
+    check_against(conv, direct_conv, {2, 4, 7, 6}, {5, 4, 1, 1}, true, Geo{1, 1, 1, 1, 1, 1, 1}, 228);
+    check_against(conv, direct_conv, {1, 2, 3, 2}, {3, 2, 5, 4}, true, Geo{1, 1, 1, 1, 1, 1, 1}, 232);
+    check_against(conv, direct_conv, {1, 2, 3, 2}, {3, 2, 3, 2}, true, Geo{1, 1, 1, 1, 2, 3, 1}, 236);
+}
+
+BOOST_AUTO_TEST_CASE(conv_transpose2d_every_combination_against_direct_loops) {
+    unsigned seed = 300;
+    for (long s : {1, 2})
+        for (long p : {0, 1, 2})
+            for (long d : {1, 2})
+                for (long groups : {1, 2})
+                    for (long op : {0, 1}) {
+                        if (op >= std::max(s, d)) continue;  // output_padding must be below stride or dilation
+                        for (bool bias : {true, false}) {
+                            Geo g{s, s, p, p, d, d, groups};
+                            g.oph = g.opw = op;
+                            check_against(conv_t, direct_conv_t, {2, 4, 7, 6}, {4, 6 / groups, 3, 2}, bias, g,
+                                          seed += 4);
+                        }
+                    }
+    // per-axis options (output_padding on one axis only, one at dilation - 1 above the stride),
+    // depthwise, 1x1 (pointwise path and not)
+    Geo g{2, 1, 1, 0, 1, 3, 1};
+    g.oph = 1;
+    g.opw = 2;
+    check_against(conv_t, direct_conv_t, {2, 3, 7, 6}, {3, 2, 3, 2}, true, g, 500);
+    check_against(conv_t, direct_conv_t, {2, 3, 5, 4}, {3, 2, 3, 3}, false, Geo{1, 1, 1, 1, 1, 1, 3}, 504);
+    check_against(conv_t, direct_conv_t, {2, 4, 7, 6}, {4, 3, 1, 1}, true, Geo{}, 508);
+    check_against(conv_t, direct_conv_t, {2, 4, 7, 6}, {4, 3, 1, 1}, false, Geo{2, 2, 0, 0, 1, 1, 2}, 512);
+}
+
+BOOST_AUTO_TEST_CASE(conv2d_gradient_is_conv_transpose2d) {
+    // the input gradient of a strided convolution that drops a row and a column equals
+    // conv_transpose2d of gy with the output_padding that restores x's size
+    const A xa = random_array({2, 3, 8, 7}, 1), wa = random_array({4, 3, 3, 3}, 2);
+    V x(xa, true);
+    V y = xg::conv2d(x, V(wa), V(), {.stride = 2, .padding = 1});
+    BOOST_TEST(y.shape() == xg::Shape({2, 4, 4, 4}));
+    const A gy = random_array(y.shape(), 3);
+    xg::sum(y * V(gy)).backward();
+    const V gx = xg::conv_transpose2d(V(gy), V(wa), V(), {.stride = 2, .padding = 1, .output_padding = {1, 0}});
+    BOOST_TEST(gx.shape() == x.shape());
+    BOOST_TEST(max_rel_diff(x.grad().data(), gx.data()) <= 1e-14);
+}
+
+BOOST_AUTO_TEST_CASE(second_derivatives) {
+    // gradgradcheck through both ops and the weight-gradient op, in geometries the op list does
+    // not have (output_padding at or above the stride)
+    struct Case {
+        std::string name;
+        xg::VariableFn<double> f;
+        std::vector<xg::Shape> shapes;
+    };
+    const std::vector<Case> cases = {
+        {"conv2d",
+         [](const std::vector<V>& v) {
+             return xg::conv2d(v[0], v[1], v[2], {.stride = {2, 1}, .padding = {0, 1}, .dilation = {1, 2}, .groups = 2});
+         },
+         {{2, 4, 5, 4}, {4, 2, 2, 3}, {4}}},
+        {"conv_transpose2d",
+         [](const std::vector<V>& v) {
+             return xg::conv_transpose2d(v[0], v[1], v[2],
+                                         {.stride = {1, 2}, .padding = 1, .output_padding = 1, .groups = 2,
+                                          .dilation = {2, 1}});
+         },
+         {{2, 4, 5, 4}, {4, 1, 2, 3}, {2}}},
+    };
+    unsigned seed = 7;
+    for (const Case& c : cases) {
+        std::vector<V> in;
+        for (const xg::Shape& s : c.shapes) in.emplace_back(random_array(s, seed++), true);
+        BOOST_TEST_CONTEXT(c.name) {
+            const auto r1 = xg::gradcheck(c.f, in);
+            BOOST_TEST(r1.ok, r1.str());
+            const auto r2 = xg::gradgradcheck(c.f, in);
+            BOOST_TEST(r2.ok, r2.str());
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(float32_close_to_float64) {
+    const A xa = random_array({3, 4, 9, 8}, 21), wa = random_array({6, 2, 3, 3}, 22), ba = random_array({6}, 23);
+    const xg::Conv2dOptions o{.stride = 2, .padding = 1, .dilation = 1, .groups = 2};
+    using F = xg::Variable<float>;
+    using AF = xg::Array<float>;
+    V x(xa, true), w(wa, true), b(ba, true);
+    F xf(AF(xt::cast<float>(xa)), true), wf(AF(xt::cast<float>(wa)), true), bf(AF(xt::cast<float>(ba)), true);
+    V y = xg::conv2d(x, w, b, o);
+    F yf = xg::conv2d(xf, wf, bf, o);
+    const A gy = random_array(y.shape(), 24);
+    xg::sum(y * V(gy)).backward();
+    xg::sum(yf * F(AF(xt::cast<float>(gy)))).backward();
+    auto close = [](const AF& f, const A& d) { return max_rel_diff(A(xt::cast<double>(f)), d) <= 1e-5; };
+    BOOST_TEST(close(yf.data(), y.data()));
+    BOOST_TEST(close(xf.grad().data(), x.grad().data()));
+    BOOST_TEST(close(wf.grad().data(), w.grad().data()));
+    BOOST_TEST(close(bf.grad().data(), b.grad().data()));
+    // and the transposed op
+    const xg::ConvTranspose2dOptions t{.stride = 2, .padding = 1, .output_padding = 1, .groups = 2};
+    const A wta = random_array({4, 3, 3, 3}, 25);
+    F wtf(AF(xt::cast<float>(wta)), true);
+    const AF ytf = xg::conv_transpose2d(xf, wtf, F(), t).data();
+    const A yt = xg::conv_transpose2d(V(xa), V(wta), V(), t).data();
+    BOOST_TEST(close(ytf, yt));
+}
+
+BOOST_AUTO_TEST_CASE(empty_batch) {
+    V x = zeros({0, 4, 7, 6}), w(random_array({6, 2, 3, 2}, 31), true), b(random_array({6}, 32), true);
+    V y = xg::conv2d(x, w, b, {.stride = 2, .padding = 1, .groups = 2});
+    BOOST_TEST(y.shape() == xg::Shape({0, 6, 4, 4}));
+    xg::sum(y).backward();
+    BOOST_TEST(x.grad().shape() == x.shape());
+    BOOST_TEST(w.grad().data() == A(xt::zeros<double>(w.shape())));
+    BOOST_TEST(b.grad().data() == A(xt::zeros<double>({6})));
+
+    V xt_ = zeros({0, 6, 4, 4}), wt(random_array({6, 2, 3, 2}, 33), true), bt(random_array({4}, 34), true);
+    V yt = xg::conv_transpose2d(xt_, wt, bt, {.stride = 2, .padding = 1, .output_padding = 1, .groups = 2});
+    BOOST_TEST(yt.shape() == xg::Shape({0, 4, 8, 7}));
+    xg::sum(yt).backward();
+    BOOST_TEST(xt_.grad().shape() == xt_.shape());
+    BOOST_TEST(wt.grad().data() == A(xt::zeros<double>(wt.shape())));
+    BOOST_TEST(bt.grad().data() == A(xt::zeros<double>({4})));
+}
+
+BOOST_AUTO_TEST_CASE(zero_channels) {
+    // no input channels: the output is the bias
+    const V y = xg::conv2d(zeros({2, 0, 5, 5}), zeros({3, 0, 3, 3}), V(A{1.0, 2.0, 3.0}));
+    BOOST_TEST(y.shape() == xg::Shape({2, 3, 3, 3}));
+    BOOST_TEST(y.data()(1, 2, 2, 2) == 3.0);
+}
+
+BOOST_AUTO_TEST_CASE(large_magnitudes) {
+    // values near 1e150 (products near 1e300) and near 1e-150 stay finite and exact to rounding
+    for (double scale : {1e150, 1e-150}) {
+        BOOST_TEST_CONTEXT("scale " << scale) {
+            check_against(conv, direct_conv, {2, 4, 7, 6}, {4, 2, 3, 2}, true, Geo{2, 2, 1, 1, 1, 1, 2}, 40, 1e-12,
+                          scale);
+            Geo g{2, 2, 1, 1, 1, 1, 2};
+            g.oph = g.opw = 1;
+            check_against(conv_t, direct_conv_t, {2, 4, 7, 6}, {4, 3, 3, 2}, true, g, 44, 1e-12, scale);
+        }
+    }
+    // NaN spreads to the outputs whose windows read it, and no further
+    A xa = xt::zeros<double>({1, 1, 5, 5});
+    xa(0, 0, 0, 0) = std::nan("");
+    const A y = xg::conv2d(V(xa), V(A(xt::ones<double>({1, 1, 3, 3})))).data();
+    BOOST_TEST(std::isnan(y(0, 0, 0, 0)));
+    BOOST_TEST(y(0, 0, 2, 2) == 0.0);
+}
+
+BOOST_AUTO_TEST_CASE(conv2d_errors) {
+    // not 4-D (the unbatched 3-D input of torch is refused)
+    expect_error<xg::ShapeError>([] { xg::conv2d(zeros({3, 7, 6}), zeros({4, 3, 3, 3})); },
+                                 {"conv2d", "4-D input", "(3, 7, 6)", "unsqueeze"});
+    expect_error<xg::ShapeError>([] { xg::conv2d(zeros({1, 1, 3, 7, 6}), zeros({4, 3, 3, 3})); },
+                                 {"conv2d", "4-D input", "(1, 1, 3, 7, 6)"});
+    expect_error<xg::ShapeError>([] { xg::conv2d(zeros({2, 3, 7, 6}), zeros({4, 3, 3})); },
+                                 {"conv2d", "4-D weight", "(4, 3, 3)", "(2, 3, 7, 6)"});
+    expect_error<xg::ShapeError>([] { xg::conv2d(zeros({2, 3, 7, 6}), zeros({4, 3, 0, 3})); },
+                                 {"conv2d", "empty kernel", "(4, 3, 0, 3)"});
+    // channels
+    expect_error<xg::ShapeError>([] { xg::conv2d(zeros({2, 3, 7, 6}), zeros({4, 2, 3, 3})); },
+                                 {"conv2d", "3 channels", "(2, 3, 7, 6)", "(4, 2, 3, 3)"});
+    expect_error<xg::ShapeError>([] { xg::conv2d(zeros({2, 4, 7, 6}), zeros({4, 4, 3, 3}), V(), {.groups = 2}); },
+                                 {"conv2d", "4 channels", "2 groups", "(2, 4, 7, 6)", "(4, 4, 3, 3)"});
+    expect_error<xg::ShapeError>([] { xg::conv2d(zeros({2, 3, 7, 6}), zeros({4, 1, 3, 3}), V(), {.groups = 2}); },
+                                 {"conv2d", "groups 2 does not divide", "(2, 3, 7, 6)", "(4, 1, 3, 3)"});
+    expect_error<xg::ShapeError>([] { xg::conv2d(zeros({2, 4, 7, 6}), zeros({3, 2, 3, 3}), V(), {.groups = 2}); },
+                                 {"conv2d", "groups 2 does not divide", "3 output channels", "(3, 2, 3, 3)"});
+    // options
+    for (long groups : {0L, -1L})
+        expect_error<xg::ValueError>(
+            [groups] { xg::conv2d(zeros({2, 4, 7, 6}), zeros({4, 4, 3, 3}), V(), {.groups = groups}); },
+            {"conv2d", "groups must be positive", std::to_string(groups), "(2, 4, 7, 6)"});
+    expect_error<xg::ValueError>([] { xg::conv2d(zeros({2, 3, 7, 6}), zeros({4, 3, 3, 3}), V(), {.stride = {0, 1}}); },
+                                 {"conv2d", "stride", "(0, 1)", "(2, 3, 7, 6)", "(4, 3, 3, 3)"});
+    expect_error<xg::ValueError>([] { xg::conv2d(zeros({2, 3, 7, 6}), zeros({4, 3, 3, 3}), V(), {.stride = -2}); },
+                                 {"conv2d", "stride", "(-2, -2)"});
+    expect_error<xg::ValueError>([] { xg::conv2d(zeros({2, 3, 7, 6}), zeros({4, 3, 3, 3}), V(), {.padding = {1, -1}}); },
+                                 {"conv2d", "padding", "(1, -1)"});
+    expect_error<xg::ValueError>([] { xg::conv2d(zeros({2, 3, 7, 6}), zeros({4, 3, 3, 3}), V(), {.dilation = 0}); },
+                                 {"conv2d", "dilation", "(0, 0)"});
+    // kernel larger than the padded input, by size or by dilation
+    expect_error<xg::ShapeError>([] { xg::conv2d(zeros({2, 3, 2, 6}), zeros({4, 3, 3, 3})); },
+                                 {"conv2d", "padded input", "(2, 6)", "(4, 3, 3, 3)"});
+    expect_error<xg::ShapeError>([] { xg::conv2d(zeros({2, 3, 2, 6}), zeros({4, 3, 3, 3}), V(), {.padding = {0, 1}}); },
+                                 {"conv2d", "padded input", "(2, 8)"});
+    expect_error<xg::ShapeError>([] { xg::conv2d(zeros({2, 3, 7, 6}), zeros({4, 3, 3, 3}), V(), {.dilation = 3}); },
+                                 {"conv2d", "padded input", "dilation (3, 3)", "(7, 6)"});
+    // bias
+    expect_error<xg::ShapeError>([] { xg::conv2d(zeros({2, 3, 7, 6}), zeros({4, 3, 3, 3}), zeros({3})); },
+                                 {"conv2d", "bias of shape (3,)", "(4,)"});
+    expect_error<xg::ShapeError>([] { xg::conv2d(zeros({2, 3, 7, 6}), zeros({4, 3, 3, 3}), zeros({4, 1})); },
+                                 {"conv2d", "bias of shape (4, 1)"});
+    // sizes that overflow: in the output size's arithmetic, and in the output's element count
+    expect_error<xg::ResourceError>([] { xg::conv2d(zeros({1, 1, 1, 1}), zeros({1, 1, 1, 1}), V(), {.padding = LONG_MAX / 2 + 1}); },
+                                    {"conv2d", "overflow", "(1, 1, 1, 1)"});
+    expect_error<xg::ResourceError>([] { xg::conv2d(zeros({1, 1, 1, 1}), zeros({1, 1, 2, 1}), V(), {.dilation = {LONG_MAX, 1}}); },
+                                    {"conv2d", "overflow", "(1, 1, 2, 1)"});
+    expect_error<xg::ResourceError>([] { xg::conv2d(zeros({1, 1, 1, 1}), zeros({1, 1, 1, 1}), V(), {.padding = 1L << 40}); },
+                                    {"conv2d", "more elements"});
+}
+
+BOOST_AUTO_TEST_CASE(conv_transpose2d_errors) {
+    expect_error<xg::ShapeError>([] { xg::conv_transpose2d(zeros({3, 7, 6}), zeros({3, 4, 3, 3})); },
+                                 {"conv_transpose2d", "4-D input", "(3, 7, 6)", "unsqueeze"});
+    expect_error<xg::ShapeError>([] { xg::conv_transpose2d(zeros({2, 3, 7, 6}), zeros({3, 4, 3})); },
+                                 {"conv_transpose2d", "4-D weight", "(3, 4, 3)"});
+    expect_error<xg::ShapeError>([] { xg::conv_transpose2d(zeros({2, 3, 7, 6}), zeros({4, 2, 3, 3})); },
+                                 {"conv_transpose2d", "3 channels", "(2, 3, 7, 6)", "(4, 2, 3, 3)"});
+    expect_error<xg::ShapeError>(
+        [] { xg::conv_transpose2d(zeros({2, 3, 7, 6}), zeros({3, 2, 3, 3}), V(), {.groups = 2}); },
+        {"conv_transpose2d", "groups 2 does not divide", "(2, 3, 7, 6)"});
+    expect_error<xg::ValueError>(
+        [] { xg::conv_transpose2d(zeros({2, 4, 7, 6}), zeros({4, 2, 3, 3}), V(), {.groups = 0}); },
+        {"conv_transpose2d", "groups must be positive"});
+    expect_error<xg::ValueError>([] { xg::conv_transpose2d(zeros({2, 3, 7, 6}), zeros({3, 2, 3, 3}), V(), {.stride = 0}); },
+                                 {"conv_transpose2d", "stride", "(0, 0)"});
+    expect_error<xg::ValueError>(
+        [] { xg::conv_transpose2d(zeros({2, 3, 7, 6}), zeros({3, 2, 3, 3}), V(), {.padding = -1}); },
+        {"conv_transpose2d", "padding", "(-1, -1)"});
+    expect_error<xg::ValueError>(
+        [] { xg::conv_transpose2d(zeros({2, 3, 7, 6}), zeros({3, 2, 3, 3}), V(), {.dilation = {1, 0}}); },
+        {"conv_transpose2d", "dilation", "(1, 0)"});
+    // output_padding: below max(stride, dilation), not negative
+    expect_error<xg::ValueError>(
+        [] { xg::conv_transpose2d(zeros({2, 3, 7, 6}), zeros({3, 2, 3, 3}), V(), {.stride = 2, .output_padding = 2}); },
+        {"conv_transpose2d", "output_padding (2, 2)", "stride (2, 2)", "dilation (1, 1)"});
+    expect_error<xg::ValueError>(
+        [] { xg::conv_transpose2d(zeros({2, 3, 7, 6}), zeros({3, 2, 3, 3}), V(), {.output_padding = {0, 1}}); },
+        {"conv_transpose2d", "output_padding (0, 1)"});
+    expect_error<xg::ValueError>(
+        [] { xg::conv_transpose2d(zeros({2, 3, 7, 6}), zeros({3, 2, 3, 3}), V(), {.output_padding = -1}); },
+        {"conv_transpose2d", "output_padding (-1, -1)"});
+    // an output size that is not positive; bias; overflow
+    expect_error<xg::ShapeError>(
+        [] { xg::conv_transpose2d(zeros({1, 1, 1, 1}), zeros({1, 1, 1, 1}), V(), {.padding = 1}); },
+        {"conv_transpose2d", "output size (-1, -1)", "(1, 1, 1, 1)"});
+    expect_error<xg::ShapeError>([] { xg::conv_transpose2d(zeros({2, 3, 7, 6}), zeros({3, 2, 3, 3}), zeros({3})); },
+                                 {"conv_transpose2d", "bias of shape (3,)", "(2,)"});
+    expect_error<xg::ResourceError>(
+        [] { xg::conv_transpose2d(zeros({1, 1, 2, 2}), zeros({1, 1, 1, 1}), V(), {.stride = LONG_MAX}); },
+        {"conv_transpose2d", "overflow", "(1, 1, 2, 2)"});
+    expect_error<xg::ResourceError>(
+        [] { xg::conv_transpose2d(zeros({1, 1, 2, 2}), zeros({1, 1, 1, 1}), V(), {.stride = 1L << 40}); },
+        {"conv_transpose2d", "more elements"});
+}
+
+BOOST_AUTO_TEST_SUITE_END()
