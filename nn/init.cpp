@@ -18,21 +18,25 @@ Generator& default_generator() {
 
 void manual_seed(std::uint64_t seed) { default_generator().seed(seed); }
 
+Fan linear_fan(const Shape& w, std::string_view who) {
+    if (w.empty() || w[0] == 0)
+        throw ShapeError(fmt::format("{}: needs a weight with a non-empty first dimension (fan-in), got shape {}",
+                                     who, shape_str(w)));
+    std::size_t rest = 1;
+    for (std::size_t d = 1; d < w.size(); ++d) rest *= w[d];
+    return {w[0], w.size() >= 2 ? rest : 1};
+}
+
+Fan conv_fan(const Shape& w) {
+    if (w.size() < 2)
+        throw ShapeError(fmt::format("conv_fan: needs a weight (d0, d1, kh, kw), got shape {}", shape_str(w)));
+    std::size_t field = 1;
+    for (std::size_t d = 2; d < w.size(); ++d) field *= w[d];
+    return {w[1] * field, w[0] * field};
+}
+
 namespace init {
 namespace {
-
-template <class T>
-std::size_t fan_in(const Variable<T>& w, std::string_view who) {
-    if (w.ndim() == 0 || w.shape()[0] == 0)
-        throw ShapeError(fmt::format("{}: needs a weight with a non-empty first dimension (fan-in), got shape {}",
-                                     who, shape_str(w.shape())));
-    return w.shape()[0];
-}
-
-template <class T>
-std::size_t fan_out(const Variable<T>& w) {
-    return w.ndim() >= 2 ? w.size() / w.shape()[0] : 1;
-}
 
 template <class T, class Dist>
 void fill(Variable<T>& w, Dist dist, Generator& gen) {
@@ -43,6 +47,12 @@ void require_finite(double v, std::string_view who, std::string_view what) {
     if (!std::isfinite(v) || v < 0)
         throw ValueError(fmt::format("{}: {} must be finite and >= 0, got {}", who, what, v));
 }
+
+// The initialisers' scales from the fans, written once.
+double xavier_std(Fan f) { return std::sqrt(1.0 / double(f.in)); }
+double glorot_bound(Fan f) { return std::sqrt(6.0 / double(f.in + f.out)); }
+double he_std(Fan f) { return std::sqrt(2.0 / double(f.in)); }
+double he_bound(Fan f) { return std::sqrt(6.0 / double(f.in)); }
 
 }  // namespace
 
@@ -63,23 +73,23 @@ void uniform_(Variable<T>& w, double low, double high, Generator& gen) {
 
 template <class T>
 void xavier_normal_(Variable<T>& w, Generator& gen) {
-    normal_(w, std::sqrt(1.0 / double(fan_in(w, "init::xavier_normal_"))), gen);
+    normal_(w, xavier_std(linear_fan(w.shape(), "init::xavier_normal_")), gen);
 }
 
 template <class T>
 void glorot_uniform_(Variable<T>& w, Generator& gen) {
-    const double a = std::sqrt(6.0 / double(fan_in(w, "init::glorot_uniform_") + fan_out(w)));
+    const double a = glorot_bound(linear_fan(w.shape(), "init::glorot_uniform_"));
     uniform_(w, -a, a, gen);
 }
 
 template <class T>
 void he_normal_(Variable<T>& w, Generator& gen) {
-    normal_(w, std::sqrt(2.0 / double(fan_in(w, "init::he_normal_"))), gen);
+    normal_(w, he_std(linear_fan(w.shape(), "init::he_normal_")), gen);
 }
 
 template <class T>
 void he_uniform_(Variable<T>& w, Generator& gen) {
-    const double a = std::sqrt(6.0 / double(fan_in(w, "init::he_uniform_")));
+    const double a = he_bound(linear_fan(w.shape(), "init::he_uniform_"));
     uniform_(w, -a, a, gen);
 }
 
@@ -136,6 +146,28 @@ void Init::apply(Variable<T>& w, Generator& gen) const {
     }
 }
 
+template <class T>
+void Init::apply(Variable<T>& w, Generator& gen, Fan fan) const {
+    const bool scaled = kind == Kind::xavier || kind == Kind::glorot_uniform || kind == Kind::he ||
+                        kind == Kind::he_uniform;
+    if (scaled && (fan.in == 0 || (kind == Kind::glorot_uniform && fan.in + fan.out == 0)))
+        throw ValueError(fmt::format("init {}: fan_in must be positive, got fans (in {}, out {}) for a weight of shape {}",
+                                     str(), fan.in, fan.out, shape_str(w.shape())));
+    switch (kind) {
+        case Kind::xavier: return init::normal_(w, init::xavier_std(fan), gen);
+        case Kind::glorot_uniform: {
+            const double a = init::glorot_bound(fan);
+            return init::uniform_(w, -a, a, gen);
+        }
+        case Kind::he: return init::normal_(w, init::he_std(fan), gen);
+        case Kind::he_uniform: {
+            const double a = init::he_bound(fan);
+            return init::uniform_(w, -a, a, gen);
+        }
+        default: return apply(w, gen);
+    }
+}
+
 #define XG_INSTANTIATE(T)                                                    \
     template void init::normal_(Variable<T>&, double, Generator&);           \
     template void init::uniform_(Variable<T>&, double, double, Generator&);  \
@@ -145,7 +177,8 @@ void Init::apply(Variable<T>& w, Generator& gen) const {
     template void init::he_uniform_(Variable<T>&, Generator&);               \
     template void init::zeros_(Variable<T>&);                                \
     template void init::constant_(Variable<T>&, double);                     \
-    template void Init::apply(Variable<T>&, Generator&) const;
+    template void Init::apply(Variable<T>&, Generator&) const;               \
+    template void Init::apply(Variable<T>&, Generator&, Fan) const;
 XG_INSTANTIATE(float)
 XG_INSTANTIATE(double)
 

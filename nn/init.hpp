@@ -1,11 +1,14 @@
 #pragma once
 // Weight initialisers (Deep Learning from Scratch 6.2), all drawing from a seeded generator so
-// that runs reproduce. Fan-in is the first dimension of a weight of shape (in, out).
+// that runs reproduce. Fan-in is the first dimension of a weight of shape (in, out) (Linear's);
+// a layer whose weight is laid out otherwise (convolutions) passes its fans to Init::apply.
+#include <cstddef>
 #include <cstdint>
 #include <random>
 #include <string>
 #include <string_view>
 
+#include "graph/array.hpp"
 #include "graph/variable.hpp"
 
 namespace xg::nn {
@@ -34,6 +37,18 @@ template <class T> void zeros_(Variable<T>& w);
 template <class T> void constant_(Variable<T>& w, double value);
 }  // namespace init
 
+// The numbers of inputs and outputs each weight connects, which scale the initialisers.
+struct Fan {
+    std::size_t in = 0, out = 0;
+};
+// Linear's rule for a weight (in, out, ...): in = the first dimension, out = the rest's product
+// (1 for a vector). ShapeError for a 0-d weight or an empty first dimension.
+Fan linear_fan(const Shape& weight, std::string_view who);
+// torch's rule for a convolution weight (d0, d1, kh, kw), torch.nn.init's
+// _calculate_fan_in_and_fan_out: in = d1 * kh * kw, out = d0 * kh * kw. For Conv2d's
+// (out_channels, in_channels / groups, kh, kw) that is fan_in = in_channels / groups * kh * kw.
+Fan conv_fan(const Shape& weight);
+
 // A choice of initialiser, as a value: what Linear and MultiLayerNet take.
 struct Init {
     enum class Kind { normal, xavier, glorot_uniform, he, he_uniform, zeros, constant };
@@ -53,8 +68,13 @@ struct Init {
     static Init parse(std::string_view text);
     std::string str() const;
 
+    // With Linear's fans (linear_fan).
     template <class T>
     void apply(Variable<T>& w, Generator& gen) const;
+    // With the given fans (Kind::normal, zeros and constant ignore them); ValueError when a fan
+    // the initialiser divides by is 0.
+    template <class T>
+    void apply(Variable<T>& w, Generator& gen, Fan fan) const;
 };
 
 }  // namespace xg::nn

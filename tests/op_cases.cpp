@@ -18,6 +18,18 @@ xg::Mask mask_column(std::initializer_list<bool> values) {
     std::copy(values.begin(), values.end(), m.begin());
     return m;
 }
+
+// pooling (pool): an nn::BatchNorm2d(3, eps 1e-3) with fixed weight, bias and running statistics
+// (scripts/torch_fixtures/pool.py passes the same to F.batch_norm), in training or in evaluation.
+V batch_norm2d_layer(const V& x, bool training) {
+    xg::nn::BatchNorm2d<double> bn(3, {.eps = 1e-3});
+    bn.gamma().mutable_data() = xg::Array<double>{1.5, -0.5, 2.0};
+    bn.beta().mutable_data() = xg::Array<double>{0.25, 0.0, -1.0};
+    bn.running_mean().mutable_data() = xg::Array<double>{0.5, -1.0, 0.25};
+    bn.running_var().mutable_data() = xg::Array<double>{2.0, 0.5, 1.5};
+    bn.train(training);
+    return bn(x);
+}
 }  // namespace
 
 const std::vector<OpCase>& op_cases() {
@@ -298,6 +310,32 @@ const std::vector<OpCase>& op_cases() {
          [](const Vs& x) { return xg::conv_transpose2d(x[0], x[1], x[2], {.groups = 2}); }},
         {"conv_transpose2d_dilation2", {{2, 2, 3, 3}, {2, 3, 2, 2}, {3}},
          [](const Vs& x) { return xg::conv_transpose2d(x[0], x[1], x[2], {.output_padding = 1, .dilation = 2}); }},
+        // pooling (pool): kernel 2, 3 and (2, 3); stride 1, 2, default and (2, 1); padding 0, 1 and (1, 0);
+        // odd sizes. Random inputs have no ties (max_pool2d's gradient jumps at a tie); the *_ties_nan
+        // and *_large cases get explicit edge inputs in scripts/torch_fixtures/pool.py
+        {"max_pool2d_k2", {{2, 2, 5, 5}}, [](const Vs& x) { return xg::max_pool2d(x[0], {2}); }},
+        {"max_pool2d_k3_s1_p1", {{1, 2, 5, 4}}, [](const Vs& x) { return xg::max_pool2d(x[0], {3, 1, 1}); }},
+        {"max_pool2d_k3_s2", {{2, 1, 7, 5}}, [](const Vs& x) { return xg::max_pool2d(x[0], {3, 2}); }},
+        {"max_pool2d_k2x3_s2x1_p1x0", {{1, 2, 5, 6}},
+         [](const Vs& x) { return xg::max_pool2d(x[0], {{2, 3}, xg::Size2(2, 1), xg::Size2(1, 0)}); }},
+        {"max_pool2d_ties_nan", {{1, 2, 4, 4}}, [](const Vs& x) { return xg::max_pool2d(x[0], {2, 1, 1}); }},
+        {"max_pool2d_large", {{1, 1, 4, 5}}, [](const Vs& x) { return xg::max_pool2d(x[0], {{2, 3}, 1}); }},
+        {"avg_pool2d_k2", {{2, 2, 5, 5}}, [](const Vs& x) { return xg::avg_pool2d(x[0], {2}); }},
+        {"avg_pool2d_k3_s1_p1", {{1, 2, 5, 4}}, [](const Vs& x) { return xg::avg_pool2d(x[0], {3, 1, 1}); }},
+        {"avg_pool2d_k3_s2_p1_exclude_pad", {{2, 1, 7, 5}},
+         [](const Vs& x) { return xg::avg_pool2d(x[0], {3, 2, 1}, false); }},
+        {"avg_pool2d_k2x3_s2x1_p1x0", {{1, 2, 5, 6}},
+         [](const Vs& x) { return xg::avg_pool2d(x[0], {{2, 3}, xg::Size2(2, 1), xg::Size2(1, 0)}); }},
+        {"avg_pool2d_k2x3_p1_exclude_pad", {{1, 2, 5, 6}},
+         [](const Vs& x) { return xg::avg_pool2d(x[0], {{2, 3}, std::nullopt, 1}, false); }},
+        {"avg_pool2d_large", {{1, 1, 4, 5}}, [](const Vs& x) { return xg::avg_pool2d(x[0], {{2, 3}, 1}); }},
+        {"adaptive_avg_pool2d_7x5_to_3x2", {{2, 2, 7, 5}}, [](const Vs& x) { return xg::adaptive_avg_pool2d(x[0], {3, 2}); }},
+        {"adaptive_avg_pool2d_3x4_to_5x7", {{1, 2, 3, 4}}, [](const Vs& x) { return xg::adaptive_avg_pool2d(x[0], {5, 7}); }},
+        {"adaptive_avg_pool2d_global", {{2, 3, 5, 3}}, [](const Vs& x) { return xg::adaptive_avg_pool2d(x[0], 1); }},
+        {"adaptive_avg_pool2d_6x6_to_3x3", {{1, 2, 6, 6}}, [](const Vs& x) { return xg::adaptive_avg_pool2d(x[0], 3); }},
+        // nn::BatchNorm2d itself (graph ops: batch statistics in training, running ones in eval)
+        {"batch_norm2d_train", {{2, 3, 4, 5}}, [](const Vs& x) { return batch_norm2d_layer(x[0], true); }},
+        {"batch_norm2d_eval", {{2, 3, 4, 5}}, [](const Vs& x) { return batch_norm2d_layer(x[0], false); }},
         // softmax and losses
         {"softmax", {{3, 4}}, [](const Vs& x) { return xg::softmax(x[0]); }},
         {"softmax_axis0", {{3, 4}}, [](const Vs& x) { return xg::softmax(x[0], 0); }},
