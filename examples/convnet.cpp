@@ -17,8 +17,8 @@
 // with misclassified.csv, and the mosaics' data (filters_before.csv, filters_after.csv,
 // misclassified_images.csv).
 // Verdicts: the test accuracy reaches 0.91 (simple) or 0.93 (deep) (--quick: 0.45 and 0.25);
-// training turns the first layer's filters from noise into smooth patterns (the mean correlation
-// of horizontally and vertically adjacent weights rises).
+// (simple) training turns the first layer's filters from noise into smooth patterns (the mean
+// correlation of horizontally and vertically adjacent weights rises by at least 0.1).
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -305,17 +305,17 @@ std::size_t plot_misclassified(const fs::path& out, const data::TensorDataset<fl
     const std::size_t h = images.shape(2), w = images.shape(3), n = std::min(show, wrong.size());
     const std::size_t cols = 5;
     const Mosaic m{.tile_h = h, .tile_w = w, .cols = cols, .rows = std::max<std::size_t>((n + cols - 1) / cols, 1),
-                   .gap_x = 3, .gap_y = 8};
+                   .gap_x = 3, .gap_y = 10};
     std::vector<float> pixels(std::max<std::size_t>(n, 1) * h * w, 0.0f);
     std::vector<std::string> label_commands;
     for (std::size_t k = 0; k < n; ++k) {
         std::copy_n(images.data() + wrong[k] * h * w, h * w, pixels.data() + k * h * w);
         const std::size_t i = wrong[k];
-        label_commands.push_back(fmt::format("set label {} \"{}: {}\\n(true: {})\" at {},{} center font \",8\"", k + 1,
+        label_commands.push_back(fmt::format("set label {} \"{}: {}\\n(true: {})\" at {},{} center front font \",8\"", k + 1,
                                              i, class_name(predicted[i], fashion),
                                              class_name(static_cast<std::size_t>(labels(i)), fashion),
                                              static_cast<double>(m.x0(k)) + static_cast<double>(w - 1) / 2,
-                                             -static_cast<double>(m.y0(k)) + 4.0));
+                                             -static_cast<double>(m.y0(k)) + 5.0));
     }
     write_mosaic(out / "misclassified_images.csv", pixels.data(), std::max<std::size_t>(n, 1), m, false);
     support::Figure fig{.title = "", .width = 900, .height = static_cast<int>(170 * m.rows + 80)};
@@ -454,10 +454,12 @@ int run(int argc, char** argv) {
                      fmt::format("{:.4f} after {} epochs ({} of {} test images misclassified)", test_accuracy,
                                  last.epoch, wrong, test_set.size()),
                      test_accuracy >= target);
-    support::verdict("training turns the first layer's random filters into smooth patterns (edges, blobs): the "
-                     "correlation of adjacent weights rises from about 0",
-                     fmt::format("{:.3f} before, {:.3f} after", smooth_before, smooth_after),
-                     std::abs(smooth_before) < 0.15 && smooth_after > smooth_before + 0.1);
+    // The book's figure 7-24 is SimpleConvNet's; DeepConvNet's 3x3 filters are too small to say.
+    if (arch == Arch::simple)
+        support::verdict("training turns the first layer's random filters (noise) into smooth patterns, edges and "
+                         "blobs: the correlation of adjacent weights rises by at least 0.1",
+                         fmt::format("{:.3f} before, {:.3f} after", smooth_before, smooth_after),
+                         smooth_after >= smooth_before + 0.1);
     fmt::print("wrote metrics.csv, summary.csv, misclassified.csv, accuracy.png, filters.png and misclassified.png in "
                "{}\n",
                common->out.string());
