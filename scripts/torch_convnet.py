@@ -19,7 +19,9 @@ The data is the example's: the four gzip IDX files of Debian's dataset-fashion-m
 draws (init, shuffles, dropout masks) are torch's, so the numbers agree with xgrad's in
 distribution, not digit for digit. After every epoch it prints and writes (OUT/metrics.csv) the
 mean training loss, the accuracy on the first --train-eval-samples training images and on the
-test set, as the example's metrics.csv; OUT/summary.csv holds the final numbers.
+test set, as the example's metrics.csv; OUT/summary.csv holds the final numbers. With --compare
+DIR (an examples/convnet --out directory) it prints both final test accuracies and whether they
+are within 0.5 points of each other.
 """
 import argparse
 import csv
@@ -122,6 +124,9 @@ def main():
                     help="the per-epoch train accuracy is measured on the first N training images (0: all)")
     ap.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1, as the example's runs)")
     ap.add_argument("--out", help="output directory (default out/torch_convnet_<model>)")
+    ap.add_argument("--compare", metavar="DIR",
+                    help="the --out directory of an examples/convnet run of the same settings: prints both final test "
+                         "accuracies and whether they are within 0.5 points (the issue's parity bar)")
     args = ap.parse_args()
     for name in ("epochs", "batch_size", "train_samples", "test_samples", "threads"):
         v = getattr(args, name)
@@ -194,6 +199,26 @@ def main():
     print(f"final test accuracy: {rows[-1]['test_accuracy']:.4f} (best {best:.4f}) after {epochs} epochs; "
           f"training {per_epoch:.1f} s per epoch, {total:.1f} s in all")
     print(f"wrote {out / 'metrics.csv'} and {out / 'summary.csv'}")
+    if args.compare:
+        compare(Path(args.compare), args.model, epochs, len(y_train), len(y_test), rows[-1]["test_accuracy"])
+
+
+def compare(directory, model, epochs, n_train, n_test, torch_accuracy):
+    """xgrad's final test accuracy (DIR/summary.csv of examples/convnet) beside this run's."""
+    try:
+        with open(directory / "summary.csv", newline="") as f:
+            xgrad = next(csv.DictReader(f))
+    except (OSError, StopIteration) as e:
+        sys.exit(f"torch_convnet: --compare: cannot read {directory / 'summary.csv'}: {e}")
+    theirs = (xgrad["model"], int(xgrad["epochs"]), int(xgrad["train_images"]), int(xgrad["test_images"]))
+    if theirs != (model, epochs, n_train, n_test):
+        sys.exit(f"torch_convnet: --compare: {directory} is a run of --model {theirs[0]} for {theirs[1]} epochs on "
+                 f"{theirs[2]} training and {theirs[3]} test images, this one of --model {model} for {epochs} on "
+                 f"{n_train} and {n_test}")
+    points = 100 * (float(xgrad["test_accuracy"]) - torch_accuracy)
+    print(f"test accuracy after {epochs} epochs: xgrad {float(xgrad['test_accuracy']):.4f}, PyTorch "
+          f"{torch_accuracy:.4f}: xgrad {points:+.2f} points, {'within' if abs(points) <= 0.5 else 'NOT within'} "
+          f"0.5 points")
 
 
 if __name__ == "__main__":
