@@ -152,8 +152,8 @@ void check_against(Op op, Ref ref, const xg::Shape& xs, const xg::Shape& ws, boo
     }
 }
 
-auto conv = [](const V& x, const V& w, const V& b, const Geo& g) { return xg::conv2d(x, w, b, g.conv()); };
-auto conv_t = [](const V& x, const V& w, const V& b, const Geo& g) {
+auto run_conv = [](const V& x, const V& w, const V& b, const Geo& g) { return xg::conv2d(x, w, b, g.conv()); };
+auto run_conv_t = [](const V& x, const V& w, const V& b, const Geo& g) {
     return xg::conv_transpose2d(x, w, b, g.conv_t());
 };
 
@@ -172,20 +172,20 @@ BOOST_AUTO_TEST_CASE(conv2d_every_combination_against_direct_loops) {
                 for (long groups : {1, 2})
                     for (bool bias : {true, false}) {
                         const Geo g{s, s, p, p, d, d, groups};
-                        check_against(conv, direct_conv, {2, 4, 7, 6}, {6, 4 / groups, 3, 2}, bias, g, seed += 4);
+                        check_against(run_conv, direct_conv, {2, 4, 7, 6}, {6, std::size_t(4 / groups), 3, 2}, bias, g, seed += 4);
                     }
     // mixed per-axis options, depthwise (groups = C), a 1x1 kernel with and without the pointwise
     // path (stride 1, padding 0: no columns built), a kernel as large as the padded input
-    check_against(conv, direct_conv, {2, 3, 7, 6}, {4, 3, 3, 2}, true, Geo{2, 1, 0, 1, 1, 2, 1}, 200);
-    check_against(conv, direct_conv, {2, 3, 7, 6}, {4, 3, 2, 3}, false, Geo{1, 3, 2, 0, 3, 1, 1}, 204);
-    check_against(conv, direct_conv, {2, 3, 7, 6}, {6, 1, 3, 3}, true, Geo{1, 1, 1, 1, 1, 1, 3}, 208);
-    check_against(conv, direct_conv, {2, 3, 7, 6}, {3, 1, 3, 2}, false, Geo{2, 2, 1, 1, 1, 1, 3}, 212);
-    check_against(conv, direct_conv, {2, 4, 7, 6}, {5, 4, 1, 1}, true, Geo{}, 216);
-    check_against(conv, direct_conv, {2, 4, 7, 6}, {4, 2, 1, 1}, false, Geo{1, 1, 0, 0, 1, 1, 2}, 220);
-    check_against(conv, direct_conv, {2, 4, 7, 6}, {5, 4, 1, 1}, true, Geo{2, 2, 0, 0, 1, 1, 1}, 224);
-    check_against(conv, direct_conv, {2, 4, 7, 6}, {5, 4, 1, 1}, true, Geo{1, 1, 1, 1, 1, 1, 1}, 228);
-    check_against(conv, direct_conv, {1, 2, 3, 2}, {3, 2, 5, 4}, true, Geo{1, 1, 1, 1, 1, 1, 1}, 232);
-    check_against(conv, direct_conv, {1, 2, 3, 2}, {3, 2, 3, 2}, true, Geo{1, 1, 1, 1, 2, 3, 1}, 236);
+    check_against(run_conv, direct_conv, {2, 3, 7, 6}, {4, 3, 3, 2}, true, Geo{2, 1, 0, 1, 1, 2, 1}, 200);
+    check_against(run_conv, direct_conv, {2, 3, 7, 6}, {4, 3, 2, 3}, false, Geo{1, 3, 2, 0, 3, 1, 1}, 204);
+    check_against(run_conv, direct_conv, {2, 3, 7, 6}, {6, 1, 3, 3}, true, Geo{1, 1, 1, 1, 1, 1, 3}, 208);
+    check_against(run_conv, direct_conv, {2, 3, 7, 6}, {3, 1, 3, 2}, false, Geo{2, 2, 1, 1, 1, 1, 3}, 212);
+    check_against(run_conv, direct_conv, {2, 4, 7, 6}, {5, 4, 1, 1}, true, Geo{}, 216);
+    check_against(run_conv, direct_conv, {2, 4, 7, 6}, {4, 2, 1, 1}, false, Geo{1, 1, 0, 0, 1, 1, 2}, 220);
+    check_against(run_conv, direct_conv, {2, 4, 7, 6}, {5, 4, 1, 1}, true, Geo{2, 2, 0, 0, 1, 1, 1}, 224);
+    check_against(run_conv, direct_conv, {2, 4, 7, 6}, {5, 4, 1, 1}, true, Geo{1, 1, 1, 1, 1, 1, 1}, 228);
+    check_against(run_conv, direct_conv, {1, 2, 3, 2}, {3, 2, 5, 4}, true, Geo{1, 1, 1, 1, 1, 1, 1}, 232);
+    check_against(run_conv, direct_conv, {1, 2, 3, 2}, {3, 2, 3, 2}, true, Geo{1, 1, 1, 1, 2, 3, 1}, 236);
 }
 
 BOOST_AUTO_TEST_CASE(conv_transpose2d_every_combination_against_direct_loops) {
@@ -199,7 +199,7 @@ BOOST_AUTO_TEST_CASE(conv_transpose2d_every_combination_against_direct_loops) {
                         for (bool bias : {true, false}) {
                             Geo g{s, s, p, p, d, d, groups};
                             g.oph = g.opw = op;
-                            check_against(conv_t, direct_conv_t, {2, 4, 7, 6}, {4, 6 / groups, 3, 2}, bias, g,
+                            check_against(run_conv_t, direct_conv_t, {2, 4, 7, 6}, {4, std::size_t(6 / groups), 3, 2}, bias, g,
                                           seed += 4);
                         }
                     }
@@ -208,10 +208,10 @@ BOOST_AUTO_TEST_CASE(conv_transpose2d_every_combination_against_direct_loops) {
     Geo g{2, 1, 1, 0, 1, 3, 1};
     g.oph = 1;
     g.opw = 2;
-    check_against(conv_t, direct_conv_t, {2, 3, 7, 6}, {3, 2, 3, 2}, true, g, 500);
-    check_against(conv_t, direct_conv_t, {2, 3, 5, 4}, {3, 2, 3, 3}, false, Geo{1, 1, 1, 1, 1, 1, 3}, 504);
-    check_against(conv_t, direct_conv_t, {2, 4, 7, 6}, {4, 3, 1, 1}, true, Geo{}, 508);
-    check_against(conv_t, direct_conv_t, {2, 4, 7, 6}, {4, 3, 1, 1}, false, Geo{2, 2, 0, 0, 1, 1, 2}, 512);
+    check_against(run_conv_t, direct_conv_t, {2, 3, 7, 6}, {3, 2, 3, 2}, true, g, 500);
+    check_against(run_conv_t, direct_conv_t, {2, 3, 5, 4}, {3, 2, 3, 3}, false, Geo{1, 1, 1, 1, 1, 1, 3}, 504);
+    check_against(run_conv_t, direct_conv_t, {2, 4, 7, 6}, {4, 3, 1, 1}, true, Geo{}, 508);
+    check_against(run_conv_t, direct_conv_t, {2, 4, 7, 6}, {4, 3, 1, 1}, false, Geo{2, 2, 0, 0, 1, 1, 2}, 512);
 }
 
 BOOST_AUTO_TEST_CASE(conv2d_gradient_is_conv_transpose2d) {
@@ -318,11 +318,11 @@ BOOST_AUTO_TEST_CASE(large_magnitudes) {
     // values near 1e150 (products near 1e300) and near 1e-150 stay finite and exact to rounding
     for (double scale : {1e150, 1e-150}) {
         BOOST_TEST_CONTEXT("scale " << scale) {
-            check_against(conv, direct_conv, {2, 4, 7, 6}, {4, 2, 3, 2}, true, Geo{2, 2, 1, 1, 1, 1, 2}, 40, 1e-12,
+            check_against(run_conv, direct_conv, {2, 4, 7, 6}, {4, 2, 3, 2}, true, Geo{2, 2, 1, 1, 1, 1, 2}, 40, 1e-12,
                           scale);
             Geo g{2, 2, 1, 1, 1, 1, 2};
             g.oph = g.opw = 1;
-            check_against(conv_t, direct_conv_t, {2, 4, 7, 6}, {4, 3, 3, 2}, true, g, 44, 1e-12, scale);
+            check_against(run_conv_t, direct_conv_t, {2, 4, 7, 6}, {4, 3, 3, 2}, true, g, 44, 1e-12, scale);
         }
     }
     // NaN spreads to the outputs whose windows read it, and no further
