@@ -231,6 +231,7 @@ BOOST_AUTO_TEST_CASE(batchnorm2d_training_matches_direct_computation) {
     }
     // evaluation: the running statistics, and they stay put
     bn.eval();
+    const A kept = bn.running_mean().data();
     const A x = random_array({2, 3, 4, 4}, 20);
     const A y = bn(V(x)).data();
     for (std::size_t b = 0; b < 2; ++b)
@@ -239,7 +240,7 @@ BOOST_AUTO_TEST_CASE(batchnorm2d_training_matches_direct_computation) {
                 for (std::size_t j = 0; j < 4; ++j)
                     BOOST_TEST(y(b, c, i, j) == (x(b, c, i, j) - rm(c)) / std::sqrt(rv(c) + 1e-3) * gamma(c) + beta(c),
                                tt::tolerance(1e-12));
-    BOOST_TEST(close(bn.running_mean().data(), rm, 0));
+    BOOST_TEST(xt::all(xt::equal(bn.running_mean().data(), kept)));
     BOOST_TEST(close(bn(V(A::from_shape({0, 3, 4, 4}))).data(), A::from_shape({0, 3, 4, 4})));  // N = 0 in eval
     bn.train();
     // a single value per channel has no batch variance (torch refuses it too)
@@ -325,7 +326,7 @@ BOOST_AUTO_TEST_CASE(errors_name_the_layer) {
     expect_error<xg::ResourceError>([] { nn::Conv2d<float>(1L << 20, 1L << 20, 1L << 10); }, {"Conv2d(1048576, 1048576"});
     expect_error<xg::ValueError>([] { nn::MaxPool2d<double>({0}); }, {"MaxPool2d", "kernel_size"});
     expect_error<xg::ValueError>([] { nn::MaxPool2d<double>({3, 1, 2}); }, {"MaxPool2d", "padding", "half"});
-    expect_error<xg::ValueError>([] { nn::AvgPool2d<double>({2, {1, -1}}); }, {"AvgPool2d", "stride", "(1, -1)"});
+    expect_error<xg::ValueError>([] { nn::AvgPool2d<double>({2, xg::Size2(1, -1)}); }, {"AvgPool2d", "stride", "(1, -1)"});
     expect_error<xg::ValueError>([] { nn::AdaptiveAvgPool2d<double>({0, 3}); }, {"AdaptiveAvgPool2d", "(0, 3)"});
     expect_error<xg::ShapeError>([] { nn::BatchNorm2d<double>(0); }, {"BatchNorm2d", "channels"});
     expect_error<xg::ValueError>([] { nn::BatchNorm2d<double>(3, {.eps = 0}); }, {"BatchNorm2d", "eps"});
