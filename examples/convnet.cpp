@@ -8,7 +8,8 @@
 //           conv padded by 2, the book's conv_param_4), the same with 64, Linear 50, ReLU,
 //           dropout 0.5, Linear 10, dropout 0.5; pad 1 elsewhere; He init.
 // Both: Adam lr 0.001, batch 100, 20 epochs, biases 0, the images as (N, 1, 28, 28) in [0, 1],
-// shuffled epochs (each training image once per epoch).
+// shuffled epochs (each training image once per epoch; the book draws every batch at random, the
+// Trainer's Sampling::random: epochs are what scripts/torch_convnet.py's DataLoader-style loop does).
 //
 // Writes to --out: metrics.csv (per epoch: loss, train and test accuracy; the train accuracy on
 // the first --train-eval-samples training images), summary.csv, accuracy.png, filters.png (the
@@ -168,6 +169,8 @@ private:
 
 constexpr float background = -0.25f;  // the gaps' value: drawn in the background colour
 
+// Tiles of tile_h x tile_w cells in `rows` rows of `cols`, gap_x cells left of each tile (and at the
+// right and bottom edges), gap_y above each (room for a label).
 struct Mosaic {
     std::size_t tile_h, tile_w, cols, rows, gap_x, gap_y;
     std::size_t width() const { return cols * (tile_w + gap_x) + gap_x; }
