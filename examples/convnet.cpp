@@ -330,13 +330,15 @@ std::size_t plot_misclassified(const fs::path& out, const data::TensorDataset<fl
     return wrong.size();
 }
 
-void plot_accuracy(const fs::path& out, const std::string& model, const std::string& train_column) {
+void plot_accuracy(const fs::path& out, const std::string& model, const std::string& train_column,
+                   std::size_t train_images) {
     support::Figure fig{.title = "", .width = 800, .height = 500};
     fig.panels.push_back({.title = fmt::format("convnet --model {}: accuracy per epoch", model),
                           .x = {.label = "epoch"},
                           .y = {.label = "accuracy"},
                           .series = {{.csv = out / "metrics.csv", .x = "epoch", .y = train_column,
-                                      .title = "train", .style = support::Style::linespoints},
+                                      .title = fmt::format("train (first {} images)", train_images),
+                                      .style = support::Style::linespoints},
                                      {.csv = out / "metrics.csv", .x = "epoch", .y = "test_accuracy", .title = "test",
                                       .style = support::Style::linespoints}},
                           .legend = "bottom right"});
@@ -439,7 +441,7 @@ int run(int argc, char** argv) {
 
     const xg::Array<float> filters_after = net.first_filters().data();
     plot_filters(common->out, filters_before, filters_after);
-    plot_accuracy(common->out, model, train_column);
+    plot_accuracy(common->out, model, train_column, train_eval_set.size());
     const std::vector<std::size_t> predicted = predict(net, test_set);
     const std::size_t wrong = plot_misclassified(common->out, test_set, predicted, cli.get<std::size_t>("show"), fashion);
     const double smooth_before = neighbour_correlation(filters_before), smooth_after = neighbour_correlation(filters_after);
