@@ -52,6 +52,7 @@ std::string style_clause(Style style) {
         case Style::linespoints: return "with linespoints pt 7 ps 0.6";
         case Style::boxes: return "with boxes fill transparent solid 0.5 border";
         case Style::steps: return "with steps";
+        case Style::image: return "with image";
     }
     return "with lines";
 }
@@ -70,8 +71,10 @@ std::string y_expression(const Series& s) {
 std::string series_clause(const Series& s, const fs::path& script_dir) {
     std::string using_spec = fmt::format("(column({})):{}", quoted(s.x), y_expression(s));
     if (s.style == Style::boxes && s.box_width) using_spec += fmt::format(":({})", *s.box_width);
-    std::string clause = fmt::format("{} using {} {} lw {}", quoted(fs::relative(fs::absolute(s.csv), script_dir).string()),
-                                     using_spec, style_clause(s.style), s.line_width);
+    if (s.style == Style::image) using_spec += fmt::format(":(column({}))", quoted(s.z));
+    std::string clause = fmt::format("{} using {} {}", quoted(fs::relative(fs::absolute(s.csv), script_dir).string()),
+                                     using_spec, style_clause(s.style));
+    if (s.style != Style::image) clause += fmt::format(" lw {}", s.line_width);
     if (!s.color.empty()) clause += fmt::format(" lc rgb {}", quoted(s.color));
     return clause + " title " + quoted(s.title);
 }
@@ -95,6 +98,7 @@ void validate(const Figure& figure) {
         for (const Series& s : p.series) {
             require(!s.title.empty(), which + ": every series needs a legend title");
             require(!s.x.empty() && !s.y.empty(), which + ": series '" + s.title + "' needs x and y columns");
+            require(s.style != Style::image || !s.z.empty(), which + ": image series '" + s.title + "' needs a z column");
         }
         for (const Contour& c : p.contours) require(!c.levels.empty(), which + ": a contour needs levels");
     }

@@ -18,7 +18,10 @@
 
 namespace xg::support {
 
-enum class Style { lines, points, linespoints, boxes, steps };
+// image: a raster from x, y and the grey level in column z, one cell per (x, y) pair on an integer
+// grid (NaN cells stay blank); with a gray palette and "set size ratio -1" in the panel's commands
+// it shows pictures (a grid of filters or of digits drawn as one mosaic).
+enum class Style { lines, points, linespoints, boxes, steps, image };
 
 // Selects the rows of a CSV file whose columns equal the given strings, e.g.
 // {{"optimizer", "SGD"}, {"layer", "3"}}: one tidy CSV can feed many series.
@@ -35,6 +38,7 @@ struct Series {
     std::string color = {};   // gnuplot colour ("#1f77b4", "dark-red"); empty: gnuplot's cycle
     double line_width = 1.5;
     std::optional<double> box_width = {};  // Style::boxes: width in x units; unset: boxes touch
+    std::string z = {};       // Style::image: the column of grey levels (required there, unused elsewhere)
 };
 
 // Contour lines of z over a grid stored in a CSV file: x, y, z columns, each run of constant x

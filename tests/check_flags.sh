@@ -41,7 +41,7 @@ refused() {
 # The examples. --out goes to a scratch directory in case a mistake were not caught.
 examples=(train optimizer_compare_naive weight_init_activation_histogram xor vanishing_gradient
   optimizer_compare_mnist weight_init_compare batch_norm_test overfit_weight_decay overfit_dropout
-  hyperparameter_optimization gradient_check)
+  hyperparameter_optimization gradient_check convnet)
 for name in "${examples[@]}"; do
   refused "$name" "--seed" --out "$tmp/out" --seed -1
   refused "$name" "--seed" --out "$tmp/out" --seed 4294967296
@@ -105,11 +105,19 @@ refused hyperparameter_optimization --trials --out "$tmp/out" --trials 1
 refused gradient_check --h --out "$tmp/out" --h 0
 refused gradient_check --samples --out "$tmp/out" --samples 0
 refused gradient_check --hidden --out "$tmp/out" --hidden -3
+refused convnet --model --out "$tmp/out" --model lenet
+refused convnet --epochs --out "$tmp/out" --epochs 0
+refused convnet --batch-size --out "$tmp/out" --batch-size 0
+refused convnet --lr --out "$tmp/out" --lr nan
+refused convnet --init --out "$tmp/out" --init huge
+refused convnet --train-eval-samples --out "$tmp/out" --train-eval-samples -1
+refused convnet --show --out "$tmp/out" --show 0
 
 # Sizes the parser allows but no machine holds (50 layers of 100000 units: 2 TB of weights): the
 # library refuses them by name before allocating (after the data is loaded, hence the condition).
 if [ -d /usr/share/datasets/fashion-mnist ]; then
   refused train hidden_sizes --out "$tmp/out" --quick --hidden "$(printf '100000,%.0s' {1..49})100000"
+  refused convnet --train-samples --out "$tmp/out" --quick --train-samples 60001
 fi
 
 # The benchmarks take positional words.

@@ -1,0 +1,225 @@
+#!/usr/bin/python3
+"""scripts/torch_convnet.py [--model simple|deep] [--epochs N] [--quick] [--out DIR] ...
+
+The PyTorch twin of examples/convnet.cpp, for the README's side-by-side accuracies (not part of
+the test suite; needs Debian's python3-torch: apt-get install python3-torch). It trains the book's
+SimpleConvNet or DeepConvNet the same way as the example:
+
+  simple: conv 30 filters 5x5 (stride 1, pad 0) -> ReLU -> max pool 2x2 -> Linear 100 -> ReLU
+          -> Linear 10; every weight N(0, 0.01^2) (the book's weight_init_std), biases 0
+  deep:   [conv3x3 16, ReLU, conv3x3 16, ReLU, max pool 2], [conv3x3 32, ReLU, conv3x3 32 (pad 2),
+          ReLU, max pool 2], [conv3x3 64, ReLU, conv3x3 64, ReLU, max pool 2], Linear 50, ReLU,
+          dropout 0.5, Linear 10, dropout 0.5; pad 1 elsewhere; He init N(0, 2/fan_in), biases 0
+  both:   Adam lr 0.001 (betas 0.9, 0.999, eps 1e-8, as xgrad's), batch 100, 20 epochs,
+          shuffled epochs (every training image once per epoch, the last batch partial), softmax
+          cross entropy; float32; images (N, 1, 28, 28) with pixels / 255 in [0, 1]
+
+The data is the example's: the four gzip IDX files of Debian's dataset-fashion-mnist
+(/usr/share/datasets/fashion-mnist, xgrad's data::default_data_dir()), or --data DIR. The random
+draws (init, shuffles, dropout masks) are torch's, so the numbers agree with xgrad's in
+distribution, not digit for digit. After every epoch it prints and writes (OUT/metrics.csv) the
+mean training loss, the accuracy on the first --train-eval-samples training images and on the
+test set, as the example's metrics.csv; OUT/summary.csv holds the final numbers. With --compare
+DIR (an examples/convnet --out directory) it prints both final test accuracies and whether they
+are within 0.5 points of each other.
+"""
+import argparse
+import csv
+import gzip
+import math
+import os
+import struct
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA = "/usr/share/datasets/fashion-mnist"
+
+
+def read_idx(path):
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    zero, dtype, dims = struct.unpack(">HBB", raw[:4])
+    if zero != 0 or dtype != 0x08:
+        sys.exit(f"torch_convnet: {path} is not an IDX file of unsigned bytes")
+    shape = struct.unpack(">" + "I" * dims, raw[4:4 + 4 * dims])
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+
+
+def find(directory, stem):
+    """The uncompressed file wins when both exist, as data::load_mnist_dir."""
+    for name in (stem, stem + ".gz"):
+        p = Path(directory) / name
+        if p.exists():
+            return p
+    sys.exit(f"torch_convnet: no {stem}[.gz] in {directory}")
+
+
+def load(directory, prefix):
+    images = read_idx(find(directory, f"{prefix}-images-idx3-ubyte"))
+    labels = read_idx(find(directory, f"{prefix}-labels-idx1-ubyte"))
+    x = torch.from_numpy(images.astype(np.float32) / np.float32(255)).reshape(len(images), 1, *images.shape[1:])
+    return x, torch.from_numpy(labels.astype(np.int64))
+
+
+def simple_convnet(side, classes):
+    flat = 30 * ((side - 4) // 2) ** 2
+    net = nn.Sequential(
+        nn.Conv2d(1, 30, 5), nn.ReLU(), nn.MaxPool2d(2, 2), nn.Flatten(),
+        nn.Linear(flat, 100), nn.ReLU(), nn.Linear(100, classes))
+    for m in net:
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, 0.01)
+            nn.init.zeros_(m.bias)
+    return net, flat
+
+
+def deep_convnet(side, classes):
+    def conv(i, o, pad):
+        return [nn.Conv2d(i, o, 3, padding=pad), nn.ReLU()]
+    s = ((side // 2 + 2) // 2) // 2
+    flat = 64 * s * s
+    net = nn.Sequential(
+        *conv(1, 16, 1), *conv(16, 16, 1), nn.MaxPool2d(2, 2),
+        *conv(16, 32, 1), *conv(32, 32, 2), nn.MaxPool2d(2, 2),
+        *conv(32, 64, 1), *conv(64, 64, 1), nn.MaxPool2d(2, 2), nn.Flatten(),
+        nn.Linear(flat, 50), nn.ReLU(), nn.Dropout(0.5), nn.Linear(50, classes), nn.Dropout(0.5))
+    for m in net:
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            fan_in = m.weight[0].numel()  # in_channels * kh * kw, or in_features
+            nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / fan_in))
+            nn.init.zeros_(m.bias)
+    return net, flat
+
+
+@torch.no_grad()
+def accuracy(net, x, y, batch=1000):
+    net.eval()
+    correct = 0
+    for i in range(0, len(y), batch):
+        correct += (net(x[i:i + batch]).argmax(1) == y[i:i + batch]).sum().item()
+    net.train()
+    return correct / max(len(y), 1)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", choices=["simple", "deep"], default="simple")
+    ap.add_argument("--epochs", type=int, help="epochs (default 20; --quick: 2 simple, 3 deep)")
+    ap.add_argument("--quick", action="store_true",
+                    help="the example's --quick sizes: 2000 (simple) or 1000 (deep) training images, 500 test")
+    ap.add_argument("--batch-size", type=int, default=100)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--data", default=DEFAULT_DATA, help=f"directory of the four MNIST IDX files (default {DEFAULT_DATA})")
+    ap.add_argument("--train-samples", type=int, help="use only the first N training images")
+    ap.add_argument("--test-samples", type=int, help="use only the first N test images")
+    ap.add_argument("--train-eval-samples", type=int, default=10000,
+                    help="the per-epoch train accuracy is measured on the first N training images (0: all)")
+    ap.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1, as the example's runs)")
+    ap.add_argument("--out", help="output directory (default out/torch_convnet_<model>)")
+    ap.add_argument("--compare", metavar="DIR",
+                    help="the --out directory of an examples/convnet run of the same settings: prints both final test "
+                         "accuracies and whether they are within 0.5 points (the issue's parity bar)")
+    args = ap.parse_args()
+    for name in ("epochs", "batch_size", "train_samples", "test_samples", "threads"):
+        v = getattr(args, name)
+        if v is not None and v < 1:
+            sys.exit(f"torch_convnet: --{name.replace('_', '-')} must be at least 1")
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    out = Path(args.out) if args.out else ROOT / "out" / f"torch_convnet_{args.model}"
+    out.mkdir(parents=True, exist_ok=True)
+
+    x_train, y_train = load(args.data, "train")
+    x_test, y_test = load(args.data, "t10k")
+    n_train = args.train_samples or (({"simple": 2000, "deep": 1000}[args.model]) if args.quick else len(y_train))
+    n_test = args.test_samples or (500 if args.quick else len(y_test))
+    x_train, y_train = x_train[:n_train], y_train[:n_train]
+    x_test, y_test = x_test[:n_test], y_test[:n_test]
+    n_eval = min(args.train_eval_samples or len(y_train), len(y_train))
+    epochs = args.epochs or (({"simple": 2, "deep": 3}[args.model]) if args.quick else 20)
+    batch = min(args.batch_size, len(y_train))
+    side = x_train.shape[-1]
+    classes = int(max(y_train.max(), y_test.max())) + 1
+
+    net, flat = (simple_convnet if args.model == "simple" else deep_convnet)(side, classes)
+    with torch.no_grad():
+        got = net[: [i for i, m in enumerate(net) if isinstance(m, nn.Flatten)][0] + 1](x_train[:1]).shape[1]
+    assert got == flat, f"the convolutions give {got} features, the book's arithmetic {flat}"
+    opt = torch.optim.Adam(net.parameters(), lr=args.lr)
+    loss_fn = nn.CrossEntropyLoss()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); data {args.data}: {len(y_train)} train, "
+          f"{len(y_test)} test images of {side}x{side}; model {args.model} ({flat} features into the first Linear, "
+          f"{sum(p.numel() for p in net.parameters())} parameters); Adam lr {args.lr}, batch {batch}, {epochs} epochs",
+          flush=True)
+
+    rows = []
+    total = 0.0
+    for epoch in range(1, epochs + 1):
+        t0 = time.time()
+        order = torch.randperm(len(y_train))
+        losses = []
+        for i in range(0, len(order), batch):
+            idx = order[i:i + batch]
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(net(x_train[idx]), y_train[idx])
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        train_seconds = time.time() - t0
+        train_acc = accuracy(net, x_train[:n_eval], y_train[:n_eval])
+        test_acc = accuracy(net, x_test, y_test)
+        seconds = time.time() - t0
+        total += seconds
+        rows.append({"epoch": epoch, "train_loss": sum(losses) / len(losses), "train_sample_accuracy": train_acc,
+                     "test_accuracy": test_acc, "training_seconds": train_seconds, "seconds": seconds})
+        print(f"epoch {epoch:>3}/{epochs}  loss {rows[-1]['train_loss']:.4f}  train_sample_accuracy {train_acc:.4f}  "
+              f"test_accuracy {test_acc:.4f}  {train_seconds:.1f}s training, {seconds:.1f}s", flush=True)
+        with open(out / "metrics.csv", "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+
+    best = max(r["test_accuracy"] for r in rows)
+    per_epoch = sum(r["training_seconds"] for r in rows) / len(rows)
+    with open(out / "summary.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["model", "epochs", "train_images", "test_images", "test_accuracy", "best_test_accuracy",
+                    "training_seconds_per_epoch", "seconds", "torch", "threads"])
+        w.writerow([args.model, epochs, len(y_train), len(y_test), rows[-1]["test_accuracy"], best, per_epoch, total,
+                    torch.__version__, torch.get_num_threads()])
+    print(f"final test accuracy: {rows[-1]['test_accuracy']:.4f} (best {best:.4f}) after {epochs} epochs; "
+          f"training {per_epoch:.1f} s per epoch, {total:.1f} s in all")
+    print(f"wrote {out / 'metrics.csv'} and {out / 'summary.csv'}")
+    if args.compare:
+        compare(Path(args.compare), args.model, epochs, len(y_train), len(y_test), rows[-1]["test_accuracy"])
+
+
+def compare(directory, model, epochs, n_train, n_test, torch_accuracy):
+    """xgrad's final test accuracy (DIR/summary.csv of examples/convnet) beside this run's."""
+    try:
+        with open(directory / "summary.csv", newline="") as f:
+            xgrad = next(csv.DictReader(f))
+    except (OSError, StopIteration) as e:
+        sys.exit(f"torch_convnet: --compare: cannot read {directory / 'summary.csv'}: {e}")
+    theirs = (xgrad["model"], int(xgrad["epochs"]), int(xgrad["train_images"]), int(xgrad["test_images"]))
+    if theirs != (model, epochs, n_train, n_test):
+        sys.exit(f"torch_convnet: --compare: {directory} is a run of --model {theirs[0]} for {theirs[1]} epochs on "
+                 f"{theirs[2]} training and {theirs[3]} test images, this one of --model {model} for {epochs} on "
+                 f"{n_train} and {n_test}")
+    points = 100 * (float(xgrad["test_accuracy"]) - torch_accuracy)
+    print(f"test accuracy after {epochs} epochs: xgrad {float(xgrad['test_accuracy']):.4f}, PyTorch "
+          f"{torch_accuracy:.4f}: xgrad {points:+.2f} points, {'within' if abs(points) <= 0.5 else 'NOT within'} "
+          f"0.5 points")
+
+
+if __name__ == "__main__":
+    main()
