@@ -196,6 +196,28 @@ BOOST_AUTO_TEST_CASE(max_pool_matches_direct_loops) {
     BOOST_TEST(close(got.gx, want.gx));
 }
 
+BOOST_AUTO_TEST_CASE(max_pool_2x2_fast_path_on_ties_and_nan) {
+    // The 2x2, stride 2, padding 0 pool has a path of its own (pairs, then the pairs' maxima):
+    // on values with many ties, NaN and infinities it must pick exactly the reference's element,
+    // float and double, recorded or not, and odd sizes drop the last row and column.
+    A x = random_array({2, 3, 7, 9}, 5, 0.0, 3.0);
+    for (double& v : x) v = std::floor(v);  // 0, 1, 2: most windows hold ties
+    x(0, 0, 0, 1) = kNaN;
+    x(0, 0, 1, 0) = kNaN;
+    x(1, 2, 2, 2) = kInf;
+    x(1, 2, 3, 3) = -kInf;
+    const Reference got = run([](const V& v) { return xg::max_pool2d(v, {2}); }, x, 7);
+    const Reference want = max_pool_reference(x, {2}, random_array(got.y.shape(), 7, -1.0, 1.0));
+    BOOST_TEST(close(got.y, want.y));
+    BOOST_TEST(close(got.gx, want.gx));
+    BOOST_TEST(close(xg::max_pool2d(V(x), {2}).data(), want.y));
+    const xg::Variable<float> xf(xg::Array<float>(xt::cast<float>(x)), true);
+    const xg::Variable<float> yf = xg::max_pool2d(xf, {2});
+    yf.backward(xg::Variable<float>(xg::Array<float>(xt::cast<float>(random_array(yf.shape(), 7, -1.0, 1.0)))));
+    BOOST_TEST(close(A(xt::cast<double>(yf.data())), want.y));
+    BOOST_TEST(close(A(xt::cast<double>(xf.grad().data())), want.gx, 1e-6));
+}
+
 BOOST_AUTO_TEST_CASE(avg_pool_matches_direct_loops) {
     const A x = random_array({2, 3, 7, 5}, 2);
     unsigned seed = 20;
