@@ -15,7 +15,6 @@
 //   d conv_t = conv(gy, w) for y,    conv_w(gy, y) for w,  sum(gy, {0, 2, 3}) for b
 //   d conv_w = conv_t(y, gw) for x,  conv(x, gw) for y
 #include <algorithm>
-#include <cstring>
 #include <memory>
 
 #include <fmt/format.h>
@@ -54,7 +53,7 @@ struct Span {
     long lo, hi;
 };
 Span valid_span(long out, long stride, long offset, long size) {
-    long lo = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
+    long lo = offset >= 0 ? 0 : (-offset - 1) / stride + 1;  // ceil(-offset / stride), no overflow for any stride
     long hi = size - 1 - offset < 0 ? 0 : (size - 1 - offset) / stride + 1;
     lo = std::min(lo, out);
     hi = std::clamp(hi, lo, out);
@@ -72,14 +71,37 @@ inline void copy_row(const T* src, T* dst, long n) {
     for (; i < n; ++i) dst[i] = src[i];
 }
 
+// dst[0..n) += src[0..n), likewise.
+template <class T>
+inline void add_row(const T* src, T* dst, long n) {
+    using B = xsimd::batch<T>;
+    constexpr long size = static_cast<long>(B::size);
+    long i = 0;
+    for (; i + size <= n; i += size) (B::load_unaligned(dst + i) + B::load_unaligned(src + i)).store_unaligned(dst + i);
+    for (; i < n; ++i) dst[i] += src[i];
+}
+
+// Clears columns [lo, hi) of rows [row_lo, row_hi) of a (rows, ow) block, column by column: a
+// few entries per row, which a loop along the row would turn into a memset call per row.
+template <class T>
+inline void clear_columns(T* block, long ow, long row_lo, long row_hi, long lo, long hi) {
+    for (long ox = lo; ox < hi; ++ox)
+        for (long oy = row_lo; oy < row_hi; ++oy) block[oy * ow + ox] = T(0);
+}
+
 // The columns of one image and group: x (cig, h, w) -> col (cig * kh * kw, oh * ow), row
 // (c, i, j) holding x[c][oy * sh - ph + i * dh][ox * sw - pw + j * dw] (zero outside x).
-// A row of the columns whose window reaches into the padding is cleared first with one call
-// (clearing each output row's few padded entries separately cost a memset call per row).
+//
+// Stride 1 and as many output columns as input columns (a "same" convolution, e.g. 3x3 with
+// padding 1) make the valid part of a column row one contiguous run of x at the same pitch:
+// it is copied at once, and the few entries that then hold a neighbouring row's values instead
+// of padding are cleared. Otherwise each output row is copied on its own, after one clear of
+// the column row when its window reaches into the padding.
 template <class T>
 void im2col(const T* x, T* col, const Geometry& g) {
     const long h = static_cast<long>(g.h), w = static_cast<long>(g.w);
     const long oh = static_cast<long>(g.oh), ow = static_cast<long>(g.ow);
+    const bool same = g.sh == 1 && g.sw == 1 && ow == w;
     for (std::size_t c = 0; c < g.cig(); ++c, x += g.h * g.w)
         for (std::size_t i = 0; i < g.kh; ++i) {
             const long row_off = static_cast<long>(i) * g.dh - g.ph;
@@ -87,15 +109,21 @@ void im2col(const T* x, T* col, const Geometry& g) {
             for (std::size_t j = 0; j < g.kw; ++j, col += oh * ow) {
                 const long col_off = static_cast<long>(j) * g.dw - g.pw;
                 const Span cols = valid_span(ow, g.sw, col_off, w);
-                const bool full_cols = cols.lo == 0 && cols.hi == ow;
-                if (!full_cols || rows.lo > 0 || rows.hi < oh) std::fill_n(col, oh * ow, T(0));
-                if (rows.lo == rows.hi || cols.lo == cols.hi) continue;
-                if (full_cols && g.sh == 1 && g.sw == 1 && ow == w) {
-                    // whole rows, consecutive in x as in col: one copy
-                    const T* src = x + (rows.lo + row_off) * w + col_off;
-                    std::copy(src, src + (rows.hi - rows.lo) * ow, col + rows.lo * ow);
+                if (rows.lo == rows.hi || cols.lo == cols.hi) {  // all padding
+                    std::fill_n(col, oh * ow, T(0));
                     continue;
                 }
+                if (same) {
+                    std::fill_n(col, rows.lo * ow, T(0));
+                    std::fill_n(col + rows.hi * ow, (oh - rows.hi) * ow, T(0));
+                    const long first = rows.lo * ow + cols.lo, last = (rows.hi - 1) * ow + cols.hi;
+                    const T* src = x + (rows.lo + row_off) * w + col_off + cols.lo;
+                    std::copy(src, src + (last - first), col + first);
+                    clear_columns(col, ow, rows.lo, rows.hi, 0, cols.lo);
+                    clear_columns(col, ow, rows.lo, rows.hi, cols.hi, ow);
+                    continue;
+                }
+                if (cols.lo > 0 || cols.hi < ow || rows.lo > 0 || rows.hi < oh) std::fill_n(col, oh * ow, T(0));
                 for (long oy = rows.lo; oy < rows.hi; ++oy) {
                     T* dst = col + oy * ow;
                     const T* src = x + (oy * g.sh + row_off) * w + col_off;
@@ -111,10 +139,13 @@ void im2col(const T* x, T* col, const Geometry& g) {
 
 // The adjoint of im2col: each column entry added to the input position it was read from
 // (entries that read padding are dropped). x must hold its initial values (zeros or a bias).
+// col is scratch: in a "same" convolution the entries that read padding are cleared so that a
+// column row's valid part is added as one run, as im2col copies it.
 template <class T>
-void col2im(const T* col, T* x, const Geometry& g) {
+void col2im(T* col, T* x, const Geometry& g) {
     const long h = static_cast<long>(g.h), w = static_cast<long>(g.w);
     const long oh = static_cast<long>(g.oh), ow = static_cast<long>(g.ow);
+    const bool same = g.sh == 1 && g.sw == 1 && ow == w;
     for (std::size_t c = 0; c < g.cig(); ++c, x += g.h * g.w)
         for (std::size_t i = 0; i < g.kh; ++i) {
             const long row_off = static_cast<long>(i) * g.dh - g.ph;
@@ -122,11 +153,19 @@ void col2im(const T* col, T* x, const Geometry& g) {
             for (std::size_t j = 0; j < g.kw; ++j, col += oh * ow) {
                 const long col_off = static_cast<long>(j) * g.dw - g.pw;
                 const Span cols = valid_span(ow, g.sw, col_off, w);
+                if (rows.lo == rows.hi || cols.lo == cols.hi) continue;
+                if (same) {
+                    clear_columns(col, ow, rows.lo, rows.hi, 0, cols.lo);
+                    clear_columns(col, ow, rows.lo, rows.hi, cols.hi, ow);
+                    const long first = rows.lo * ow + cols.lo, last = (rows.hi - 1) * ow + cols.hi;
+                    add_row(col + first, x + (rows.lo + row_off) * w + col_off + cols.lo, last - first);
+                    continue;
+                }
                 for (long oy = rows.lo; oy < rows.hi; ++oy) {
                     T* dst = x + (oy * g.sh + row_off) * w + col_off;
                     const T* src = col + oy * ow;
                     if (g.sw == 1) {
-                        for (long ox = cols.lo; ox < cols.hi; ++ox) dst[ox] += src[ox];
+                        add_row(src + cols.lo, dst + cols.lo, cols.hi - cols.lo);
                     } else {
                         for (long ox = cols.lo; ox < cols.hi; ++ox) dst[ox * g.sw] += src[ox];
                     }

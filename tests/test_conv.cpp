@@ -186,6 +186,8 @@ BOOST_AUTO_TEST_CASE(conv2d_every_combination_against_direct_loops) {
     check_against(run_conv, direct_conv, {2, 4, 7, 6}, {5, 4, 1, 1}, true, Geo{1, 1, 1, 1, 1, 1, 1}, 228);
     check_against(run_conv, direct_conv, {1, 2, 3, 2}, {3, 2, 5, 4}, true, Geo{1, 1, 1, 1, 1, 1, 1}, 232);
     check_against(run_conv, direct_conv, {1, 2, 3, 2}, {3, 2, 3, 2}, true, Geo{1, 1, 1, 1, 2, 3, 1}, 236);
+    // a stride as large as a long can be: one output position, no overflow in the index arithmetic
+    check_against(run_conv, direct_conv, {1, 2, 3, 2}, {3, 2, 2, 2}, true, Geo{LONG_MAX, LONG_MAX, 2, 2, 1, 1, 1}, 240);
 }
 
 BOOST_AUTO_TEST_CASE(conv_transpose2d_every_combination_against_direct_loops) {
