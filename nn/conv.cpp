@@ -46,12 +46,12 @@ Variable<T> conv_weight(const Shape& shape, double biases, const Init& init, Gen
     return w;
 }
 
-// x must be (N, channels, H, W): ShapeError naming the layer.
+// x must be (N, channels, H, W): ShapeError naming the layer (its repr, made only then).
 template <class T>
-void check_channels(const Variable<T>& x, std::size_t channels, const std::string& layer) {
-    if (!x.defined()) throw GraphError(fmt::format("{}: the input is an undefined Variable", layer));
+void check_channels(const Variable<T>& x, std::size_t channels, const Module<T>& layer) {
+    if (!x.defined()) throw GraphError(fmt::format("{}: the input is an undefined Variable", layer.repr()));
     if (x.ndim() != 4 || x.shape()[1] != channels)
-        throw ShapeError(fmt::format("{}: expects input of shape (N, {}, H, W), got {}", layer, channels,
+        throw ShapeError(fmt::format("{}: expects input of shape (N, {}, H, W), got {}", layer.repr(), channels,
                                      shape_str(x.shape())));
 }
 
@@ -89,7 +89,7 @@ Conv2d<T>::Conv2d(std::size_t in, std::size_t out, Size2 kernel, Conv2dLayerOpti
 
 template <class T>
 Variable<T> Conv2d<T>::forward(const Variable<T>& x) {
-    check_channels(x, in_, repr());
+    check_channels(x, in_, *this);
     return conv2d(x, weight_, bias_, conv_);
 }
 
@@ -129,7 +129,7 @@ ConvTranspose2d<T>::ConvTranspose2d(std::size_t in, std::size_t out, Size2 kerne
 
 template <class T>
 Variable<T> ConvTranspose2d<T>::forward(const Variable<T>& x) {
-    check_channels(x, in_, repr());
+    check_channels(x, in_, *this);
     return conv_transpose2d(x, weight_, bias_, conv_);
 }
 
@@ -197,7 +197,7 @@ BatchNorm2d<T>::BatchNorm2d(std::size_t channels, BatchNormOptions options) : ch
 
 template <class T>
 Variable<T> BatchNorm2d<T>::forward(const Variable<T>& x) {
-    check_channels(x, channels_, repr());
+    check_channels(x, channels_, *this);
     const long c = static_cast<long>(channels_);
     const Variable<T> gamma = reshape(gamma_, {1, c, 1, 1}), beta = reshape(beta_, {1, c, 1, 1});
     const T eps = static_cast<T>(options_.eps);

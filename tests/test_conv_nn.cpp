@@ -298,6 +298,15 @@ BOOST_AUTO_TEST_CASE(convnet_state_dict_and_checkpoint_round_trip) {
     nn::load(dir / "convnet.npz", *fresh);
     BOOST_TEST(xt::all(xt::equal((*fresh)(x).data(), before)));  // bit for bit, running statistics included
 
+    // float: the same layers train
+    nn::Sequential<float> fnet(std::make_shared<nn::Conv2d<float>>(2, 3, 3), std::make_shared<nn::BatchNorm2d<float>>(3),
+                               std::make_shared<nn::ReLU<float>>(), std::make_shared<nn::AvgPool2d<float>>(xg::Pool2dOptions{2}),
+                               std::make_shared<nn::AdaptiveAvgPool2d<float>>(1), std::make_shared<nn::Flatten<float>>());
+    const xg::Variable<float> xf(xt::cast<float>(xa));
+    xg::sum(fnet(xf)).backward();
+    for (const auto& p : fnet.parameters()) BOOST_TEST(p.has_grad());
+    BOOST_TEST(xg::shape_str(fnet(xf).shape()) == "(3, 3)");
+
     // a checkpoint of another architecture is refused, naming the entry
     nn::Sequential<double> wrong(std::make_shared<nn::Conv2d<double>>(2, 5, 3));
     BOOST_CHECK_THROW(nn::load(dir / "convnet.npz", wrong), xg::Error);

@@ -186,6 +186,7 @@ BOOST_AUTO_TEST_CASE(max_pool_matches_direct_loops) {
         const Reference want = max_pool_reference(x, o, random_array(got.y.shape(), seed, -1.0, 1.0));
         BOOST_TEST(close(got.y, want.y), describe(o));
         BOOST_TEST(close(got.gx, want.gx), describe(o));
+        BOOST_TEST(close(xg::max_pool2d(V(x), o).data(), want.y), describe(o));  // not recorded: no argmax kept
     }
     // a non-square stride and padding
     const xg::Pool2dOptions o{{3, 2}, xg::Size2(2, 1), xg::Size2(1, 0)};
@@ -374,6 +375,17 @@ BOOST_AUTO_TEST_CASE(errors_name_the_op_and_shapes) {
         expect_error<xg::ShapeError>([&] { pool(x4, {{2, 8}, 1, {0, 1}}); }, {op, "larger than the padded input", "(2, 8)"});
         expect_error<xg::ShapeError>([&] { pool(x4, {std::numeric_limits<long>::max()}); }, {op, "larger than the padded"});
         BOOST_CHECK_NO_THROW(pool(x4, {{7, 6}, 1, {1, 3}}));  // the padded input is 7 x 11
+    }
+    {
+        // a huge kernel with padding of half of it is valid (as torch): one window, no huge loop
+        const long k = 1L << 40;
+        const V one(A{{{{2.5, -1.0}}}});
+        BOOST_TEST(close(xg::max_pool2d(one, {k, 1, k / 2}).data(), A{{{{2.5, 2.5, 2.5}, {2.5, 2.5, 2.5}}}}));
+        BOOST_TEST(close(xg::avg_pool2d(one, {k, 1, k / 2}, false).data(), A{{{{0.75, 0.75, 0.75}, {0.75, 0.75, 0.75}}}}));
+        // and a huge stride: one window per axis
+        const long s = std::numeric_limits<long>::max();
+        BOOST_TEST(xg::shape_str(xg::max_pool2d(x4, {3, s, 1}).shape()) == "(2, 3, 1, 1)");
+        BOOST_TEST(xg::shape_str(xg::avg_pool2d(x4, {3, s, 1}).shape()) == "(2, 3, 1, 1)");
     }
     expect_error<xg::ShapeError>([&] { xg::adaptive_avg_pool2d(x3, {2, 2}); }, {"adaptive_avg_pool2d", "4-D", "(3, 5, 5)"});
     expect_error<xg::ValueError>([&] { xg::adaptive_avg_pool2d(x4, {0, 2}); },
