@@ -135,6 +135,11 @@ refused batched_matmul what run nope 5
 refused layer_norm usage bogus
 refused layer_norm STEPS run fused -5
 refused layer_norm what run nope 5
+refused convnet_step mode bogus simple 32
+refused convnet_step model time wide 32
+refused convnet_step BATCH time simple 0
+refused convnet_step STEPS memory deep 100 -1
+refused convnet_step usage time simple
 
 echo "$checked checked, $failed failed"
 [ "$failed" -eq 0 ]
