@@ -25,7 +25,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstddef>
-#include <iostream>
 #include <memory>
 #include <string>
 #include <vector>
