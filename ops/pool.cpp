@@ -43,6 +43,11 @@ struct Windows {
     long kernel_w = 0, stride_w = 1, pad_w = 0;
     long kernel_h = 0, stride_h = 1, pad_h = 0;
 
+    // The common 2x2 pool of stride 2 without padding: windows side by side, inside the input.
+    bool is_2x2_stride_2() const {
+        return kernel_h == 2 && kernel_w == 2 && stride_h == 2 && stride_w == 2 && pad_h == 0 && pad_w == 0;
+    }
+
     double count(std::size_t i, std::size_t j) const {
         return fixed ? fixed_count : static_cast<double>((row_hi[i] - row_lo[i]) * (col_hi[j] - col_lo[j]));
     }
@@ -50,7 +55,8 @@ struct Windows {
 
 using WindowsPtr = std::shared_ptr<const Windows>;
 // For each output element, the flat index (into H * W) of its window's maximum.
-using Argmax = std::shared_ptr<const std::vector<std::size_t>>;
+// Not zero-filled when made (make_shared_for_overwrite): the forward writes every entry.
+using Argmax = std::shared_ptr<const std::size_t[]>;
 
 // ---- max_pool2d ----
 
@@ -75,13 +81,36 @@ struct MaxPoolScatter final : Function<T> {
     std::string_view name() const override { return "max_pool2d_backward"; }
     Array<T> forward(const ArrayRefs<T>& xs) override {
         const Windows& p = *win;
+        if (p.is_2x2_stride_2()) return forward_2x2(xs[0].data());
         Array<T> gx = full(p.in_shape, T(0));
         const T* g = xs[0].data();
-        const std::size_t* a = argmax->data();
+        const std::size_t* a = argmax.get();
         const std::size_t in = p.h * p.w, out = p.oh * p.ow;
         for (std::size_t q = 0; q < p.planes; ++q) {
             T* dst = gx.data() + q * in;
             for (std::size_t o = 0; o < out; ++o) dst[a[q * out + o]] += g[q * out + o];
+        }
+        return gx;
+    }
+    // Side-by-side 2x2 windows: each element of gx belongs to at most one window, so each window
+    // is written whole (gy at its argmax, zeros elsewhere) instead of clearing gx first and
+    // adding; an odd last row or column, in no window, is zeros.
+    Array<T> forward_2x2(const T* g) const {
+        const Windows& p = *win;
+        Array<T> gx = Array<T>::from_shape(p.in_shape);
+        const std::size_t* a = argmax.get();
+        const std::size_t in = p.h * p.w, w = p.w, oh = p.oh, ow = p.ow, planes = p.planes;
+        for (std::size_t q = 0; q < planes; ++q, g += oh * ow, a += oh * ow) {
+            T* dst = gx.data() + q * in;
+            for (std::size_t i = 0; i < oh; ++i) {
+                T* r0 = dst + 2 * i * w;
+                T* r1 = r0 + w;
+                std::fill_n(r0, 2 * ow, T(0));
+                std::fill_n(r1, 2 * ow, T(0));
+                if (w > 2 * ow) r0[w - 1] = r1[w - 1] = T(0);
+                for (std::size_t j = 0; j < ow; ++j) dst[a[i * ow + j]] = g[i * ow + j];
+            }
+            std::fill(dst + 2 * oh * w, dst + in, T(0));
         }
         return gx;
     }
@@ -101,7 +130,7 @@ struct MaxPoolSelect final : Function<T> {
         const Windows& p = *win;
         Array<T> y = Array<T>::from_shape(p.out_shape);
         const T* x = xs[0].data();
-        const std::size_t* a = argmax->data();
+        const std::size_t* a = argmax.get();
         const std::size_t in = p.h * p.w, out = p.oh * p.ow;
         for (std::size_t q = 0; q < p.planes; ++q)
             for (std::size_t o = 0; o < out; ++o) y.data()[q * out + o] = x[q * in + a[q * out + o]];
@@ -158,10 +187,10 @@ struct MaxPool final : Function<T> {
         const Windows& p = *win;
         Array<T> y = Array<T>::from_shape(p.out_shape);
         // the argmax of every output when it is kept, else of one row at a time
-        auto idx = std::make_shared<std::vector<std::size_t>>(keep_argmax ? y.size() : p.ow);
+        std::shared_ptr<std::size_t[]> idx = std::make_shared_for_overwrite<std::size_t[]>(keep_argmax ? y.size() : p.ow);
         const std::size_t in = p.h * p.w, out = p.oh * p.ow;
-        if (p.kernel_w == 2 && p.stride_w == 2 && p.pad_w == 0 && p.kernel_h == 2 && p.stride_h == 2 && p.pad_h == 0) {
-            forward_2x2(xs[0].data(), y.data(), idx->data());
+        if (p.is_2x2_stride_2()) {
+            forward_2x2(xs[0].data(), y.data(), idx.get());
             if (keep_argmax) argmax = std::move(idx);
             return y;
         }
@@ -171,7 +200,7 @@ struct MaxPool final : Function<T> {
             const T* x = xs[0].data() + q * in;
             for (std::size_t i = 0; i < p.oh; ++i) {
                 T* best = y.data() + q * out + i * p.ow;
-                std::size_t* at = idx->data() + (keep_argmax ? q * out + i * p.ow : 0);
+                std::size_t* at = idx.get() + (keep_argmax ? q * out + i * p.ow : 0);
                 const std::size_t r0 = p.row_lo[i], r1 = p.row_hi[i];
                 for (std::size_t j = 0; j < p.ow; ++j) {
                     best[j] = lowest;
