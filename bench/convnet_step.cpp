@@ -68,13 +68,21 @@ struct Model {
         adam = std::make_unique<xg::optim::Adam<float>>(params, xg::optim::AdamOptions{.lr = adam_lr});
     }
 
-    // What nn::Sequential runs: an affine layer followed by ReLU is the fused linear_relu.
+    // What nn::Sequential runs: a convolution or an affine layer followed by ReLU is one op
+    // (conv2d_relu, linear_relu).
     V forward(bool training) {
         V h = x;
         for (std::size_t i = 0; i < layers.size(); ++i) {
             const Layer& l = layers[i];
             switch (l.kind) {
-                case Kind::conv: h = xg::conv2d(h, weights[i], biases[i], {.padding = l.pad}); break;
+                case Kind::conv:
+                    if (i + 1 < layers.size() && layers[i + 1].kind == Kind::relu) {
+                        h = xg::conv2d_relu(h, weights[i], biases[i], {.padding = l.pad});
+                        ++i;
+                    } else {
+                        h = xg::conv2d(h, weights[i], biases[i], {.padding = l.pad});
+                    }
+                    break;
                 case Kind::relu: h = xg::relu(h); break;
                 case Kind::pool: h = xg::max_pool2d(h, {.kernel = 2}); break;
                 case Kind::dropout: h = xg::dropout(h, dropout_ratio, training, gen); break;

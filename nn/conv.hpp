@@ -29,6 +29,8 @@ class Conv2d : public UnaryModule<T> {
 public:
     Conv2d(std::size_t in, std::size_t out, Size2 kernel, Conv2dLayerOptions options = {});
     Variable<T> forward(const Variable<T>& x) override;
+    // relu(forward(x)) as one op (conv2d_relu): what Sequential runs for a Conv2d then a ReLU.
+    Variable<T> forward_relu(const Variable<T>& x);
     std::string repr() const override;
 
     Variable<T> weight() const { return weight_; }

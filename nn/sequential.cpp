@@ -15,14 +15,16 @@ void Sequential<T>::append(AnyModule<T> m) {
 template <class T>
 void Sequential<T>::plan_fusion() {
     fused_relu_.resize(layers_.size(), nullptr);
+    fused_conv_relu_.resize(layers_.size(), nullptr);
     if (layers_.size() < 2) return;
-    const Module<T>& prev = layers_[layers_.size() - 2].module();
+    Module<T>& prev = layers_[layers_.size() - 2].module();
     const Module<T>& last = layers_.back().module();
     // Exact types: a subclass may override forward().
-    const bool linear = typeid(prev) == typeid(Linear<T>);
     const bool relu = (typeid(last) == typeid(ActivationLayer<T>) || typeid(last) == typeid(ReLU<T>)) &&
                       static_cast<const ActivationLayer<T>&>(last).kind() == Activation::relu;
-    if (linear && relu) fused_relu_[layers_.size() - 2] = static_cast<const Linear<T>*>(&prev);
+    if (!relu) return;
+    if (typeid(prev) == typeid(Linear<T>)) fused_relu_[layers_.size() - 2] = static_cast<const Linear<T>*>(&prev);
+    if (typeid(prev) == typeid(Conv2d<T>)) fused_conv_relu_[layers_.size() - 2] = static_cast<Conv2d<T>*>(&prev);
 }
 
 template <class T>
@@ -32,6 +34,9 @@ Variable<T> Sequential<T>::forward(const Variable<T>& x) {
         if (const Linear<T>* linear = fused_relu_[i]) {
             y = linear_relu(y, linear->weight(), linear->bias());
             ++i;  // the ReLU
+        } else if (Conv2d<T>* conv = fused_conv_relu_[i]) {
+            y = conv->forward_relu(y);
+            ++i;
         } else {
             y = layers_[i].forward(y);
         }

@@ -10,14 +10,16 @@
 
 #include "graph/error.hpp"
 #include "nn/any_module.hpp"
+#include "nn/conv.hpp"
 #include "nn/layers.hpp"
 #include "nn/module.hpp"
 
 namespace xg::nn {
 
-// A Linear immediately followed by a ReLU runs as one linear_relu op: the same values and
-// gradients as the two layers (tested bit for bit), one pass over the activations fewer in each
-// direction. Only the library's own Linear and ReLU are fused; a subclass runs as written.
+// A Linear or a Conv2d immediately followed by a ReLU runs as one op (linear_relu, conv2d_relu):
+// the same values and gradients as the two layers (tested bit for bit), one pass over the
+// activations fewer in each direction. Only the library's own Linear, Conv2d and ReLU are fused;
+// a subclass runs as written.
 template <class T>
 class Sequential : public UnaryModule<T> {
 public:
@@ -60,7 +62,9 @@ private:
 
     std::vector<AnyModule<T>> layers_;
     std::vector<std::shared_ptr<Module<T>>> modules_;  // the same, for iteration
-    std::vector<const Linear<T>*> fused_relu_;  // per layer: itself if it and a ReLU after it fuse
+    // Per layer: itself if it and a ReLU after it fuse (one of the two is set), else nulls.
+    std::vector<const Linear<T>*> fused_relu_;
+    std::vector<Conv2d<T>*> fused_conv_relu_;
 };
 
 extern template class Sequential<float>;

@@ -16,6 +16,7 @@
 //   d conv_w = conv_t(y, gw) for x,  conv(x, gw) for y
 #include <algorithm>
 #include <memory>
+#include <utility>
 
 #include <fmt/format.h>
 #include <xsimd/xsimd.hpp>
@@ -191,9 +192,53 @@ std::unique_ptr<T[]> column_buffer(const Geometry& g) {
     return g.pointwise() ? nullptr : std::unique_ptr<T[]>(new T[g.k() * g.p()]);
 }
 
+// relu on p[0..n), as the relu op computes it (x < 0 ? 0 : x; NaN stays).
+template <class T>
+void relu_in_place(T* p, std::size_t n) {
+    using B = xsimd::batch<T>;
+    std::size_t i = 0;
+    for (; i + B::size <= n; i += B::size) {
+        const B v = B::load_unaligned(p + i);
+        xsimd::select(v < B(T(0)), B(T(0)), v).store_unaligned(p + i);
+    }
+    for (; i < n; ++i) p[i] = p[i] < T(0) ? T(0) : p[i];
+}
+
+// relu's backward for output y and incoming gradient gy (N, C, P): gh = gy where y > 0, else
+// 0 * gy (as leaky_relu_grad), and, when sums is given, sums[c] = the sum of gh over images and
+// pixels (the bias gradient), in one pass.
+template <class T>
+Array<T> relu_grad_and_channel_sums(const Array<T>& gy, const Array<T>& y, T* sums) {
+    using B = xsimd::batch<T>;
+    const std::size_t n = y.shape()[0], c = y.shape()[1], p = y.shape()[2] * y.shape()[3];
+    Array<T> gh = Array<T>::from_shape(y.shape());
+    if (sums) std::fill_n(sums, c, T(0));
+    for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t ch = 0; ch < c; ++ch) {
+            const std::size_t off = (i * c + ch) * p;
+            const T *pg = gy.data() + off, *py = y.data() + off;
+            T* ph = gh.data() + off;
+            B acc(T(0));
+            std::size_t j = 0;
+            for (; j + B::size <= p; j += B::size) {
+                const B g = B::load_unaligned(pg + j);
+                const B h = xsimd::select(B::load_unaligned(py + j) > B(T(0)), g, B(T(0)) * g);
+                h.store_unaligned(ph + j);
+                acc += h;
+            }
+            T s = xsimd::hadd(acc);
+            for (; j < p; ++j) {
+                ph[j] = py[j] > T(0) ? pg[j] : T(0) * pg[j];
+                s += ph[j];
+            }
+            if (sums) sums[ch] += s;
+        }
+    return gh;
+}
+
 // conv: y_ng (cog, P) = w_g (cog, K) · col(x_ng) (K, P) [+ bias].
 template <class T>
-Array<T> conv_forward(const T* x, const T* w, const T* bias, const Geometry& g) {
+Array<T> conv_forward(const T* x, const T* w, const T* bias, const Geometry& g, bool relu = false) {
     Array<T> y = Array<T>::from_shape({g.n, g.co, g.oh, g.ow});
     const std::size_t K = g.k(), P = g.p(), cig = g.cig(), cog = g.cog();
     if (y.size() == 0) return y;
@@ -207,7 +252,9 @@ Array<T> conv_forward(const T* x, const T* w, const T* bias, const Geometry& g) 
             gemm_raw(false, false, cog, P, K, w + grp * cog * K, col ? col.get() : xg, y.data() + (n * g.co + grp * cog) * P,
                      T(1));
         }
+        if (relu) relu_in_place(y.data() + n * g.co * P, g.co * P);
     }
+    if (relu && K == 0) relu_in_place(y.data(), y.size());
     return y;
 }
 
@@ -286,6 +333,41 @@ struct Conv final : Function<T> {
         if (this->needs_input_grad(0)) g[0] = conv_t_op(gy, w, Variable<T>(), o, x.shape()[2], x.shape()[3]);
         if (this->needs_input_grad(1)) g[1] = conv_w_op(x, gy, o, w.shape()[2], w.shape()[3]);
         if (g.size() > 2 && this->needs_input_grad(2)) g[2] = bias_grad(gy);
+        return g;
+    }
+    Conv2dOptions o;
+    std::size_t oh, ow;
+};
+
+// relu(conv(x, w, b)): the output y is relu's, and y > 0 exactly where the convolution is > 0,
+// so relu's mask comes from y and no pre-activation is kept.
+template <class T>
+struct ConvRelu final : Function<T> {
+    ConvRelu(const Conv2dOptions& o, std::size_t oh, std::size_t ow) : o(o), oh(oh), ow(ow) {}
+    std::string_view name() const override { return "conv2d_relu"; }
+    Array<T> forward(const ArrayRefs<T>& xs) override {
+        const auto &x = xs[0].shape(), &w = xs[1].shape();
+        const Geometry g = geometry(o, x[0], x[1], x[2], x[3], w[0], oh, ow, w[2], w[3]);
+        return conv_forward(xs[0].data(), xs[1].data(), xs.size() > 2 ? xs[2].data() : nullptr, g, true);
+    }
+    std::vector<Variable<T>> backward(const Variable<T>& gy) override {
+        const Variable<T>& x = this->input(0);
+        const Variable<T>& w = this->input(1);
+        const Variable<T> y = this->output();
+        const bool bias = this->inputs().size() > 2 && this->needs_input_grad(2);
+        Variable<T> gh, gb;
+        if (recording_backward()) {  // create_graph: the backward is recorded, so it is made of ops
+            gh = leaky_relu_grad(gy, y, T(0));
+            if (bias) gb = bias_grad(gh);
+        } else {
+            Array<T> sums = Array<T>::from_shape({w.shape()[0]});
+            gh = Variable<T>(relu_grad_and_channel_sums(gy.data(), y.data(), bias ? sums.data() : nullptr));
+            if (bias) gb = Variable<T>(std::move(sums));
+        }
+        std::vector<Variable<T>> g(this->inputs().size());
+        if (this->needs_input_grad(0)) g[0] = conv_t_op(gh, w, Variable<T>(), o, x.shape()[2], x.shape()[3]);
+        if (this->needs_input_grad(1)) g[1] = conv_w_op(x, gh, o, w.shape()[2], w.shape()[3]);
+        if (bias) g[2] = gb;
         return g;
     }
     Conv2dOptions o;
@@ -422,10 +504,13 @@ void check_sizes(std::string_view op, const std::string& context, const Geometry
 
 }  // namespace
 
+namespace {
+
+// conv2d's (and conv2d_relu's) argument checks; the output's (OH, OW).
 template <class T>
-Variable<T> conv2d(const Variable<T>& x, const Variable<T>& weight, const Variable<T>& bias, Conv2dOptions o) {
-    constexpr std::string_view op = "conv2d";
-    if (!x.defined() || !weight.defined()) return conv_op(x, weight, bias, o, 0, 0);  // names the undefined input
+std::pair<std::size_t, std::size_t> conv2d_output_size(std::string_view op, const Variable<T>& x,
+                                                       const Variable<T>& weight, const Variable<T>& bias,
+                                                       const Conv2dOptions& o) {
     const Shape &xs = x.shape(), &ws = weight.shape();
     const std::string context = fmt::format("input {}, weight {}", shape_str(xs), shape_str(ws));
     check_4d(op, xs, ws, "(out_channels, in_channels / groups, kh, kw)");
@@ -459,7 +544,24 @@ Variable<T> conv2d(const Variable<T>& x, const Variable<T>& weight, const Variab
     check_sizes(op, context,
                 geometry(o, xs[0], xs[1], xs[2], xs[3], ws[0], static_cast<std::size_t>(oh),
                          static_cast<std::size_t>(ow), ws[2], ws[3]));
-    return conv_op(x, weight, bias, o, static_cast<std::size_t>(oh), static_cast<std::size_t>(ow));
+    return {static_cast<std::size_t>(oh), static_cast<std::size_t>(ow)};
+}
+
+}  // namespace
+
+template <class T>
+Variable<T> conv2d(const Variable<T>& x, const Variable<T>& weight, const Variable<T>& bias, Conv2dOptions o) {
+    if (!x.defined() || !weight.defined()) return conv_op(x, weight, bias, o, 0, 0);  // names the undefined input
+    const auto [oh, ow] = conv2d_output_size("conv2d", x, weight, bias, o);
+    return conv_op(x, weight, bias, o, oh, ow);
+}
+
+template <class T>
+Variable<T> conv2d_relu(const Variable<T>& x, const Variable<T>& weight, const Variable<T>& bias, Conv2dOptions o) {
+    if (!x.defined() || !weight.defined()) return apply<ConvRelu<T>>({x, weight}, o, 0, 0);  // names the undefined input
+    const auto [oh, ow] = conv2d_output_size("conv2d_relu", x, weight, bias, o);
+    if (bias.defined()) return apply<ConvRelu<T>>({x, weight, bias}, o, oh, ow);
+    return apply<ConvRelu<T>>({x, weight}, o, oh, ow);
 }
 
 template <class T>
@@ -510,6 +612,7 @@ Variable<T> conv_transpose2d(const Variable<T>& x, const Variable<T>& weight, co
 }
 
 XG_INSTANTIATE_OP(conv2d)
+XG_INSTANTIATE_OP(conv2d_relu)
 XG_INSTANTIATE_OP(conv_transpose2d)
 
 }  // namespace xg

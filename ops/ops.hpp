@@ -302,6 +302,13 @@ struct Conv2dOptions {
 template <class T>
 Variable<T> conv2d(const Variable<T>& x, const Variable<T>& weight, const Variable<T>& bias = {},
                    Conv2dOptions options = {});
+// relu(conv2d(x, weight, bias, options)) as one op (nn::Sequential runs a Conv2d followed by a
+// ReLU so): the same values and gradients, with relu applied to each image's output right after
+// its GEMMs (while it is in cache) and, backward, relu's mask and the bias gradient's sums taken
+// in one pass over the gradient.
+template <class T>
+Variable<T> conv2d_relu(const Variable<T>& x, const Variable<T>& weight, const Variable<T>& bias = {},
+                        Conv2dOptions options = {});
 struct ConvTranspose2dOptions {
     Size2 stride = 1;
     Size2 padding = 0;

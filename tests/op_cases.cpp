@@ -298,6 +298,11 @@ const std::vector<OpCase>& op_cases() {
         {"conv2d_nonsquare_kernel", {{2, 3, 5, 4}, {2, 3, 3, 2}, {2}},
          [](const Vs& x) { return xg::conv2d(x[0], x[1], x[2], {.stride = {2, 1}, .padding = {1, 0}}); }},
         {"conv2d_1x1", {{2, 3, 4, 4}, {2, 3, 1, 1}, {2}}, [](const Vs& x) { return xg::conv2d(x[0], x[1], x[2]); }},
+        // relu(conv2d) as one op (what Sequential runs for Conv2d + ReLU)
+        {"conv2d_relu", {{2, 3, 5, 5}, {4, 3, 3, 3}, {4}},
+         [](const Vs& x) { return xg::conv2d_relu(x[0], x[1], x[2], {.padding = 1}); }},
+        {"conv2d_relu_no_bias_groups2", {{2, 4, 5, 6}, {4, 2, 3, 2}},
+         [](const Vs& x) { return xg::conv2d_relu(x[0], x[1], {}, {.stride = 2, .groups = 2}); }},
         {"conv_transpose2d", {{2, 3, 4, 4}, {3, 2, 3, 3}, {2}},
          [](const Vs& x) { return xg::conv_transpose2d(x[0], x[1], x[2]); }},
         {"conv_transpose2d_no_bias", {{2, 3, 4, 3}, {3, 2, 2, 3}},

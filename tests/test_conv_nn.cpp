@@ -158,6 +158,77 @@ BOOST_AUTO_TEST_CASE(forward_is_the_op) {
     BOOST_TEST(close(nn::AdaptiveAvgPool2d<double>({3, 2})(x).data(), xg::adaptive_avg_pool2d(x, {3, 2}).data(), 0));
 }
 
+namespace {
+struct DerivedConv2d : nn::Conv2d<float> {
+    using nn::Conv2d<float>::Conv2d;
+};
+}  // namespace
+
+// Sequential runs a Conv2d then a ReLU as one conv2d_relu op. The output, relu's output and the
+// input and weight gradients must be the very bits of the two layers run one by one (float, 13
+// pixels per row and 7 channels leave SIMD tails); the bias gradient sums the same numbers in
+// another order (per image, then over images), so it agrees to rounding.
+BOOST_AUTO_TEST_CASE(sequential_fuses_conv2d_relu) {
+    using F = xg::Variable<float>;
+    using FA = xg::Array<float>;
+    nn::Generator gen(5);
+    auto conv = std::make_shared<nn::Conv2d<float>>(3, 7, 3, nn::Conv2dLayerOptions{.padding = 1, .generator = &gen});
+    conv->bias().mutable_data() = xt::cast<float>(random_array({7}, 4, -0.5, 0.5));
+    auto head = std::make_shared<nn::Linear<float>>(7 * 5 * 6, 3, nn::LinearOptions{.generator = &gen});
+    nn::Sequential<float> net(conv, std::make_shared<nn::ReLU<float>>(), std::make_shared<nn::MaxPool2d<float>>(xg::Pool2dOptions{.kernel = 2}),
+                              std::make_shared<nn::Flatten<float>>(), head);
+    const FA xa = xt::cast<float>(random_array({4, 3, 11, 13}, 5));
+    xg::Labels t = xg::Labels::from_shape({4});
+    for (std::size_t i = 0; i < t.size(); ++i) t(i) = static_cast<std::int64_t>(i % 3);
+
+    auto run = [&](bool fused) {
+        for (const F& p : net.parameters()) p.zero_grad();
+        const F x(xa, true);
+        F hidden;
+        F y;
+        if (fused) {
+            y = net(x);
+            // head <- flatten <- max_pool2d <- conv2d_relu
+            hidden = y.creator()->inputs()[0].creator()->inputs()[0].creator()->inputs()[0];
+        } else {
+            hidden = xg::relu(conv->forward(x));
+            y = head->forward(xg::flatten(xg::max_pool2d(hidden, {2}), 1));
+        }
+        BOOST_TEST(hidden.creator()->name() == (fused ? "conv2d_relu" : "relu"));
+        xg::softmax_cross_entropy(y, t).backward();
+        return std::vector<FA>{y.data(), hidden.data(), x.grad().data(), conv->weight().grad().data(),
+                               head->weight().grad().data(), conv->bias().grad().data()};
+    };
+    const std::vector<FA> fused = run(true), apart = run(false);
+    const std::size_t zeros = xt::sum(xt::equal(fused[1], 0.0f))();
+    BOOST_TEST((zeros > 200u && zeros < fused[1].size() - 200u));  // relu's mask is at work
+    for (std::size_t i = 0; i + 1 < fused.size(); ++i) {
+        BOOST_TEST_CONTEXT("array " << i) { BOOST_TEST(fused[i] == apart[i], tt::per_element()); }
+    }
+    BOOST_TEST(close(xt::cast<double>(fused.back()), xt::cast<double>(apart.back()), 1e-5));
+    {
+        xg::NoGradGuard no_grad;
+        BOOST_TEST(net(F(xa)).data() == fused[0], tt::per_element());
+    }
+    // create_graph records the backward from ops: the same gradients again, differentiable
+    for (const F& p : net.parameters()) p.zero_grad();
+    const F x(xa, true);
+    const std::vector<F> g = xg::grad(xg::softmax_cross_entropy(net(x), t), {x, conv->weight()}, F(), {.create_graph = true});
+    BOOST_TEST(g[0].data() == fused[2], tt::per_element());
+    BOOST_TEST(g[1].data() == fused[3], tt::per_element());
+    BOOST_TEST(g[0].requires_grad());
+
+    // Only the library's own Conv2d and ReLU fuse: a subclass may override forward().
+    const auto first_op = [&](auto first, auto second) {
+        return nn::Sequential<float>(first, second)(F(xa)).creator()->name();
+    };
+    BOOST_TEST(first_op(conv, std::make_shared<nn::ActivationLayer<float>>(nn::Activation::relu)) == "conv2d_relu");
+    BOOST_TEST(first_op(std::make_shared<DerivedConv2d>(3, 2, 3), std::make_shared<nn::ReLU<float>>()) == "relu");
+    BOOST_TEST(first_op(conv, std::make_shared<nn::LeakyReLU<float>>()) == "leaky_relu");
+    // the fused layer still names itself on a wrong channel count
+    expect_error<xg::ShapeError>([&] { net(F(FA(xt::zeros<float>({1, 4, 11, 13})))); }, {"Conv2d(3, 7", "(1, 4, 11, 13)"});
+}
+
 BOOST_AUTO_TEST_CASE(init_uses_torch_fans) {
     // He: std sqrt(2 / fan_in) with fan_in = in / groups * kh * kw; 73728 draws estimate it within
     // about 0.3% (one sigma), so 2% is far outside chance.
