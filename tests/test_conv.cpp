@@ -341,6 +341,13 @@ BOOST_AUTO_TEST_CASE(conv2d_errors) {
                                  {"conv2d", "4-D input", "(3, 7, 6)", "unsqueeze"});
     expect_error<xg::ShapeError>([] { xg::conv2d(zeros({1, 1, 3, 7, 6}), zeros({4, 3, 3, 3})); },
                                  {"conv2d", "4-D input", "(1, 1, 3, 7, 6)"});
+    // conv2d_relu runs the same checks under its own name
+    expect_error<xg::ShapeError>([] { xg::conv2d_relu(zeros({3, 7, 6}), zeros({4, 3, 3, 3})); },
+                                 {"conv2d_relu", "4-D input", "(3, 7, 6)"});
+    expect_error<xg::ShapeError>([] { xg::conv2d_relu(zeros({2, 4, 7, 6}), zeros({4, 3, 3, 3})); },
+                                 {"conv2d_relu", "4 channels", "(2, 4, 7, 6)", "(4, 3, 3, 3)"});
+    expect_error<xg::ValueError>([] { xg::conv2d_relu(zeros({2, 3, 7, 6}), zeros({4, 3, 3, 3}), {}, {.stride = 0}); },
+                                 {"conv2d_relu", "stride"});
     expect_error<xg::ShapeError>([] { xg::conv2d(zeros({2, 3, 7, 6}), zeros({4, 3, 3})); },
                                  {"conv2d", "4-D weight", "(4, 3, 3)", "(2, 3, 7, 6)"});
     expect_error<xg::ShapeError>([] { xg::conv2d(zeros({2, 3, 7, 6}), zeros({4, 3, 0, 3})); },
