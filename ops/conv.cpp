@@ -317,51 +317,32 @@ Variable<T> bias_grad(const Variable<T>& gy) {
     return sum(sum(gy, 0), std::vector<long>{1, 2});
 }
 
+// conv2d, or relu(conv2d) as one op (conv2d_relu) when `relu`: then the output y is relu's, and
+// y > 0 exactly where the convolution is > 0, so relu's mask comes from y and no pre-activation
+// is kept.
 template <class T>
 struct Conv final : Function<T> {
-    Conv(const Conv2dOptions& o, std::size_t oh, std::size_t ow) : o(o), oh(oh), ow(ow) {}
-    std::string_view name() const override { return "conv2d"; }
+    Conv(const Conv2dOptions& o, std::size_t oh, std::size_t ow, bool relu = false)
+        : o(o), oh(oh), ow(ow), relu(relu) {}
+    std::string_view name() const override { return relu ? "conv2d_relu" : "conv2d"; }
     Array<T> forward(const ArrayRefs<T>& xs) override {
         const auto &x = xs[0].shape(), &w = xs[1].shape();
         const Geometry g = geometry(o, x[0], x[1], x[2], x[3], w[0], oh, ow, w[2], w[3]);
-        return conv_forward(xs[0].data(), xs[1].data(), xs.size() > 2 ? xs[2].data() : nullptr, g);
+        return conv_forward(xs[0].data(), xs[1].data(), xs.size() > 2 ? xs[2].data() : nullptr, g, relu);
     }
     std::vector<Variable<T>> backward(const Variable<T>& gy) override {
         const Variable<T>& x = this->input(0);
         const Variable<T>& w = this->input(1);
-        std::vector<Variable<T>> g(this->inputs().size());
-        if (this->needs_input_grad(0)) g[0] = conv_t_op(gy, w, Variable<T>(), o, x.shape()[2], x.shape()[3]);
-        if (this->needs_input_grad(1)) g[1] = conv_w_op(x, gy, o, w.shape()[2], w.shape()[3]);
-        if (g.size() > 2 && this->needs_input_grad(2)) g[2] = bias_grad(gy);
-        return g;
-    }
-    Conv2dOptions o;
-    std::size_t oh, ow;
-};
-
-// relu(conv(x, w, b)): the output y is relu's, and y > 0 exactly where the convolution is > 0,
-// so relu's mask comes from y and no pre-activation is kept.
-template <class T>
-struct ConvRelu final : Function<T> {
-    ConvRelu(const Conv2dOptions& o, std::size_t oh, std::size_t ow) : o(o), oh(oh), ow(ow) {}
-    std::string_view name() const override { return "conv2d_relu"; }
-    Array<T> forward(const ArrayRefs<T>& xs) override {
-        const auto &x = xs[0].shape(), &w = xs[1].shape();
-        const Geometry g = geometry(o, x[0], x[1], x[2], x[3], w[0], oh, ow, w[2], w[3]);
-        return conv_forward(xs[0].data(), xs[1].data(), xs.size() > 2 ? xs[2].data() : nullptr, g, true);
-    }
-    std::vector<Variable<T>> backward(const Variable<T>& gy) override {
-        const Variable<T>& x = this->input(0);
-        const Variable<T>& w = this->input(1);
-        const Variable<T> y = this->output();
         const bool bias = this->inputs().size() > 2 && this->needs_input_grad(2);
-        Variable<T> gh, gb;
-        if (recording_backward()) {  // create_graph: the backward is recorded, so it is made of ops
-            gh = leaky_relu_grad(gy, y, T(0));
+        Variable<T> gh = gy, gb;  // the gradient at the convolution's output, the bias's
+        if (!relu) {
+            if (bias) gb = bias_grad(gy);
+        } else if (recording_backward()) {  // create_graph: the backward is recorded, so it is made of ops
+            gh = leaky_relu_grad(gy, this->output(), T(0));
             if (bias) gb = bias_grad(gh);
         } else {
             Array<T> sums = Array<T>::from_shape({w.shape()[0]});
-            gh = Variable<T>(relu_grad_and_channel_sums(gy.data(), y.data(), bias ? sums.data() : nullptr));
+            gh = Variable<T>(relu_grad_and_channel_sums(gy.data(), this->output().data(), bias ? sums.data() : nullptr));
             if (bias) gb = Variable<T>(std::move(sums));
         }
         std::vector<Variable<T>> g(this->inputs().size());
@@ -372,6 +353,7 @@ struct ConvRelu final : Function<T> {
     }
     Conv2dOptions o;
     std::size_t oh, ow;
+    bool relu;
 };
 
 template <class T>
@@ -558,10 +540,10 @@ Variable<T> conv2d(const Variable<T>& x, const Variable<T>& weight, const Variab
 
 template <class T>
 Variable<T> conv2d_relu(const Variable<T>& x, const Variable<T>& weight, const Variable<T>& bias, Conv2dOptions o) {
-    if (!x.defined() || !weight.defined()) return apply<ConvRelu<T>>({x, weight}, o, 0, 0);  // names the undefined input
+    if (!x.defined() || !weight.defined()) return apply<Conv<T>>({x, weight}, o, 0, 0, true);  // names the undefined input
     const auto [oh, ow] = conv2d_output_size("conv2d_relu", x, weight, bias, o);
-    if (bias.defined()) return apply<ConvRelu<T>>({x, weight, bias}, o, oh, ow);
-    return apply<ConvRelu<T>>({x, weight}, o, oh, ow);
+    if (bias.defined()) return apply<Conv<T>>({x, weight, bias}, o, oh, ow, true);
+    return apply<Conv<T>>({x, weight}, o, oh, ow, true);
 }
 
 template <class T>

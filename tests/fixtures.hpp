@@ -40,6 +40,15 @@ struct TempDir {
 // own constructor is ambiguous.
 inline xg::Array<double> mat(xt::nested_initializer_list_t<double, 2> rows) { return xg::Array<double>(rows); }
 
+// An array of `shape` drawn uniformly from [lo, hi) by a generator seeded with `seed`.
+inline xg::Array<double> random_array(const xg::Shape& shape, unsigned seed, double lo = -2.0, double hi = 2.0) {
+    std::mt19937 gen(seed);
+    std::uniform_real_distribution<double> u(lo, hi);
+    xg::Array<double> a = xg::Array<double>::from_shape(shape);
+    for (double& v : a) v = u(gen);
+    return a;
+}
+
 inline std::string read_all(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     return {std::istreambuf_iterator<char>(in), {}};

@@ -14,6 +14,7 @@
 #include <xtensor/xoperation.hpp>
 
 #include "expect_error.hpp"
+#include "fixtures.hpp"
 #include "xgrad.hpp"
 
 using V = xg::Variable<double>;
@@ -35,13 +36,8 @@ struct Geo {
     xg::ConvTranspose2dOptions conv_t() const { return {{sh, sw}, {ph, pw}, {oph, opw}, groups, {dh, dw}}; }
 };
 
-A random_array(const xg::Shape& s, unsigned seed, double scale = 1.0) {
-    std::mt19937 gen(seed);
-    std::uniform_real_distribution<double> u(-scale, scale);
-    A a = A::from_shape(s);
-    for (double& v : a) v = u(gen);
-    return a;
-}
+// Uniform in [-scale, scale).
+A random_array(const xg::Shape& s, unsigned seed, double scale = 1.0) { return xgt::random_array(s, seed, -scale, scale); }
 
 // The convolution of x (N, C, H, W) with w (O, C / groups, kh, kw) and its gradients for an
 // upstream gradient gy, written as the definition says: one loop per index.

@@ -23,13 +23,7 @@ using xgt::expect_error;
 
 namespace {
 
-A random_array(const xg::Shape& s, unsigned seed, double lo = -2.0, double hi = 2.0) {
-    std::mt19937 gen(seed);
-    std::uniform_real_distribution<double> u(lo, hi);
-    A a = A::from_shape(s);
-    for (double& v : a) v = u(gen);
-    return a;
-}
+using xgt::random_array;
 
 bool close(const A& got, const A& want, double tol = 1e-12) {
     if (got.shape() != want.shape()) return false;

@@ -19,17 +19,11 @@ namespace tt = boost::test_tools;
 using xgt::expect_error;
 
 namespace {
+
+using xgt::random_array;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 V param(A a) { return V(std::move(a), true); }
-
-A random_array(const xg::Shape& s, unsigned seed, double lo = -2.0, double hi = 2.0) {
-    std::mt19937 gen(seed);
-    std::uniform_real_distribution<double> u(lo, hi);
-    A a = A::from_shape(s);
-    for (double& v : a) v = u(gen);
-    return a;
-}
 
 // layer_norm written with ops: what the fused op must compute.
 V composed(const V& x, const std::vector<long>& axes, const V& gamma, const V& beta, double eps) {

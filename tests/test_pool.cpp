@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "expect_error.hpp"
+#include "fixtures.hpp"
 #include "xgrad.hpp"
 
 using V = xg::Variable<double>;
@@ -19,16 +20,10 @@ using A = xg::Array<double>;
 using xgt::expect_error;
 
 namespace {
+
+using xgt::random_array;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kInf = std::numeric_limits<double>::infinity();
-
-A random_array(const xg::Shape& s, unsigned seed, double lo = -2.0, double hi = 2.0) {
-    std::mt19937 gen(seed);
-    std::uniform_real_distribution<double> u(lo, hi);
-    A a = A::from_shape(s);
-    for (double& v : a) v = u(gen);
-    return a;
-}
 
 // Equal shapes, and every element within tol (relative to 1 + |want|); NaN only where want is.
 bool close(const A& got, const A& want, double tol = 1e-13) {
