@@ -1,6 +1,7 @@
 #pragma once
 // xgrad's neural-network layer: modules, layers, initialisers, losses, checkpoints.
 #include "nn/any_module.hpp"
+#include "nn/attention.hpp"
 #include "nn/checkpoint.hpp"
 #include "nn/conv.hpp"
 #include "nn/init.hpp"
@@ -9,4 +10,5 @@
 #include "nn/module.hpp"
 #include "nn/module_list.hpp"
 #include "nn/multilayer_net.hpp"
+#include "nn/recurrent.hpp"
 #include "nn/sequential.hpp"

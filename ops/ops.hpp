@@ -339,6 +339,9 @@ Variable<T> avg_pool2d(const Variable<T>& x, Pool2dOptions options, bool count_i
 // rows floor(i H / OH) to ceil((i + 1) H / OH) (likewise columns).
 template <class T> Variable<T> adaptive_avg_pool2d(const Variable<T>& x, Size2 output);
 
+// ---- attention (ops/attention.cpp) ----
+// (issue 15: scaled_dot_product_attention is declared here)
+
 // ---- softmax and losses (ops/loss.cpp) ----
 enum class Reduction { mean, sum, none };
 template <class T> Variable<T> softmax(const Variable<T>& x, long axis = -1);

@@ -1,0 +1,2 @@
+#pragma once
+// Attention layers (issue 15): MultiheadAttention, TransformerBlock.
