@@ -1,5 +1,6 @@
 #include "nn/recurrent.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include <fmt/format.h>
@@ -71,6 +72,30 @@ std::pair<Variable<T>, Variable<T>> step(RecurrentKind kind, std::size_t hidden,
         }
     }
     throw ValueError("recurrent: invalid kind");
+}
+
+// The L steps' slices of a projection holding `count` steps along `axis`, each `width` wide,
+// written to out[first], out[first + 1], ... A slice's gradient is an array of its source's full
+// shape, so L slices of one projection would cost L full-size gradients in the backward pass
+// (O(L^2) work, most of an LSTM's backward at L = 64); slicing through a tree of blocks, four
+// per level, costs 4 per level: O(L log L), the same values and gradients.
+template <class T>
+void step_slices(const Variable<T>& block, long axis, std::size_t width, std::size_t first, std::size_t count,
+                 std::vector<Variable<T>>& out) {
+    constexpr std::size_t fan_out = 4;
+    if (count == 1) {
+        out[first] = block;
+        return;
+    }
+    if (count <= fan_out) {
+        for (std::size_t t = 0; t < count; ++t) out[first + t] = slice(block, axis, t * width, (t + 1) * width);
+        return;
+    }
+    const std::size_t per = (count + fan_out - 1) / fan_out;  // steps per sub-block
+    for (std::size_t start = 0; start < count; start += per) {
+        const std::size_t n = std::min(per, count - start);
+        step_slices(slice(block, axis, start * width, (start + n) * width), axis, width, first + start, n, out);
+    }
 }
 
 }  // namespace
@@ -163,10 +188,11 @@ std::tuple<Variable<T>, Variable<T>, Variable<T>> RecurrentBase<T>::run(const Va
         Variable<T> xw = input_projection(kind_, reshape(input, {as_long(L * N), as_long(in)}), w);
         const bool time_major = !(l == 0 && batch_first_);
         if (!time_major) xw = reshape(xw, {as_long(N), as_long(L * GH)});
+        std::vector<Variable<T>> xs(L);
+        step_slices(xw, time_major ? 0 : 1, time_major ? N : GH, 0, L, xs);
         Variable<T> h = layer_state(h0, l), c = layer_state(c0, l);
         for (std::size_t t = 0; t < L; ++t) {
-            const Variable<T> xt = time_major ? slice(xw, 0, t * N, (t + 1) * N) : slice(xw, 1, t * GH, (t + 1) * GH);
-            std::tie(h, c) = step<T>(kind_, H, xt, h, c, w);
+            std::tie(h, c) = step<T>(kind_, H, xs[t], h, c, w);
             outs[t] = h;
         }
         h_n.push_back(h);
