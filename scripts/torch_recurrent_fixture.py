@@ -26,7 +26,7 @@ out_path = pathlib.Path(__file__).resolve().parent.parent / "tests" / "data" / "
 
 H_IN, H, L, N = 4, 3, 3, 2
 
-# name: (module kind, num_layers, bias, batch_first, initial state given, nonlinearity)
+# name: (module kind, num_layers, bias, batch_first, initial state given, nonlinearity[, sequence length])
 CASES = {
     "rnn_tanh": ("RNN", 2, True, False, True, "tanh"),
     "rnn_tanh_bf": ("RNN", 2, True, True, True, "tanh"),
@@ -39,6 +39,11 @@ CASES = {
     "lstm_bf": ("LSTM", 2, True, True, True, None),
     "lstm_nobias_nostate_bf": ("LSTM", 2, False, True, False, None),
     "lstm_one_layer": ("LSTM", 1, True, False, True, None),
+    # longer sequences: the layers slice their projections through a tree of blocks past 4 steps
+    "rnn_relu_long": ("RNN", 2, True, False, True, "relu", 9),
+    "gru_long_bf": ("GRU", 2, True, True, True, None, 17),
+    "lstm_long": ("LSTM", 2, True, False, False, None, 10),
+    "lstm_long_bf": ("LSTM", 2, True, True, True, None, 21),
     "rnn_cell": ("RNNCell", 1, True, False, True, "tanh"),
     "rnn_cell_relu": ("RNNCell", 1, True, False, True, "relu"),
     "gru_cell": ("GRUCell", 1, True, False, True, None),
@@ -72,7 +77,7 @@ def build(kind, layers, bias, batch_first, nonlinearity):
     return torch.nn.LSTMCell(H_IN, H, bias=bias)
 
 
-def run_case(name, kind, layers, bias, batch_first, with_state, nonlinearity):
+def run_case(name, kind, layers, bias, batch_first, with_state, nonlinearity, L=L):
     m = build(kind, layers, bias, batch_first, nonlinearity)
     for k, v in m.state_dict().items():
         save(name, f"param/{k}", v)

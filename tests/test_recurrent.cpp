@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -299,6 +300,10 @@ static const std::vector<std::pair<std::string, Config>>& torch_cases() {
         {"lstm_bf", {Kind::lstm, 2, true, true, true}},
         {"lstm_nobias_nostate_bf", {Kind::lstm, 2, false, true, false}},
         {"lstm_one_layer", {Kind::lstm, 1, true, false, true}},
+        {"rnn_relu_long", {Kind::rnn, 2, true, false, true, true}},  // L = 9, 17, 10, 21: the step slicing's tree
+        {"gru_long_bf", {Kind::gru, 2, true, true, true}},
+        {"lstm_long", {Kind::lstm, 2, true, false, false}},
+        {"lstm_long_bf", {Kind::lstm, 2, true, true, true}},
         {"rnn_cell", {Kind::rnn_cell, 1, true, false, true}},
         {"rnn_cell_relu", {Kind::rnn_cell, 1, true, false, true, true}},
         {"gru_cell", {Kind::gru_cell, 1, true, false, true}},
@@ -384,6 +389,105 @@ BOOST_AUTO_TEST_CASE(truncated_bptt_agrees_with_pytorch) {
         else
             BOOST_TEST(norm > 0.0);
     }
+}
+
+
+// The number of ops in the graph behind `outs` (each Function once).
+std::size_t op_count(const std::vector<V>& outs) {
+    std::set<const xg::Function<double>*> seen;
+    std::vector<std::shared_ptr<xg::Function<double>>> todo;
+    for (const V& v : outs)
+        if (v.defined() && v.creator()) todo.push_back(v.creator());
+    while (!todo.empty()) {
+        auto f = todo.back();
+        todo.pop_back();
+        if (!seen.insert(f.get()).second) continue;
+        for (const V& in : f->inputs())
+            if (in.creator()) todo.push_back(in.creator());
+    }
+    return seen.size();
+}
+
+BOOST_AUTO_TEST_CASE(ops_per_step) {
+    // one more step adds its slice of the projection, the hidden GEMM and the gates (RNN 3 ops,
+    // GRU 16, LSTM 13) and the unsqueeze by which stack takes its h into the output (as docs/nn.md says)
+    const std::vector<std::pair<Kind, std::size_t>> expected{{Kind::rnn, 5}, {Kind::gru, 18}, {Kind::lstm, 15}};
+    for (const auto& [kind, per_step] : expected) {
+        const Config cfg{kind, 1, true, false, true};
+        Model m = make(cfg);
+        const V h0(random_array(state_shape(cfg), 2));
+        const V c0 = kind == Kind::lstm ? V(random_array(state_shape(cfg), 3)) : V();
+        const Outs a = m.run(V(random_array(input_shape(cfg, 3), 1)), h0, c0);
+        const Outs b = m.run(V(random_array(input_shape(cfg, 4), 1)), h0, c0);
+        BOOST_TEST(op_count({b.out, b.h, b.c}) - op_count({a.out, a.h, a.c}) == per_step,
+                   describe(cfg) << ": " << op_count({a.out, a.h, a.c}) << " then " << op_count({b.out, b.h, b.c}));
+    }
+}
+
+// A layer is its cell unrolled: one-layer RNN, GRU and LSTM over 11 steps (past the step slicing's
+// first level of blocks) against their cells run step by step on the same weights.
+BOOST_AUTO_TEST_CASE(layer_equals_its_cell_unrolled) {
+    const std::size_t steps = 11;
+    const std::vector<std::pair<Kind, Kind>> pairs{
+        {Kind::rnn, Kind::rnn_cell}, {Kind::gru, Kind::gru_cell}, {Kind::lstm, Kind::lstm_cell}};
+    for (const auto& [layer_kind, cell_kind] : pairs)
+        for (bool bf : {false, true})
+            for (bool state : {false, true}) {
+                const Config lc{layer_kind, 1, true, bf, state}, cc{cell_kind, 1, true, false, state};
+                BOOST_TEST_CONTEXT(describe(lc)) {
+                    Model layer = make(lc, 5), cell = make(cc, 6);
+                    xg::StateDict<double> sd;
+                    for (auto [name, a] : layer.module->state_dict()) sd.emplace_back(name.substr(0, name.size() - 3), a);
+                    cell.module->load_state_dict(sd);  // weight_ih_l0 -> weight_ih, ...
+                    const A xa = random_array(input_shape(lc, steps), 7);
+                    const V x1(xa, true), x2(xa, true);
+                    V h1, c1, h2, c2;
+                    if (state) {
+                        const A ha = random_array({1, N, H}, 8, -1, 1), ca = random_array({1, N, H}, 9, -1, 1);
+                        h1 = V(ha, true), h2 = V(xt::eval(xt::view(ha, 0)), true);
+                        if (is_lstm(layer_kind)) c1 = V(ca, true), c2 = V(xt::eval(xt::view(ca, 0)), true);
+                    }
+                    const Outs o1 = layer.run(x1, h1, c1);
+                    std::vector<V> hs;
+                    V h = h2, c = c2;
+                    for (std::size_t t = 0; t < steps; ++t) {
+                        const V xt_ = bf ? xg::squeeze(xg::slice(x2, 1, t, t + 1), 1) : xg::squeeze(xg::slice(x2, 0, t, t + 1), 0);
+                        const Outs o = cell.run(xt_, h, c);
+                        h = o.out, c = o.c;
+                        hs.push_back(h);
+                    }
+                    const V out2 = xg::stack(hs, bf ? 1 : 0);
+                    BOOST_TEST(xt::allclose(o1.out.data(), out2.data(), 1e-13, 1e-15));
+                    const A w = random_array(out2.shape(), 10);
+                    xg::sum(o1.out * V(w)).backward();
+                    xg::sum(out2 * V(w)).backward();
+                    BOOST_TEST(xt::allclose(x1.grad().data(), x2.grad().data(), 1e-12, 1e-14));
+                    if (state) BOOST_TEST(xt::allclose(xt::eval(xt::view(h1.grad().data(), 0)), h2.grad().data(), 1e-12, 1e-14));
+                    const auto p1 = layer.module->parameters(), p2 = cell.module->parameters();
+                    for (std::size_t i = 0; i < p1.size(); ++i)
+                        BOOST_TEST(xt::allclose(p1[i].grad().data(), p2[i].grad().data(), 1e-12, 1e-14));
+                }
+            }
+}
+
+BOOST_AUTO_TEST_CASE(gradcheck_longer_sequences) {
+    // 6 steps: the projection is sliced through a level of blocks
+    const auto check = [](Kind kind, bool bf) {
+        const Config cfg{kind, 1, true, bf, true};
+        BOOST_TEST_CONTEXT(describe(cfg)) {
+            Model m = make(cfg);
+            const V x(random_array(input_shape(cfg, 6), 31), true);
+            const V h0(random_array(state_shape(cfg), 32, -1, 1), true);
+            const V c0 = is_lstm(kind) ? V(random_array(state_shape(cfg), 33, -1, 1), true) : V();
+            std::vector<V> leaves{x, h0};
+            if (c0.defined()) leaves.push_back(c0);
+            for (const V& p : m.module->parameters()) leaves.push_back(p);
+            const auto r = xg::gradcheck_params<double>([&] { return joined(m.run(x, h0, c0)); }, leaves, 1e-6, 1e-8, 1e-6);
+            BOOST_TEST(r.ok, r.str());
+        }
+    };
+    check(Kind::lstm, true);
+    check(Kind::gru, false);
 }
 
 // ---- sizes, edges, errors ----
