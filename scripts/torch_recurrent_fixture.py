@@ -4,7 +4,9 @@ tests/test_recurrent.cpp to load into xgrad's (load_state_dict) and compare (rel
 
 Usage: scripts/torch_recurrent_fixture.py   (Debian's python3-torch: apt-get install python3-torch)
 
-Each case NAME (its configuration is in CASES below and in the test's table) holds:
+Inputs are (L, N, 4) or (N, L, 4) with N = 2, hidden size 3, L = 3 unless the case gives a longer
+sequence; cells take (N, 4). Each case NAME (its configuration is in CASES below and in the test's
+table) holds:
   NAME/param/<torch name>   the state_dict (weight_ih_l0, weight_hh_l0, bias_ih_l0, ...)
   NAME/x, NAME/h0, NAME/c0  the input and the initial states (h0/c0 only when the case has them)
   NAME/out, NAME/h_n, NAME/c_n   torch's output and final states (c_n: LSTM only; cells: out only)
