@@ -490,6 +490,22 @@ BOOST_AUTO_TEST_CASE(gradcheck_longer_sequences) {
     check(Kind::gru, false);
 }
 
+
+BOOST_AUTO_TEST_CASE(second_derivatives) {
+    // built from graph ops, so create_graph differentiates through a layer again
+    for (Kind kind : {Kind::rnn, Kind::gru, Kind::lstm}) {
+        const Config cfg{kind, 1, true, true, true};
+        BOOST_TEST_CONTEXT(describe(cfg)) {
+            Model m = make(cfg);
+            const xg::VariableFn<double> f = [&](const std::vector<V>& xs) { return joined(m.run(xs[0], xs[1], {})); };
+            const auto r = xg::gradgradcheck<double>(f, {V(random_array(input_shape(cfg, 2), 41)),
+                                                         V(random_array(state_shape(cfg), 42, -1, 1))},
+                                                     1e-6, 1e-7, 1e-5);
+            BOOST_TEST(r.ok, r.str());
+        }
+    }
+}
+
 // ---- sizes, edges, errors ----
 
 BOOST_AUTO_TEST_CASE(parameter_names_are_torchs) {
