@@ -389,10 +389,17 @@ void check_against_torch(nn::Module<double>& m, const std::string& name, const s
     for (const auto& n : input_names) in.emplace(n, V(c.at("in/" + n), true));
     for (const auto& p : m.parameters()) p.zero_grad();
     const V y = run(in);
-    auto agree = [](const A& got, const A& want) {
+    // the largest |got - want| / |want| over entries with |want| > 1e-6, and the largest |got - want|,
+    // reported with --log_level=message
+    double worst = 0, worst_abs = 0;
+    auto agree = [&](const A& got, const A& want) {
         if (got.shape() != want.shape()) return false;
-        for (std::size_t i = 0; i < got.size(); ++i)
-            if (!(std::abs(got.flat(i) - want.flat(i)) <= 1e-10 * std::abs(want.flat(i)) + 1e-13)) return false;
+        for (std::size_t i = 0; i < got.size(); ++i) {
+            const double d = std::abs(got.flat(i) - want.flat(i));
+            if (std::abs(want.flat(i)) > 1e-6) worst = std::max(worst, d / std::abs(want.flat(i)));
+            worst_abs = std::max(worst_abs, d);
+            if (!(d <= 1e-10 * std::abs(want.flat(i)) + 1e-13)) return false;
+        }
         return true;
     };
     BOOST_TEST(agree(y.data(), c.at("out")), name << ": output");
@@ -400,6 +407,7 @@ void check_against_torch(nn::Module<double>& m, const std::string& name, const s
     for (const auto& n : input_names) BOOST_TEST(agree(in.at(n).grad().data(), c.at("grad/" + n)), name << ": grad " << n);
     for (const auto& [pname, p] : m.named_parameters())
         BOOST_TEST(agree(p.grad().data(), c.at("grad/param/" + pname)), name << ": grad " << pname);
+    BOOST_TEST_MESSAGE(name << ": largest relative difference from torch " << worst << ", absolute " << worst_abs);
 }
 
 }  // namespace
