@@ -280,6 +280,27 @@ BOOST_AUTO_TEST_CASE(mha_layouts_agree) {
                      a(V(x), V(x), V(x), xg::broadcast_to(V(m2), {2, 3, 4, 4})).data(), 0.0));
 }
 
+BOOST_AUTO_TEST_CASE(mha_fully_masked_query_and_large_inputs) {
+    // A query whose keys are all masked gets zeros from the attention, so out_proj.bias, with
+    // finite gradients; inputs of magnitude 1e4 (scores ~1e8) give finite values and gradients.
+    nn::Generator gen(7);
+    nn::MultiheadAttention<double> mha(4, 2, {.generator = &gen});
+    for (auto& p : mha.parameters()) p.mutable_data() = random_array(p.shape(), 70 + unsigned(p.size()), -0.7, 0.7);
+    A mask = xg::full<double>({3, 3}, 0.0);
+    for (std::size_t j = 0; j < 3; ++j) mask(1, j) = -inf;
+    const V x(random_array({2, 3, 4}, 8), true);
+    const V y = mha(x, x, x, V(mask));
+    for (std::size_t n = 0; n < 2; ++n)
+        for (std::size_t e = 0; e < 4; ++e) BOOST_TEST(y.data()(n, 1, e) == mha.out_proj()->bias().data()(e));
+    xg::sum(y).backward();
+    for (double g : x.grad().data()) BOOST_TEST(std::isfinite(g));
+    const V big(random_array({2, 3, 4}, 9, -1e4, 1e4), true);
+    const V yb = mha(big, big, big, {}, true);
+    for (double v : yb.data()) BOOST_TEST(std::isfinite(v));
+    xg::sum(yb).backward();
+    for (double g : big.grad().data()) BOOST_TEST(std::isfinite(g));
+}
+
 BOOST_AUTO_TEST_CASE(mha_errors) {
     expect_error<xg::ShapeError>([] { nn::MultiheadAttention<double>(6, 4); }, {"MultiheadAttention", "num_heads 4", "embed_dim 6"});
     expect_error<xg::ShapeError>([] { nn::MultiheadAttention<double>(0, 1); }, {"MultiheadAttention", "positive"});
