@@ -29,6 +29,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <fstream>
+#include <initializer_list>
 #include <memory>
 #include <numbers>
 #include <random>
@@ -248,7 +249,13 @@ struct Progress {
     std::vector<Record> history;
 };
 
-xg::Array<float> scalar_array(double v) { return xg::Array<float>({static_cast<float>(v)}); }
+// A 1-D float array of the given values.
+xg::Array<float> float_array(std::initializer_list<double> values) {
+    xg::Array<float> a = xg::Array<float>::from_shape({values.size()});
+    std::size_t i = 0;
+    for (double v : values) a(i++) = static_cast<float>(v);
+    return a;
+}
 
 void save_checkpoint(const fs::path& path, CharModel& m, const xg::optim::Adam<float>& adam,
                      const data::Vocabulary& vocab, const Progress& p) {
@@ -256,9 +263,10 @@ void save_checkpoint(const fs::path& path, CharModel& m, const xg::optim::Adam<f
     for (auto& e : nn::to_section("optimizer", adam.state_dict())) all.push_back(std::move(e));
     xg::StateDict<float> own;
     // Counts as two floats each (high and low 24 bits): exact for any count a run reaches.
-    for (auto [name, v] : {std::pair<const char*, std::size_t>{"step", p.step}, {"epoch", p.epoch}, {"chunk", p.chunk}})
-        own.emplace_back(name, xg::Array<float>({static_cast<float>(v >> 24), static_cast<float>(v & 0xffffff)}));
-    own.emplace_back("seconds", scalar_array(p.seconds));
+    const std::pair<const char*, std::size_t> counts[] = {{"step", p.step}, {"epoch", p.epoch}, {"chunk", p.chunk}};
+    for (const auto& [name, v] : counts)
+        own.emplace_back(name, float_array({static_cast<double>(v >> 24), static_cast<double>(v & 0xffffff)}));
+    own.emplace_back("seconds", float_array({p.seconds}));
     xg::Array<float> vocab_bytes = xg::Array<float>::from_shape({vocab.size()});
     for (std::size_t i = 0; i < vocab.size(); ++i) vocab_bytes(i) = static_cast<float>(vocab.symbol(static_cast<long>(i)));
     own.emplace_back("vocabulary", std::move(vocab_bytes));
