@@ -389,7 +389,8 @@ int run(int argc, char** argv) {
          "continue from --out's checkpoint.npz (the same flags as the run that wrote it)")
         ("sample", flag::value(flag::Integer<std::size_t>{0, 10'000'000}), "characters sampled after training (default 1000; --quick: 200)")
         ("temperature", flag::value(flag::Real{.min = 0, .min_open = true})->default_value(0.8), "sampling temperature")
-        ("prompt", po::value<std::string>()->default_value("The "), "the text sampling continues");
+        ("prompt", po::value<std::string>()->default_value("The "),
+         "the text sampling continues (the default gives way to the text's first byte if the text lacks one of its bytes)");
     const auto common = cli.parse(argc, argv);
     if (!common) return 0;
     const bool quick = common->quick;
@@ -411,8 +412,15 @@ int run(int argc, char** argv) {
     }
     const std::size_t max_chars = cli.get_or<std::size_t>("max-chars", quick ? 100'000 : text.size());
     if (text.size() > max_chars) text.resize(max_chars);
+    if (text.size() < 1000)
+        throw xg::ValueError(fmt::format("{}: {} bytes; a split and batches need at least 1000", source, text.size()));
     const data::Vocabulary vocab(text);
     std::string prompt = cli.get<std::string>("prompt");
+    // The default prompt, "The ", gives way to the text's first byte when the text lacks one of its bytes.
+    if (!cli.given("prompt") && std::any_of(prompt.begin(), prompt.end(), [&](char ch) {
+            return !vocab.contains(static_cast<unsigned char>(ch));
+        }))
+        prompt = text.substr(0, 1);
     for (char ch : prompt)
         if (!vocab.contains(static_cast<unsigned char>(ch)))
             throw xg::ValueError(fmt::format("--prompt has a byte the text never holds (\\x{:02x})",
