@@ -340,7 +340,16 @@ Variable<T> avg_pool2d(const Variable<T>& x, Pool2dOptions options, bool count_i
 template <class T> Variable<T> adaptive_avg_pool2d(const Variable<T>& x, Size2 output);
 
 // ---- attention (ops/attention.cpp) ----
-// (issue 15: scaled_dot_product_attention is declared here)
+// softmax(q·kᵀ / sqrt(E) + mask) · v for q (..., L, E), k (..., S, E), v (..., S, Ev) -> (..., L, Ev);
+// the batch axes of q, k and v broadcast. mask: undefined, or additive scores broadcastable to
+// (..., L, S) (-inf masks an entry; it is differentiable). causal masks the upper triangle (key j > query
+// i, torch's is_causal), together with mask if both are given. The softmax subtracts each row's
+// maximum (no overflow at any finite score); a row with every score -inf (fully masked) gives zeros
+// and zero gradients, where torch 1.13's formula gives NaN. Backward by the closed formula, recorded
+// from ops under create_graph.
+template <class T>
+Variable<T> scaled_dot_product_attention(const Variable<T>& q, const Variable<T>& k, const Variable<T>& v,
+                                         const Variable<T>& mask = {}, bool causal = false);
 
 // ---- softmax and losses (ops/loss.cpp) ----
 enum class Reduction { mean, sum, none };

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <initializer_list>
+#include <limits>
 #include <ostream>
 #include <random>
 
@@ -341,6 +342,30 @@ const std::vector<OpCase>& op_cases() {
         // nn::BatchNorm2d itself (graph ops: batch statistics in training, running ones in eval)
         {"batch_norm2d_train", {{2, 3, 4, 5}}, [](const Vs& x) { return batch_norm2d_layer(x[0], true); }},
         {"batch_norm2d_eval", {{2, 3, 4, 5}}, [](const Vs& x) { return batch_norm2d_layer(x[0], false); }},
+        // attention (scripts/torch_fixtures/attention.py): L != S, E != Ev, batch axes that broadcast,
+        // additive masks (differentiable), causal, both, a fully masked row (zeros), one query, scores ~1e4
+        {"sdpa", {{2, 3, 4}, {2, 5, 4}, {2, 5, 3}},
+         [](const Vs& x) { return xg::scaled_dot_product_attention(x[0], x[1], x[2]); }},
+        {"sdpa_mask", {{3, 4}, {5, 4}, {5, 2}, {3, 5}},
+         [](const Vs& x) { return xg::scaled_dot_product_attention(x[0], x[1], x[2], x[3]); }},
+        {"sdpa_mask_broadcast", {{2, 2, 3, 4}, {2, 1, 5, 4}, {2, 1, 5, 3}, {2, 1, 1, 5}},
+         [](const Vs& x) { return xg::scaled_dot_product_attention(x[0], x[1], x[2], x[3]); }},
+        {"sdpa_causal", {{2, 4, 3}, {2, 4, 3}, {2, 4, 2}},
+         [](const Vs& x) { return xg::scaled_dot_product_attention(x[0], x[1], x[2], {}, true); }},
+        {"sdpa_causal_L_ne_S", {{3, 3}, {5, 3}, {5, 2}},
+         [](const Vs& x) { return xg::scaled_dot_product_attention(x[0], x[1], x[2], {}, true); }},
+        {"sdpa_causal_mask", {{2, 4, 3}, {2, 4, 3}, {2, 4, 3}, {4, 4}},
+         [](const Vs& x) { return xg::scaled_dot_product_attention(x[0], x[1], x[2], x[3], true); }},
+        {"sdpa_fully_masked_row", {{3, 4}, {4, 4}, {4, 2}},
+         [](const Vs& x) {
+             constexpr double inf = std::numeric_limits<double>::infinity();
+             const V mask(xg::Array<double>{{0.0, 0.5, -1.0, 0.0}, {-inf, -inf, -inf, -inf}, {-inf, 0.0, -inf, 1.0}});
+             return xg::scaled_dot_product_attention(x[0], x[1], x[2], mask);
+         }},
+        {"sdpa_single_query", {{2, 1, 3}, {2, 4, 3}, {2, 4, 3}},
+         [](const Vs& x) { return xg::scaled_dot_product_attention(x[0], x[1], x[2]); }},
+        {"sdpa_large_scores", {{2, 3}, {4, 3}, {4, 2}},
+         [](const Vs& x) { return xg::scaled_dot_product_attention(x[0] * 100.0, x[1] * 100.0, x[2]); }},
         // softmax and losses
         {"softmax", {{3, 4}}, [](const Vs& x) { return xg::softmax(x[0]); }},
         {"softmax_axis0", {{3, 4}}, [](const Vs& x) { return xg::softmax(x[0], 0); }},
