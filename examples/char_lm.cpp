@@ -1,7 +1,7 @@
 // A character-level language model on a real text: Debian's fortunes (every text file of
 // /usr/share/games/fortunes, concatenated in name order; scripts/setup installs the package) or
 // any UTF-8 or ASCII file (--text FILE), modelled byte by byte (data/text.hpp).
-//   --model lstm:        Embedding(V, 64) -> 2-layer LSTM(64 -> 256) -> Linear(256 -> V), trained
+//   --model lstm:        Embedding(V, 64) -> 2-layer LSTM(64 -> 128) -> Linear(128 -> V), trained
 //                        by truncated back-propagation through time: the text cut into N
 //                        contiguous streams read in chunks of L, the LSTM's state carried from one
 //                        chunk to the next and detach()ed in between (gradients flow back L steps);
@@ -57,7 +57,7 @@ using Clock = std::chrono::steady_clock;
 
 struct Config {
     std::string model;  // "lstm" or "transformer"
-    std::size_t vocab = 0, embed = 64, hidden = 256, layers = 2;
+    std::size_t vocab = 0, embed = 64, hidden = 128, layers = 2;
     std::size_t d_model = 128, heads = 4, blocks = 2, context = 64;
     std::uint64_t seed = 0;
 };
@@ -375,12 +375,12 @@ int run(int argc, char** argv) {
         ("seq-len", flag::value(flag::Integer<std::size_t>{1, 100'000}),
          "characters per chunk (LSTM: back-propagation steps) or context (transformer) (default 64; --quick: 32)")
         ("embed", flag::value(flag::Integer<std::size_t>{1, 100'000}), "LSTM: embedding size (default 64; --quick: 16)")
-        ("hidden", flag::value(flag::Integer<std::size_t>{1, 100'000}), "LSTM: hidden size (default 256; --quick: 64)")
+        ("hidden", flag::value(flag::Integer<std::size_t>{1, 100'000}), "LSTM: hidden size (default 128; --quick: 64)")
         ("layers", flag::value(flag::Integer<std::size_t>{1, 100})->default_value(2), "LSTM: layers")
         ("d-model", flag::value(flag::Integer<std::size_t>{1, 100'000}), "transformer: width (default 128; --quick: 32)")
         ("heads", flag::value(flag::Integer<std::size_t>{1, 1'000}), "transformer: attention heads (default 4; --quick: 2)")
         ("blocks", flag::value(flag::Integer<std::size_t>{1, 1'000})->default_value(2), "transformer: blocks")
-        ("lr", flag::value(flag::Real{.min = 0, .min_open = true}), "Adam's peak learning rate (default 0.003 lstm, 0.001 transformer; --quick: 0.02 and 0.01)")
+        ("lr", flag::value(flag::Real{.min = 0, .min_open = true}), "Adam's peak learning rate (default 0.005 lstm, 0.001 transformer; --quick: 0.02 and 0.01)")
         ("warmup", flag::value(flag::Integer<std::size_t>{0, 1'000'000})->default_value(100), "linear warm-up steps (--quick: 10)")
         ("clip", flag::value(flag::Real{.min = 0, .min_open = true})->default_value(1.0), "gradient clipping: global norm")
         ("eval-every", flag::value(flag::Integer<std::size_t>{1, 1'000'000'000}),
@@ -440,7 +440,7 @@ int run(int argc, char** argv) {
     const bool lstm = config.model == "lstm";
     config.vocab = vocab.size();
     config.embed = cli.get_or<std::size_t>("embed", quick ? 16 : 64);
-    config.hidden = cli.get_or<std::size_t>("hidden", quick ? 64 : 256);
+    config.hidden = cli.get_or<std::size_t>("hidden", quick ? 64 : 128);
     config.layers = cli.get<std::size_t>("layers");
     config.d_model = cli.get_or<std::size_t>("d-model", quick ? 32 : 128);
     config.heads = cli.get_or<std::size_t>("heads", quick ? 2 : 4);
@@ -454,7 +454,7 @@ int run(int argc, char** argv) {
     for (const V& p : model->parameters()) parameters += p.size();
     fmt::print("model: {} parameters\n{}", parameters, model->str());
 
-    const double base_lr = cli.get_or<double>("lr", quick ? (lstm ? 0.02 : 0.01) : (lstm ? 0.003 : 0.001));
+    const double base_lr = cli.get_or<double>("lr", quick ? (lstm ? 0.02 : 0.01) : (lstm ? 0.005 : 0.001));
     xg::optim::Adam<float> adam(model->parameters(), {.lr = base_lr});
     const std::size_t warmup = cli.get_or<std::size_t>("warmup", quick ? 10 : 100);
     const double clip = cli.get<double>("clip");

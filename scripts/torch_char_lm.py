@@ -14,9 +14,9 @@ python3-torch). Everything but the random draws is the example's:
             of L = 64 (the last one shorter), the targets one position further (data::StreamBatches);
             the LSTM state carried from chunk to chunk and detached (truncated BPTT), reset at
             every pass
-  model:    Embedding(V, 64) -> LSTM(64, 256, 2 layers, batch_first) -> Linear(256, V); float32
+  model:    Embedding(V, 64) -> LSTM(64, 128, 2 layers, batch_first) -> Linear(128, V); float32
   training: softmax cross entropy on every next character, Adam (betas 0.9, 0.999, eps 1e-8),
-            gradient clipping at global norm 1, lr 0.003 with a linear warm-up over 100 steps and
+            gradient clipping at global norm 1, lr 0.005 with a linear warm-up over 100 steps and
             a cosine to lr / 10 over the run's progress (the largest of the fractions of --minutes,
             --epochs and --steps done), as the example
   eval:     every 200 steps and at the end of every pass: bits per character on the validation
@@ -151,9 +151,9 @@ def main():
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--seq-len", type=int, default=64)
     ap.add_argument("--embed", type=int, default=64)
-    ap.add_argument("--hidden", type=int, default=256)
+    ap.add_argument("--hidden", type=int, default=128)
     ap.add_argument("--layers", type=int, default=2)
-    ap.add_argument("--lr", type=float, default=0.003)
+    ap.add_argument("--lr", type=float, default=0.005)
     ap.add_argument("--warmup", type=int, default=100)
     ap.add_argument("--clip", type=float, default=1.0)
     ap.add_argument("--eval-every", type=int, default=200)
