@@ -28,6 +28,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <fstream>
 #include <initializer_list>
 #include <memory>
@@ -504,6 +505,7 @@ int run(int argc, char** argv) {
         fmt::print("step {:6d}  epoch {:6.3f}  {:6.2f} min  lr {:.2e}  train {:.4f}  validation {:.4f} bits per "
                    "character\n",
                    progress.step, r.epoch, r.minutes, r.lr, r.train_bpc, r.val_bpc);
+        std::fflush(stdout);  // a long run's progress shows in a redirected log
         write_metrics(out, progress, unigram, bigram);
         save_checkpoint(checkpoint, *model, adam, vocab, progress);
     };
