@@ -29,6 +29,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <ctime>
 #include <fstream>
 #include <initializer_list>
 #include <memory>
@@ -55,6 +56,16 @@ namespace {
 
 using V = xg::Variable<float>;
 using Clock = std::chrono::steady_clock;
+
+// Seconds on the clock --clock names: the process's CPU time (all threads) or wall time.
+double clock_seconds(bool cpu) {
+    if (cpu) {
+        timespec t{};
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+        return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+    }
+    return std::chrono::duration<double>(Clock::now().time_since_epoch()).count();
+}
 
 struct Config {
     std::string model;  // "lstm" or "transformer"
@@ -369,6 +380,9 @@ int run(int argc, char** argv) {
          "use only the first N bytes of the text (default all; --quick: 100000)")
         ("minutes", flag::value(flag::Real{.min = 0, .min_open = true}),
          "training time budget in minutes, evaluations excluded (default 10; --quick: none)")
+        ("clock", flag::value(flag::Choice{{"cpu", "wall"}})->default_value("cpu"),
+         "what --minutes and the reported minutes count: the process's CPU time (fair between runs sharing a busy "
+         "machine; run single-threaded: OPENBLAS_NUM_THREADS=1) or wall time")
         ("epochs", flag::value(flag::Integer<std::size_t>{1, 1'000'000}), "stop after N passes over the training text")
         ("steps", flag::value(flag::Integer<std::size_t>{1, 1'000'000'000}),
          "stop after N optimizer steps (--quick: 100)")
@@ -464,6 +478,7 @@ int run(int argc, char** argv) {
         cli.given("minutes") ? 60 * cli.get<double>("minutes") : (quick ? INFINITY : 600.0);
     const std::size_t max_steps = cli.get_or<std::size_t>("steps", quick ? 100 : SIZE_MAX);
     const std::size_t max_epochs = cli.get_or<std::size_t>("epochs", SIZE_MAX);
+    const bool cpu_clock = cli.get<std::string>("clock") == "cpu";
 
     // The LSTM reads the training text as `batch` streams; the transformer draws as many windows
     // per pass as the streams hold chunks.
@@ -512,7 +527,7 @@ int run(int argc, char** argv) {
     model->train();
     while (!done()) {
         if (progress.chunk == 0 && lstm) model->reset();
-        const auto start = Clock::now();
+        const double start = clock_seconds(cpu_clock);
         data::SequenceBatch b;
         if (lstm) {
             b = chunks[progress.chunk];
@@ -537,7 +552,7 @@ int run(int argc, char** argv) {
             progress.chunk = 0;
             ++progress.epoch;
         }
-        progress.seconds += std::chrono::duration<double>(Clock::now() - start).count();
+        progress.seconds += clock_seconds(cpu_clock) - start;
         if (progress.step % eval_every == 0 || progress.chunk == 0 || done()) evaluate_now();
     }
     if (progress.history.empty()) throw xg::ValueError("char_lm: nothing was trained (the checkpoint's run had ended)");
@@ -574,9 +589,10 @@ int run(int argc, char** argv) {
                sampled);
 
     train::CsvWriter summary(out / "summary.csv",
-                             {"model", "parameters", "steps", "epochs", "training_minutes", "ms_per_step", "batch",
+                             {"model", "parameters", "steps", "epochs", "training_minutes", "clock", "ms_per_step", "batch",
                               "seq_len", "val_bpc", "best_val_bpc", "unigram_bpc", "bigram_bpc", "restored_val_bpc"});
-    summary.row({config.model, parameters, progress.step, last.epoch, progress.seconds / 60, ms_per_step, batch, length,
+    summary.row({config.model, parameters, progress.step, last.epoch, progress.seconds / 60,
+                 cpu_clock ? "cpu" : "wall", ms_per_step, batch, length,
                  last.val_bpc, best, unigram, bigram, restored_bpc});
     summary.close();
 
