@@ -3,6 +3,7 @@
 #include "data/dataset.hpp"
 #include "data/idx.hpp"
 #include "data/tensor_dataset.hpp"
+#include "data/text.hpp"
 #include "graph/atomic_file.hpp"
 #include "graph/dot.hpp"
 #include "graph/error.hpp"

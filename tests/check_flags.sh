@@ -41,7 +41,7 @@ refused() {
 # The examples. --out goes to a scratch directory in case a mistake were not caught.
 examples=(train optimizer_compare_naive weight_init_activation_histogram xor vanishing_gradient
   optimizer_compare_mnist weight_init_compare batch_norm_test overfit_weight_decay overfit_dropout
-  hyperparameter_optimization gradient_check convnet)
+  hyperparameter_optimization gradient_check convnet char_lm)
 for name in "${examples[@]}"; do
   refused "$name" "--seed" --out "$tmp/out" --seed -1
   refused "$name" "--seed" --out "$tmp/out" --seed 4294967296
@@ -71,6 +71,10 @@ refused train --train-samples --out "$tmp/out" --train-samples -5
 refused train --data --out "$tmp/out" --data "$tmp/no-such-folder"
 refused train --batchnorm --out "$tmp/out" --batchnorm maybe
 refused train --epochs --out "$tmp/out" --epochs --quick
+refused char_lm --model --out "$tmp/out" --model gru
+refused char_lm --temperature --out "$tmp/out" --temperature 0
+refused char_lm --resume --out "$tmp/out" --resume
+refused char_lm "$tmp/no-such-file.txt" --out "$tmp/out" --text "$tmp/no-such-file.txt"
 refused optimizer_compare_naive --steps --out "$tmp/out" --steps 0
 refused weight_init_activation_histogram --inputs --out "$tmp/out" --inputs 1
 refused xor --lr --out "$tmp/out" --lr 0
