@@ -1,9 +1,10 @@
 #pragma once
-// Small things several test files need: a temporary directory, whole-file reads and writes, and
-// a learnable toy data set.
+// Small things several test files need: a temporary directory, whole-file reads and writes, a
+// learnable toy data set, and comparisons of arrays (with tolerances, with torch's references).
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -12,7 +13,11 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "data/dataset.hpp"
+#include "graph/array.hpp"
+#include "nn/module.hpp"
 
 namespace xgt {
 
@@ -71,6 +76,39 @@ inline xg::data::Dataset blobs(std::size_t n, std::uint64_t seed) {
             d.images(i, j) = (j == static_cast<std::size_t>(c) ? 1.0f : 0.0f) + noise(rng);
     }
     return d;
+}
+
+// Equal shapes, and every element within tol relative to 1 + |want|.
+inline bool close(const xg::Array<double>& got, const xg::Array<double>& want, double tol = 1e-12) {
+    if (got.shape() != want.shape()) return false;
+    for (std::size_t i = 0; i < got.size(); ++i)
+        if (!(std::abs(got.flat(i) - want.flat(i)) <= tol * (1 + std::abs(want.flat(i))))) return false;
+    return true;
+}
+
+// The rule every comparison with a PyTorch fixture uses: |a - b| <= 1e-10 |b| + 1e-12 everywhere,
+// same shapes, infinities and NaNs where torch has them. `why` names the first difference.
+inline bool agrees(const xg::Array<double>& got, const xg::Array<double>& want, std::string& why) {
+    if (got.shape() != want.shape()) {
+        why = "shape " + xg::shape_str(got.shape()) + ", torch " + xg::shape_str(want.shape());
+        return false;
+    }
+    for (std::size_t i = 0; i < got.size(); ++i) {
+        const double g = got.flat(i), w = want.flat(i);
+        const bool same_special = (std::isnan(g) && std::isnan(w)) || (std::isinf(w) && g == w);
+        if (!same_special && !(std::abs(g - w) <= 1e-10 * std::abs(w) + 1e-12)) {
+            why = fmt::format("element {}: {:.17g}, torch {:.17g}", i, g, w);
+            return false;
+        }
+    }
+    return true;
+}
+
+// "name (shape)" for each named parameter or buffer, in order.
+inline std::vector<std::string> names_and_shapes(const std::vector<xg::nn::Named<double>>& named) {
+    std::vector<std::string> out;
+    for (const auto& [name, v] : named) out.push_back(name + " " + xg::shape_str(v.shape()));
+    return out;
 }
 
 }  // namespace xgt

@@ -31,6 +31,7 @@ namespace nn = xg::nn;
 using V = xg::Variable<double>;
 using A = xg::Array<double>;
 using xgt::expect_error;
+using xgt::close;
 using xgt::random_array;
 
 namespace {
@@ -43,19 +44,6 @@ xg::Array<T> column(std::initializer_list<T> values) {
     xg::Array<T> a = xg::Array<T>::from_shape({values.size(), 1});
     std::copy(values.begin(), values.end(), a.begin());
     return a;
-}
-
-bool close(const A& got, const A& want, double tol = 1e-12) {
-    if (got.shape() != want.shape()) return false;
-    for (std::size_t i = 0; i < got.size(); ++i)
-        if (!(std::abs(got.flat(i) - want.flat(i)) <= tol * (1 + std::abs(want.flat(i))))) return false;
-    return true;
-}
-
-std::vector<std::string> names(const std::vector<nn::Named<double>>& named) {
-    std::vector<std::string> out;
-    for (const auto& [name, v] : named) out.push_back(name + " " + xg::shape_str(v.shape()));
-    return out;
 }
 
 // softmax(q kᵀ / sqrt(E) + mask) v for 2-D operands, by the definition (no max subtraction).
@@ -215,7 +203,7 @@ BOOST_AUTO_TEST_CASE(sdpa_create_graph_through_masked_and_causal) {
 BOOST_AUTO_TEST_CASE(mha_parameters_names_shapes_and_init) {
     nn::Generator gen(3);
     nn::MultiheadAttention<double> mha(8, 2, {.generator = &gen});
-    BOOST_TEST(names(mha.named_parameters()) == (std::vector<std::string>{"in_proj_weight (24, 8)", "in_proj_bias (24,)",
+    BOOST_TEST(xgt::names_and_shapes(mha.named_parameters()) == (std::vector<std::string>{"in_proj_weight (24, 8)", "in_proj_bias (24,)",
                                                                            "out_proj.weight (8, 8)", "out_proj.bias (8,)"}));
     const double a = std::sqrt(6.0 / (8 + 24));
     double m = 0;
@@ -228,7 +216,7 @@ BOOST_AUTO_TEST_CASE(mha_parameters_names_shapes_and_init) {
     for (double w : mha.out_proj()->weight().data()) mo = std::max(mo, std::abs(w));
     BOOST_TEST(mo <= 1.0 / std::sqrt(8.0));
     nn::MultiheadAttention<double> nobias(8, 4, {.bias = false});
-    BOOST_TEST(names(nobias.named_parameters()) == (std::vector<std::string>{"in_proj_weight (24, 8)", "out_proj.weight (8, 8)"}));
+    BOOST_TEST(xgt::names_and_shapes(nobias.named_parameters()) == (std::vector<std::string>{"in_proj_weight (24, 8)", "out_proj.weight (8, 8)"}));
     BOOST_TEST(mha.repr() == "MultiheadAttention(embed_dim=8, num_heads=2, bias=true, batch_first=true)");
 }
 
@@ -324,7 +312,7 @@ BOOST_AUTO_TEST_CASE(mha_errors) {
 
 BOOST_AUTO_TEST_CASE(block_names_and_shapes) {
     nn::TransformerBlock<double> block(8, 2);
-    BOOST_TEST(names(block.named_parameters()) ==
+    BOOST_TEST(xgt::names_and_shapes(block.named_parameters()) ==
                (std::vector<std::string>{"ln1.weight (8,)", "ln1.bias (8,)", "attn.in_proj_weight (24, 8)",
                                          "attn.in_proj_bias (24,)", "attn.out_proj.weight (8, 8)",
                                          "attn.out_proj.bias (8,)", "ln2.weight (8,)", "ln2.bias (8,)",

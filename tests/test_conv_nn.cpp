@@ -23,20 +23,8 @@ using xgt::expect_error;
 
 namespace {
 
+using xgt::close;
 using xgt::random_array;
-
-bool close(const A& got, const A& want, double tol = 1e-12) {
-    if (got.shape() != want.shape()) return false;
-    for (std::size_t i = 0; i < got.size(); ++i)
-        if (!(std::abs(got.flat(i) - want.flat(i)) <= tol * (1 + std::abs(want.flat(i))))) return false;
-    return true;
-}
-
-std::vector<std::string> names(const std::vector<nn::Named<double>>& named) {
-    std::vector<std::string> out;
-    for (const auto& [name, v] : named) out.push_back(name + " " + xg::shape_str(v.shape()));
-    return out;
-}
 
 double max_abs(const A& w) {
     double m = 0;
@@ -101,7 +89,7 @@ BOOST_AUTO_TEST_SUITE(conv_nn)
 
 BOOST_AUTO_TEST_CASE(conv_layers_parameters_shapes_and_names) {
     nn::Conv2d<double> conv(3, 8, 3, {.padding = 1});
-    BOOST_TEST(names(conv.named_parameters()) == (std::vector<std::string>{"weight (8, 3, 3, 3)", "bias (8,)"}),
+    BOOST_TEST(xgt::names_and_shapes(conv.named_parameters()) == (std::vector<std::string>{"weight (8, 3, 3, 3)", "bias (8,)"}),
                tt::per_element());
     BOOST_TEST(conv.decayed_parameters().size() == 1u);  // the weight, as Linear's
     BOOST_TEST(conv.decayed_parameters()[0].node() == conv.weight().node());
@@ -109,11 +97,11 @@ BOOST_AUTO_TEST_CASE(conv_layers_parameters_shapes_and_names) {
     BOOST_TEST(conv.named_buffers().empty());
 
     nn::Conv2d<double> grouped(4, 6, {3, 2}, {.groups = 2, .bias = false});
-    BOOST_TEST(names(grouped.named_parameters()) == (std::vector<std::string>{"weight (6, 2, 3, 2)"}), tt::per_element());
+    BOOST_TEST(xgt::names_and_shapes(grouped.named_parameters()) == (std::vector<std::string>{"weight (6, 2, 3, 2)"}), tt::per_element());
     BOOST_TEST(!grouped.bias().defined());
 
     nn::ConvTranspose2d<double> up(4, 6, 3, {.stride = 2, .groups = 2});
-    BOOST_TEST(names(up.named_parameters()) == (std::vector<std::string>{"weight (4, 3, 3, 3)", "bias (6,)"}),
+    BOOST_TEST(xgt::names_and_shapes(up.named_parameters()) == (std::vector<std::string>{"weight (4, 3, 3, 3)", "bias (6,)"}),
                tt::per_element());
     BOOST_TEST(up.decayed_parameters().size() == 1u);
 
@@ -128,8 +116,8 @@ BOOST_AUTO_TEST_CASE(conv_layers_parameters_shapes_and_names) {
     }
 
     nn::BatchNorm2d<double> bn(5);
-    BOOST_TEST(names(bn.named_parameters()) == (std::vector<std::string>{"weight (5,)", "bias (5,)"}), tt::per_element());
-    BOOST_TEST(names(bn.named_buffers()) == (std::vector<std::string>{"running_mean (5,)", "running_var (5,)"}),
+    BOOST_TEST(xgt::names_and_shapes(bn.named_parameters()) == (std::vector<std::string>{"weight (5,)", "bias (5,)"}), tt::per_element());
+    BOOST_TEST(xgt::names_and_shapes(bn.named_buffers()) == (std::vector<std::string>{"running_mean (5,)", "running_var (5,)"}),
                tt::per_element());
     BOOST_TEST(bn.decayed_parameters().empty());
 }
@@ -330,11 +318,11 @@ BOOST_AUTO_TEST_CASE(batchnorm2d_gradients) {
 
 BOOST_AUTO_TEST_CASE(convnet_state_dict_and_checkpoint_round_trip) {
     const auto net = small_convnet(1);
-    BOOST_TEST(names(net->named_parameters()) ==
+    BOOST_TEST(xgt::names_and_shapes(net->named_parameters()) ==
                    (std::vector<std::string>{"0.weight (4, 2, 3, 3)", "0.bias (4,)", "1.weight (4,)", "1.bias (4,)",
                                              "5.weight (36, 5)", "5.bias (5,)"}),
                tt::per_element());
-    BOOST_TEST(names(net->named_buffers()) == (std::vector<std::string>{"1.running_mean (4,)", "1.running_var (4,)"}),
+    BOOST_TEST(xgt::names_and_shapes(net->named_buffers()) == (std::vector<std::string>{"1.running_mean (4,)", "1.running_var (4,)"}),
                tt::per_element());
     const A xa = random_array({3, 2, 6, 6}, 4);
     const V x(xa);

@@ -20,6 +20,7 @@ using xgt::expect_error;
 
 namespace {
 
+using xgt::close;
 using xgt::random_array;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
@@ -34,12 +35,6 @@ V composed(const V& x, const std::vector<long>& axes, const V& gamma, const V& b
     return y;
 }
 
-bool close(const A& a, const A& b, double tol) {
-    if (a.shape() != b.shape()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (!(std::abs(a.flat(i) - b.flat(i)) <= tol * (1 + std::abs(b.flat(i))))) return false;
-    return true;
-}
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(norm)

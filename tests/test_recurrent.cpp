@@ -28,6 +28,7 @@ namespace nn = xg::nn;
 using V = xg::Variable<double>;
 using A = xg::Array<double>;
 using xgt::expect_error;
+using xgt::agrees;
 using xgt::random_array;
 
 namespace {
@@ -169,22 +170,6 @@ const std::map<std::string, Entry>& fixture() {
         return out;
     }();
     return cases;
-}
-
-// |a - b| <= 1e-10 |b| + 1e-12 everywhere, same shapes (test_torch_agreement's rule).
-bool agrees(const A& got, const A& want, std::string& why) {
-    if (got.shape() != want.shape()) {
-        why = "shape " + xg::shape_str(got.shape()) + ", torch " + xg::shape_str(want.shape());
-        return false;
-    }
-    for (std::size_t i = 0; i < got.size(); ++i) {
-        const double g = got.flat(i), w = want.flat(i);
-        if (!(std::abs(g - w) <= 1e-10 * std::abs(w) + 1e-12)) {
-            why = fmt::format("element {}: {:.17g}, torch {:.17g}", i, g, w);
-            return false;
-        }
-    }
-    return true;
 }
 
 xg::StateDict<double> params_of(const Entry& e) {

@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "fixtures.hpp"
 #include "op_cases.hpp"
 
 #ifndef XGT_DATA_DIR
@@ -21,6 +22,7 @@
 namespace {
 
 using A = xg::Array<double>;
+using xgt::agrees;
 
 // One case's arrays: "in0", "in1", ..., "out", "gout", "grad0", ...
 using Entry = std::map<std::string, A>;
@@ -33,23 +35,6 @@ std::map<std::string, Entry> load_fixture() {
         cases[key.substr(0, slash)][key.substr(slash + 1)] = std::move(array);
     }
     return cases;
-}
-
-// |a - b| <= 1e-10 * |b| + 1e-12 everywhere, same shapes; infinities and NaNs where torch has them.
-bool agrees(const A& got, const A& want, std::string& why) {
-    if (got.shape() != want.shape()) {
-        why = "shape " + xg::shape_str(got.shape()) + ", torch " + xg::shape_str(want.shape());
-        return false;
-    }
-    for (std::size_t i = 0; i < got.size(); ++i) {
-        const double g = got.flat(i), w = want.flat(i);
-        const bool same_special = (std::isnan(g) && std::isnan(w)) || (std::isinf(w) && g == w);
-        if (!same_special && !(std::abs(g - w) <= 1e-10 * std::abs(w) + 1e-12)) {
-            why = fmt::format("element {}: {:.17g}, torch {:.17g}", i, g, w);
-            return false;
-        }
-    }
-    return true;
 }
 
 }  // namespace
