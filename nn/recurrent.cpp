@@ -112,6 +112,9 @@ RecurrentBase<T>::RecurrentBase(RecurrentKind kind, std::string name, std::size_
         throw ValueError(fmt::format("{}: a cell has one layer and no time axis (num_layers {} and batch_first {} given)",
                                      name_, options.num_layers, options.batch_first));
     if (options.num_layers == 0) throw ValueError(fmt::format("{}: num_layers must be positive, got 0", name_));
+    if (!(options.dropout >= 0.0 && options.dropout < 1.0) || (cell && options.dropout != 0.0))
+        throw ValueError(fmt::format("{}: dropout must be in [0, 1){}, got {}", name_, cell ? " and 0 for a cell" : "",
+                                     options.dropout));
     const bool is_rnn = kind == RecurrentKind::rnn_tanh || kind == RecurrentKind::rnn_relu;
     if (!is_rnn && options.nonlinearity != RNNNonlinearity::tanh)
         throw ValueError(fmt::format("{}: nonlinearity is RNN's and RNNCell's option only", name_));
@@ -141,6 +144,9 @@ RecurrentBase<T>::RecurrentBase(RecurrentKind kind, std::string name, std::size_
         }
         layers_.push_back(w);
     }
+    // Between layers only, so one layer has nothing to drop (torch warns; accepted here).
+    if (options.dropout > 0.0)
+        dropout_ = this->register_module("dropout", std::make_shared<Dropout<T>>(options.dropout, gen()));
 }
 
 template <class T>
@@ -150,6 +156,7 @@ std::string RecurrentBase<T>::repr() const {
     if (kind_ == RecurrentKind::rnn_relu) s += ", nonlinearity=relu";
     if (!bias_) s += ", bias=false";
     if (batch_first_) s += ", batch_first=true";
+    if (dropout_) s += fmt::format(", dropout={}", dropout_->ratio());
     return s + ")";
 }
 
@@ -197,7 +204,10 @@ std::tuple<Variable<T>, Variable<T>, Variable<T>> RecurrentBase<T>::run(const Va
         }
         h_n.push_back(h);
         c_n.push_back(c);
-        if (l + 1 < layers) input = stack(outs, 0);
+        if (l + 1 < layers) {
+            input = stack(outs, 0);
+            if (dropout_) input = dropout_->forward(input);  // the identity in evaluation
+        }
     }
     Variable<T> output = stack(outs, batch_first_ ? 1 : 0);
     Variable<T> hn = stack(h_n, 0);

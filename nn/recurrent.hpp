@@ -10,6 +10,7 @@
 // (not transposed by batch_first, as torch's). An undefined initial state means zeros.
 // Truncated back-propagation through time: pass the returned state's detach() to the next chunk.
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -28,6 +29,9 @@ struct RecurrentOptions {
     bool bias = true;
     bool batch_first = false;  // input and output (N, L, H) instead of (L, N, H), as torch
     RNNNonlinearity nonlinearity = RNNNonlinearity::tanh;  // RNN and RNNCell only
+    // torch's dropout: in training, each layer's output sequence but the last layer's goes through
+    // inverted dropout with this probability before the next layer (layers only; in [0, 1)).
+    double dropout = 0.0;
     Generator* generator = nullptr;  // default_generator() when null; every parameter U(-1/sqrt(H), 1/sqrt(H)) as torch
 };
 
@@ -36,6 +40,9 @@ template <class T>
 struct LSTMState {
     Variable<T> h, c;
 };
+
+template <class T>
+class Dropout;  // nn/layers.hpp
 
 namespace detail {
 
@@ -76,6 +83,7 @@ private:
     std::size_t input_size_, hidden_size_;
     bool bias_, batch_first_, cell_;
     std::vector<Weights> layers_;
+    std::shared_ptr<Dropout<T>> dropout_;  // the child "dropout" (no parameters), null without dropout
 };
 
 }  // namespace detail

@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <set>
@@ -25,10 +26,12 @@
 #endif
 
 namespace nn = xg::nn;
+namespace tt = boost::test_tools;
 using V = xg::Variable<double>;
 using A = xg::Array<double>;
 using xgt::expect_error;
 using xgt::agrees;
+using xgt::close;
 using xgt::random_array;
 
 namespace {
@@ -628,6 +631,38 @@ BOOST_AUTO_TEST_CASE(errors_name_the_layer_and_the_shapes) {
     expect_error<xg::ValueError>([] { nn::GRU<double>(3, 3, {.nonlinearity = nn::RNNNonlinearity::relu}); },
                                  {"GRU", "nonlinearity"});
     expect_error<xg::ResourceError>([] { nn::LSTM<double>(1u << 20, 1u << 20); }, {"LSTM(1048576, 1048576"});
+    for (double p : {-0.1, 1.0, std::numeric_limits<double>::quiet_NaN()})
+        expect_error<xg::ValueError>([p] { nn::LSTM<double>(3, 3, {.num_layers = 2, .dropout = p}); }, {"LSTM", "dropout"});
+    expect_error<xg::ValueError>([] { nn::GRUCell<double>(3, 3, {.dropout = 0.5}); }, {"GRUCell", "dropout", "cell"});
+}
+
+// torch's dropout option: between layers, in training only; the parameters and their names are
+// those of the layer without it (same seed, same values).
+BOOST_AUTO_TEST_CASE(dropout_between_layers) {
+    constexpr std::size_t H_IN = 3, H = 4;
+    nn::Generator g1(7), g2(7);
+    nn::LSTM<double> plain(H_IN, H, {.num_layers = 2, .generator = &g1});
+    nn::LSTM<double> dropped(H_IN, H, {.num_layers = 2, .dropout = 0.5, .generator = &g2});
+    BOOST_TEST(xgt::names_and_shapes(dropped.named_parameters()) == xgt::names_and_shapes(plain.named_parameters()),
+               tt::per_element());
+    for (std::size_t i = 0; i < plain.parameters().size(); ++i)
+        BOOST_TEST(close(dropped.parameters()[i].data(), plain.parameters()[i].data(), 0.0));
+    BOOST_TEST(dropped.repr() == "LSTM(3, 4, num_layers=2, dropout=0.5)");
+    const V x(random_array({5, 2, H_IN}, 11));
+    const auto [want, want_state] = plain(x);
+    dropped.eval();
+    const auto [same, same_state] = dropped(x);
+    BOOST_TEST(close(same.data(), want.data(), 0.0));  // evaluation: no dropout
+    BOOST_TEST(close(same_state.c.data(), want_state.c.data(), 0.0));
+    dropped.train();
+    const auto [y, state] = dropped(x);
+    // The first layer's outputs (h_n[0], c_n[0]) are untouched; the second layer sees dropped inputs.
+    BOOST_TEST(close(xg::slice(state.h, 0, 0, 1).data(), xg::slice(want_state.h, 0, 0, 1).data(), 0.0));
+    BOOST_TEST(!close(y.data(), want.data(), 1e-6));
+    // One layer: nothing between layers, so nothing changes.
+    nn::Generator g3(7), g4(7);
+    nn::GRU<double> one(H_IN, H, {.generator = &g3}), one_dropped(H_IN, H, {.dropout = 0.5, .generator = &g4});
+    BOOST_TEST(close(one_dropped(x).first.data(), one(x).first.data(), 0.0));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
