@@ -217,12 +217,28 @@ Batch gather(const Dataset& data, std::span<const std::size_t> indices) { return
 
 Batch Dataset::batch(std::span<const std::size_t> rows) const { return gather_rows(*this, rows, "Dataset::batch"); }
 
-Batch random_batch(const Dataset& data, std::size_t batch, std::mt19937_64& rng) {
+namespace {
+void check_rank(std::size_t rank, std::size_t world_size, const char* where) {
+    if (world_size == 0 || rank >= world_size)
+        throw ValueError(fmt::format("{}: rank {} is not in a world of {}", where, rank, world_size));
+}
+}  // namespace
+
+std::span<const std::size_t> shard(std::span<const std::size_t> rows, std::size_t rank, std::size_t world_size) {
+    check_rank(rank, world_size, "shard");
+    const std::size_t base = rows.size() / world_size, extra = rows.size() % world_size;
+    const std::size_t first = rank * base + std::min(rank, extra);
+    return rows.subspan(first, base + (rank < extra ? 1 : 0));
+}
+
+Batch random_batch(const Dataset& data, std::size_t batch, std::mt19937_64& rng, std::size_t rank,
+                   std::size_t world_size) {
     if (batch == 0) throw ValueError("random_batch: batch size is 0");
     check_not_empty(data, "random_batch");
+    check_rank(rank, world_size, "random_batch");
     std::vector<std::size_t> indices(batch);
     for (std::size_t& i : indices) i = uniform_index(rng, data.size());
-    return gather_rows(data, indices, "random_batch");
+    return gather_rows(data, shard(indices, rank, world_size), "random_batch");
 }
 
 Batches::Batches(const Dataset& data, std::size_t batch_size, std::uint64_t seed, BatchOptions options)
@@ -230,6 +246,7 @@ Batches::Batches(const Dataset& data, std::size_t batch_size, std::uint64_t seed
     if (batch_size == 0) throw ValueError("Batches: batch size is 0");
     check_not_empty(data, "Batches");
     check_consistent(data, "Batches");
+    check_rank(options.rank, options.world_size, "Batches");
     if (options.drop_last && batch_size > data.size())
         throw ValueError(fmt::format("Batches: batch size {} with drop_last leaves no batch from {} samples",
                                      batch_size, data.size()));
@@ -257,7 +274,7 @@ std::optional<Batch> Batches::next() {
     const std::size_t count = std::min(batch_size_, order_.size() - cursor_);
     const std::span<const std::size_t> indices = std::span<const std::size_t>(order_).subspan(cursor_, count);
     cursor_ += count;
-    return gather_rows(data_, indices, "Batches::next");
+    return gather_rows(data_, shard(indices, options_.rank, options_.world_size), "Batches::next");
 }
 
 }  // namespace xg::data

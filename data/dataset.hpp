@@ -88,13 +88,26 @@ struct Batch {
 // The rows `indices` of a data set as a batch (rows copied with memcpy).
 Batch gather(const Dataset& data, std::span<const std::size_t> indices);
 
+// Rank `rank`'s part of a global batch `rows` split over `world_size` ranks (data-parallel
+// training): contiguous parts as equal as can be, the first rows.size() % world_size ranks taking
+// one row more; a part is empty when the batch has fewer rows than there are ranks. Every rank
+// computes the same split from the same rows. ValueError unless rank < world_size.
+std::span<const std::size_t> shard(std::span<const std::size_t> rows, std::size_t rank, std::size_t world_size);
+
 // `batch` samples drawn uniformly with replacement, as the book's np.random.choice(N, batch).
-// ValueError naming random_batch for an empty data set or batch == 0.
-Batch random_batch(const Dataset& data, std::size_t batch, std::mt19937_64& rng);
+// With world_size > 1, every rank draws the same global batch (same rng state) and gets its
+// shard of it. ValueError naming random_batch for an empty data set, batch == 0 or a rank out of
+// range.
+Batch random_batch(const Dataset& data, std::size_t batch, std::mt19937_64& rng, std::size_t rank = 0,
+                   std::size_t world_size = 1);
 
 struct BatchOptions {
     bool shuffle = true;     // a new permutation each epoch; false keeps the data set's order
     bool drop_last = false;  // drop the final batch of an epoch when it is smaller than batch_size
+    // Data-parallel training: each rank gets its shard (see shard()) of every global batch of
+    // batch_size rows; with the same seed, the ranks' shards partition each epoch.
+    std::size_t rank = 0;
+    std::size_t world_size = 1;
 };
 
 // Epochs of mini-batches: within an epoch every sample appears exactly once (the last batch is
@@ -104,6 +117,8 @@ struct BatchOptions {
 //     xg::data::Batches batches(train, 100, /*seed=*/42);
 //     for (int epoch = 0; epoch < 10; ++epoch)
 //         while (auto batch = batches.next()) step(batch->x, batch->y);
+//
+// With options.rank and world_size, next() returns this rank's shard of each global batch.
 //
 // Holds a reference to `data`, which must outlive it.
 class Batches {

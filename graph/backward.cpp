@@ -2,7 +2,8 @@
 // (DeZero's scheme), which is a valid topological order of the DAG.
 #include <algorithm>
 #include <queue>
-
+#include <unordered_map>
+#include <unordered_set>
 
 #include <fmt/format.h>
 
@@ -126,6 +127,49 @@ struct Capture {
     bool holds(const Node<T>* n) const { return std::find(nodes.begin(), nodes.end(), n) != nodes.end(); }
 };
 
+template <class T>
+bool has_hooks(const Node<T>* n) {
+    return n->grad_hooks && !n->grad_hooks->list.empty();
+}
+
+// For the leaves with post-accumulate-grad hooks: how many edges of the graph behind `root` lead
+// to each (one per use of the leaf as an op's input). As the pass runs each of those ops'
+// backward, the count drops; at zero the leaf's gradient is complete and its hooks run (the
+// PyTorch engine's dependency count, kept only for hooked leaves). A use whose op never runs
+// (nothing sends it a gradient) leaves the count above zero: such leaves get their hooks at the
+// end of the pass, with the other leaves.
+template <class T>
+std::unordered_map<Node<T>*, std::size_t> count_hooked_uses(const Variable<T>& root) {
+    std::unordered_map<Node<T>*, std::size_t> uses;
+    if (!detail::any_grad_hooks() || !root.creator()) return uses;
+    std::unordered_set<const Function<T>*> seen;
+    std::vector<Function<T>*> stack{root.creator().get()};
+    seen.insert(stack.back());
+    while (!stack.empty()) {
+        Function<T>* fn = stack.back();
+        stack.pop_back();
+        if (fn->released()) continue;  // the pass itself reports it
+        for (const Variable<T>& x : fn->inputs()) {
+            Node<T>* n = x.node();
+            if (!n->requires_grad) continue;
+            if (n->creator) {
+                if (seen.insert(n->creator.get()).second) stack.push_back(n->creator.get());
+            } else if (has_hooks(n)) {
+                ++uses[n];
+            }
+        }
+    }
+    return uses;
+}
+
+template <class T>
+void run_grad_hooks(const std::shared_ptr<Node<T>>& leaf) {
+    const Variable<T> v(leaf);
+    // A copy: a hook may add or remove hooks.
+    const auto hooks = leaf->grad_hooks->list;
+    for (const auto& [id, hook] : hooks) hook(v);
+}
+
 // Runs the backward pass from `root` seeded with `seed`. With `capture` set, gradients go to
 // `captured` (one per captured node) and no .grad() is touched; otherwise leaves accumulate.
 template <class T>
@@ -179,6 +223,17 @@ void run_backward(const Variable<T>& root, Variable<T> seed, const BackwardOptio
 
     deliver(root.node_ptr(), seed);
     if (capture) capture->reach(root.node());
+    std::unordered_map<Node<T>*, std::size_t> hooked_uses;
+    if (!capture) hooked_uses = count_hooked_uses(root);
+    // A hooked leaf whose last use has run: its gradient is stored and its hooks run now.
+    auto used = [&](const std::shared_ptr<Node<T>>& leaf) {
+        auto it = hooked_uses.find(leaf.get());
+        if (it == hooked_uses.end() || --it->second > 0) return;
+        hooked_uses.erase(it);
+        if (!leaf->pending) return;  // no gradient reached it: nothing accumulated
+        store_grad(leaf->grad, std::move(leaf->pending), create_graph);
+        run_grad_hooks(leaf);
+    };
 
     while (!queue.empty()) {
         std::shared_ptr<Function<T>> fn = queue.top();
@@ -204,14 +259,16 @@ void run_backward(const Variable<T>& root, Variable<T> seed, const BackwardOptio
                                          gxs.size(), fn->inputs().size()));
         for (std::size_t i = 0; i < gxs.size(); ++i) {
             const Variable<T>& x = fn->inputs()[i];
-            if (!gxs[i].defined() || !x.requires_grad()) continue;
-            if (gxs[i].shape() != x.shape())
-                throw GraphError(fmt::format("{}: backward returned a gradient of shape {} for input "
-                                             "{} of shape {}",
-                                             fn->name(), shape_str(gxs[i].shape()), i,
-                                             shape_str(x.shape())));
-            if (anomaly) check_finite_grad(gxs[i], *fn, i);
-            deliver(x.node_ptr(), gxs[i]);
+            if (gxs[i].defined() && x.requires_grad()) {
+                if (gxs[i].shape() != x.shape())
+                    throw GraphError(fmt::format("{}: backward returned a gradient of shape {} for input "
+                                                 "{} of shape {}",
+                                                 fn->name(), shape_str(gxs[i].shape()), i,
+                                                 shape_str(x.shape())));
+                if (anomaly) check_finite_grad(gxs[i], *fn, i);
+                deliver(x.node_ptr(), gxs[i]);
+            }
+            if (!hooked_uses.empty() && !x.creator() && x.requires_grad()) used(x.node_ptr());
         }
         if (!capture && (out->retains_grad || opt.retain_grad)) store_grad(out->grad, gy.node_ptr(), create_graph);
         if (!capture || !capture->holds(out.get())) out->pending.reset();
@@ -237,8 +294,11 @@ void run_backward(const Variable<T>& root, Variable<T> seed, const BackwardOptio
         }
     } else {
         seed = Variable<T>();  // a caller's seed that becomes a leaf's gradient is then shared with the caller only
-        for (const auto& n : touched)
-            if (n->pending && !n->creator) store_grad(n->grad, std::move(n->pending), create_graph);
+        for (const auto& n : touched) {
+            if (!n->pending || n->creator) continue;
+            store_grad(n->grad, std::move(n->pending), create_graph);
+            if (has_hooks(n.get())) run_grad_hooks(n);
+        }
     }
 }
 

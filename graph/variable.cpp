@@ -1,5 +1,6 @@
 #include "graph/variable.hpp"
 
+#include <atomic>
 #include <ostream>
 #include <sstream>
 
@@ -107,6 +108,48 @@ const Variable<T>& Variable<T>::set_name(std::string name) const {
     return *this;
 }
 
+namespace {
+std::atomic<long> grad_hook_count{0};
+std::atomic<std::uint64_t> next_hook_id{1};
+}  // namespace
+
+void detail::count_grad_hooks(long delta) { grad_hook_count.fetch_add(delta, std::memory_order_relaxed); }
+bool detail::any_grad_hooks() { return grad_hook_count.load(std::memory_order_relaxed) > 0; }
+
+template <class T>
+GradHooks<T>::~GradHooks() {
+    detail::count_grad_hooks(-static_cast<long>(list.size()));
+}
+
+template <class T>
+std::uint64_t Variable<T>::register_post_accumulate_grad_hook(std::function<void(const Variable&)> hook) const {
+    auto& n = checked_node();
+    if (n.creator || !n.requires_grad)
+        throw GraphError(fmt::format("register_post_accumulate_grad_hook: the variable (shape {}) is {}; only a leaf "
+                                     "that requires grad accumulates a gradient",
+                                     shape_str(n.data.shape()), n.creator ? "the result of an op" : "not requiring grad"));
+    if (!hook) throw GraphError("register_post_accumulate_grad_hook: the hook is empty");
+    if (!n.grad_hooks) n.grad_hooks = std::make_unique<GradHooks<T>>();
+    const std::uint64_t id = next_hook_id.fetch_add(1, std::memory_order_relaxed);
+    n.grad_hooks->list.emplace_back(id, std::move(hook));
+    detail::count_grad_hooks(1);
+    return id;
+}
+
+template <class T>
+bool Variable<T>::remove_hook(std::uint64_t id) const {
+    auto& n = checked_node();
+    if (!n.grad_hooks) return false;
+    auto& list = n.grad_hooks->list;
+    for (auto it = list.begin(); it != list.end(); ++it) {
+        if (it->first != id) continue;
+        list.erase(it);
+        detail::count_grad_hooks(-1);
+        return true;
+    }
+    return false;
+}
+
 template <class T>
 Variable<T> Variable<T>::detach() const {
     return Variable<T>(data(), false, name());
@@ -136,6 +179,8 @@ std::ostream& operator<<(std::ostream& os, const Variable<T>& v) {
 
 template std::ostream& operator<<(std::ostream&, const Variable<float>&);
 template std::ostream& operator<<(std::ostream&, const Variable<double>&);
+template struct GradHooks<float>;
+template struct GradHooks<double>;
 template class Variable<float>;
 template class Variable<double>;
 template Variable<float> scalar(float, bool, std::string);

@@ -3,6 +3,7 @@
 // like torch::Tensor or a Python reference to a DeZero Variable.
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <iosfwd>
 #include <memory>
 #include <string>
@@ -14,6 +15,21 @@ namespace xg {
 
 template <class T>
 class Function;
+
+template <class T>
+class Variable;
+
+// Functions a leaf runs once backward() has stored its complete gradient (see
+// Variable::register_post_accumulate_grad_hook). The destructor keeps the engine's count of live
+// hooks, which lets passes without any hook skip the bookkeeping hooks need.
+template <class T>
+struct GradHooks {
+    GradHooks() = default;
+    GradHooks(const GradHooks&) = delete;
+    GradHooks& operator=(const GradHooks&) = delete;
+    ~GradHooks();
+    std::vector<std::pair<std::uint64_t, std::function<void(const Variable<T>&)>>> list;  // (id, hook)
+};
 
 template <class T>
 struct Node {
@@ -32,6 +48,7 @@ struct Node {
     std::shared_ptr<Function<T>> creator;      // null for leaves and for results made in no-grad mode
     std::shared_ptr<Node> pending;             // gradient in flight during one backward pass
     std::string name;
+    std::unique_ptr<GradHooks<T>> grad_hooks;  // leaves only; null when there is none
     int generation = 0;                        // creator's generation + 1; orders the backward pass
     bool requires_grad = false;
     bool retains_grad = false;
@@ -78,6 +95,16 @@ public:
     const Variable& requires_grad_(bool on = true) const;
     // Keep this (intermediate) variable's gradient after backward.
     const Variable& retain_grad() const;
+
+    // torch.Tensor.register_post_accumulate_grad_hook: after a backward() pass has accumulated
+    // this leaf's gradient into .grad() for the last time in the pass, `hook(*this)` runs. That
+    // is as soon as every op of the pass that used the leaf has run its backward, so the rest of
+    // the pass is still to come: dist::DataParallel starts all-reducing gradients there. xg::grad()
+    // (which does not touch .grad()) runs no hook. Returns an id for remove_hook. GraphError on a
+    // variable that is not a leaf or does not require grad.
+    std::uint64_t register_post_accumulate_grad_hook(std::function<void(const Variable&)> hook) const;
+    // Removes the hook `id`; false if this variable has no such hook.
+    bool remove_hook(std::uint64_t id) const;
 
     const std::string& name() const;
     const Variable& set_name(std::string name) const;
@@ -127,6 +154,13 @@ std::vector<Variable<T>> grad(const Variable<T>& output, const std::vector<Varia
 // Values print as xtensor prints them (long arrays are abridged with "...").
 template <class T>
 std::ostream& operator<<(std::ostream& os, const Variable<T>& v);
+
+namespace detail {
+// How many post-accumulate-grad hooks exist, over all threads: backward() counts a leaf's uses
+// only when some exist.
+void count_grad_hooks(long delta);
+bool any_grad_hooks();
+}  // namespace detail
 
 extern template struct Node<float>;
 extern template struct Node<double>;

@@ -86,6 +86,7 @@ void write_epoch_csv(const std::string& path, const std::vector<EpochMetrics>& e
 }
 
 void CsvLogger::on_epoch_end(TrainerBase& trainer, const EpochMetrics&) {
+    if (!trainer.is_main()) return;  // distributed: rank 0 writes
     write_epoch_csv(path_, trainer.history().epochs);
 }
 

@@ -39,7 +39,7 @@ private:
 };
 
 // Saves the model and optimizer (TrainerBase::save_checkpoint) to `path` whenever `metric`
-// reaches its best value so far.
+// reaches its best value so far (distributed: rank 0 writes, see save_checkpoint).
 class BestCheckpoint : public Callback {
 public:
     BestCheckpoint(std::string path, std::string metric, Goal goal = Goal::automatic);
@@ -54,6 +54,7 @@ private:
 
 // Writes the history's per-epoch metrics to `path` after every epoch (atomically: a reader sees
 // the previous version or the new one). Columns: epoch, train_loss, every metric, seconds.
+// Distributed, rank 0 writes (the metrics are the same on every rank).
 class CsvLogger : public Callback {
 public:
     explicit CsvLogger(std::string path) : path_(std::move(path)) {}

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "data/dataset.hpp"
+#include "dist/context.hpp"
 #include "graph/error.hpp"
 #include "nn/checkpoint.hpp"
 #include "nn/layers.hpp"
@@ -68,6 +69,9 @@ void TrainerBase::add_callback(std::shared_ptr<Callback> callback) {
     callbacks_.push_back(std::move(callback));
 }
 
+int TrainerBase::rank() const { return context_ ? context_->rank() : 0; }
+int TrainerBase::world_size() const { return context_ ? context_->world_size() : 1; }
+
 void TrainerBase::stop(std::string reason) {
     stop_requested_ = true;
     history_.stop_reason = std::move(reason);
@@ -77,10 +81,34 @@ bool TrainerBase::drops_last_row() const {
     return options_.sampling == Sampling::epochs && batch_norm_ && train_size_ % options_.batch_size == 1;
 }
 
+// Distributed, every rank needs a row of each batch (two with batch norm, for a variance).
+std::size_t TrainerBase::min_rows_per_rank() const {
+    return batch_norm_ ? 2 : 1;
+}
+
 std::size_t TrainerBase::iterations_per_epoch() const {
     const std::size_t n = train_size_, b = options_.batch_size;
     if (options_.sampling == Sampling::random) return std::max<std::size_t>(n / b, 1);
+    if (world_size() > 1) {
+        // A last batch too small to give every rank its rows is dropped.
+        const std::size_t last = n % b;
+        const bool keep = last != 0 && !options_.drop_last &&
+                          last >= min_rows_per_rank() * static_cast<std::size_t>(world_size());
+        return n / b + (keep ? 1 : 0);
+    }
     return options_.drop_last || drops_last_row() ? n / b : (n + b - 1) / b;
+}
+
+std::vector<double> TrainerBase::evaluate_means(std::size_t set, std::size_t n) {
+    before_evaluation();
+    const auto ranks = static_cast<std::size_t>(world_size()), r = static_cast<std::size_t>(rank());
+    // This rank's contiguous share of rows [0, n), as data::shard splits.
+    const std::size_t base = n / ranks, extra = n % ranks;
+    const std::size_t begin = r * base + std::min(r, extra), end = begin + base + (r < extra ? 1 : 0);
+    std::vector<double> sums = evaluate_rows(set, begin, end);
+    if (context_) context_->all_reduce_sum(sums);
+    for (double& v : sums) v = n ? v / static_cast<double>(n) : 0.0;
+    return sums;
 }
 
 void TrainerBase::train_epoch(std::size_t epoch, Progress& progress) {
@@ -94,6 +122,8 @@ void TrainerBase::train_epoch(std::size_t epoch, Progress& progress) {
     const std::size_t iterations = iterations_per_epoch();
     const std::size_t first_iteration = history_.iteration_loss.size();
     const std::size_t b = options_.batch_size;
+    const bool distributed = world_size() > 1;
+    const bool show = options_.verbose && is_main();
     double loss_sum = 0;
     std::size_t done = 0;
     apply_schedule(epoch);
@@ -108,7 +138,12 @@ void TrainerBase::train_epoch(std::size_t epoch, Progress& progress) {
             for (std::size_t& r : drawn) r = data::uniform_index(rng, train_size_);
             rows = drawn;
         }
-        const double value = step_loss(rows);
+        // Distributed: this rank's shard; its loss (the mean over its rows) weighs by its share.
+        const Rows global = rows;
+        if (distributed) rows = data::shard(global, static_cast<std::size_t>(rank()), static_cast<std::size_t>(world_size()));
+        const double share = static_cast<double>(rows.size()) / static_cast<double>(global.size());
+        double value = step_loss(rows);
+        if (distributed) value = context_->all_reduce_sum(value * share);  // the whole batch's loss
         if (!std::isfinite(value)) {
             history_.diverged = true;
             if (options_.stop_on_divergence)
@@ -116,30 +151,36 @@ void TrainerBase::train_epoch(std::size_t epoch, Progress& progress) {
                                              value, epoch, i + 1, lr()));
             return;
         }
-        step_apply();
+        step_apply(distributed ? share * world_size() : 1.0);
         history_.iteration_loss.push_back(value);
         loss_sum += value;
         ++done;
-        if (options_.verbose) progress.update(static_cast<long>(first_iteration + i + 1), {.loss = value});
-        for (auto& c : callbacks_) c->on_batch_end(*this, {epoch, i + 1, rows.size(), value});
+        if (show) progress.update(static_cast<long>(first_iteration + i + 1), {.loss = value});
+        for (auto& c : callbacks_) c->on_batch_end(*this, {epoch, i + 1, global.size(), value});
+        if (distributed) {  // a stop asked on any rank stops them all, after the same batch
+            double stop = stop_requested_ ? 1 : 0;
+            context_->all_reduce_max(std::span<double>(&stop, 1));
+            if (stop > 0 && !stop_requested_) stop_requested_ = true;
+        }
     }
     EpochMetrics m;
     m.epoch = epoch;
     m.train_loss = done ? loss_sum / static_cast<double>(done) : NAN;
     if (!metric_names_.empty()) {
         for (std::size_t set = options_.evaluate_train ? 0 : 1; set < set_names_.size(); ++set) {
-            const std::vector<double> values = evaluate_rows(set, set_size(set));
+            const std::vector<double> values = evaluate_means(set, set_size(set));
             for (std::size_t k = 0; k < values.size(); ++k)
                 m.metrics.emplace_back(set_names_[set] + "_" + metric_names_[k], values[k]);
         }
     }
     m.seconds = seconds_since(start);
+    if (distributed) context_->all_reduce_max(std::span<double>(&m.seconds, 1));  // the slowest rank's
     end_epoch(m, progress);
 }
 
 void TrainerBase::end_epoch(EpochMetrics& m, Progress& progress) {
     history_.epochs.push_back(m);
-    if (options_.verbose) {
+    if (options_.verbose && is_main()) {
         std::string line = fmt::format("epoch {:>3}/{}  loss {:.4f}", m.epoch, options_.epochs, m.train_loss);
         for (const auto& [name, value] : m.metrics) line += fmt::format("  {} {:.4f}", name, value);
         progress.note(line + fmt::format("  {:.1f}s", m.seconds));
@@ -163,7 +204,7 @@ const History& TrainerBase::fit() {
         train_epoch(epoch, progress);
         if (history_.diverged) break;
     }
-    if (options_.verbose) {
+    if (options_.verbose && is_main()) {
         if (!history_.stop_reason.empty()) progress.note("stopped: " + history_.stop_reason);
         progress.finish();
     }
@@ -189,10 +230,30 @@ double TrainerOf<T>::step_loss(Rows rows) {
 }
 
 template <class T>
-void TrainerOf<T>::step_apply() {
-    loss_.backward();
+void TrainerOf<T>::step_apply(double loss_scale) {
+    if (loss_scale == 1.0) loss_.backward();
+    else loss_.backward(Variable<T>(full(loss_.shape(), static_cast<T>(loss_scale))));
     loss_ = Variable<T>();  // frees the graph before the update
+    if (data_parallel_) data_parallel_->finish();
     optimizer_.step();
+}
+
+template <class T>
+void TrainerOf<T>::distribute(const dist::Context& ctx, dist::DataParallelOptions options) {
+    if (ctx.world_size() == 1) return;
+    const std::size_t need = (holds_batch_norm(model_) ? 2 : 1) * static_cast<std::size_t>(ctx.world_size());
+    const std::size_t batch = this->options().batch_size;
+    if (batch < need)
+        throw ValueError(fmt::format("Trainer::distribute: batch_size {} gives some of the {} ranks fewer than {} "
+                                     "rows; use a batch_size of at least {}",
+                                     batch, ctx.world_size(), need / static_cast<std::size_t>(ctx.world_size()), need));
+    data_parallel_ = std::make_unique<dist::DataParallel<T>>(ctx, model_, options);
+    context_ = &ctx;
+}
+
+template <class T>
+void TrainerOf<T>::before_evaluation() {
+    if (data_parallel_) dist::broadcast_buffers(*context_, model_);
 }
 
 template <class T>
@@ -288,6 +349,7 @@ History history_from_state(const StateDict<T>& trainer, const std::string& path)
 
 template <class T>
 void TrainerOf<T>::save_checkpoint(const std::string& path) const {
+    if (!is_main()) return;
     StateDict<T> all = model_.state_dict();
     for (auto& e : nn::to_section("optimizer", optimizer_.state_dict())) all.push_back(std::move(e));
     for (auto& e : nn::to_section("trainer", history_state<T>(history_))) all.push_back(std::move(e));

@@ -16,6 +16,13 @@
 // ends with the metrics on the training set and each evaluation set, a line of progress, the
 // metrics CSV and a checkpoint that resume() continues from, bit for bit.
 //
+// Data-parallel training over MPI ranks (dist/): every rank builds the same trainer and calls
+// distribute(ctx) before fit(). Each global batch of batch_size rows is then split over the
+// ranks (data::shard), gradients are averaged across them (dist::DataParallel), losses and
+// metrics are reduced so every rank sees the numbers of the whole batch and set, and only rank 0
+// prints, writes the CSV and checkpoints. A checkpoint resumes on any number of ranks: the
+// batches depend on (seed, epoch) alone.
+//
 // Three layers, so that what does not depend on the model's type is compiled once in libxgrad:
 // TrainerBase (the loop, history, callbacks, progress), TrainerOf<T> (the model, optimizer,
 // schedule and checkpoints of number type T) and Trainer<Model, Data> (the loss, the metrics and
@@ -33,6 +40,7 @@
 #include <utility>
 #include <vector>
 
+#include "dist/data_parallel.hpp"
 #include "graph/mode.hpp"
 #include "graph/variable.hpp"
 #include "nn/module.hpp"
@@ -136,6 +144,11 @@ public:
     const TrainerOptions& options() const { return options_; }
 
     void add_callback(std::shared_ptr<Callback> callback);
+
+    // This process's rank and the number of ranks (0 and 1 until distribute()).
+    int rank() const;
+    int world_size() const;
+    bool is_main() const { return rank() == 0; }
     // Ends fit() after the current batch, recording `reason` in the history.
     void stop(std::string reason);
 
@@ -143,6 +156,7 @@ public:
     virtual void set_lr(double lr) = 0;
     // Model, optimizer state and history in one .npz, written atomically (options.checkpoint
     // does this after every epoch).
+    // Distributed, only rank 0 writes; the others return at once.
     virtual void save_checkpoint(const std::string& path) const = 0;
     // Loads a checkpoint written by a Trainer: fit() then continues after its last epoch. All or
     // nothing: IoError naming the file, the trainer and model unchanged, if it does not fit.
@@ -154,10 +168,18 @@ protected:
     // One optimisation step on the training rows; returns the loss. A non-finite loss is
     // returned before any gradient is applied (step_apply is then not called).
     virtual double step_loss(Rows rows) = 0;
-    virtual void step_apply() = 0;
-    // The metrics' means over the first `n` rows of evaluation set `set` (0: the training set),
-    // in the order of metric_names_, in eval mode without recording a graph.
-    virtual std::vector<double> evaluate_rows(std::size_t set, std::size_t n) = 0;
+    // Backward and update for the loss of step_loss, whose gradient is multiplied by
+    // `loss_scale` (1, or world_size * rows here / rows in the batch: see dist::DataParallel).
+    virtual void step_apply(double loss_scale) = 0;
+    // The metrics' sums over rows [begin, end) of evaluation set `set` (0: the training set), in
+    // the order of metric_names_, in eval mode without recording a graph.
+    virtual std::vector<double> evaluate_rows(std::size_t set, std::size_t begin, std::size_t end) = 0;
+    // The metrics' means over the first n rows of set `set`: each rank evaluates its shard.
+    std::vector<double> evaluate_means(std::size_t set, std::size_t n);
+    // Called on every rank before evaluation (distributed: rank 0's batch-norm statistics are
+    // copied to every rank, so that all evaluate one model).
+    virtual void before_evaluation() {}
+    const dist::Context* context_ = nullptr;  // set by distribute()
     virtual std::size_t set_size(std::size_t set) const = 0;
     virtual void set_training(bool on) = 0;
     // The epoch's learning rate from the schedule, if there is one.
@@ -169,6 +191,7 @@ protected:
 
 private:
     bool drops_last_row() const;
+    std::size_t min_rows_per_rank() const;
     std::size_t iterations_per_epoch() const;
     void train_epoch(std::size_t epoch, class Progress& progress);
     void end_epoch(EpochMetrics& m, class Progress& progress);
@@ -196,6 +219,13 @@ public:
     nn::Module<T>& model() const { return model_; }
     optim::Optimizer<T>& optimizer() const { return optimizer_; }
 
+    // Trains data-parallel over ctx's ranks (a no-op in a world of one): rank 0's model is
+    // broadcast to every rank now (dist::DataParallel), so call it on every rank, after resume()
+    // if any. ValueError when batch_size gives a rank no row (two with batch norm).
+    void distribute(const dist::Context& ctx, dist::DataParallelOptions options = {});
+    // The gradient averaging, once distribute() has run (its stats() time the all-reduces).
+    const dist::DataParallel<T>* data_parallel() const { return data_parallel_.get(); }
+
 protected:
     TrainerOf(nn::Module<T>& model, optim::Optimizer<T>& optimizer, std::size_t train_size, TrainerOptions options);
     // The loss of the training rows (the data set and loss callable are the subclass's).
@@ -203,7 +233,8 @@ protected:
 
 private:
     double step_loss(Rows rows) final;
-    void step_apply() final;
+    void step_apply(double loss_scale) final;
+    void before_evaluation() final;
     void set_training(bool on) final { model_.train(on); }
     void apply_schedule(std::size_t epoch) final;
 
@@ -211,6 +242,7 @@ private:
     optim::Optimizer<T>& optimizer_;
     const optim::LRScheduler<T>* schedule_ = nullptr;
     Variable<T> loss_;  // between step_loss and step_apply
+    std::unique_ptr<dist::DataParallel<T>> data_parallel_;
 };
 
 extern template class TrainerOf<float>;
@@ -252,11 +284,12 @@ public:
     void evaluate_on(std::string, Data&&) = delete;
 
     // The metrics on (the first options.evaluate_samples rows of) `data`, in eval mode.
+    // Distributed, a collective: every rank calls it and gets the values of the whole set.
     std::vector<std::pair<std::string, double>> evaluate(const Data& data) {
         sets_.push_back(&data);
         std::vector<double> values;
         try {
-            values = evaluate_rows(sets_.size() - 1, evaluated_rows(data));
+            values = this->evaluate_means(sets_.size() - 1, evaluated_rows(data));
         } catch (...) {
             sets_.pop_back();
             throw;
@@ -283,7 +316,7 @@ private:
 
     Variable<T> batch_loss(Rows rows) override { return loss_(model_, sets_[0]->batch(rows)); }
     std::size_t set_size(std::size_t set) const override { return evaluated_rows(*sets_.at(set)); }
-    std::vector<double> evaluate_rows(std::size_t set, std::size_t n) override;
+    std::vector<double> evaluate_rows(std::size_t set, std::size_t begin, std::size_t end) override;
 
     Model& model_;
     Loss loss_;
@@ -304,9 +337,9 @@ void Trainer<Model, Data>::check_name(const std::string& name, const char* fn) c
 
 template <class Model, BatchSource Data>
     requires std::derived_from<Model, nn::Module<typename Model::value_type>>
-std::vector<double> Trainer<Model, Data>::evaluate_rows(std::size_t set, std::size_t n) {
+std::vector<double> Trainer<Model, Data>::evaluate_rows(std::size_t set, std::size_t begin, std::size_t end) {
     std::vector<double> sums(metrics_.size(), 0.0);
-    if (metrics_.empty() || n == 0) return sums;
+    if (metrics_.empty() || begin >= end) return sums;
     const bool was_training = model_.is_training();
     model_.eval();
     struct Restore {
@@ -317,14 +350,13 @@ std::vector<double> Trainer<Model, Data>::evaluate_rows(std::size_t set, std::si
     NoGradGuard no_grad;
     const std::size_t step = std::max<std::size_t>(this->options().eval_batch_size, 1);
     std::vector<std::size_t> rows;
-    for (std::size_t first = 0; first < n; first += step) {
-        rows.resize(std::min(step, n - first));
+    for (std::size_t first = begin; first < end; first += step) {
+        rows.resize(std::min(step, end - first));
         for (std::size_t i = 0; i < rows.size(); ++i) rows[i] = first + i;
         const Batch batch = sets_[set]->batch(rows);
         for (std::size_t k = 0; k < metrics_.size(); ++k)
             sums[k] += metrics_[k](model_, batch) * static_cast<double>(rows.size());
     }
-    for (double& s : sums) s /= static_cast<double>(n);
     return sums;
 }
 

@@ -1,0 +1,245 @@
+#include "dist/data_parallel.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <limits>
+
+#include <fmt/format.h>
+#include <mpi.h>
+
+#include "dist/mpi_check.hpp"
+#include "graph/shape_text.hpp"
+
+namespace xg::dist {
+namespace {
+
+template <class T>
+MPI_Datatype mpi_type() {
+    return sizeof(T) == sizeof(float) ? MPI_FLOAT : MPI_DOUBLE;
+}
+
+// FNV-1a over the names and shapes: ranks compare this before moving any data.
+std::uint64_t fingerprint(const auto& named) {
+    std::uint64_t h = 1469598103934665603ull;
+    auto mix = [&](const void* p, std::size_t n) {
+        const auto* b = static_cast<const unsigned char*>(p);
+        for (std::size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 1099511628211ull;
+    };
+    for (const auto& [name, v] : named) {
+        mix(name.data(), name.size() + 1);
+        for (std::size_t d : v.shape()) mix(&d, sizeof d);
+        const std::size_t rank = v.shape().size();
+        mix(&rank, sizeof rank);
+    }
+    return h;
+}
+
+// DistError unless every rank holds a module with the same names and shapes.
+template <class T>
+void check_same_module(const Context& ctx, const nn::Module<T>& module, const char* what) {
+    if (ctx.world_size() == 1) return;
+    auto named = module.named_parameters();
+    for (auto& b : module.named_buffers()) named.push_back(std::move(b));
+    const unsigned long long mine = fingerprint(named), count = named.size();
+    unsigned long long v[4] = {mine, ~mine, count, ~count};  // max of x and of ~x: min and max at once
+    detail::check_mpi(MPI_Allreduce(MPI_IN_PLACE, v, 4, MPI_UNSIGNED_LONG_LONG, MPI_MAX, MPI_COMM_WORLD), what);
+    if (v[0] != ~v[1] || v[2] != ~v[3])
+        throw DistError(fmt::format("{}: the ranks hold different models ({} here: {} parameters and buffers, "
+                                    "between {} and {} across ranks; or names or shapes differ)",
+                                    what, ctx.where(), count, ~v[3], v[2]));
+}
+
+template <class T>
+void broadcast_all(const Context& ctx, const std::vector<nn::Named<T>>& named, int root, const char* what) {
+    if (root < 0 || root >= ctx.world_size())
+        throw DistError(fmt::format("{}: root {} is not a rank of a world of {}", what, root, ctx.world_size()));
+    if (ctx.world_size() == 1) return;
+    for (const auto& [name, v] : named) {
+        Array<T>& a = v.mutable_data();
+        for (std::size_t at = 0; at < a.size();) {  // MPI counts are ints
+            const std::size_t n = std::min<std::size_t>(a.size() - at, std::numeric_limits<int>::max());
+            detail::check_mpi(MPI_Bcast(a.data() + at, static_cast<int>(n), mpi_type<T>(), root, MPI_COMM_WORLD),
+                              fmt::format("MPI_Bcast of {} ({})", name, what));
+            at += n;
+        }
+    }
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+}  // namespace
+
+template <class T>
+void broadcast_parameters(const Context& ctx, const nn::Module<T>& module, int root) {
+    check_same_module(ctx, module, "broadcast_parameters");
+    auto named = module.named_parameters();
+    for (auto& b : module.named_buffers()) named.push_back(std::move(b));
+    broadcast_all<T>(ctx, named, root, "broadcast_parameters");
+}
+
+template <class T>
+void broadcast_buffers(const Context& ctx, const nn::Module<T>& module, int root) {
+    check_same_module(ctx, module, "broadcast_buffers");
+    broadcast_all<T>(ctx, module.named_buffers(), root, "broadcast_buffers");
+}
+
+// A bucket: some parameters' gradients in one buffer, then one flag per parameter (1 where this
+// rank has a gradient), all-reduced together.
+template <class T>
+struct DataParallel<T>::Bucket {
+    std::vector<std::size_t> params;
+    std::vector<std::size_t> offsets;  // each parameter's first element in `buffer`
+    std::vector<T> buffer;
+    MPI_Request request = MPI_REQUEST_NULL;
+    std::size_t ready = 0;
+    bool started = false;
+};
+
+template <class T>
+DataParallel<T>::DataParallel(const Context& ctx, const nn::Module<T>& module, DataParallelOptions options)
+    : ctx_(ctx), options_(options) {
+    if (options_.bucket_bytes == 0) throw DistError("DataParallel: bucket_bytes must be positive, got 0");
+    broadcast_parameters(ctx_, module, options_.root);
+    for (auto& [name, p] : module.named_parameters()) {
+        params_.push_back(p);
+        names_.push_back(name);
+    }
+    // Reverse registration order: the last layer's gradients are final first.
+    bucket_of_.resize(params_.size());
+    std::size_t bytes = 0;
+    for (std::size_t k = params_.size(); k-- > 0;) {
+        const std::size_t size = params_[k].size() * sizeof(T);
+        if (buckets_.empty() || (bytes > 0 && bytes + size > options_.bucket_bytes)) {
+            buckets_.push_back(std::make_unique<Bucket>());
+            bytes = 0;
+        }
+        Bucket& b = *buckets_.back();
+        b.offsets.push_back(b.buffer.size());
+        b.params.push_back(k);
+        b.buffer.resize(b.buffer.size() + params_[k].size());
+        bucket_of_[k] = buckets_.size() - 1;
+        bytes += size;
+    }
+    for (auto& b : buckets_) b->buffer.resize(b->buffer.size() + b->params.size());  // the flags
+    ready_.assign(params_.size(), false);
+    for (std::size_t k = 0; k < params_.size(); ++k)
+        hook_ids_.push_back(params_[k].register_post_accumulate_grad_hook([this, k](const Variable<T>&) {
+            on_grad_ready(k);
+        }));
+}
+
+template <class T>
+DataParallel<T>::~DataParallel() {
+    for (std::size_t k = 0; k < params_.size(); ++k) params_[k].remove_hook(hook_ids_[k]);
+    // All-reduces still in flight (a step abandoned by an exception) write into the buffers:
+    // wait for them before the buffers go.
+    for (auto& b : buckets_)
+        if (b->started) MPI_Wait(&b->request, MPI_STATUS_IGNORE);
+}
+
+template <class T>
+std::size_t DataParallel<T>::bucket_count() const {
+    return buckets_.size();
+}
+
+template <class T>
+void DataParallel<T>::set_sync(bool on) {
+    sync_ = on;
+}
+
+template <class T>
+void DataParallel<T>::on_grad_ready(std::size_t k) {
+    if (!sync_) return;
+    if (ready_[k])
+        throw GraphError(fmt::format("DataParallel: the gradient of '{}' was completed twice before finish(): call "
+                                     "finish() after each backward(), or set_sync(false) while accumulating",
+                                     names_[k]));
+    ready_[k] = true;
+    ++buckets_[bucket_of_[k]]->ready;
+    if (!options_.overlap) return;
+    start_ready_buckets();
+    progress();
+}
+
+template <class T>
+void DataParallel<T>::start_ready_buckets() {
+    while (next_start_ < buckets_.size() && buckets_[next_start_]->ready == buckets_[next_start_]->params.size())
+        start(*buckets_[next_start_++]);
+}
+
+template <class T>
+void DataParallel<T>::start(Bucket& b) {
+    T* buf = b.buffer.data();
+    T* flags = buf + (b.buffer.size() - b.params.size());
+    for (std::size_t j = 0; j < b.params.size(); ++j) {
+        const Variable<T>& p = params_[b.params[j]];
+        const std::size_t n = p.size();
+        if (p.has_grad()) {
+            std::memcpy(buf + b.offsets[j], p.grad().data().data(), n * sizeof(T));
+            flags[j] = T(1);
+        } else {
+            std::fill_n(buf + b.offsets[j], n, T(0));
+            flags[j] = T(0);
+        }
+    }
+    if (b.buffer.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()))
+        throw DistError(fmt::format("DataParallel: a bucket of {} elements is more than MPI's int count; lower "
+                                    "bucket_bytes",
+                                    b.buffer.size()));
+    if (ctx_.world_size() > 1)
+        detail::check_mpi(MPI_Iallreduce(MPI_IN_PLACE, buf, static_cast<int>(b.buffer.size()), mpi_type<T>(), MPI_SUM,
+                                         MPI_COMM_WORLD, &b.request),
+                          "MPI_Iallreduce (DataParallel)");
+    b.started = true;
+    ++stats_.buckets;
+    stats_.bytes += b.buffer.size() * sizeof(T);
+}
+
+template <class T>
+void DataParallel<T>::progress() {
+    // Open MPI moves a non-blocking collective along only inside MPI calls: test the started ones.
+    for (std::size_t i = 0; i < next_start_; ++i) {
+        int done = 0;
+        MPI_Test(&buckets_[i]->request, &done, MPI_STATUS_IGNORE);
+    }
+}
+
+template <class T>
+void DataParallel<T>::finish() {
+    if (!sync_) throw GraphError("DataParallel::finish: set_sync(true) first (gradients are only accumulating)");
+    stats_.overlapped_buckets += static_cast<double>(next_start_);
+    while (next_start_ < buckets_.size()) start(*buckets_[next_start_++]);
+    const auto t0 = std::chrono::steady_clock::now();
+    for (auto& b : buckets_) detail::check_mpi(MPI_Wait(&b->request, MPI_STATUS_IGNORE), "MPI_Wait (DataParallel)");
+    stats_.wait_seconds += seconds_since(t0);
+    ++stats_.steps;
+    const T world = static_cast<T>(ctx_.world_size());
+    for (auto& bp : buckets_) {
+        Bucket& b = *bp;
+        const T* flags = b.buffer.data() + (b.buffer.size() - b.params.size());
+        for (std::size_t j = 0; j < b.params.size(); ++j) {
+            const Variable<T>& p = params_[b.params[j]];
+            if (flags[j] == T(0)) continue;  // no rank has a gradient for it
+            const T* src = b.buffer.data() + b.offsets[j];
+            if (!p.has_grad()) p.set_grad(Variable<T>(Array<T>::from_shape(p.shape())));
+            T* dst = p.grad().mutable_data().data();
+            for (std::size_t i = 0, n = p.size(); i < n; ++i) dst[i] = src[i] / world;
+        }
+        b.ready = 0;
+        b.started = false;
+    }
+    std::fill(ready_.begin(), ready_.end(), false);
+    next_start_ = 0;
+}
+
+template void broadcast_parameters(const Context&, const nn::Module<float>&, int);
+template void broadcast_parameters(const Context&, const nn::Module<double>&, int);
+template void broadcast_buffers(const Context&, const nn::Module<float>&, int);
+template void broadcast_buffers(const Context&, const nn::Module<double>&, int);
+template class DataParallel<float>;
+template class DataParallel<double>;
+
+}  // namespace xg::dist

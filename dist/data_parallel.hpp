@@ -1,0 +1,113 @@
+#pragma once
+// Data-parallel training (PyTorch's DistributedDataParallel, on MPI): every rank holds the whole
+// model, computes gradients on its own part of each batch, and the gradients are averaged over
+// the ranks before the optimizer steps, so every rank takes the same step.
+//
+//     xg::dist::DataParallel<float> dp(ctx, model);      // rank 0's parameters go to every rank
+//     for (...) {
+//         optimizer.zero_grad();
+//         loss.backward();     // buckets are all-reduced while the backward pass goes on
+//         dp.finish();         // waits for them: every .grad() is now the mean over the ranks
+//         optimizer.step();
+//     }
+//
+// The gradients are packed into buckets of about options.bucket_bytes, in the reverse order of
+// the parameters' registration (roughly the order in which backward completes them). A hook on
+// each parameter (Variable::register_post_accumulate_grad_hook) tells when its gradient is final;
+// when all of a bucket's are, the bucket is copied into one buffer and handed to MPI_Iallreduce,
+// so the transfer overlaps the rest of backward. Buckets start in the same order on every rank (a
+// bucket whose gradients are final waits for those before it), as collectives must.
+//
+// Averaging is the mean over ranks of each rank's gradient: with unequal parts of a batch (an
+// uneven last batch), scale each rank's loss by world_size * rows_here / rows_in_batch before
+// backward, as train::Trainer does, for the gradient of the whole batch's mean loss.
+//
+// A parameter no rank gave a gradient keeps none (the optimizer skips it, as in one process); one
+// that some ranks gave a gradient gets the mean with zeros from the others. One backward() per
+// finish(): a second would finish buckets twice (GraphError); to accumulate several backward
+// passes, set_sync(false) for all but the last.
+//
+// Not thread-safe; the thread that made the Context calls it.
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dist/context.hpp"
+#include "graph/variable.hpp"
+#include "nn/module.hpp"
+
+namespace xg::dist {
+
+struct DataParallelOptions {
+    // Bucket size cap. Smaller buckets start sooner (more overlap) but cost one MPI latency each.
+    std::size_t bucket_bytes = std::size_t{1} << 20;
+    // Start each bucket's all-reduce as soon as its gradients are final; false: all of them in
+    // finish() (to measure what the overlap hides).
+    bool overlap = true;
+    int root = 0;  // the rank whose parameters and buffers the constructor broadcasts
+};
+
+// Time and traffic of the all-reduces since construction (or reset_stats()).
+struct CommStats {
+    std::size_t steps = 0;            // finish() calls
+    std::size_t buckets = 0;          // all-reduces started
+    std::size_t bytes = 0;            // bytes all-reduced (each rank's buffer, summed over buckets)
+    double wait_seconds = 0;          // time finish() spent waiting for all-reduces to complete
+    double overlapped_buckets = 0;    // buckets started before finish() (during backward)
+};
+
+// Copies rank `root`'s parameters and buffers into every rank's module. DistError (before any
+// data moves) when the ranks' modules differ in parameter names, count or shapes.
+template <class T>
+void broadcast_parameters(const Context& ctx, const nn::Module<T>& module, int root = 0);
+// The buffers alone (batch-norm running statistics), e.g. before evaluating on every rank.
+template <class T>
+void broadcast_buffers(const Context& ctx, const nn::Module<T>& module, int root = 0);
+
+template <class T>
+class DataParallel {
+public:
+    DataParallel(const Context& ctx, const nn::Module<T>& module, DataParallelOptions options = {});
+    ~DataParallel();
+    DataParallel(const DataParallel&) = delete;
+    DataParallel& operator=(const DataParallel&) = delete;
+
+    // Waits for this step's all-reduces (starting those not yet started) and writes the mean
+    // gradients into the parameters' .grad(). Every rank must call it once per step, also a
+    // rank that ran no backward (it contributes zeros).
+    void finish();
+    // Whether backward passes start all-reduces (true). With false, gradients only accumulate
+    // locally, and finish() must not be called until it is true again and a backward has run.
+    void set_sync(bool on);
+
+    const CommStats& stats() const { return stats_; }
+    void reset_stats() { stats_ = {}; }
+    std::size_t bucket_count() const;
+    const Context& context() const { return ctx_; }
+
+private:
+    struct Bucket;
+    void on_grad_ready(std::size_t param);
+    void start_ready_buckets();
+    void start(Bucket& b);
+    void progress();
+
+    const Context& ctx_;
+    DataParallelOptions options_;
+    std::vector<Variable<T>> params_;
+    std::vector<std::string> names_;
+    std::vector<std::uint64_t> hook_ids_;
+    std::vector<std::size_t> bucket_of_;  // parameter -> bucket
+    std::vector<std::unique_ptr<Bucket>> buckets_;
+    std::vector<bool> ready_;             // parameter's gradient final in this step
+    std::size_t next_start_ = 0;          // buckets start in index order
+    bool sync_ = true;
+    CommStats stats_;
+};
+
+extern template class DataParallel<float>;
+extern template class DataParallel<double>;
+
+}  // namespace xg::dist
