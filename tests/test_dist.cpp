@@ -1,0 +1,423 @@
+// dist/ under mpirun (2 and 3 ranks): data-parallel training reaches the parameters of one process
+// with the whole batch; broadcast, sharding, SyncBatchNorm1d, checkpoints across world sizes,
+// and the errors every rank must agree on.
+#include <boost/test/unit_test.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <memory>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "data/dataset.hpp"
+#include "data/tensor_dataset.hpp"
+#include "dist/data_parallel.hpp"
+#include "dist/sync_batch_norm.hpp"
+#include "dist_fixture.hpp"
+#include "fixtures.hpp"
+#include "nn/nn.hpp"
+#include "optim/optim.hpp"
+#include "train/train.hpp"
+
+namespace fs = std::filesystem;
+using namespace xg;
+using xgt::world;
+
+namespace {
+
+enum class Norm { none, batch, sync };
+
+// A small classifier: Linear(4, 16) [-> BatchNorm1d or SyncBatchNorm1d] -> ReLU -> Linear(16, 3).
+template <class T>
+struct Net : nn::Module<T> {
+    std::shared_ptr<nn::Linear<T>> l1, l2;
+    std::shared_ptr<nn::BatchNorm1d<T>> bn;
+    Net(std::uint64_t seed, Norm norm, std::size_t hidden = 16) {
+        nn::Generator gen(seed);
+        // No bias before batch norm: its gradient is zero but for rounding, which Adam would
+        // turn into steps of lr (noise that no two summation orders share).
+        l1 = this->register_module("l1", std::make_shared<nn::Linear<T>>(
+                                             4, hidden, nn::LinearOptions{.bias = norm == Norm::none, .generator = &gen}));
+        if (norm == Norm::batch) bn = this->register_module("bn", std::make_shared<nn::BatchNorm1d<T>>(hidden));
+        if (norm == Norm::sync)
+            bn = this->register_module("bn", std::make_shared<dist::SyncBatchNorm1d<T>>(world(), hidden));
+        l2 = this->register_module("l2", std::make_shared<nn::Linear<T>>(hidden, 3, nn::LinearOptions{.generator = &gen}));
+    }
+    Variable<T> forward(const Variable<T>& x) {
+        Variable<T> h = l1->forward(x);
+        if (bn) h = bn->forward(h);
+        return l2->forward(relu(h));
+    }
+};
+
+template <class T>
+data::TensorDataset<T> blob_set(std::size_t n) {
+    const data::Dataset d = xgt::blobs(n, 7);
+    return data::TensorDataset<T>({Array<T>(xt::cast<T>(d.images))}, d.labels);
+}
+
+template <class T>
+Variable<T> net_loss(Net<T>& net, const data::TensorBatch<T>& b) {
+    return softmax_cross_entropy(net.forward(Variable<T>(b.x[0])), b.y);
+}
+
+// max |a - b| / max |b| over every parameter and buffer of two models, all the same on every rank
+// (the largest over the ranks).
+template <class T>
+double relative_difference(const nn::Module<T>& a, const nn::Module<T>& b) {
+    const auto sa = a.state_dict(), sb = b.state_dict();
+    BOOST_REQUIRE(sa.size() == sb.size());
+    double worst = 0;
+    for (std::size_t k = 0; k < sa.size(); ++k) {
+        BOOST_REQUIRE(sa[k].first == sb[k].first);
+        double diff = 0, scale = 0;
+        for (std::size_t i = 0; i < sa[k].second.size(); ++i) {
+            diff = std::max(diff, std::abs(double(sa[k].second.flat(i)) - double(sb[k].second.flat(i))));
+            scale = std::max(scale, std::abs(double(sb[k].second.flat(i))));
+        }
+        const double rel = scale > 0 ? diff / scale : diff;
+        if (rel > 1e-12) BOOST_TEST_MESSAGE("differs: " << sa[k].first << " by " << rel);
+        worst = std::max(worst, rel);
+    }
+    double w[1] = {worst};
+    world().all_reduce_max(w);
+    return w[0];
+}
+
+// The same number on every rank?
+bool same_on_every_rank(double v) {
+    double m[2] = {v, -v};
+    world().all_reduce_max(m);
+    return m[0] == -m[1];
+}
+
+template <class T>
+double tolerance() {
+    return sizeof(T) == sizeof(double) ? 1e-12 : 1e-5;
+}
+
+template <class T>
+std::unique_ptr<optim::Optimizer<T>> make_optimizer(const std::string& rule, const nn::Module<T>& m) {
+    if (rule == "sgd") return std::make_unique<optim::SGD<T>>(m.parameters(), optim::SGDOptions{.lr = 0.1});
+    return std::make_unique<optim::Adam<T>>(m.parameters(), optim::AdamOptions{.lr = 0.01});
+}
+
+// 20 steps by hand with DataParallel, per-rank batch 12 / N (an even split), against one process
+// with batch 12. The distributed model starts from a different seed on each rank: the
+// constructor's broadcast makes it rank 0's.
+template <class T>
+void manual_steps_match_one_process(const std::string& rule) {
+    const auto set = blob_set<T>(60);
+    const std::size_t batch = 12;
+    Net<T> one(1, Norm::none), many(1 + static_cast<std::uint64_t>(world().rank()), Norm::none);
+    auto opt_one = make_optimizer(rule, one), opt_many = make_optimizer(rule, many);
+    dist::DataParallel<T> dp(world(), many, {.bucket_bytes = 256});
+    BOOST_TEST(relative_difference(one, many) == 0.0);
+    const auto ranks = static_cast<std::size_t>(world().world_size()), rank = static_cast<std::size_t>(world().rank());
+    for (std::size_t step = 0; step < 20; ++step) {
+        std::vector<std::size_t> rows(batch);
+        std::iota(rows.begin(), rows.end(), (step * batch) % set.size());
+        opt_one->zero_grad();
+        net_loss(one, set.batch(rows)).backward();
+        opt_one->step();
+        opt_many->zero_grad();
+        net_loss(many, set.batch(data::shard(rows, rank, ranks))).backward();
+        dp.finish();
+        opt_many->step();
+    }
+    BOOST_TEST(relative_difference(one, many) <= tolerance<T>(), rule << " " << sizeof(T) * 8 << "-bit");
+    // Small buckets (one or two parameters each) start during backward, before finish().
+    BOOST_TEST(dp.bucket_count() >= 2u);
+    BOOST_TEST(dp.stats().steps == 20u);
+    BOOST_TEST(dp.stats().overlapped_buckets > 0);
+}
+
+// The Trainer, 4 epochs of 55 rows in batches of 12: the last batch (7 rows) splits unevenly
+// (4 + 3, or 3 + 2 + 2), and the losses are weighted so that the step is the whole batch's.
+template <class T>
+void trainer_matches_one_process(const std::string& rule, Norm norm) {
+    const auto set = blob_set<T>(55), test = blob_set<T>(30);
+    Net<T> one(3, norm == Norm::sync ? Norm::batch : norm), many(3, norm);
+    auto opt_one = make_optimizer(rule, one), opt_many = make_optimizer(rule, many);
+    const train::TrainerOptions options{.epochs = 4, .batch_size = 12, .seed = 9, .verbose = false};
+    train::Trainer t_one(one, *opt_one, set, net_loss<T>, options), t_many(many, *opt_many, set, net_loss<T>, options);
+    t_many.distribute(world());
+    const train::History& h_one = t_one.fit();
+    const train::History& h_many = t_many.fit();
+    const double rel = relative_difference(one, many);
+    BOOST_TEST(rel <= tolerance<T>(), rule << " " << sizeof(T) * 8 << "-bit norm " << rel << " "
+                                                                      << static_cast<int>(norm));
+    BOOST_REQUIRE(h_one.iteration_loss.size() == 20u);
+    BOOST_REQUIRE(h_many.iteration_loss.size() == 20u);
+    for (std::size_t i = 0; i < 20; ++i)
+        BOOST_TEST(std::abs(h_one.iteration_loss[i] - h_many.iteration_loss[i]) <=
+                   10 * tolerance<T>() * (1 + std::abs(h_one.iteration_loss[i])));
+    BOOST_TEST(same_on_every_rank(h_many.epochs.back().train_loss));
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(dist_layer)
+
+BOOST_AUTO_TEST_CASE(context_reduces_and_broadcasts) {
+    const int n = world().world_size();
+    BOOST_TEST(n >= 2);
+    BOOST_TEST(world().all_reduce_sum(double(world().rank())) == n * (n - 1) / 2.0);
+    std::vector<double> v{1.0, double(world().rank())};
+    world().all_reduce_max(v);
+    BOOST_TEST(v[1] == n - 1.0);
+    std::array<std::byte, 3> bytes{};
+    if (world().rank() == 1) bytes = {std::byte{1}, std::byte{2}, std::byte{3}};
+    world().broadcast(bytes, 1);
+    BOOST_TEST(int(bytes[2]) == 3);
+    // Ranks that reduce different counts are refused on every rank, before any data moves.
+    std::vector<double> uneven(1 + static_cast<std::size_t>(world().rank()), 1.0);
+    BOOST_CHECK_THROW(world().all_reduce_sum(uneven), dist::DistError);
+    BOOST_CHECK_THROW(world().broadcast(bytes, n), dist::DistError);
+    BOOST_CHECK_THROW(dist::Context second, dist::DistError);  // one per process
+}
+
+BOOST_AUTO_TEST_CASE(broadcast_parameters_copies_rank_0s_model) {
+    Net<double> net(100 + static_cast<std::uint64_t>(world().rank()), Norm::batch), want(100, Norm::batch);
+    net.bn->running_mean().mutable_data().fill(double(world().rank()));
+    want.bn->running_mean().mutable_data().fill(0.0);
+    dist::broadcast_parameters(world(), net);
+    BOOST_TEST(relative_difference(net, want) == 0.0);
+    // A model of another shape on one rank: DistError on every rank, nothing moved.
+    Net<double> odd(5, Norm::none, world().rank() == 1 ? 17 : 16);
+    const auto before = odd.state_dict();
+    BOOST_CHECK_THROW(dist::broadcast_parameters(world(), odd), dist::DistError);
+    BOOST_CHECK_THROW(dist::DataParallel<double>(world(), odd), dist::DistError);
+    BOOST_TEST(xgt::close(odd.state_dict()[0].second, before[0].second, 0.0));
+}
+
+BOOST_AUTO_TEST_CASE(data_parallel_sgd_float64) { manual_steps_match_one_process<double>("sgd"); }
+BOOST_AUTO_TEST_CASE(data_parallel_adam_float64) { manual_steps_match_one_process<double>("adam"); }
+BOOST_AUTO_TEST_CASE(data_parallel_sgd_float32) { manual_steps_match_one_process<float>("sgd"); }
+BOOST_AUTO_TEST_CASE(data_parallel_adam_float32) { manual_steps_match_one_process<float>("adam"); }
+
+BOOST_AUTO_TEST_CASE(trainer_uneven_batches_sgd_adam_float64) {
+    trainer_matches_one_process<double>("sgd", Norm::none);
+    trainer_matches_one_process<double>("adam", Norm::none);
+}
+BOOST_AUTO_TEST_CASE(trainer_uneven_batches_sgd_adam_float32) {
+    trainer_matches_one_process<float>("sgd", Norm::none);
+    trainer_matches_one_process<float>("adam", Norm::none);
+}
+BOOST_AUTO_TEST_CASE(sync_batch_norm_matches_whole_batch_float64) {
+    trainer_matches_one_process<double>("sgd", Norm::sync);
+    trainer_matches_one_process<double>("adam", Norm::sync);
+}
+BOOST_AUTO_TEST_CASE(sync_batch_norm_matches_whole_batch_float32) {
+    trainer_matches_one_process<float>("sgd", Norm::sync);
+    trainer_matches_one_process<float>("adam", Norm::sync);
+}
+
+BOOST_AUTO_TEST_CASE(unused_and_one_rank_parameters) {
+    // "extra" gets no gradient anywhere: it keeps none (the optimizer skips it, as in one
+    // process). "half" gets one on rank 0 only: the mean with zeros from the others.
+    struct Odd : nn::Module<double> {
+        Variable<double> used = register_parameter("used", Variable<double>(Array<double>{1.0, 2.0}));
+        Variable<double> half = register_parameter("half", Variable<double>(Array<double>{3.0}));
+        Variable<double> extra = register_parameter("extra", Variable<double>(Array<double>{4.0}));
+    } m;
+    dist::DataParallel<double> dp(world(), m);
+    Variable<double> loss = sum(m.used * m.used);
+    if (world().is_main()) loss = loss + sum(m.half);
+    loss.backward();
+    dp.finish();
+    BOOST_TEST(m.used.grad().data()(1) == 4.0);
+    BOOST_TEST(m.half.grad().data()(0) == 1.0 / world().world_size());
+    BOOST_TEST(!m.extra.has_grad());
+}
+
+BOOST_AUTO_TEST_CASE(accumulation_with_set_sync_and_a_second_backward_refused) {
+    const auto set = blob_set<double>(24);
+    Net<double> one(4, Norm::none), many(4, Norm::none);
+    dist::DataParallel<double> dp(world(), many);
+    const auto ranks = static_cast<std::size_t>(world().world_size()), rank = static_cast<std::size_t>(world().rank());
+    std::vector<std::size_t> first(12), second(12);
+    std::iota(first.begin(), first.end(), 0);
+    std::iota(second.begin(), second.end(), 12);
+    // Two micro-batches, the all-reduce only after the second: the gradient of their sum.
+    dp.set_sync(false);
+    BOOST_CHECK_THROW(dp.finish(), GraphError);
+    net_loss(many, set.batch(data::shard(first, rank, ranks))).backward();
+    dp.set_sync(true);
+    net_loss(many, set.batch(data::shard(second, rank, ranks))).backward();
+    dp.finish();
+    net_loss(one, set.batch(first)).backward();
+    net_loss(one, set.batch(second)).backward();
+    const auto pm = many.parameters(), po = one.parameters();
+    for (std::size_t k = 0; k < pm.size(); ++k)
+        BOOST_TEST(xgt::close(pm[k].grad().data(), po[k].grad().data(), 1e-12));
+    // A second backward before finish() completes the same gradients twice: refused on every
+    // rank alike, and finish() then brings the ranks back in step.
+    many.zero_grad();
+    net_loss(many, set.batch(data::shard(first, rank, ranks))).backward();
+    BOOST_CHECK_THROW(net_loss(many, set.batch(data::shard(first, rank, ranks))).backward(), GraphError);
+    dp.finish();
+    BOOST_TEST(same_on_every_rank(many.parameters()[0].grad().data()(0, 0)));
+}
+
+BOOST_AUTO_TEST_CASE(no_overlap_starts_every_bucket_in_finish) {
+    const auto set = blob_set<float>(12);
+    Net<float> net(6, Norm::none);
+    dist::DataParallel<float> dp(world(), net, {.bucket_bytes = 64, .overlap = false});
+    std::vector<std::size_t> rows(12);
+    std::iota(rows.begin(), rows.end(), 0);
+    net_loss(net, set.batch(data::shard(rows, std::size_t(world().rank()), std::size_t(world().world_size()))))
+        .backward();
+    dp.finish();
+    BOOST_TEST(dp.stats().overlapped_buckets == 0);
+    BOOST_TEST(dp.stats().buckets == dp.bucket_count());
+    // Each bucket's gradients plus one flag per parameter, in float32.
+    std::size_t elements = 0;
+    for (const auto& p : net.parameters()) elements += p.size() + 1;
+    BOOST_TEST(dp.stats().bytes == elements * sizeof(float));
+}
+
+BOOST_AUTO_TEST_CASE(sharded_batches_see_every_sample_once_per_epoch) {
+    const data::Dataset d = xgt::blobs(53, 3);
+    // Each sample's index in its label slot, to know which rows a batch holds.
+    data::Dataset tagged = d;
+    for (std::size_t i = 0; i < tagged.size(); ++i) tagged.labels(i) = static_cast<std::int64_t>(i);
+    tagged.num_classes = tagged.size();
+    data::Batches batches(tagged, 10, 42,
+                          {.rank = std::size_t(world().rank()), .world_size = std::size_t(world().world_size())});
+    for (int epoch = 0; epoch < 2; ++epoch) {
+        std::vector<double> seen(tagged.size(), 0.0);
+        std::size_t count = 0;
+        while (auto b = batches.next()) {
+            ++count;
+            for (std::size_t i = 0; i < b->y.size(); ++i) seen[static_cast<std::size_t>(b->y(i))] += 1;
+        }
+        BOOST_TEST(count == 6u);  // the same number of batches on every rank
+        world().all_reduce_sum(seen);
+        BOOST_TEST(std::all_of(seen.begin(), seen.end(), [](double s) { return s == 1.0; }));
+    }
+    BOOST_CHECK_THROW(data::Batches(tagged, 10, 1, {.rank = 3, .world_size = 3}), ValueError);
+}
+
+BOOST_AUTO_TEST_CASE(sync_batch_norm_with_an_empty_shard) {
+    // A global batch of 2 rows over 2 or 3 ranks: some ranks hold none, the statistics are still
+    // those of the 2 rows, and the gradient of the whole batch's sum reaches the rows that exist.
+    dist::SyncBatchNorm1d<double> sync(world(), 3);
+    nn::BatchNorm1d<double> plain(3);
+    const Array<double> all{{1.0, -2.0, 0.5}, {3.0, 4.0, -1.5}};
+    const std::vector<std::size_t> rows{0, 1};
+    const auto mine = data::shard(rows, std::size_t(world().rank()), std::size_t(world().world_size()));
+    Array<double> part = Array<double>::from_shape({mine.size(), 3});
+    for (std::size_t i = 0; i < mine.size(); ++i)
+        for (std::size_t j = 0; j < 3; ++j) part(i, j) = all(mine[i], j);
+    Variable<double> x(part, true), xa(all, true);
+    const Array<double> weights{{0.3, -1.0, 2.0}, {0.7, 0.1, -0.4}};
+    Array<double> wpart = Array<double>::from_shape({mine.size(), 3});
+    for (std::size_t i = 0; i < mine.size(); ++i)
+        for (std::size_t j = 0; j < 3; ++j) wpart(i, j) = weights(mine[i], j);
+    const Variable<double> y = sync.forward(x), ya = plain.forward(xa);
+    sum(y * Variable<double>(wpart)).backward();
+    sum(ya * Variable<double>(weights)).backward();
+    for (std::size_t i = 0; i < mine.size(); ++i)
+        for (std::size_t j = 0; j < 3; ++j) {
+            BOOST_TEST(std::abs(y.data()(i, j) - ya.data()(mine[i], j)) <= 1e-12);
+            BOOST_TEST(std::abs(x.grad().data()(i, j) - xa.grad().data()(mine[i], j)) <= 1e-12);
+        }
+    // gamma's gradient is this rank's part of the sum: all-reduced, it is the whole batch's.
+    std::vector<double> g(sync.gamma().grad().data().begin(), sync.gamma().grad().data().end());
+    world().all_reduce_sum(g);
+    for (std::size_t j = 0; j < 3; ++j) BOOST_TEST(std::abs(g[j] - plain.gamma().grad().data()(j)) <= 1e-12);
+    BOOST_TEST(xgt::close(sync.running_var().data(), plain.running_var().data(), 1e-12));
+    // One row in the whole batch has no variance, on every rank alike.
+    Variable<double> lone(world().is_main() ? Array<double>{{1.0, 2.0, 3.0}} : Array<double>::from_shape({0, 3}));
+    BOOST_CHECK_THROW(sync.forward(lone), ValueError);
+}
+
+BOOST_AUTO_TEST_CASE(checkpoint_written_once_and_resumed_on_another_world) {
+    const auto set = blob_set<double>(48);
+    const train::TrainerOptions base{.epochs = 4, .batch_size = 12, .seed = 2, .verbose = false};
+    // The path is rank 0's, shared; the other ranks would write theirs under their own name.
+    xgt::TempDir dir{"dist-" + std::to_string(world().world_size())};
+    fs::path shared = dir.path / "ckpt.npz";
+    std::string text = shared.string();
+    std::vector<std::byte> bytes(512);
+    std::copy_n(reinterpret_cast<const std::byte*>(text.data()), std::min(text.size(), bytes.size() - 1), bytes.begin());
+    world().broadcast(bytes, 0);
+    shared = reinterpret_cast<const char*>(bytes.data());
+
+    // Uninterrupted, in one process: the reference.
+    Net<double> ref(8, Norm::none);
+    optim::Adam<double> opt_ref(ref.parameters(), {.lr = 0.01});
+    train::Trainer t_ref(ref, opt_ref, set, net_loss<double>, base);
+    t_ref.fit();
+
+    // 2 epochs on every rank, then a checkpoint from rank 0 only.
+    const fs::path mine = world().is_main() ? shared : dir.path / ("ckpt-rank" + std::to_string(world().rank()) + ".npz");
+    Net<double> a(8, Norm::none);
+    optim::Adam<double> opt_a(a.parameters(), {.lr = 0.01});
+    train::TrainerOptions first = base;
+    first.epochs = 2;
+    first.checkpoint = mine.string();
+    train::Trainer t_a(a, opt_a, set, net_loss<double>, first);
+    t_a.distribute(world());
+    t_a.fit();
+    world().barrier();
+    BOOST_TEST(fs::exists(shared));
+    if (!world().is_main()) BOOST_TEST(!fs::exists(mine));
+
+    // Resumed in a world of one (rank 0 alone), and on every rank: both finish as the reference.
+    if (world().is_main()) {
+        Net<double> solo(99, Norm::none);
+        optim::Adam<double> opt_solo(solo.parameters(), {.lr = 0.01});
+        train::Trainer t_solo(solo, opt_solo, set, net_loss<double>, base);
+        t_solo.resume(shared.string());
+        t_solo.fit();
+        BOOST_TEST(t_solo.history().epochs.size() == 4u);
+        double diff = 0;
+        for (std::size_t k = 0; k < solo.parameters().size(); ++k)
+            diff = std::max(diff, double(xt::amax(xt::abs(solo.parameters()[k].data() - ref.parameters()[k].data()))()));
+        BOOST_TEST(diff <= 1e-12);
+    }
+    Net<double> b(99, Norm::none);
+    optim::Adam<double> opt_b(b.parameters(), {.lr = 0.01});
+    train::Trainer t_b(b, opt_b, set, net_loss<double>, base);
+    t_b.resume(shared.string());
+    t_b.distribute(world());
+    t_b.fit();
+    BOOST_TEST(t_b.history().epochs.size() == 4u);
+    BOOST_TEST(relative_difference(b, ref) <= 1e-12);
+    world().barrier();  // before rank 0's TempDir goes
+}
+
+BOOST_AUTO_TEST_CASE(trainer_metrics_are_the_whole_sets) {
+    const auto set = blob_set<float>(40), test = blob_set<float>(31);
+    Net<float> net(11, Norm::batch);
+    optim::Adam<float> opt(net.parameters(), {.lr = 0.01});
+    train::Trainer t(net, opt, set, net_loss<float>, {.epochs = 2, .batch_size = 12, .verbose = false});
+    t.add_metric("loss", [](Net<float>& n, const data::TensorBatch<float>& b) { return double(net_loss(n, b).item()); });
+    t.evaluate_on("test", test);
+    t.distribute(world());
+    BOOST_TEST(t.world_size() == world().world_size());
+    const auto& h = t.fit();
+    // Every rank reports the same numbers, and they are the whole test set's: what rank 0's
+    // model gives on all 31 rows in one process.
+    const double got = h.epochs.back().at("test_loss");
+    BOOST_TEST(same_on_every_rank(got));
+    net.eval();
+    const double want = [&] {
+        NoGradGuard no_grad;
+        std::vector<std::size_t> all(31);
+        std::iota(all.begin(), all.end(), 0);
+        return double(net_loss(net, test.batch(all)).item());
+    }();
+    BOOST_TEST(std::abs(got - want) <= 1e-5 * (1 + want));
+    // A batch that leaves a rank fewer than two rows (batch norm) is refused.
+    Net<float> other(11, Norm::batch);
+    optim::SGD<float> sgd(other.parameters(), {.lr = 0.1});
+    train::Trainer small(other, sgd, set, net_loss<float>, {.epochs = 1, .batch_size = 3, .verbose = false});
+    BOOST_CHECK_THROW(small.distribute(world()), ValueError);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
