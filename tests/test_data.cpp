@@ -18,6 +18,7 @@
 #include "data/dataset.hpp"
 #include "data/idx.hpp"
 #include "expect_error.hpp"
+#include "fixtures.hpp"
 
 namespace fs = std::filesystem;
 namespace xd = xg::data;
@@ -477,6 +478,40 @@ BOOST_AUTO_TEST_CASE(fashion_mnist_split_and_batches) {
     std::size_t rows = 0;
     while (auto b = batches.next()) rows += b->y.size();
     BOOST_TEST(rows == 12000u);
+}
+
+BOOST_AUTO_TEST_CASE(shard_splits_a_batch_over_ranks) {
+    const std::vector<std::size_t> rows{10, 11, 12, 13, 14, 15, 16};
+    // 7 rows over 3 ranks: 3, 2, 2, contiguous, in order.
+    BOOST_TEST((std::vector<std::size_t>(xd::shard(rows, 0, 3).begin(), xd::shard(rows, 0, 3).end()) ==
+                std::vector<std::size_t>{10, 11, 12}));
+    BOOST_TEST(xd::shard(rows, 1, 3).front() == 13u);
+    BOOST_TEST(xd::shard(rows, 2, 3).size() == 2u);
+    BOOST_TEST(xd::shard(rows, 0, 1).size() == 7u);
+    // Fewer rows than ranks: the last ranks get none.
+    BOOST_TEST(xd::shard(std::span(rows).first(2), 2, 3).empty());
+    BOOST_TEST(xd::shard(std::span<const std::size_t>(), 0, 2).empty());
+    BOOST_CHECK_THROW(xd::shard(rows, 3, 3), xg::ValueError);
+    BOOST_CHECK_THROW(xd::shard(rows, 0, 0), xg::ValueError);
+    // Every rank's Batches, side by side in one process: each epoch is partitioned.
+    xd::Dataset d = xgt::blobs(23, 1);
+    for (std::size_t i = 0; i < d.size(); ++i) d.labels(i) = static_cast<std::int64_t>(i);
+    d.num_classes = d.size();
+    std::vector<int> seen(d.size(), 0);
+    for (std::size_t r = 0; r < 4; ++r) {
+        xd::Batches b(d, 8, 5, {.rank = r, .world_size = 4});
+        while (auto batch = b.next())
+            for (std::size_t i = 0; i < batch->y.size(); ++i) ++seen[static_cast<std::size_t>(batch->y(i))];
+    }
+    BOOST_TEST(std::all_of(seen.begin(), seen.end(), [](int s) { return s == 1; }));
+    // The same random draw on every rank, each its shard.
+    std::mt19937_64 g0(3), g1(3), whole(3);
+    const xd::Batch b0 = xd::random_batch(d, 5, g0, 0, 2), b1 = xd::random_batch(d, 5, g1, 1, 2);
+    const xd::Batch all = xd::random_batch(d, 5, whole);
+    BOOST_TEST(b0.y.size() == 3u);
+    BOOST_TEST(b1.y.size() == 2u);
+    BOOST_TEST(b1.y(1) == all.y(4));
+    BOOST_CHECK_THROW(xd::random_batch(d, 5, g0, 2, 2), xg::ValueError);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -277,4 +277,71 @@ BOOST_AUTO_TEST_CASE(dot_export_names_ops_and_shapes) {
     BOOST_TEST(dot.find("y: (1, 1)") != std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(post_accumulate_grad_hook_runs_when_the_leafs_last_use_is_done) {
+    // y = (w h)^2 + x with h = x after a chain of 20 ops: w is used once near the output, so its
+    // gradient is complete (and its hook runs) before the pass goes down the chain; that is where
+    // DataParallel starts all-reducing. x, used at both ends, gets its hook last, with the whole
+    // gradient. dy/dw = 2 w h^2 = 36, dy/dx = 2 w^2 h + 1 = 25.
+    V w(A{2.0}, true, "w"), x(A{3.0}, true, "x"), unused(A{1.0}, true);
+    std::vector<std::string> order;
+    std::vector<double> seen;
+    bool x_done_before_w = true;
+    w.register_post_accumulate_grad_hook([&](const V& v) {
+        order.push_back("w");
+        seen.push_back(v.grad().data()(0));
+        x_done_before_w = x.has_grad();
+    });
+    const std::uint64_t xid = x.register_post_accumulate_grad_hook([&](const V& v) {
+        order.push_back("x");
+        seen.push_back(v.grad().data()(0));
+    });
+    unused.register_post_accumulate_grad_hook([&](const V&) { order.push_back("unused"); });
+    V h = x;
+    for (int i = 0; i < 20; ++i) h = h * 1.0;
+    const V wh = w * h;
+    const V y = wh * wh + x;
+    y.backward({.retain_graph = true});
+    BOOST_TEST((order == std::vector<std::string>{"w", "x"}));
+    BOOST_TEST((seen == std::vector<double>{36.0, 25.0}));
+    BOOST_TEST(!x_done_before_w);
+    // Accumulation: the second pass's hook sees the sum.
+    y.backward();
+    BOOST_TEST(seen.back() == 50.0);
+    BOOST_TEST(x.remove_hook(xid));
+    BOOST_TEST(!x.remove_hook(xid));
+    order.clear();
+    (x * 2.0).backward();
+    BOOST_TEST(order.empty());
+    // xg::grad touches no .grad(): no hook.
+    (void)xg::grad(xg::sum(w * w), {w});
+    BOOST_TEST(order.empty());
+    // Only leaves that require grad have hooks.
+    BOOST_CHECK_THROW(wh.register_post_accumulate_grad_hook([](const V&) {}), xg::GraphError);
+    BOOST_CHECK_THROW(V(A{1.0}).register_post_accumulate_grad_hook([](const V&) {}), xg::GraphError);
+    BOOST_CHECK_THROW(w.register_post_accumulate_grad_hook(nullptr), xg::GraphError);
+}
+
+BOOST_AUTO_TEST_CASE(post_accumulate_grad_hook_edge_cases) {
+    // A leaf that is the root itself; a hook that throws (the exception leaves backward()).
+    V a(A{1.0, 2.0}, true);
+    int runs = 0;
+    a.register_post_accumulate_grad_hook([&](const V&) { ++runs; });
+    a.backward(V(A{1.0, 1.0}));
+    BOOST_TEST(runs == 1);
+    V b(A{1.0}, true);
+    b.register_post_accumulate_grad_hook([&](const V&) { throw xg::ValueError("hook failed"); });
+    BOOST_CHECK_THROW(xg::sum(b * b).backward(), xg::ValueError);
+    // Hooks go with their variable: a freed leaf takes its hooks along.
+    { V c(A{1.0}, true); c.register_post_accumulate_grad_hook([](const V&) {}); }
+    // A long chain with a hooked leaf at its start: the count is kept without recursion.
+    V d(A{1.0}, true);
+    int d_runs = 0;
+    d.register_post_accumulate_grad_hook([&](const V&) { ++d_runs; });
+    V chain = d;
+    for (int i = 0; i < 100000; ++i) chain = chain + 1.0;
+    chain.backward();
+    BOOST_TEST(d_runs == 1);
+    BOOST_TEST(d.grad().data()(0) == 1.0);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
