@@ -344,7 +344,7 @@ void plot_accuracy(const fs::path& out, const std::string& model, const std::str
     support::save_png(fig, out / "accuracy.png");
 }
 
-int run(int argc, char** argv) {
+int run(int argc, char** argv, const xg::dist::Context& world) {
     support::Cli cli("convnet", "Trains the book's SimpleConvNet or DeepConvNet on Fashion-MNIST.");
     cli.add_data_flag();
     cli.options().add_options()
@@ -394,13 +394,18 @@ int run(int argc, char** argv) {
 
     const nn::Init init = cli.get_or<nn::Init>("init", arch == Arch::simple ? nn::Init::normal(0.01) : nn::Init::he());
     ConvNet net(arch, side, classes, init, common->seed);
-    fmt::print("data: {} ({} train, {} test images of {}x{}, {} classes)\n", cli.data_dir(), train_set.size(),
-               test_set.size(), side, side, classes);
-    fmt::print("model: {} (init {}), {} features into the first Linear\n{}", net.repr(), init.str(), net.flat_size(),
-               net.str());
+    const bool main_rank = world.is_main();
     std::size_t parameters = 0;
     for (const V& p : net.parameters()) parameters += p.data().size();
-    fmt::print("{} parameters\n", parameters);
+    if (main_rank) {
+        fmt::print("data: {} ({} train, {} test images of {}x{}, {} classes)\n", cli.data_dir(), train_set.size(),
+                   test_set.size(), side, side, classes);
+        fmt::print("model: {} (init {}), {} features into the first Linear\n{}", net.repr(), init.str(),
+                   net.flat_size(), net.str());
+        fmt::print("{} parameters\n", parameters);
+        if (world.world_size() > 1)
+            fmt::print("ranks: {} (a global batch split over them)\n", world.world_size());
+    }
     const xg::Array<float> filters_before = net.first_filters().data();
 
     xg::optim::Adam<float> adam(net.parameters(), {.lr = cli.get<double>("lr")});
@@ -420,8 +425,10 @@ int run(int argc, char** argv) {
     auto clock = std::make_shared<TrainingClock>();
     trainer.add_callback(clock);
 
+    trainer.distribute(world);  // data-parallel under mpirun (scripts/run --np N); nothing alone
     const train::History& history = trainer.fit();
     if (history.epochs.empty()) throw xg::ValueError("no epoch was trained");
+    if (!main_rank) return 0;  // rank 0 reports, plots and writes
     double training_seconds = 0, total_seconds = 0, best = 0;
     for (double s : clock->seconds()) training_seconds += s;
     for (const auto& e : history.epochs) {
@@ -473,5 +480,6 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    return support::guarded_main("convnet", [&] { return run(argc, argv); });
+    xg::dist::Context world(argc, argv);
+    return support::guarded_main("convnet", [&] { return run(argc, argv, world); }, &world);
 }

@@ -1,5 +1,8 @@
 // The main job: trains a MultiLayerNet on Fashion-MNIST (or any directory of the four MNIST IDX
 // files) and reports per-epoch progress and the final test accuracy. scripts/run runs it.
+// Started by mpirun (`scripts/run --np 2`), it trains data-parallel: each rank takes its share of
+// every global batch of --batch-size rows, gradients are averaged over the ranks, and rank 0
+// prints and writes the files. Batch norm's statistics are then each rank's own part's.
 #include <cstdio>
 #include <filesystem>
 
@@ -7,6 +10,7 @@
 #include <fmt/ranges.h>
 
 #include "data/dataset.hpp"
+#include "dist/context.hpp"
 #include "nn/nn.hpp"
 #include "optim/factory.hpp"
 #include "support/cli.hpp"
@@ -43,7 +47,7 @@ void plot_history(const fs::path& out, const train::History& history) {
     support::save_png(fig, out / "training.png");
 }
 
-int run(int argc, char** argv) {
+int run(int argc, char** argv, const dist::Context& world) {
     support::Cli cli("train", "Trains a MultiLayerNet on Fashion-MNIST (or --data DIR) and reports test accuracy.", 1);
     cli.add_data_flag();
     cli.options().add_options()
@@ -123,20 +127,28 @@ int run(int argc, char** argv) {
     trainer.add_metric("accuracy", train::accuracy);
     trainer.evaluate_on("test", sets.test);
     if (schedule) trainer.set_schedule(*schedule);
+    const bool main_rank = world.is_main();
     if (resume) {
-        trainer.resume(checkpoint);
-        fmt::print("resumed from {} after epoch {}\n", checkpoint, trainer.history().epochs.size());
+        trainer.resume(checkpoint);  // every rank reads it; the run may have had another number of ranks
+        if (main_rank) fmt::print("resumed from {} after epoch {}\n", checkpoint, trainer.history().epochs.size());
     }
+    trainer.distribute(world);  // rank 0's model to every rank (nothing in a world of one)
 
-    fmt::print("data: {} ({} train, {} test samples, {} features, {} classes)\n", dir, sets.train.size(),
-               sets.test.size(), sets.train.features(), sets.train.classes());
-    fmt::print("model: {}\noptimizer: {} lr {}, schedule {}\n", net.repr(), optimizer->name(), optimizer->lr(),
-               schedule_name);
+    if (main_rank) {
+        fmt::print("data: {} ({} train, {} test samples, {} features, {} classes)\n", dir, sets.train.size(),
+                   sets.test.size(), sets.train.features(), sets.train.classes());
+        fmt::print("model: {}\noptimizer: {} lr {}, schedule {}\n", net.repr(), optimizer->name(), optimizer->lr(),
+                   schedule_name);
+        if (world.world_size() > 1)
+            fmt::print("ranks: {} (a global batch of {} rows split over them)\n", world.world_size(),
+                       trainer.options().batch_size);
+    }
     const train::History& history = trainer.fit();
     if (history.epochs.empty()) throw ValueError("no epoch was trained");
     double seconds = 0;
     for (const auto& e : history.epochs) seconds += e.seconds;
     const train::EpochMetrics& last = history.epochs.back();
+    if (!main_rank) return 0;
     fmt::print("final test accuracy: {:.4f} (train {:.4f}) after {} epochs, {:.1f}s of training\n",
                last.at("test_accuracy"), last.at("train_accuracy"), last.epoch, seconds);
     support::verdict("the default settings reach a test accuracy of at least 0.88 in under two minutes",
@@ -151,5 +163,6 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    return support::guarded_main("train", [&] { return run(argc, argv); });
+    dist::Context world(argc, argv);
+    return support::guarded_main("train", [&] { return run(argc, argv, world); }, &world);
 }

@@ -88,10 +88,11 @@ bool verdict(std::string_view claim, std::string_view observed, bool agrees) {
     return verdict(claim, observed, agrees, std::cout);
 }
 
-int guarded_main(std::string_view program, const std::function<int()>& body) {
+int guarded_main(std::string_view program, const std::function<int()>& body, const dist::Context* world) {
     const auto fail = [&](std::string message) {
         std::replace(message.begin(), message.end(), '\n', ' ');  // one line, whatever the message
         std::cout.flush();
+        if (world && world->world_size() > 1) world->abort(fmt::format("{}: error: {}", program, message));
         fmt::print(stderr, "{}: error: {}\n", program, message);
         return 1;
     };

@@ -24,6 +24,7 @@
 #include <boost/program_options.hpp>
 
 #include "data/dataset.hpp"
+#include "dist/context.hpp"
 #include "support/flag.hpp"
 
 namespace xg::support {
@@ -93,6 +94,8 @@ bool verdict(std::string_view claim, std::string_view observed, bool agrees);  /
 // Runs an example's body, turning an exception into "<program>: error: <message>" on stderr and
 // exit status 1, so a bad flag, a missing file or an allocation the machine refuses ends with one
 // clear line instead of an abort.
-int guarded_main(std::string_view program, const std::function<int()>& body);
+// With `world` (a program started by mpirun), a rank that fails ends the whole job
+// (dist::Context::abort) instead of leaving the other ranks waiting in a collective.
+int guarded_main(std::string_view program, const std::function<int()>& body, const dist::Context* world = nullptr);
 
 }  // namespace xg::support
