@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# A rank that fails ends the whole MPI job in bounded time, never a silent hang:
+#   check_dist_failure.sh MPIRUN DIST_FAILURE
+# For each of "throw" and "kill" (tests/dist_failure.cpp), runs 2 ranks under a 120 s timeout
+# and wants a non-zero status well before it; for "throw", rank 1's message on stderr.
+set -uo pipefail
+mpirun=$1 program=$2
+root=(); [ "$(id -u)" -ne 0 ] || root=(--allow-run-as-root)
+status=0
+for mode in throw kill; do
+  start=$(date +%s)
+  out=$(timeout 120 "$mpirun" --oversubscribe "${root[@]}" -np 2 "$program" "$mode" 2>&1)
+  rc=$? seconds=$(( $(date +%s) - start ))
+  if [ "$rc" -eq 124 ]; then
+    echo "FAIL $mode: the job was still running after 120 s (a hang)"; status=1; continue
+  fi
+  if [ "$rc" -eq 0 ]; then
+    echo "FAIL $mode: the job ended with status 0"; status=1; continue
+  fi
+  # What shows that rank 1 failed as planned (not, say, that the program could not start).
+  if [ "$mode" = throw ]; then want="rank 1 of 2: error: a failure planted on rank 1 at batch 3"
+  else want="exited on signal 9"; fi
+  if ! grep -q "$want" <<<"$out"; then
+    echo "FAIL $mode: '$want' is not in the output:"; echo "$out" | head -20; status=1; continue
+  fi
+  echo "ok $mode: the job ended with status $rc after ${seconds}s"
+done
+exit $status
