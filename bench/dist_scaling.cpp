@@ -1,0 +1,140 @@
+// dist_scaling: data-parallel training steps on MPI ranks (dist::DataParallel), for
+// scripts/bench-dist, which runs it on 1 and 2 ranks:
+//
+//   mpirun -np N dist_scaling --model mlp|cnn [--batch 256] [--steps 60] [--no-overlap] [--bucket-kb 1024]
+//
+// The models are the main job's MultiLayerNet 784-256-128-10 (ReLU, batch norm, Adam) and the
+// book's SimpleConvNet (conv 30 5x5, ReLU, 2x2 max pool, Linear 100, ReLU, Linear 10, Adam), on
+// fixed random images; each rank takes batch / N of the global batch. After 10 warm-up steps it
+// times `steps` steps (zero_grad, forward, loss, backward, DataParallel::finish, Adam) with a
+// barrier before and after, and prints "key value" lines (rank 0):
+//   images_per_second   global batch * steps / wall time (the slowest rank's)
+//   step_ms             wall time per step
+//   wait_ms             per step, the time finish() waited for all-reduces (mean over ranks)
+//   bytes_per_step      bytes each rank all-reduces per step
+//   buckets             all-reduces per step
+// Single-threaded BLAS per rank (OPENBLAS_NUM_THREADS=1).
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "xgrad.hpp"
+
+namespace {
+
+using namespace xg;
+using V = Variable<float>;
+
+std::unique_ptr<nn::Module<float>> make_model(const std::string& name) {
+    if (name == "mlp")
+        return std::make_unique<nn::MultiLayerNet<float>>(nn::MultiLayerNetOptions{
+            .input_size = 784, .hidden_sizes = {256, 128}, .output_size = 10, .use_batchnorm = true, .seed = 1});
+    auto net = std::make_unique<nn::Sequential<float>>();
+    net->push_back(std::make_shared<nn::Conv2d<float>>(1, 30, 5));
+    net->push_back(std::make_shared<nn::ReLU<float>>());
+    net->push_back(std::make_shared<nn::MaxPool2d<float>>(Pool2dOptions{.kernel = 2}));
+    net->push_back(std::make_shared<nn::Flatten<float>>());
+    net->push_back(std::make_shared<nn::Linear<float>>(30 * 12 * 12, 100));
+    net->push_back(std::make_shared<nn::ReLU<float>>());
+    net->push_back(std::make_shared<nn::Linear<float>>(100, 10));
+    return net;
+}
+
+V forward(nn::Module<float>& m, const V& x) {
+    if (auto* mlp = dynamic_cast<nn::MultiLayerNet<float>*>(&m)) return mlp->forward(x);
+    return static_cast<nn::Sequential<float>&>(m).forward(x);
+}
+
+int run(int argc, char** argv, const dist::Context& world) {
+    std::string model = "mlp";
+    std::size_t batch = 256, steps = 60, bucket_kb = 1024;
+    bool overlap = true;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        auto value = [&]() -> std::string {
+            if (i + 1 >= argc) throw ValueError(fmt::format("{} needs a value", a));
+            return argv[++i];
+        };
+        auto count = [&](std::size_t lo, std::size_t hi) {
+            const std::string v = value();
+            std::size_t n = 0, used = 0;
+            try {
+                n = std::stoul(v, &used);
+            } catch (const std::exception&) {
+                used = 0;
+            }
+            if (used != v.size() || n < lo || n > hi)
+                throw ValueError(fmt::format("{} must be an integer in [{}, {}], got '{}'", a, lo, hi, v));
+            return n;
+        };
+        if (a == "--model") {
+            model = value();
+            if (model != "mlp" && model != "cnn") throw ValueError(fmt::format("--model must be mlp or cnn, got '{}'", model));
+        } else if (a == "--batch") {
+            batch = count(1, 65536);
+        } else if (a == "--steps") {
+            steps = count(1, 100000);
+        } else if (a == "--bucket-kb") {
+            bucket_kb = count(1, 1 << 20);
+        } else if (a == "--no-overlap") {
+            overlap = false;
+        } else {
+            throw ValueError(fmt::format("unknown argument '{}' (see the comment at the top of bench/dist_scaling.cpp)", a));
+        }
+    }
+    const auto ranks = static_cast<std::size_t>(world.world_size()), rank = static_cast<std::size_t>(world.rank());
+    if (batch < 2 * ranks) throw ValueError(fmt::format("--batch {} leaves a rank fewer than 2 rows", batch));
+
+    auto net = make_model(model);
+    optim::Adam<float> adam(net->parameters(), {.lr = 1e-3});
+    dist::DataParallel<float> dp(world, *net, {.bucket_bytes = bucket_kb * 1024, .overlap = overlap});
+
+    // Fixed random images and labels for the whole global batch; this rank's rows are its shard.
+    std::vector<std::size_t> all(batch);
+    for (std::size_t i = 0; i < batch; ++i) all[i] = i;
+    const auto mine = data::shard(all, rank, ranks);
+    std::mt19937_64 gen(20261130);
+    std::uniform_real_distribution<float> pixel(0.0f, 1.0f);
+    const Shape shape = model == "mlp" ? Shape{mine.size(), 784} : Shape{mine.size(), 1, 28, 28};
+    Array<float> x = Array<float>::from_shape(shape);
+    for (std::size_t skip = 0; skip < mine.front() * 784; ++skip) (void)pixel(gen);
+    for (float& v : x) v = pixel(gen);
+    Labels y = Labels::from_shape({mine.size()});
+    for (std::size_t i = 0; i < mine.size(); ++i) y(i) = static_cast<std::int64_t>((mine[i] * 7) % 10);
+    const V input(std::move(x));
+    const float scale = static_cast<float>(ranks * mine.size()) / static_cast<float>(batch);
+
+    auto step = [&] {
+        adam.zero_grad();
+        const V loss = softmax_cross_entropy(forward(*net, input), y) * scale;
+        loss.backward();
+        dp.finish();
+        adam.step();
+    };
+    for (int i = 0; i < 10; ++i) step();
+    dp.reset_stats();
+    world.barrier();
+    const auto start = std::chrono::steady_clock::now();
+    for (std::size_t i = 0; i < steps; ++i) step();
+    world.barrier();
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double wait = world.all_reduce_sum(dp.stats().wait_seconds) / static_cast<double>(ranks);
+    if (!world.is_main()) return 0;
+    const double n = static_cast<double>(steps);
+    fmt::print("model {}\nranks {}\nbatch {}\noverlap {}\n", model, ranks, batch, overlap ? 1 : 0);
+    fmt::print("images_per_second {:.1f}\nstep_ms {:.3f}\nwait_ms {:.3f}\n", static_cast<double>(batch) * n / seconds,
+               1000 * seconds / n, 1000 * wait / n);
+    fmt::print("bytes_per_step {}\nbuckets {}\n", dp.stats().bytes / steps, dp.stats().buckets / steps);
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    return dist::run(argc, argv, [&](dist::Context& world) { return run(argc, argv, world); });
+}
