@@ -13,6 +13,8 @@
 //   wait_ms             per step, the time finish() waited for all-reduces (mean over ranks)
 //   bytes_per_step      bytes each rank all-reduces per step
 //   buckets             all-reduces per step
+//   compute_ms          per step, zero_grad + forward + loss + backward (mean over ranks; and
+//   compute_slowest_ms  the slowest rank's), finish_ms (DataParallel::finish), update_ms (Adam)
 // Single-threaded BLAS per rank (OPENBLAS_NUM_THREADS=1).
 #include <chrono>
 #include <cstdio>
@@ -20,6 +22,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -109,27 +112,46 @@ int run(int argc, char** argv, const dist::Context& world) {
     const V input(std::move(x));
     const float scale = static_cast<float>(ranks * mine.size()) / static_cast<float>(batch);
 
+    // Where each step goes on this rank: forward and backward, finish(), the update.
+    using Clock = std::chrono::steady_clock;
+    double compute = 0, finishing = 0, update = 0;
+    auto between = [](Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
     auto step = [&] {
+        const auto t0 = Clock::now();
         adam.zero_grad();
         const V loss = softmax_cross_entropy(forward(*net, input), y) * scale;
         loss.backward();
+        const auto t1 = Clock::now();
         dp.finish();
+        const auto t2 = Clock::now();
         adam.step();
+        const auto t3 = Clock::now();
+        compute += between(t0, t1);
+        finishing += between(t1, t2);
+        update += between(t2, t3);
     };
     for (int i = 0; i < 10; ++i) step();
     dp.reset_stats();
+    compute = finishing = update = 0;
     world.barrier();
     const auto start = std::chrono::steady_clock::now();
     for (std::size_t i = 0; i < steps; ++i) step();
     world.barrier();
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const double wait = world.all_reduce_sum(dp.stats().wait_seconds) / static_cast<double>(ranks);
+    std::vector<double> parts{compute, finishing, update};
+    std::vector<double> slowest = parts;
+    world.all_reduce_sum(parts);
+    world.all_reduce_max(slowest);
     if (!world.is_main()) return 0;
     const double n = static_cast<double>(steps);
     fmt::print("model {}\nranks {}\nbatch {}\noverlap {}\n", model, ranks, batch, overlap ? 1 : 0);
     fmt::print("images_per_second {:.1f}\nstep_ms {:.3f}\nwait_ms {:.3f}\n", static_cast<double>(batch) * n / seconds,
                1000 * seconds / n, 1000 * wait / n);
     fmt::print("bytes_per_step {}\nbuckets {}\n", dp.stats().bytes / steps, dp.stats().buckets / steps);
+    const double r = static_cast<double>(ranks);
+    fmt::print("compute_ms {:.3f}\ncompute_slowest_ms {:.3f}\nfinish_ms {:.3f}\nupdate_ms {:.3f}\n",
+               1000 * parts[0] / r / n, 1000 * slowest[0] / n, 1000 * parts[1] / r / n, 1000 * parts[2] / r / n);
     return 0;
 }
 

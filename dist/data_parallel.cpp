@@ -125,6 +125,7 @@ DataParallel<T>::DataParallel(const Context& ctx, const nn::Module<T>& module, D
     }
     for (auto& b : buckets_) b->buffer.resize(b->buffer.size() + b->params.size());  // the flags
     ready_.assign(params_.size(), false);
+    if (ctx_.world_size() == 1) return;  // nothing to average: no hooks, no copies
     for (std::size_t k = 0; k < params_.size(); ++k)
         hook_ids_.push_back(params_[k].register_post_accumulate_grad_hook([this, k](const Variable<T>&) {
             on_grad_ready(k);
@@ -133,7 +134,7 @@ DataParallel<T>::DataParallel(const Context& ctx, const nn::Module<T>& module, D
 
 template <class T>
 DataParallel<T>::~DataParallel() {
-    for (std::size_t k = 0; k < params_.size(); ++k) params_[k].remove_hook(hook_ids_[k]);
+    for (std::size_t k = 0; k < hook_ids_.size(); ++k) params_[k].remove_hook(hook_ids_[k]);
     // All-reduces still in flight (a step abandoned by an exception) write into the buffers:
     // wait for them before the buffers go.
     for (auto& b : buckets_)
@@ -164,14 +165,16 @@ void DataParallel<T>::on_grad_ready(std::size_t k) {
     progress();
 }
 
+// The last bucket is never started here: see finish().
 template <class T>
 void DataParallel<T>::start_ready_buckets() {
-    while (next_start_ < buckets_.size() && buckets_[next_start_]->ready == buckets_[next_start_]->params.size())
+    while (next_start_ + 1 < buckets_.size() && buckets_[next_start_]->ready == buckets_[next_start_]->params.size())
         start(*buckets_[next_start_++]);
 }
 
+// Fills the bucket's buffer and all-reduces it: non-blocking, or (`blocking`) at once.
 template <class T>
-void DataParallel<T>::start(Bucket& b) {
+void DataParallel<T>::start(Bucket& b, bool blocking) {
     T* buf = b.buffer.data();
     T* flags = buf + (b.buffer.size() - b.params.size());
     for (std::size_t j = 0; j < b.params.size(); ++j) {
@@ -189,7 +192,11 @@ void DataParallel<T>::start(Bucket& b) {
         throw DistError(fmt::format("DataParallel: a bucket of {} elements is more than MPI's int count; lower "
                                     "bucket_bytes",
                                     b.buffer.size()));
-    if (ctx_.world_size() > 1)
+    if (blocking)
+        detail::check_mpi(MPI_Allreduce(MPI_IN_PLACE, buf, static_cast<int>(b.buffer.size()), mpi_type<T>(), MPI_SUM,
+                                        MPI_COMM_WORLD),
+                          "MPI_Allreduce (DataParallel)");
+    else
         detail::check_mpi(MPI_Iallreduce(MPI_IN_PLACE, buf, static_cast<int>(b.buffer.size()), mpi_type<T>(), MPI_SUM,
                                          MPI_COMM_WORLD, &b.request),
                           "MPI_Iallreduce (DataParallel)");
@@ -210,9 +217,18 @@ void DataParallel<T>::progress() {
 template <class T>
 void DataParallel<T>::finish() {
     if (!sync_) throw GraphError("DataParallel::finish: set_sync(true) first (gradients are only accumulating)");
+    if (ctx_.world_size() == 1) {  // the gradients are already the mean over the one rank
+        ++stats_.steps;
+        return;
+    }
     stats_.overlapped_buckets += static_cast<double>(next_start_);
-    while (next_start_ < buckets_.size()) start(*buckets_[next_start_++]);
+    // The last bucket holds the gradients backward completes last (the first layers'): starting
+    // it before finish() would hide nothing, and Open MPI's blocking all-reduce is about twice as
+    // fast as its non-blocking one (0.20 against 0.37 ms for 940 KB on 2 ranks here). It is the
+    // last collective on every rank, so the order of collectives stays the same everywhere.
     const auto t0 = std::chrono::steady_clock::now();
+    while (next_start_ + 1 < buckets_.size()) start(*buckets_[next_start_++]);
+    if (next_start_ < buckets_.size()) start(*buckets_[next_start_++], true);
     for (auto& b : buckets_) detail::check_mpi(MPI_Wait(&b->request, MPI_STATUS_IGNORE), "MPI_Wait (DataParallel)");
     stats_.wait_seconds += seconds_since(t0);
     ++stats_.steps;

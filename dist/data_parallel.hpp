@@ -16,7 +16,9 @@
 // each parameter (Variable::register_post_accumulate_grad_hook) tells when its gradient is final;
 // when all of a bucket's are, the bucket is copied into one buffer and handed to MPI_Iallreduce,
 // so the transfer overlaps the rest of backward. Buckets start in the same order on every rank (a
-// bucket whose gradients are final waits for those before it), as collectives must.
+// bucket whose gradients are final waits for those before it), as collectives must. The last
+// bucket (the first layers' gradients, which backward completes last) is all-reduced in finish()
+// with a blocking MPI_Allreduce, faster than the non-blocking one when nothing is left to overlap.
 //
 // Averaging is the mean over ranks of each rank's gradient: with unequal parts of a batch (an
 // uneven last batch), scale each rank's loss by world_size * rows_here / rows_in_batch before
@@ -27,7 +29,8 @@
 // finish(): a second would finish buckets twice (GraphError); to accumulate several backward
 // passes, set_sync(false) for all but the last.
 //
-// Not thread-safe; the thread that made the Context calls it.
+// In a world of one it does nothing (no hooks, no copies): the same program runs alone at full
+// speed. Not thread-safe; the thread that made the Context calls it.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -54,7 +57,7 @@ struct CommStats {
     std::size_t steps = 0;            // finish() calls
     std::size_t buckets = 0;          // all-reduces started
     std::size_t bytes = 0;            // bytes all-reduced (each rank's buffer, summed over buckets)
-    double wait_seconds = 0;          // time finish() spent waiting for all-reduces to complete
+    double wait_seconds = 0;          // time finish() spent in all-reduces (starting and waiting)
     double overlapped_buckets = 0;    // buckets started before finish() (during backward)
 };
 
@@ -91,7 +94,7 @@ private:
     struct Bucket;
     void on_grad_ready(std::size_t param);
     void start_ready_buckets();
-    void start(Bucket& b);
+    void start(Bucket& b, bool blocking = false);
     void progress();
 
     const Context& ctx_;
