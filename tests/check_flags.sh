@@ -144,6 +144,12 @@ refused convnet_step model time wide 32
 refused convnet_step BATCH time simple 0
 refused convnet_step STEPS memory deep 100 -1
 refused convnet_step usage time simple
+refused dist_scaling --model --model lenet
+refused dist_scaling --batch --batch 0
+refused dist_scaling --batch --batch 1
+refused dist_scaling --steps --steps 1e3
+refused dist_scaling --bucket-kb --bucket-kb
+refused dist_scaling "'bogus'" bogus
 
 echo "$checked checked, $failed failed"
 [ "$failed" -eq 0 ]
