@@ -74,21 +74,16 @@ void Context::check_count(std::size_t n, const char* what) const {
                                     counts[0], where()));
 }
 
-void Context::all_reduce_sum(std::span<double> values) const {
-    check_count(values.size(), "all_reduce_sum");
+void Context::all_reduce(std::span<double> values, bool max, const char* what) const {
+    check_count(values.size(), what);
     if (world_size_ == 1) return;
-    detail::check_mpi(MPI_Allreduce(MPI_IN_PLACE, values.data(), as_count(values.size(), "all_reduce_sum"), MPI_DOUBLE,
-                        MPI_SUM, MPI_COMM_WORLD),
-          "MPI_Allreduce (all_reduce_sum)");
+    detail::check_mpi(MPI_Allreduce(MPI_IN_PLACE, values.data(), as_count(values.size(), what), MPI_DOUBLE,
+                                    max ? MPI_MAX : MPI_SUM, MPI_COMM_WORLD),
+                      fmt::format("MPI_Allreduce ({})", what));
 }
 
-void Context::all_reduce_max(std::span<double> values) const {
-    check_count(values.size(), "all_reduce_max");
-    if (world_size_ == 1) return;
-    detail::check_mpi(MPI_Allreduce(MPI_IN_PLACE, values.data(), as_count(values.size(), "all_reduce_max"), MPI_DOUBLE,
-                        MPI_MAX, MPI_COMM_WORLD),
-          "MPI_Allreduce (all_reduce_max)");
-}
+void Context::all_reduce_sum(std::span<double> values) const { all_reduce(values, false, "all_reduce_sum"); }
+void Context::all_reduce_max(std::span<double> values) const { all_reduce(values, true, "all_reduce_max"); }
 
 double Context::all_reduce_sum(double value) const {
     all_reduce_sum(std::span<double>(&value, 1));

@@ -66,6 +66,7 @@ public:
 private:
     void start(int* argc, char*** argv);
     void check_count(std::size_t n, const char* what) const;
+    void all_reduce(std::span<double> values, bool max, const char* what) const;
 
     int rank_ = 0;
     int world_size_ = 1;
