@@ -52,26 +52,42 @@ template <class T>
 SyncBatchNorm1d<T>::SyncBatchNorm1d(const Context& ctx, std::size_t features, nn::BatchNormOptions options)
     : nn::BatchNorm1d<T>(features, options), ctx_(ctx), features_(features), options_(options) {}
 
+// Normalises x in training with the global batch's statistics over `axes` (kept as size-1 axes for
+// images), all-reduced over the ranks, and moves the running statistics toward them (biased
+// variance, BatchNorm1d's and BatchNorm2d's rule). `values_per_row` is how many values of a
+// channel one row of x holds (1, or H * W).
+template <class T>
+Variable<T> sync_normalise(const Context& ctx, const Variable<T>& x, std::initializer_list<long> axes, bool keepdims,
+                           double values_per_row, const Variable<T>& gamma, const Variable<T>& beta,
+                           const Variable<T>& running_mean, const Variable<T>& running_var,
+                           const nn::BatchNormOptions& options, const std::string& layer) {
+    const double count = ctx.all_reduce_sum(static_cast<double>(x.shape()[0]) * values_per_row);
+    if (count < 2)
+        throw ValueError(fmt::format("{}: training needs more than one value per feature in the global batch, got {}",
+                                     layer, count));
+    const T n = static_cast<T>(count);
+    const Variable<T> mu = all_reduce_sum(ctx, sum(x, axes, keepdims)) / n;
+    const Variable<T> centred = x - mu;
+    const Variable<T> var = all_reduce_sum(ctx, sum(centred * centred, axes, keepdims)) / n;
+    const Variable<T> y = centred / sqrt(var + static_cast<T>(options.eps)) * gamma + beta;
+    const T m = static_cast<T>(options.momentum);
+    T* rm = running_mean.mutable_data().data();
+    T* rv = running_var.mutable_data().data();
+    for (std::size_t i = 0, k = running_mean.size(); i < k; ++i) {
+        rm[i] = (T(1) - m) * rm[i] + m * mu.data().data()[i];
+        rv[i] = (T(1) - m) * rv[i] + m * var.data().data()[i];
+    }
+    return y;
+}
+
 template <class T>
 Variable<T> SyncBatchNorm1d<T>::forward(const Variable<T>& x) {
     if (!this->is_training() || ctx_.world_size() == 1) return nn::BatchNorm1d<T>::forward(x);
     if (x.ndim() != 2 || x.shape()[1] != features_)
         throw ShapeError(fmt::format("SyncBatchNorm1d: expects input of shape (N, {}), got {} on {}", features_,
                                      shape_str(x.shape()), ctx_.where()));
-    const double rows = ctx_.all_reduce_sum(static_cast<double>(x.shape()[0]));
-    if (rows < 2)
-        throw ValueError(fmt::format("SyncBatchNorm1d: training needs more than one row in the global batch, got {}",
-                                     rows));
-    const T n = static_cast<T>(rows);
-    const Variable<T> mu = all_reduce_sum(ctx_, sum(x, 0)) / n;
-    const Variable<T> centred = x - mu;
-    const Variable<T> var = all_reduce_sum(ctx_, sum(centred * centred, 0)) / n;
-    const T eps = static_cast<T>(options_.eps);
-    const Variable<T> y = centred / sqrt(var + eps) * this->gamma() + this->beta();
-    const T m = static_cast<T>(options_.momentum);
-    this->running_mean().mutable_data() = (T(1) - m) * this->running_mean().data() + m * mu.data();
-    this->running_var().mutable_data() = (T(1) - m) * this->running_var().data() + m * var.data();
-    return y;
+    return sync_normalise(ctx_, x, {0}, false, 1.0, this->gamma(), this->beta(), this->running_mean(),
+                          this->running_var(), options_, "SyncBatchNorm1d");
 }
 
 template <class T>
@@ -79,9 +95,33 @@ std::string SyncBatchNorm1d<T>::repr() const {
     return fmt::format("SyncBatchNorm1d({}, eps={}, momentum={})", features_, options_.eps, options_.momentum);
 }
 
+template <class T>
+SyncBatchNorm2d<T>::SyncBatchNorm2d(const Context& ctx, std::size_t channels, nn::BatchNormOptions options)
+    : nn::BatchNorm2d<T>(channels, options), ctx_(ctx), options_(options) {}
+
+template <class T>
+Variable<T> SyncBatchNorm2d<T>::forward(const Variable<T>& x) {
+    if (!this->is_training() || ctx_.world_size() == 1) return nn::BatchNorm2d<T>::forward(x);
+    const std::size_t c = this->channels();
+    if (x.ndim() != 4 || x.shape()[1] != c)
+        throw ShapeError(fmt::format("SyncBatchNorm2d: expects input of shape (N, {}, H, W), got {} on {}", c,
+                                     shape_str(x.shape()), ctx_.where()));
+    const long channels = static_cast<long>(c);
+    return sync_normalise(ctx_, x, {0, 2, 3}, true, static_cast<double>(x.shape()[2] * x.shape()[3]),
+                          reshape(this->gamma(), {1, channels, 1, 1}), reshape(this->beta(), {1, channels, 1, 1}),
+                          this->running_mean(), this->running_var(), options_, "SyncBatchNorm2d");
+}
+
+template <class T>
+std::string SyncBatchNorm2d<T>::repr() const {
+    return fmt::format("SyncBatchNorm2d({}, eps={}, momentum={})", this->channels(), options_.eps, options_.momentum);
+}
+
 template Variable<float> all_reduce_sum(const Context&, const Variable<float>&);
 template Variable<double> all_reduce_sum(const Context&, const Variable<double>&);
 template class SyncBatchNorm1d<float>;
 template class SyncBatchNorm1d<double>;
+template class SyncBatchNorm2d<float>;
+template class SyncBatchNorm2d<double>;
 
 }  // namespace xg::dist

@@ -1,5 +1,5 @@
 #pragma once
-// Batch normalisation whose batch statistics are those of the whole global batch, over every
+// Batch normalisation (of rows, and of images' channels) whose batch statistics are those of the whole global batch, over every
 // rank (torch.nn.SyncBatchNorm). A plain nn::BatchNorm1d under DataParallel normalises each rank's
 // part of the batch by that part's own mean and variance, so N ranks do not compute what one
 // process with the whole batch would (and its running statistics differ between ranks); this
@@ -14,6 +14,7 @@
 
 #include "dist/context.hpp"
 #include "graph/variable.hpp"
+#include "nn/conv.hpp"
 #include "nn/layers.hpp"
 
 namespace xg::dist {
@@ -37,7 +38,23 @@ private:
     nn::BatchNormOptions options_;
 };
 
+// The same for images (torch.nn.SyncBatchNorm on (N, C, H, W)): an nn::BatchNorm2d whose training
+// statistics per channel are those of every rank's (N, H, W) together.
+template <class T>
+class SyncBatchNorm2d : public nn::BatchNorm2d<T> {
+public:
+    SyncBatchNorm2d(const Context& ctx, std::size_t channels, nn::BatchNormOptions options = {});
+    Variable<T> forward(const Variable<T>& x) override;
+    std::string repr() const override;
+
+private:
+    const Context& ctx_;
+    nn::BatchNormOptions options_;
+};
+
 extern template class SyncBatchNorm1d<float>;
 extern template class SyncBatchNorm1d<double>;
+extern template class SyncBatchNorm2d<float>;
+extern template class SyncBatchNorm2d<double>;
 
 }  // namespace xg::dist

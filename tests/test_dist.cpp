@@ -420,4 +420,43 @@ BOOST_AUTO_TEST_CASE(trainer_metrics_are_the_whole_sets) {
     BOOST_CHECK_THROW(small.distribute(world()), ValueError);
 }
 
+BOOST_AUTO_TEST_CASE(sync_batch_norm_2d_matches_one_process) {
+    // 5 images of 3 channels (2x2) over the ranks (3 + 2, or 2 + 2 + 1): outputs, input gradients,
+    // the parameters' gradients (all-reduced) and the running statistics are those of BatchNorm2d on
+    // all 5 in one process.
+    dist::SyncBatchNorm2d<double> sync(world(), 3);
+    nn::BatchNorm2d<double> plain(3);
+    Array<double> all = Array<double>::from_shape({5, 3, 2, 2}), weights = Array<double>::from_shape({5, 3, 2, 2});
+    std::mt19937_64 gen(4);
+    std::normal_distribution<double> normal(0.0, 2.0);
+    for (double& v : all) v = normal(gen);
+    for (double& v : weights) v = normal(gen);
+    const std::vector<std::size_t> rows{0, 1, 2, 3, 4};
+    const auto mine = data::shard(rows, std::size_t(world().rank()), std::size_t(world().world_size()));
+    auto part_of = [&](const Array<double>& a) {
+        Array<double> p = Array<double>::from_shape({mine.size(), 3, 2, 2});
+        for (std::size_t i = 0; i < mine.size(); ++i)
+            std::copy_n(a.data() + mine[i] * 12, 12, p.data() + i * 12);
+        return p;
+    };
+    Variable<double> x(part_of(all), true), xa(all, true);
+    const Variable<double> y = sync.forward(x), ya = plain.forward(xa);
+    sum(y * Variable<double>(part_of(weights))).backward();
+    sum(ya * Variable<double>(weights)).backward();
+    BOOST_TEST(xgt::close(y.data(), part_of(ya.data()), 1e-12));
+    BOOST_TEST(xgt::close(x.grad().data(), part_of(xa.grad().data()), 1e-12));
+    for (const auto& [mine_p, whole_p] : {std::pair{sync.gamma(), plain.gamma()}, std::pair{sync.beta(), plain.beta()}}) {
+        std::vector<double> g(mine_p.grad().data().begin(), mine_p.grad().data().end());
+        world().all_reduce_sum(g);
+        for (std::size_t c = 0; c < 3; ++c) BOOST_TEST(std::abs(g[c] - whole_p.grad().data()(c)) <= 1e-12);
+    }
+    BOOST_TEST(xgt::close(sync.running_mean().data(), plain.running_mean().data(), 1e-12));
+    BOOST_TEST(xgt::close(sync.running_var().data(), plain.running_var().data(), 1e-12));
+    // Evaluation uses the running statistics, locally, as BatchNorm2d does.
+    sync.eval();
+    plain.eval();
+    BOOST_TEST(xgt::close(sync.forward(Variable<double>(all)).data(), plain.forward(Variable<double>(all)).data(), 1e-12));
+    BOOST_CHECK_THROW(sync.forward(Variable<double>(Array<double>::from_shape({1, 2, 2, 2}))), ShapeError);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
