@@ -87,11 +87,14 @@ void broadcast_buffers(const Context& ctx, const nn::Module<T>& module, int root
 }
 
 // A bucket: some parameters' gradients in one buffer, then one flag per parameter (1 where this
-// rank has a gradient), all-reduced together.
+// rank has a gradient), all-reduced together. The last bucket also carries finish()'s sums: a
+// fixed max_sums slots, then the count of sums passed and its square (equal counts on every rank
+// exactly when the sum of squares is world_size times the square of the mean).
 template <class T>
 struct DataParallel<T>::Bucket {
     std::vector<std::size_t> params;
     std::vector<std::size_t> offsets;  // each parameter's first element in `buffer`
+    std::size_t flags = 0;             // where the flags start in `buffer`
     std::vector<T> buffer;
     MPI_Request request = MPI_REQUEST_NULL;
     std::size_t ready = 0;
@@ -123,7 +126,11 @@ DataParallel<T>::DataParallel(const Context& ctx, const nn::Module<T>& module, D
         bucket_of_[k] = buckets_.size() - 1;
         bytes += size;
     }
-    for (auto& b : buckets_) b->buffer.resize(b->buffer.size() + b->params.size());  // the flags
+    for (auto& b : buckets_) {
+        b->flags = b->buffer.size();
+        b->buffer.resize(b->buffer.size() + b->params.size());
+    }
+    if (!buckets_.empty()) buckets_.back()->buffer.resize(buckets_.back()->buffer.size() + max_sums + 2);
     ready_.assign(params_.size(), false);
     if (ctx_.world_size() == 1) return;  // nothing to average: no hooks, no copies
     for (std::size_t k = 0; k < params_.size(); ++k)
@@ -176,7 +183,7 @@ void DataParallel<T>::start_ready_buckets() {
 template <class T>
 void DataParallel<T>::start(Bucket& b, bool blocking) {
     T* buf = b.buffer.data();
-    T* flags = buf + (b.buffer.size() - b.params.size());
+    T* flags = buf + b.flags;
     for (std::size_t j = 0; j < b.params.size(); ++j) {
         const Variable<T>& p = params_[b.params[j]];
         const std::size_t n = p.size();
@@ -215,11 +222,26 @@ void DataParallel<T>::progress() {
 }
 
 template <class T>
-void DataParallel<T>::finish() {
+void DataParallel<T>::finish(std::span<double> sums) {
     if (!sync_) throw GraphError("DataParallel::finish: set_sync(true) first (gradients are only accumulating)");
+    if (sums.size() > max_sums)
+        throw DistError(fmt::format("DataParallel::finish: {} sums, at most {}", sums.size(), max_sums));
     if (ctx_.world_size() == 1) {  // the gradients are already the mean over the one rank
         ++stats_.steps;
         return;
+    }
+    if (buckets_.empty()) {  // no parameter: the sums travel alone
+        ctx_.all_reduce_sum(sums);
+        ++stats_.steps;
+        return;
+    }
+    {
+        std::vector<T>& last = buckets_.back()->buffer;
+        T* slots = last.data() + (last.size() - max_sums - 2);
+        std::fill_n(slots, max_sums, T(0));
+        for (std::size_t i = 0; i < sums.size(); ++i) slots[i] = static_cast<T>(sums[i]);
+        slots[max_sums] = static_cast<T>(sums.size());
+        slots[max_sums + 1] = static_cast<T>(sums.size() * sums.size());
     }
     stats_.overlapped_buckets += static_cast<double>(next_start_);
     // The last bucket holds the gradients backward completes last (the first layers'): starting
@@ -232,23 +254,33 @@ void DataParallel<T>::finish() {
     for (auto& b : buckets_) detail::check_mpi(MPI_Wait(&b->request, MPI_STATUS_IGNORE), "MPI_Wait (DataParallel)");
     stats_.wait_seconds += seconds_since(t0);
     ++stats_.steps;
-    const T world = static_cast<T>(ctx_.world_size());
+    const T ranks = static_cast<T>(ctx_.world_size());
     for (auto& bp : buckets_) {
         Bucket& b = *bp;
-        const T* flags = b.buffer.data() + (b.buffer.size() - b.params.size());
+        const T* flags = b.buffer.data() + b.flags;
         for (std::size_t j = 0; j < b.params.size(); ++j) {
             const Variable<T>& p = params_[b.params[j]];
             if (flags[j] == T(0)) continue;  // no rank has a gradient for it
             const T* src = b.buffer.data() + b.offsets[j];
             if (!p.has_grad()) p.set_grad(Variable<T>(Array<T>::from_shape(p.shape())));
             T* dst = p.grad().mutable_data().data();
-            for (std::size_t i = 0, n = p.size(); i < n; ++i) dst[i] = src[i] / world;
+            for (std::size_t i = 0, n = p.size(); i < n; ++i) dst[i] = src[i] / ranks;
         }
         b.ready = 0;
         b.started = false;
     }
     std::fill(ready_.begin(), ready_.end(), false);
     next_start_ = 0;
+    {  // checked last: the step is complete and the next one can start, whatever the sums
+        const std::vector<T>& last = buckets_.back()->buffer;
+        const T* slots = last.data() + (last.size() - max_sums - 2);
+        const double world = ctx_.world_size(), count = slots[max_sums], squares = slots[max_sums + 1];
+        if (count != world * static_cast<double>(sums.size()) || squares * world != count * count)
+            throw DistError(fmt::format("DataParallel::finish: the ranks passed different numbers of sums ({} here, "
+                                        "{} over {} ranks)",
+                                        sums.size(), count, ctx_.world_size()));
+        for (std::size_t i = 0; i < sums.size(); ++i) sums[i] = static_cast<double>(slots[i]);
+    }
 }
 
 template void broadcast_parameters(const Context&, const nn::Module<float>&, int);

@@ -34,6 +34,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -80,7 +81,13 @@ public:
     // Waits for this step's all-reduces (starting those not yet started) and writes the mean
     // gradients into the parameters' .grad(). Every rank must call it once per step, also a
     // rank that ran no backward (it contributes zeros).
-    void finish();
+    //
+    // `sums` (at most max_sums values, e.g. this rank's share of the batch's loss) are summed over
+    // the ranks in place, carried by the last all-reduce (in T's precision), so that such numbers
+    // cost no collective, and no wait, of their own. DistError when the ranks pass different
+    // numbers of them (noticed after the all-reduce, whose size never depends on them).
+    void finish(std::span<double> sums = {});
+    static constexpr std::size_t max_sums = 4;
     // Whether backward passes start all-reduces (true). With false, gradients only accumulate
     // locally, and finish() must not be called until it is true again and a backward has run.
     void set_sync(bool on);

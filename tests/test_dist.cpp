@@ -4,6 +4,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <filesystem>
 #include <memory>
@@ -273,10 +274,21 @@ BOOST_AUTO_TEST_CASE(no_overlap_starts_every_bucket_in_finish) {
     dp.finish();
     BOOST_TEST(dp.stats().overlapped_buckets == 0);
     BOOST_TEST(dp.stats().buckets == dp.bucket_count());
-    // Each bucket's gradients plus one flag per parameter, in float32.
-    std::size_t elements = 0;
+    // Each bucket's gradients plus one flag per parameter, in float32, and the last bucket's
+    // slots for finish()'s sums (max_sums, the count and its square).
+    std::size_t elements = dist::DataParallel<float>::max_sums + 2;
     for (const auto& p : net.parameters()) elements += p.size() + 1;
     BOOST_TEST(dp.stats().bytes == elements * sizeof(float));
+    // Sums ride along with the last all-reduce; ranks passing different numbers of them are told.
+    net.zero_grad();
+    std::array<double, 2> sums{1.0, double(world().rank())};
+    dp.finish(sums);
+    BOOST_TEST(sums[0] == double(world().world_size()));
+    BOOST_TEST(sums[1] == world().world_size() * (world().world_size() - 1) / 2.0);
+    std::vector<double> uneven(world().is_main() ? 1 : 2, 1.0);
+    BOOST_CHECK_THROW(dp.finish(uneven), dist::DistError);
+    std::vector<double> too_many(dist::DataParallel<float>::max_sums + 1, 1.0);
+    BOOST_CHECK_THROW(dp.finish(too_many), dist::DistError);
 }
 
 BOOST_AUTO_TEST_CASE(sharded_batches_see_every_sample_once_per_epoch) {
@@ -457,6 +469,27 @@ BOOST_AUTO_TEST_CASE(sync_batch_norm_2d_matches_one_process) {
     plain.eval();
     BOOST_TEST(xgt::close(sync.forward(Variable<double>(all)).data(), plain.forward(Variable<double>(all)).data(), 1e-12));
     BOOST_CHECK_THROW(sync.forward(Variable<double>(Array<double>::from_shape({1, 2, 2, 2}))), ShapeError);
+}
+
+BOOST_AUTO_TEST_CASE(a_stop_on_one_rank_stops_every_rank_after_the_same_batch) {
+    // A callback on the last rank asks to stop after batch 3 of epoch 1, then (a second trainer)
+    // after the last batch of epoch 1: every rank stops there, with the same history.
+    const auto set = blob_set<double>(48);
+    for (const std::size_t at : {std::size_t{3}, std::size_t{4}}) {
+        Net<double> net(12, Norm::none);
+        optim::SGD<double> sgd(net.parameters(), {.lr = 0.1});
+        train::Trainer t(net, sgd, set, net_loss<double>, {.epochs = 3, .batch_size = 12, .verbose = false});
+        auto stopper = std::make_shared<train::LambdaCallback>();
+        stopper->batch_end = [&](train::TrainerBase& tb, const train::BatchEnd& b) {
+            if (world().rank() == world().world_size() - 1 && b.iteration == at) tb.stop("asked by the last rank");
+        };
+        t.add_callback(stopper);
+        t.distribute(world());
+        const train::History& h = t.fit();
+        BOOST_TEST(h.iteration_loss.size() == at, "stop after batch " << at);
+        BOOST_TEST(h.epochs.size() == 1u);  // the stopped epoch is recorded, as in one process
+        BOOST_TEST(same_on_every_rank(h.iteration_loss.back()));
+    }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

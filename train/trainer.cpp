@@ -1,6 +1,7 @@
 #include "train/trainer.hpp"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <map>
@@ -130,7 +131,11 @@ void TrainerBase::train_epoch(std::size_t epoch, Progress& progress) {
     for (auto& c : callbacks_) c->on_epoch_begin(*this, epoch);
     set_training(true);
     std::vector<std::size_t> drawn(b);
-    for (std::size_t i = 0; i < iterations && !stop_requested_; ++i) {
+    // Distributed, a stop asked on one rank (by a callback) travels with the next batch's
+    // all-reduce, and every rank then stops before applying that batch; one asked at the last
+    // batch, by the reduction after the loop. Every rank so stops after the same batch.
+    bool stop_agreed = false;
+    for (std::size_t i = 0; i < iterations && !(distributed ? stop_agreed : stop_requested_); ++i) {
         Rows rows;
         if (options_.sampling == Sampling::epochs) {
             rows = Rows(order).subspan(i * b, std::min(b, train_size_ - i * b));
@@ -143,7 +148,16 @@ void TrainerBase::train_epoch(std::size_t epoch, Progress& progress) {
         if (distributed) rows = data::shard(global, static_cast<std::size_t>(rank()), static_cast<std::size_t>(world_size()));
         const double share = static_cast<double>(rows.size()) / static_cast<double>(global.size());
         double value = step_loss(rows);
-        if (distributed) value = context_->all_reduce_sum(value * share);  // the whole batch's loss
+        if (distributed) {
+            // The whole batch's loss and the stop flags, summed in the gradients' all-reduce.
+            std::array<double, 2> sums{value * share, stop_requested_ ? 1.0 : 0.0};
+            step_backward(share * world_size(), sums);
+            value = sums[0];
+            if (sums[1] > 0) {
+                stop_agreed = stop_requested_ = true;
+                break;
+            }
+        }
         if (!std::isfinite(value)) {
             history_.diverged = true;
             if (options_.stop_on_divergence)
@@ -151,17 +165,18 @@ void TrainerBase::train_epoch(std::size_t epoch, Progress& progress) {
                                              value, epoch, i + 1, lr()));
             return;
         }
-        step_apply(distributed ? share * world_size() : 1.0);
+        if (!distributed) step_backward(1.0, {});
+        step_update();
         history_.iteration_loss.push_back(value);
         loss_sum += value;
         ++done;
         if (show) progress.update(static_cast<long>(first_iteration + i + 1), {.loss = value});
         for (auto& c : callbacks_) c->on_batch_end(*this, {epoch, i + 1, global.size(), value});
-        if (distributed) {  // a stop asked on any rank stops them all, after the same batch
-            double stop = stop_requested_ ? 1 : 0;
-            context_->all_reduce_max(std::span<double>(&stop, 1));
-            if (stop > 0 && !stop_requested_) stop_requested_ = true;
-        }
+    }
+    if (distributed && !stop_agreed) {  // a stop asked at the epoch's last batch
+        double stop = stop_requested_ ? 1 : 0;
+        context_->all_reduce_max(std::span<double>(&stop, 1));
+        if (stop > 0) stop_requested_ = true;
     }
     EpochMetrics m;
     m.epoch = epoch;
@@ -230,11 +245,15 @@ double TrainerOf<T>::step_loss(Rows rows) {
 }
 
 template <class T>
-void TrainerOf<T>::step_apply(double loss_scale) {
+void TrainerOf<T>::step_backward(double loss_scale, std::span<double> sums) {
     if (loss_scale == 1.0) loss_.backward();
     else loss_.backward(Variable<T>(full(loss_.shape(), static_cast<T>(loss_scale))));
     loss_ = Variable<T>();  // frees the graph before the update
-    if (data_parallel_) data_parallel_->finish();
+    if (data_parallel_) data_parallel_->finish(sums);
+}
+
+template <class T>
+void TrainerOf<T>::step_update() {
     optimizer_.step();
 }
 

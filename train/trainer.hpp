@@ -165,12 +165,15 @@ public:
 protected:
     TrainerBase(std::size_t train_size, bool model_has_batch_norm, TrainerOptions options);
 
-    // One optimisation step on the training rows; returns the loss. A non-finite loss is
-    // returned before any gradient is applied (step_apply is then not called).
+    // One optimisation step on the training rows, in three calls: step_loss returns the loss
+    // (this rank's rows' mean); step_backward computes the gradients of that loss times
+    // `loss_scale` (1, or world_size * rows here / rows in the batch: see dist::DataParallel) and,
+    // distributed, averages them over the ranks, summing `sums` over the ranks in the same
+    // all-reduce; step_update applies them. A non-finite loss (the whole batch's, distributed)
+    // is reported before any gradient is applied: step_update is then not called.
     virtual double step_loss(Rows rows) = 0;
-    // Backward and update for the loss of step_loss, whose gradient is multiplied by
-    // `loss_scale` (1, or world_size * rows here / rows in the batch: see dist::DataParallel).
-    virtual void step_apply(double loss_scale) = 0;
+    virtual void step_backward(double loss_scale, std::span<double> sums) = 0;
+    virtual void step_update() = 0;
     // The metrics' sums over rows [begin, end) of evaluation set `set` (0: the training set), in
     // the order of metric_names_, in eval mode without recording a graph.
     virtual std::vector<double> evaluate_rows(std::size_t set, std::size_t begin, std::size_t end) = 0;
@@ -233,7 +236,8 @@ protected:
 
 private:
     double step_loss(Rows rows) final;
-    void step_apply(double loss_scale) final;
+    void step_backward(double loss_scale, std::span<double> sums) final;
+    void step_update() final;
     void before_evaluation() final;
     void set_training(bool on) final { model_.train(on); }
     void apply_schedule(std::size_t epoch) final;
@@ -241,7 +245,7 @@ private:
     nn::Module<T>& model_;
     optim::Optimizer<T>& optimizer_;
     const optim::LRScheduler<T>* schedule_ = nullptr;
-    Variable<T> loss_;  // between step_loss and step_apply
+    Variable<T> loss_;  // between step_loss and step_backward
     std::unique_ptr<dist::DataParallel<T>> data_parallel_;
 };
 
