@@ -5,19 +5,29 @@
 // OpenBLAS, libtorch's CPU allocator). Each forwards to glibc's own (__libc_malloc...) after
 // adding one to a counter: a relaxed atomic increment, a few nanoseconds per allocation. free is
 // left alone. bench::allocations() reads the count: the difference around a step is the number
-// of allocations the step made.
+// of allocations the step made. Under AddressSanitizer or ThreadSanitizer, whose own malloc must
+// see every allocation and free, nothing is replaced and counting_allocations is false.
 #include <atomic>
 #include <cerrno>
 #include <cstddef>
 
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define XG_BENCH_COUNT_ALLOCATIONS 0
+#else
+#define XG_BENCH_COUNT_ALLOCATIONS 1
+#endif
+
+#if XG_BENCH_COUNT_ALLOCATIONS
 extern "C" {
 void* __libc_malloc(std::size_t);
 void* __libc_calloc(std::size_t, std::size_t);
 void* __libc_realloc(void*, std::size_t);
 void* __libc_memalign(std::size_t, std::size_t);
 }
+#endif
 
 namespace bench {
+inline constexpr bool counting_allocations = XG_BENCH_COUNT_ALLOCATIONS;
 namespace detail {
 inline std::atomic<unsigned long> allocation_count{0}, allocated_bytes{0};
 inline void count_allocation(std::size_t bytes) {
@@ -31,6 +41,7 @@ inline unsigned long allocations() { return detail::allocation_count.load(std::m
 inline unsigned long allocated_bytes() { return detail::allocated_bytes.load(std::memory_order_relaxed); }
 }  // namespace bench
 
+#if XG_BENCH_COUNT_ALLOCATIONS
 extern "C" {
 void* malloc(std::size_t size) noexcept {
     bench::detail::count_allocation(size);
@@ -61,3 +72,4 @@ int posix_memalign(void** out, std::size_t alignment, std::size_t size) noexcept
     return 0;
 }
 }
+#endif

@@ -187,8 +187,10 @@ int main(int argc, char** argv) {
         m.step();
         const unsigned long a0 = bench::allocations(), b0 = bench::allocated_bytes();
         m.step();
-        bench::emit(key(name) + ".allocs", static_cast<double>(bench::allocations() - a0));
-        bench::emit(key(name) + ".alloc_mb", static_cast<double>(bench::allocated_bytes() - b0) / (1 << 20));
+        if (bench::counting_allocations) {  // not under ASan or TSan
+            bench::emit(key(name) + ".allocs", static_cast<double>(bench::allocations() - a0));
+            bench::emit(key(name) + ".alloc_mb", static_cast<double>(bench::allocated_bytes() - b0) / (1 << 20));
+        }
         const bench::Timing t = bench::median_us([&] { m.step(); }, 1, 9, 4 * bench::budget_s());
         bench::emit(key(name), t);
         return 0;
