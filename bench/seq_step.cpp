@@ -6,7 +6,8 @@
 // the forward pass, found by walking the graph from the loss) and its heap allocations (every
 // malloc and its kin during one step, bench/alloc_count.hpp).
 //
-//   seq_step time lstm|transformer       step and limit times, loss0, ops and allocations per step
+//   seq_step time lstm|transformer       step and limit times, the loss before and after 3 steps,
+//                                        ops and allocations per step
 //   seq_step ops lstm|transformer        the recorded ops by name, most frequent first
 //   seq_step memory lstm|transformer N   peak RSS after N training steps (glibc's default heap)
 //   seq_step run lstm|transformer N      just N steps, for a profiler
@@ -315,6 +316,10 @@ int main(int argc, char** argv) {
         if (bench::counting_allocations) {  // not under ASan or TSan
             bench::emit(key("xgrad", name) + ".allocs", static_cast<double>(bench::allocations() - a0));
             bench::emit(key("xgrad", name) + ".alloc_mb", static_cast<double>(bench::allocated_bytes() - b0) / (1 << 20));
+        }
+        {  // after three Adam steps: the same again in libtorch if the backward passes agree
+            xg::NoGradGuard no_grad;
+            bench::emit(key("xgrad", name) + ".loss3", static_cast<double>(m.loss().item()));
         }
 
         Limit limit(name);

@@ -191,6 +191,10 @@ int main(int argc, char** argv) {
             bench::emit(key(name) + ".allocs", static_cast<double>(bench::allocations() - a0));
             bench::emit(key(name) + ".alloc_mb", static_cast<double>(bench::allocated_bytes() - b0) / (1 << 20));
         }
+        {
+            torch::NoGradGuard no_grad;
+            bench::emit(key(name) + ".loss3", m.loss().item<double>());
+        }
         const bench::Timing t = bench::median_us([&] { m.step(); }, 1, 9, 4 * bench::budget_s());
         bench::emit(key(name), t);
         return 0;
