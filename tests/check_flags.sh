@@ -144,6 +144,12 @@ refused convnet_step model time wide 32
 refused convnet_step BATCH time simple 0
 refused convnet_step STEPS memory deep 100 -1
 refused convnet_step usage time simple
+refused seq_step mode bogus lstm
+refused seq_step model time gru
+refused seq_step STEPS memory lstm 0
+refused seq_step STEPS run transformer 1e3
+refused seq_step usage time lstm 5
+refused seq_step usage memory transformer
 refused dist_scaling --model --model lenet
 refused dist_scaling --batch --batch 0
 refused dist_scaling --batch --batch 1
