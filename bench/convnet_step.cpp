@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "bench/common.hpp"
+#include "bench/gemm_limit.hpp"
 #include "bench/convnet.hpp"
 #include "xgrad.hpp"
 
@@ -117,14 +118,7 @@ struct Model {
 };
 
 // The step's GEMMs, on buffers allocated once (contents fixed, finite).
-struct Limit {
-    struct Gemm {
-        CBLAS_TRANSPOSE ta, tb;
-        int m, n, k;
-        int repeats;  // images (convolutions) or 1 (affine layers)
-        bool accumulate;  // weight gradients add up over the images
-    };
-
+struct Limit : bench::GemmLimit {
     Limit(std::string_view name, std::size_t batch) {
         const int b = static_cast<int>(batch);
         long size = image;
@@ -147,26 +141,8 @@ struct Limit {
             }
             if (l.kind == Kind::conv || l.kind == Kind::linear) first = false;
         }
-        std::size_t most = 0;
-        for (const Gemm& g : gemms)
-            most = std::max({most, static_cast<std::size_t>(g.m) * g.k, static_cast<std::size_t>(g.k) * g.n,
-                             static_cast<std::size_t>(g.m) * g.n});
-        a.assign(most, 0.5f);
-        bm.assign(most, 0.25f);
-        c.assign(most, 0.0f);
+        prepare();
     }
-
-    void operator()() {
-        for (const Gemm& g : gemms) {
-            const int lda = g.ta == CblasNoTrans ? g.k : g.m, ldb = g.tb == CblasNoTrans ? g.n : g.k;
-            for (int r = 0; r < g.repeats; ++r)
-                cblas_sgemm(CblasRowMajor, g.ta, g.tb, g.m, g.n, g.k, 1.0f, a.data(), lda, bm.data(), ldb,
-                            g.accumulate && r > 0 ? 1.0f : 0.0f, c.data(), g.n);
-        }
-    }
-
-    std::vector<Gemm> gemms;
-    std::vector<float> a, bm, c;
 };
 
 std::string key(std::string_view what, std::string_view name, std::size_t batch) {

@@ -27,6 +27,7 @@
 
 #include "bench/alloc_count.hpp"
 #include "bench/common.hpp"
+#include "bench/gemm_limit.hpp"
 #include "bench/seq_models.hpp"
 #include "xgrad.hpp"
 
@@ -175,13 +176,7 @@ std::map<std::string, long> recorded_ops(const V& loss) {
 // attention heads); the recurrent weight gradients add up over the steps (beta = 1), as they
 // would in the best case. Left out: everything that is not a GEMM (gates, softmax, layer norm,
 // GELU, embedding, the loss, Adam).
-struct Limit {
-    struct Gemm {
-        CBLAS_TRANSPOSE ta, tb;
-        int m, n, k;
-        int repeats = 1;
-        bool accumulate = false;
-    };
+struct Limit : bench::GemmLimit {
     static constexpr CBLAS_TRANSPOSE N_ = CblasNoTrans, T_ = CblasTrans;
 
     // An affine layer on `rows` rows, y = x W^T (torch's layout) or x W (the library's Linear):
@@ -225,32 +220,8 @@ struct Limit {
             }
             linear(R, d, static_cast<int>(vocab));
         }
-        std::size_t most = 0;
-        for (const Gemm& g : gemms)
-            most = std::max({most, static_cast<std::size_t>(g.m) * g.k, static_cast<std::size_t>(g.k) * g.n,
-                             static_cast<std::size_t>(g.m) * g.n});
-        a.assign(most, 0.5f);
-        bm.assign(most, 0.25f);
-        c.assign(most, 0.0f);
+        prepare();
     }
-
-    double flops() const {
-        double f = 0;
-        for (const Gemm& g : gemms) f += 2.0 * g.m * g.n * g.k * g.repeats;
-        return f;
-    }
-
-    void operator()() {
-        for (const Gemm& g : gemms) {
-            const int lda = g.ta == CblasNoTrans ? g.k : g.m, ldb = g.tb == CblasNoTrans ? g.n : g.k;
-            for (int r = 0; r < g.repeats; ++r)
-                cblas_sgemm(CblasRowMajor, g.ta, g.tb, g.m, g.n, g.k, 1.0f, a.data(), lda, bm.data(), ldb,
-                            g.accumulate && r > 0 ? 1.0f : 0.0f, c.data(), g.n);
-        }
-    }
-
-    std::vector<Gemm> gemms;
-    std::vector<float> a, bm, c;
 };
 
 std::string key(std::string_view what, std::string_view name) {
