@@ -15,6 +15,12 @@
 //   buckets             all-reduces per step
 //   compute_ms          per step, zero_grad + forward + loss + backward (mean over ranks; and
 //   compute_slowest_ms  the slowest rank's), finish_ms (DataParallel::finish), update_ms (Adam)
+//   compute_slowest_each_step_ms   per step, the compute of whichever rank was slowest in that
+//                       step: above compute_ms by what the ranks' drifting apart costs finish()
+// The heap is bench::stable_heap()'s, as in the other timing benches: with glibc's default
+// thresholds, a change as small as one vector's growth pattern at set-up (which decides the
+// adaptive mmap and trim thresholds) moved the 2-rank MLP step from 5.0 to 7.5 ms through page
+// faults on every step.
 // Single-threaded BLAS per rank (OPENBLAS_NUM_THREADS=1).
 #include <chrono>
 #include <cstdio>
@@ -26,6 +32,7 @@
 
 #include <fmt/format.h>
 
+#include "bench/common.hpp"
 #include "xgrad.hpp"
 
 namespace {
@@ -93,6 +100,7 @@ int run(int argc, char** argv, const dist::Context& world) {
     const auto ranks = static_cast<std::size_t>(world.world_size()), rank = static_cast<std::size_t>(world.rank());
     if (batch < 2 * ranks) throw ValueError(fmt::format("--batch {} leaves a rank fewer than 2 rows", batch));
 
+    bench::stable_heap();
     auto net = make_model(model);
     optim::Adam<float> adam(net->parameters(), {.lr = 1e-3});
     dist::DataParallel<float> dp(world, *net, {.bucket_bytes = bucket_kb * 1024, .overlap = overlap});
@@ -115,6 +123,7 @@ int run(int argc, char** argv, const dist::Context& world) {
     // Where each step goes on this rank: forward and backward, finish(), the update.
     using Clock = std::chrono::steady_clock;
     double compute = 0, finishing = 0, update = 0;
+    std::vector<double> step_compute;  // per timed step, to see how far the ranks drift apart
     auto between = [](Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
     auto step = [&] {
         const auto t0 = Clock::now();
@@ -126,6 +135,7 @@ int run(int argc, char** argv, const dist::Context& world) {
         const auto t2 = Clock::now();
         adam.step();
         const auto t3 = Clock::now();
+        step_compute.push_back(between(t0, t1));
         compute += between(t0, t1);
         finishing += between(t1, t2);
         update += between(t2, t3);
@@ -133,6 +143,7 @@ int run(int argc, char** argv, const dist::Context& world) {
     for (int i = 0; i < 10; ++i) step();
     dp.reset_stats();
     compute = finishing = update = 0;
+    step_compute.clear();
     world.barrier();
     const auto start = std::chrono::steady_clock::now();
     for (std::size_t i = 0; i < steps; ++i) step();
@@ -143,6 +154,9 @@ int run(int argc, char** argv, const dist::Context& world) {
     std::vector<double> slowest = parts;
     world.all_reduce_sum(parts);
     world.all_reduce_max(slowest);
+    world.all_reduce_max(step_compute);
+    double slowest_each_step = 0;
+    for (double c : step_compute) slowest_each_step += c;
     if (!world.is_main()) return 0;
     const double n = static_cast<double>(steps);
     fmt::print("model {}\nranks {}\nbatch {}\noverlap {}\n", model, ranks, batch, overlap ? 1 : 0);
@@ -152,6 +166,7 @@ int run(int argc, char** argv, const dist::Context& world) {
     const double r = static_cast<double>(ranks);
     fmt::print("compute_ms {:.3f}\ncompute_slowest_ms {:.3f}\nfinish_ms {:.3f}\nupdate_ms {:.3f}\n",
                1000 * parts[0] / r / n, 1000 * slowest[0] / n, 1000 * parts[1] / r / n, 1000 * parts[2] / r / n);
+    fmt::print("compute_slowest_each_step_ms {:.3f}\n", 1000 * slowest_each_step / n);
     return 0;
 }
 
