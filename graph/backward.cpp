@@ -170,6 +170,21 @@ void run_grad_hooks(const std::shared_ptr<Node<T>>& leaf) {
     for (const auto& [id, hook] : hooks) hook(v);
 }
 
+// Function::add_input_grad's fast path: offers fn each input's running sum that nothing else
+// holds (a shared one, e.g. the gradient an add passed to both its inputs, is never changed in
+// place) and returns the inputs it added into.
+template <class T>
+std::uint32_t add_into_sums(Function<T>& fn, const Array<T>& gy) {
+    std::uint32_t added = 0;
+    const auto& xs = fn.inputs();
+    for (std::size_t i = 0; i < xs.size() && i < 32; ++i) {
+        const std::shared_ptr<Node<T>>& sum = xs[i].node()->pending;
+        if (!xs[i].requires_grad() || !sum || sum->creator || sum.use_count() != 1) continue;
+        if (fn.add_input_grad(i, gy, sum->data)) added |= 1u << i;
+    }
+    return added;
+}
+
 // Runs the backward pass from `root` seeded with `seed`. With `capture` set, gradients go to
 // `captured` (one per captured node) and no .grad() is touched; otherwise leaves accumulate.
 template <class T>
@@ -245,8 +260,15 @@ void run_backward(const Variable<T>& root, Variable<T> seed, const BackwardOptio
         const std::shared_ptr<Node<T>> out = fn->output().node_ptr();
         const Variable<T> gy(out->pending);
         std::vector<Variable<T>> gxs;
+        std::uint32_t added = 0;
         try {
             BackwardContext context(fn->name());
+            if (!create_graph && !anomaly) added = add_into_sums(*fn, gy.data());
+            struct Unmark {
+                Function<T>& fn;
+                ~Unmark() { fn.set_added_grads(0); }
+            } unmark{*fn};
+            fn->set_added_grads(added);
             gxs = fn->backward(gy);
         } catch (const std::bad_alloc&) {
             throw ResourceError(fmt::format("backward of {}: out of memory for a gradient of shape {}", fn->name(),
@@ -259,7 +281,7 @@ void run_backward(const Variable<T>& root, Variable<T> seed, const BackwardOptio
                                          gxs.size(), fn->inputs().size()));
         for (std::size_t i = 0; i < gxs.size(); ++i) {
             const Variable<T>& x = fn->inputs()[i];
-            if (gxs[i].defined() && x.requires_grad()) {
+            if (gxs[i].defined() && x.requires_grad() && !(i < 32 && (added >> i & 1u))) {
                 if (gxs[i].shape() != x.shape())
                     throw GraphError(fmt::format("{}: backward returned a gradient of shape {} for input "
                                                  "{} of shape {}",

@@ -3,6 +3,7 @@
 // that the backward pass is itself a graph (create_graph) and gradients of gradients work.
 #include <array>
 #include <cstddef>
+#include <cstdint>
 #include <initializer_list>
 #include <memory>
 #include <new>
@@ -55,6 +56,18 @@ public:
     // (ops may skip inputs for which needs_input_grad(i) is false).
     virtual std::vector<Variable<T>> backward(const Variable<T>& gy) = 0;
 
+    // Optional fast path, for backward passes that record nothing (no create_graph, no anomaly
+    // mode). Before calling backward(), the engine offers `sum`, the gradient input i has
+    // accumulated so far in this pass (of the input's shape; nothing else holds it). An op that
+    // can add its gradient for input i straight into it does so and returns true; backward() then
+    // sees needs_input_grad(i) false, and what it returns for input i is ignored. A slice adds its
+    // part where backward() would build an array of its source's full shape for the engine to
+    // add; a product's GEMM accumulates with beta = 1 (a recurrent weight's per-step gradients).
+    virtual bool add_input_grad(std::size_t i, const Array<T>& gy, Array<T>& sum) {
+        (void)i, (void)gy, (void)sum;
+        return false;
+    }
+
     // The inputs, for their shapes and requires_grad flags. Their values are read in backward
     // through input(i), which checks that they were not changed since the forward pass.
     const std::vector<Variable<T>>& inputs() const { return inputs_; }
@@ -64,13 +77,18 @@ public:
     // The variable this op produced (alive while any backward can reach this op), checked the
     // same way.
     Variable<T> output() const;
-    bool needs_input_grad(std::size_t i) const { return inputs_.at(i).requires_grad(); }
+    bool needs_input_grad(std::size_t i) const {
+        return inputs_.at(i).requires_grad() && !(i < 32 && (added_ >> i & 1u));
+    }
     int generation() const { return generation_; }
     bool released() const { return released_; }
 
     // Called by the engine. Records inputs and output; the output is held weakly so the graph
     // (output -> creator -> inputs) has no reference cycle.
     void attach(std::vector<Variable<T>> inputs, const std::shared_ptr<Node<T>>& output);
+    // Called by the engine: the inputs (bit i: input i, i < 32) whose gradients add_input_grad
+    // has added in this pass, so that backward() skips them; 0 when backward() returns.
+    void set_added_grads(std::uint32_t inputs) { added_ = inputs; }
     // Drops what the op saved for backward (inputs and any state); further backward throws.
     void release();
 
@@ -89,6 +107,7 @@ private:
     std::weak_ptr<Node<T>> output_;
     std::uint64_t output_version_ = 0;
     int generation_ = 0;
+    std::uint32_t added_ = 0;  // see set_added_grads
     bool released_ = false;
 };
 

@@ -94,6 +94,20 @@ struct MatMul final : Function<T> {
         if (this->needs_input_grad(1)) gb = tb ? matmul(gy, a, true, ta) : matmul(a, gy, !ta, false);
         return {ga, gb};
     }
+    // The same products, added by the GEMM (beta = 1): a weight used at every step of a sequence
+    // gets its per-step gradients without an array and an add for each.
+    bool add_input_grad(std::size_t i, const Array<T>& gy, Array<T>& sum) override {
+        const Array<T>& a = this->input(0).data();
+        const Array<T>& b = this->input(1).data();
+        if (i == 0) {
+            if (ta) gemm_into(b, gy, tb, true, sum, T(1));
+            else gemm_into(gy, b, false, !tb, sum, T(1));
+        } else {
+            if (tb) gemm_into(gy, a, true, ta, sum, T(1));
+            else gemm_into(a, gy, !ta, false, sum, T(1));
+        }
+        return true;
+    }
     bool ta, tb;
 };
 

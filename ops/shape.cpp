@@ -184,7 +184,19 @@ struct Slice final : Function<T> {
         return y;
     }
     std::vector<Variable<T>> backward(const Variable<T>& gy) override {
+        if (!this->needs_input_grad(0)) return {Variable<T>()};  // added by add_input_grad
         return {apply<SliceGrad<T>>({gy}, this->input(0).shape(), axis, start, stop, step)};
+    }
+    // Adds the part in place: the slices of one source (an LSTM's gates, the time steps of an
+    // input projection) then cost one array of the source's shape per pass, not one each.
+    bool add_input_grad(std::size_t, const Array<T>& gy, Array<T>& sum) override {
+        const T* g = gy.data();
+        T* s = sum.data();
+        for_each_slice_run(sum.shape(), axis, start, step, slice_length(start, stop, step),
+                           [&](std::size_t f, std::size_t p, std::size_t n) {
+                               for (std::size_t k = 0; k < n; ++k) s[f + k] += g[p + k];
+                           });
+        return true;
     }
     std::size_t axis, start, stop, step;
 };

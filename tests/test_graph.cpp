@@ -344,4 +344,79 @@ BOOST_AUTO_TEST_CASE(post_accumulate_grad_hook_edge_cases) {
     BOOST_TEST(d.grad().data()(0) == 1.0);
 }
 
+// y = 2 x, whose add_input_grad counts the times the engine offers it a running sum.
+struct Twice : xg::Function<double> {
+    int* offers;
+    explicit Twice(int* offers) : offers(offers) {}
+    std::string_view name() const override { return "twice"; }
+    A forward(const xg::ArrayRefs<double>& xs) override { return 2.0 * xs[0]; }
+    std::vector<V> backward(const V& gy) override {
+        if (!needs_input_grad(0)) return {V()};
+        return {gy * 2.0};
+    }
+    bool add_input_grad(std::size_t, const A& gy, A& sum) override {
+        ++*offers;
+        sum += 2.0 * gy;
+        return true;
+    }
+};
+
+BOOST_AUTO_TEST_CASE(add_input_grad_gets_only_a_running_sum_nothing_else_holds) {
+    int offers = 0;
+    V x(A{1.0, -2.0, 3.0}, true);
+    auto twice = [&](const V& v) { return xg::apply(std::make_shared<Twice>(&offers), {v}); };
+    // The first gradient to reach x is a new array: nothing to add into. The second is added.
+    xg::sum(twice(x) + twice(x)).backward();
+    BOOST_TEST(offers == 1);
+    BOOST_TEST(xgt::close(x.grad().data(), A{4.0, 4.0, 4.0}));
+    // A recorded backward (create_graph) and anomaly mode take backward(), never the fast path.
+    x.zero_grad();
+    xg::sum(twice(x) + twice(x)).backward({.create_graph = true});
+    {
+        xg::AnomalyGuard anomaly;
+        xg::sum(twice(x) + twice(x)).backward();
+    }
+    BOOST_TEST(offers == 1);
+    BOOST_TEST(xgt::close(x.grad().data(), A{8.0, 8.0, 8.0}));
+    // x's sum shared: grad() keeps w's gradient, which the add handed to x as well. The add runs
+    // first (its generation is higher), so when twice's backward runs x's sum is w's too: adding
+    // into it would change w's gradient.
+    V c(A{0.5, 0.5, 0.5}, true);
+    const V w = x + xg::exp(c);
+    const V k(A{1.0, 10.0, 100.0});
+    const std::vector<V> g = xg::grad(xg::sum(w * k) + xg::sum(twice(x)), {w, x});
+    BOOST_TEST(offers == 1);
+    BOOST_TEST(xgt::close(g[0].data(), k.data()));
+    BOOST_TEST(xgt::close(g[1].data(), A{3.0, 12.0, 102.0}));
+}
+
+// The library's ops with add_input_grad (slice; matmul, for either operand and every transpose
+// flag) against the same graph's backward() path (anomaly mode turns the fast path off).
+BOOST_AUTO_TEST_CASE(added_gradients_equal_those_of_backward) {
+    const A x0 = xgt::random_array({6, 8}, 3);
+    const A w0 = xgt::random_array({8, 8}, 4, -0.5, 0.5);
+    auto leaf_grads = [&](bool fast) {
+        V x(x0, true), w(w0, true);
+        xg::AnomalyGuard anomaly(!fast);
+        // Slices of one source, overlapping and disjoint, beside a full-size use; w in products
+        // at several "steps" with all four transpose flags, and x times itself.
+        V h = xg::slice(x, 1, 0, 4) * xg::slice(x, 1, 4, 8) + xg::slice(x, 1, 2, 6);
+        V state = xg::tanh(xg::matmul(x, w, false, true));
+        for (int t = 0; t < 3; ++t) {
+            state = xg::tanh(xg::matmul(state, w) + xg::matmul(state, w, false, true));
+            state = xg::tanh(xg::matmul(w, state, true, true) + xg::matmul(w, state, false, true));
+            state = xg::transpose(state);
+        }
+        const V loss = xg::sum(h * h) + xg::sum(x * x) + xg::sum(state * xg::slice(state, 0, 0, 6)) +
+                       xg::sum(xg::matmul(x, x, false, true)) + xg::sum(xg::matmul(x, x, true, false));
+        loss.backward();
+        return std::pair{x.grad().data(), w.grad().data()};
+    };
+    const auto [fx, fw] = leaf_grads(true);
+    const auto [sx, sw] = leaf_grads(false);
+    BOOST_TEST(xgt::close(fx, sx, 1e-12));
+    BOOST_TEST(xgt::close(fw, sw, 1e-12));
+}
+
+
 BOOST_AUTO_TEST_SUITE_END()
