@@ -184,6 +184,7 @@ const std::vector<OpCase>& op_cases() {
         {"reshape", {{2, 6}}, [](const Vs& x) { return xg::reshape(x[0], {3, -1}); }},
         {"transpose_2d", {{2, 3}}, [](const Vs& x) { return xg::transpose(x[0]); }},
         {"transpose_axes", {{2, 3, 4}}, [](const Vs& x) { return xg::transpose(x[0], {1, 2, 0}); }},
+        {"transpose_heads", {{2, 3, 1, 4}}, [](const Vs& x) { return xg::transpose(x[0], {0, 2, 1, 3}); }},
         {"broadcast_to", {{3, 1}}, [](const Vs& x) { return xg::broadcast_to(x[0], Shape{2, 3, 4}); }},
         {"sum_to", {{2, 3, 4}}, [](const Vs& x) { return xg::sum_to(x[0], Shape{3, 1}); }},
         {"rows", {{4, 3}}, [](const Vs& x) { return xg::rows(x[0], {2, 0, 2, 3}); }},

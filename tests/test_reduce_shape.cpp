@@ -3,10 +3,14 @@
 // in tests/op_cases.cpp).
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <memory>
+
+#include <xtensor/xbuilder.hpp>
+#include <xtensor/xmanipulation.hpp>
 
 #include "xgrad.hpp"
 
@@ -239,6 +243,26 @@ BOOST_AUTO_TEST_CASE(pad_flip_repeat_expand) {
     BOOST_TEST(same_shape(xg::permute(zeros({2, 3, 4}), {2, -3, 1}), {4, 2, 3}));
     BOOST_TEST(same_shape(xg::expand(zeros({3, 1}), {2, -1, 4}), {2, 3, 4}));
     BOOST_TEST(same_shape(xg::expand(zeros({3, 1}), {3, 0}), {3, 0}));
+}
+
+// transpose's own loop (merged axes, runs, 32 x 32 blocks) against xtensor's strided view, for
+// every permutation of shapes with size-1 axes, partial blocks and no elements.
+BOOST_AUTO_TEST_CASE(transpose_agrees_with_xtensor_for_every_permutation) {
+    const std::vector<xg::Shape> shapes{{2, 3, 4, 5}, {1, 3, 1, 5}, {33, 1, 40, 2}, {0, 3, 2, 2},
+                                        {2, 1, 64, 33}, {70, 45, 1, 1}, {1, 1, 1, 1}};
+    for (const xg::Shape& shape : shapes) {
+        A x = A::from_shape(shape);
+        for (std::size_t i = 0; i < x.size(); ++i) x.data()[i] = static_cast<double>(i);
+        std::vector<std::size_t> perm{0, 1, 2, 3};
+        do {
+            const A got = xg::transpose(V(x), perm).data();
+            const A want = xt::transpose(x, perm);
+            BOOST_TEST((got.shape() == want.shape() && got == want), xg::shape_str(shape) << " by " << perm[0]
+                                                                         << perm[1] << perm[2] << perm[3]);
+        } while (std::next_permutation(perm.begin(), perm.end()));
+    }
+    const A m = xt::reshape_view(xt::arange<double>(70.0 * 45.0), {70, 45});
+    BOOST_TEST(xg::transpose(V(m)).data() == A(xt::transpose(m)));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

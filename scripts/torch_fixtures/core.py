@@ -52,6 +52,7 @@ CASES = [
     Case("reshape", [(2, 6)], lambda x: x[0].reshape(3, -1)),
     Case("transpose_2d", [(2, 3)], lambda x: x[0].T),
     Case("transpose_axes", [(2, 3, 4)], lambda x: x[0].permute(1, 2, 0)),
+    Case("transpose_heads", [(2, 3, 1, 4)], lambda x: x[0].permute(0, 2, 1, 3)),
     Case("broadcast_to", [(3, 1)], lambda x: x[0].broadcast_to(2, 3, 4)),
     Case("sum_to", [(2, 3, 4)], lambda x: x[0].sum(0).sum(1, keepdim=True)),
     Case("rows", [(4, 3)], lambda x: x[0][[2, 0, 2, 3]]),
