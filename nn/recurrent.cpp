@@ -174,7 +174,7 @@ std::tuple<Variable<T>, Variable<T>, Variable<T>> RecurrentBase<T>::run(const Va
     if (L == 0)
         throw ShapeError(fmt::format("{}: the sequence length must be positive (as torch's), got input of shape {}",
                                      name_, shape_str(x.shape())));
-    const std::size_t H = hidden_size_, layers = layers_.size(), GH = gate_count(kind_) * H;
+    const std::size_t H = hidden_size_, layers = layers_.size();
     const Shape state_shape{layers, N, H};
     for (const auto& [state, what] : {std::pair{&h0, "h0"}, std::pair{&c0, "c0"}})
         if (state->defined() && state->shape() != state_shape)
@@ -185,18 +185,18 @@ std::tuple<Variable<T>, Variable<T>, Variable<T>> RecurrentBase<T>::run(const Va
         return layers == 1 ? reshape(s, {as_long(N), as_long(H)}) : squeeze(slice(s, 0, l, l + 1), 0);
     };
 
-    Variable<T> input = x;
+    // Time-major inside: a batch_first input is transposed once (input_size wide, a fraction of
+    // the G H wide projection), so that each step's rows of the projection are one contiguous
+    // block, copied in one piece (column blocks of an (N, L G H) view took one copy per row).
+    Variable<T> input = batch_first_ ? transpose(x, {1, 0, 2}) : x;
     std::vector<Variable<T>> outs(L), h_n, c_n;
     for (std::size_t l = 0; l < layers; ++l) {
         const Weights& w = layers_[l];
         const std::size_t in = l == 0 ? input_size_ : H;
-        // Every step's input projection in one GEMM: rows (t, n) time-major, (n, t) for a
-        // batch_first input, whose steps are then column blocks of the (N, L G H) view.
-        Variable<T> xw = input_projection(kind_, reshape(input, {as_long(L * N), as_long(in)}), w);
-        const bool time_major = !(l == 0 && batch_first_);
-        if (!time_major) xw = reshape(xw, {as_long(N), as_long(L * GH)});
+        // Every step's input projection in one GEMM: rows (t, n).
+        const Variable<T> xw = input_projection(kind_, reshape(input, {as_long(L * N), as_long(in)}), w);
         std::vector<Variable<T>> xs(L);
-        step_slices(xw, time_major ? 0 : 1, time_major ? N : GH, 0, L, xs);
+        step_slices(xw, 0, N, 0, L, xs);
         Variable<T> h = layer_state(h0, l), c = layer_state(c0, l);
         for (std::size_t t = 0; t < L; ++t) {
             std::tie(h, c) = step<T>(kind_, H, xs[t], h, c, w);
