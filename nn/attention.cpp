@@ -32,16 +32,12 @@ Variable<T> TorchLinear<T>::forward(const Variable<T>& x) {
     if (!x.defined() || x.ndim() == 0 || x.shape().back() != in)
         throw ShapeError(fmt::format("TorchLinear({} -> {}): expects an input (..., {}), got shape {}", in, out, in,
                                      x.defined() ? shape_str(x.shape()) : std::string("(undefined)")));
-    // (..., in) as (rows, in): one GEMM against weightᵀ (a BLAS flag, no copy).
-    const Shape& s = x.shape();
-    const long rows = static_cast<long>(x.size() / in);  // not -1: x may be empty
-    const Variable<T> x2 = x.ndim() == 2 ? x : reshape(x, {rows, static_cast<long>(in)});
+    // (..., in) as the (rows, in) matrix it is in memory: one GEMM against weightᵀ (a BLAS flag),
+    // no copy either way (matmul takes an operand of more than two dimensions as its rows).
+    const Variable<T> x2 = x.ndim() == 1 ? reshape(x, {1, static_cast<long>(in)}) : x;
     Variable<T> y = matmul(x2, weight_, false, true);
     if (bias_.defined()) y = y + bias_;
-    if (x.ndim() == 2) return y;
-    std::vector<long> ys(s.begin(), s.end());
-    ys.back() = static_cast<long>(out);
-    return reshape(y, ys);
+    return x.ndim() == 1 ? reshape(y, {static_cast<long>(out)}) : y;
 }
 
 template <class T>

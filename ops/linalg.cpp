@@ -1,12 +1,12 @@
-// Matrix products through BLAS (xtensor-blas's gemm for 2-D operands, cblas on pointers into
-// the arrays for batched ones). Transposed operands are passed to BLAS as flags, so neither the
-// forward nor the backward pass copies a matrix to transpose it.
+// Matrix products through BLAS (cblas on pointers into the arrays). Transposed operands are
+// passed to BLAS as flags, so neither the forward nor the backward pass copies a matrix to
+// transpose it.
 #include <algorithm>
 #include <limits>
 #include <optional>
 
 #include <fmt/format.h>
-#include <xtensor-blas/xblas.hpp>
+#include <xflens/cxxblas/drivers/cblas.h>  // cblas's declarations, as xtensor-blas ships them
 
 #include "ops/gemm.hpp"
 #include "ops/instantiate.hpp"
@@ -15,8 +15,9 @@
 
 namespace xg {
 
-// gemm_raw (ops/gemm.hpp): cblas as xtensor-blas declares it (including <cblas.h> as well would
-// declare it twice).
+// gemm_raw (ops/gemm.hpp): cblas as xtensor-blas declares it (its header, not <cblas.h>: the
+// rest of the library sees xtensor-blas's declarations, and the two differ in their int type's
+// name).
 template <class T>
 void gemm_raw(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const T* a, const T* b, T* c, T beta) {
     const auto TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
@@ -40,39 +41,56 @@ struct GemmShape {
     std::size_t m, k, n;
 };
 
-// Rows/cols of op(a) and op(b); throws naming both shapes if they do not chain.
+std::vector<long> as_long(const Shape& s) { return std::vector<long>(s.begin(), s.end()); }
+
+// An operand as a matrix: its last axis the columns, every other axis the rows, which is what
+// a row-major array of two or more dimensions is in memory (a (B, L, E) activation is the (B L,
+// E) matrix), so a product with it needs no reshape, forward or backward.
+template <class T>
+std::pair<std::size_t, std::size_t> matrix_of(const Array<T>& x) {
+    std::size_t rows = 1;
+    for (std::size_t i = 0; i + 1 < x.dimension(); ++i) rows *= x.shape()[i];
+    return {rows, x.shape()[x.dimension() - 1]};
+}
+
+// Rows/cols of op(a) and op(b) (each operand as matrix_of sees it); throws naming both shapes if
+// they do not chain or exceed BLAS's integer type.
 template <class T>
 GemmShape gemm_shape(std::string_view op, const Array<T>& a, const Array<T>& b, bool ta, bool tb) {
-    if (a.dimension() != 2 || b.dimension() != 2)
-        throw ShapeError(fmt::format("{}: expects 2-D operands, got shapes {} and {}", op, shape_str(a.shape()),
-                                     shape_str(b.shape())));
-    const std::size_t m = ta ? a.shape()[1] : a.shape()[0];
-    const std::size_t k = ta ? a.shape()[0] : a.shape()[1];
-    const std::size_t kb = tb ? b.shape()[1] : b.shape()[0];
-    const std::size_t n = tb ? b.shape()[0] : b.shape()[1];
-    if (k == kb) shape_size(Shape{m, n}, op);  // (2^40, 0)·(0, 2^40) has more elements than exist
+    if (a.dimension() < 2 || b.dimension() < 2)
+        throw ShapeError(fmt::format("{}: expects operands of at least 2 dimensions, got shapes {} and {}", op,
+                                     shape_str(a.shape()), shape_str(b.shape())));
+    const auto [ar, ac] = matrix_of(a);
+    const auto [br, bc] = matrix_of(b);
+    const std::size_t m = ta ? ac : ar, k = ta ? ar : ac, kb = tb ? bc : br, n = tb ? br : bc;
     if (k != kb)
         throw ShapeError(fmt::format("{}: shapes {}{} and {}{} are not aligned ({} != {})", op,
                                      shape_str(a.shape()), ta ? "^T" : "", shape_str(b.shape()), tb ? "^T" : "",
                                      k, kb));
+    shape_size(Shape{m, n}, op);  // (2^40, 0)·(0, 2^40) has more elements than exist
+    if (m > gemm_max_dim || k > gemm_max_dim || n > gemm_max_dim)
+        throw ResourceError(fmt::format("{}: matrices of shapes {} and {} exceed BLAS's {} rows or columns", op,
+                                        shape_str(a.shape()), shape_str(b.shape()), gemm_max_dim));
     return {m, k, n};
 }
 
-// c = op(a)·op(b) + beta·c, with c already of shape (m, n). For beta = 0 c is cleared here and
-// BLAS adds the product: OpenBLAS clears C for beta = 0 with a loop that took 20 of the 88 us of
-// the first layer's weight gradient at batch 32 (784 x 100 from 32 rows); memset takes 3.5.
+// c = op(a)·op(b) + beta·c, operands as matrix_of sees them, c of m x n elements. For beta = 0 c
+// is cleared here and BLAS adds the product: OpenBLAS clears C for beta = 0 with a loop that
+// took 20 of the 88 us of the first layer's weight gradient at batch 32 (784 x 100 from 32
+// rows); memset takes 3.5.
 template <class T>
 void gemm_into(const Array<T>& a, const Array<T>& b, bool ta, bool tb, Array<T>& c, T beta) {
+    const GemmShape s = gemm_shape("matmul", a, b, ta, tb);
     if (c.size() == 0) return;
     if (beta == T(0)) {  // c may be fresh, uninitialised memory: clear it, never scale it
         std::fill_n(c.data(), c.size(), T(0));
         beta = T(1);
     }
-    if ((ta ? a.shape()[0] : a.shape()[1]) == 0) {  // empty inner dimension: op(a)·op(b) = 0
+    if (s.k == 0) {  // empty inner dimension: op(a)·op(b) = 0
         if (beta != T(1)) std::for_each(c.data(), c.data() + c.size(), [beta](T& v) { v *= beta; });
         return;
     }
-    xt::blas::gemm(a, b, c, ta, tb, T(1), beta);
+    gemm_raw(ta, tb, s.m, s.n, s.k, a.data(), b.data(), c.data(), beta);
 }
 
 template <class T>
@@ -81,17 +99,29 @@ struct MatMul final : Function<T> {
     std::string_view name() const override { return "matmul"; }
     Array<T> forward(const ArrayRefs<T>& xs) override {
         const GemmShape s = gemm_shape(name(), xs[0], xs[1], ta, tb);
-        Array<T> c = Array<T>::from_shape({s.m, s.n});
+        Shape out{s.m, s.n};
+        if (!ta && xs[0].dimension() > 2) {  // (..., K) rows in, (..., N) rows out
+            out = xs[0].shape();
+            out.back() = s.n;
+        }
+        Array<T> c = Array<T>::from_shape(out);
         gemm_into(xs[0], xs[1], ta, tb, c, T(0));
         return c;
     }
-    // C = op(A)·op(B): dA = dC·op(B)^T (transposed back if A was), dB = op(A)^T·dC likewise.
+    // C = op(A)·op(B): dA = dC·op(B)^T (transposed back if A was), dB = op(A)^T·dC likewise, as
+    // products of the same matrices (an operand of more than two dimensions stays as it is).
     std::vector<Variable<T>> backward(const Variable<T>& gy) override {
         const Variable<T>& a = this->input(0);
         const Variable<T>& b = this->input(1);
+        const auto product = [](const Variable<T>& x, const Variable<T>& y, bool tx, bool ty, const Shape& want) {
+            const Variable<T> p = apply<MatMul<T>>({x, y}, tx, ty);
+            return p.shape() == want ? p : reshape(p, as_long(want));
+        };
         Variable<T> ga, gb;
-        if (this->needs_input_grad(0)) ga = ta ? matmul(b, gy, tb, true) : matmul(gy, b, false, !tb);
-        if (this->needs_input_grad(1)) gb = tb ? matmul(gy, a, true, ta) : matmul(a, gy, !ta, false);
+        if (this->needs_input_grad(0))
+            ga = ta ? product(b, gy, tb, true, a.shape()) : product(gy, b, false, !tb, a.shape());
+        if (this->needs_input_grad(1))
+            gb = tb ? product(gy, a, true, ta, b.shape()) : product(a, gy, !ta, false, b.shape());
         return {ga, gb};
     }
     // The same products, added by the GEMM (beta = 1): a weight used at every step of a sequence
@@ -324,8 +354,6 @@ struct LinearRelu final : Function<T> {
 
 namespace {
 
-std::vector<long> as_long(const Shape& s) { return std::vector<long>(s.begin(), s.end()); }
-
 // `shape` without its axis `axis` (a vector operand's dimension, removed from the result).
 std::vector<long> drop_axis(const Shape& shape, std::size_t axis) {
     std::vector<long> s = as_long(shape);
@@ -359,14 +387,10 @@ template <class T>
 Variable<T> matmul(const Variable<T>& a, const Variable<T>& b, bool transpose_a, bool transpose_b) {
     if (!a.defined() || !b.defined() || (a.ndim() == 2 && b.ndim() == 2))
         return apply<MatMul<T>>({a, b}, transpose_a, transpose_b);
-    const BatchPlan p = batch_plan("matmul", a.shape(), b.shape(), transpose_a, transpose_b);
-    if (b.ndim() == 2 && !transpose_a) {
-        // (..., M, K)·(K, N): a's matrices are one (... * M, K) matrix, so the product is one GEMM.
-        std::size_t r = 1;
-        for (std::size_t i = 0; i + 1 < a.ndim(); ++i) r *= a.shape()[i];
-        const Variable<T> y = matmul(reshape(a, {static_cast<long>(r), static_cast<long>(p.k)}), b, false, transpose_b);
-        return reshape(y, as_long(p.out));
-    }
+    batch_plan("matmul", a.shape(), b.shape(), transpose_a, transpose_b);  // the shapes' errors
+    // (..., M, K)·(K, N): a's matrices are one (... M, K) matrix, so the product is one GEMM on a
+    // as it is (MatMul takes it so), with no reshape either way.
+    if (b.ndim() == 2 && !transpose_a) return apply<MatMul<T>>({a, b}, false, transpose_b);
     return apply<BatchedMatMul<T>>({a, b}, transpose_a, transpose_b);
 }
 

@@ -246,6 +246,7 @@ const std::vector<OpCase>& op_cases() {
         {"matmul_bcast_4d_4d", {{2, 1, 2, 3}, {1, 2, 3, 2}}, [](const Vs& x) { return xg::matmul(x[0], x[1]); }},
         {"matmul_batched_ta", {{2, 4, 3}, {4, 2}}, [](const Vs& x) { return xg::matmul(x[0], x[1], true, false); }},
         {"matmul_batched_tb", {{2, 3, 4}, {2, 4}}, [](const Vs& x) { return xg::matmul(x[0], x[1], false, true); }},
+        {"matmul_rows_4d_tb", {{2, 1, 3, 4}, {2, 4}}, [](const Vs& x) { return xg::matmul(x[0], x[1], false, true); }},
         {"matmul_batched_ta_tb", {{2, 4, 3}, {2, 2, 4}}, [](const Vs& x) { return xg::matmul(x[0], x[1], true, true); }},
         {"bmm", {{2, 3, 4}, {2, 4, 2}}, [](const Vs& x) { return xg::bmm(x[0], x[1]); }},
         {"linear_3d", {{2, 3, 4}, {4, 2}, {2}}, [](const Vs& x) { return xg::linear(x[0], x[1], x[2]); }},

@@ -30,6 +30,7 @@ CASES = [
     Case("matmul_bcast_4d_4d", [(2, 1, 2, 3), (1, 2, 3, 2)], mm),
     Case("matmul_batched_ta", [(2, 4, 3), (4, 2)], lambda x: torch.matmul(T(x[0]), x[1])),
     Case("matmul_batched_tb", [(2, 3, 4), (2, 4)], lambda x: torch.matmul(x[0], T(x[1]))),
+    Case("matmul_rows_4d_tb", [(2, 1, 3, 4), (2, 4)], lambda x: torch.matmul(x[0], T(x[1]))),
     Case("matmul_batched_ta_tb", [(2, 4, 3), (2, 2, 4)], lambda x: torch.matmul(T(x[0]), T(x[1]))),
     Case("bmm", [(2, 3, 4), (2, 4, 2)], lambda x: torch.bmm(x[0], x[1])),
     Case("linear_3d", [(2, 3, 4), (4, 2), (2,)], lambda x: F.linear(x[0], x[1].T, x[2])),
