@@ -400,15 +400,19 @@ BOOST_AUTO_TEST_CASE(added_gradients_equal_those_of_backward) {
         xg::AnomalyGuard anomaly(!fast);
         // Slices of one source, overlapping and disjoint, beside a full-size use; w in products
         // at several "steps" with all four transpose flags, and x times itself.
-        V h = xg::slice(x, 1, 0, 4) * xg::slice(x, 1, 4, 8) + xg::slice(x, 1, 2, 6);
+        V h = xg::slice(x, 1, 0, 4) * xg::slice(x, 1, 4, 8) + xg::slice(x, 1, 2, 6) + xg::slice(x, 1, 1, 8, 2);
+        const V rows = xg::slice(x, 0, 0, 6, 2) * xg::slice(x, 0, 1, 6, 2);  // strided, along axis 0
         V state = xg::tanh(xg::matmul(x, w, false, true));
         for (int t = 0; t < 3; ++t) {
             state = xg::tanh(xg::matmul(state, w) + xg::matmul(state, w, false, true));
             state = xg::tanh(xg::matmul(w, state, true, true) + xg::matmul(w, state, false, true));
             state = xg::transpose(state);
         }
-        const V loss = xg::sum(h * h) + xg::sum(x * x) + xg::sum(state * xg::slice(state, 0, 0, 6)) +
-                       xg::sum(xg::matmul(x, x, false, true)) + xg::sum(xg::matmul(x, x, true, false));
+        const V x3 = xg::reshape(x, {2, 3, 8});  // a product's rows in three dimensions
+        const V loss = xg::sum(h * h) + xg::sum(rows) + xg::sum(x * x) +
+                       xg::sum(xg::matmul(x3, w, false, true) * xg::matmul(x3, w)) +
+                       xg::sum(state * xg::slice(state, 0, 0, 6)) + xg::sum(xg::matmul(x, x, false, true)) +
+                       xg::sum(xg::matmul(x, x, true, false));
         loss.backward();
         return std::pair{x.grad().data(), w.grad().data()};
     };
@@ -417,6 +421,5 @@ BOOST_AUTO_TEST_CASE(added_gradients_equal_those_of_backward) {
     BOOST_TEST(xgt::close(fx, sx, 1e-12));
     BOOST_TEST(xgt::close(fw, sw, 1e-12));
 }
-
 
 BOOST_AUTO_TEST_SUITE_END()
