@@ -257,6 +257,10 @@ template <class T>
 Array<T> affine(std::string_view op, const ArrayRefs<T>& xs) {
     const Array<T>& x = xs[0];
     const Array<T>& W = xs[1];
+    // 2-D only: gemm_shape would take a (1, K, N) weight as its (K, N) matrix.
+    if (x.dimension() != 2 || W.dimension() != 2)
+        throw ShapeError(fmt::format("{}: expects a 2-D input and weight here, got shapes {} and {}", op,
+                                     shape_str(x.shape()), shape_str(W.shape())));
     const GemmShape s = gemm_shape(op, x, W, false, false);
     Array<T> y = Array<T>::from_shape({s.m, s.n});
     if (xs.size() == 2) {

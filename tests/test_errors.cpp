@@ -27,6 +27,11 @@ BOOST_AUTO_TEST_CASE(matmul_shape_mismatch_names_op_and_shapes) {
                                  {"linear_relu", "bias", "(3,)", "(4, 2)"});
     expect_error<xg::ShapeError>([] { xg::linear_relu(zeros({4, 5}), zeros({3, 2})); },
                                  {"linear_relu", "(4, 5)", "(3, 2)"});
+    // A weight of more than two dimensions is refused, even one whose matrix would fit.
+    expect_error<xg::ShapeError>([] { xg::linear(zeros({4, 3}), zeros({1, 3, 2})); },
+                                 {"linear", "(4, 3)", "(1, 3, 2)"});
+    expect_error<xg::ShapeError>([] { xg::linear(zeros({2, 4, 3}), zeros({3, 2, 1})); },
+                                 {"linear", "(3, 2, 1)"});
 }
 
 BOOST_AUTO_TEST_CASE(incompatible_broadcast) {
