@@ -15,9 +15,9 @@
 
 namespace xg {
 
-// gemm_raw (ops/gemm.hpp): cblas as xtensor-blas declares it (its header, not <cblas.h>: the
-// rest of the library sees xtensor-blas's declarations, and the two differ in their int type's
-// name).
+// gemm_raw (ops/gemm.hpp): the one caller of cblas in the library, through the netlib cblas
+// declarations that xtensor-blas ships (int dimensions, as Debian's LP64 OpenBLAS takes them;
+// OpenBLAS's own <cblas.h> names that type blasint, netlib's CBLAS_INT).
 template <class T>
 void gemm_raw(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const T* a, const T* b, T* c, T beta) {
     const auto TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
