@@ -5,7 +5,6 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <xtensor/xbroadcast.hpp>
-#include <xtensor/xmanipulation.hpp>
 
 #include "ops/axes.hpp"
 #include "ops/instantiate.hpp"
