@@ -163,6 +163,19 @@ BOOST_AUTO_TEST_CASE(matmul_empty_batch_and_empty_inner_dimension) {
     BOOST_TEST(xg::matmul(zeros({0, 3, 4}), zeros({4, 2})).shape() == xg::Shape({0, 3, 2}), tt::per_element());
     BOOST_TEST(xg::matmul(zeros({2, 3, 0}), zeros({0, 2})).data() == A(xt::zeros<double>({2, 3, 2})),
                tt::per_element());
+    // The same rows path with a transposed weight, backward too: no rows, and K = 0.
+    V e = zeros({2, 0, 4}), w = zeros({3, 4});
+    const V f = xg::matmul(e, w, false, true);
+    BOOST_TEST(f.shape() == xg::Shape({2, 0, 3}), tt::per_element());
+    xg::sum(f).backward();
+    BOOST_TEST(e.grad().shape() == e.shape(), tt::per_element());
+    BOOST_TEST(w.grad().data() == A(xt::zeros<double>({3, 4})), tt::per_element());
+    V g = zeros({2, 3, 0}), h = zeros({5, 0});
+    const V k = xg::matmul(g, h, false, true);
+    BOOST_TEST(k.data() == A(xt::zeros<double>({2, 3, 5})), tt::per_element());
+    xg::sum(k).backward();
+    BOOST_TEST(g.grad().shape() == g.shape(), tt::per_element());
+    BOOST_TEST(h.grad().shape() == h.shape(), tt::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(matmul_propagates_nan_and_inf) {
