@@ -47,14 +47,8 @@ std::pair<Variable<T>, Variable<T>> step(RecurrentKind kind, std::size_t hidden,
             const Variable<T> pre = h.defined() ? xw + matmul(h, w.w_hh, false, true) : xw;
             return {kind == RecurrentKind::rnn_tanh ? tanh(pre) : relu(pre), {}};
         }
-        case RecurrentKind::lstm: {
-            const Variable<T> gates = h.defined() ? xw + matmul(h, w.w_hh, false, true) : xw;
-            const Variable<T> s = sigmoid(gates);  // i, f and o (g's quarter is computed and unused)
-            const Variable<T> i = part(s, 0, H), o = part(s, 3 * H, 4 * H);
-            const Variable<T> g = tanh(part(gates, 2 * H, 3 * H));
-            const Variable<T> c_next = c.defined() ? part(s, H, 2 * H) * c + i * g : i * g;
-            return {o * tanh(c_next), c_next};
-        }
+        case RecurrentKind::lstm:
+            return lstm_cell(xw, h.defined() ? matmul(h, w.w_hh, false, true) : Variable<T>(), c);
         case RecurrentKind::gru: {
             Variable<T> hh;  // h W_hh^T + b_hh, undefined when both are zero
             if (h.defined()) hh = matmul(h, w.w_hh, false, true);
@@ -193,14 +187,25 @@ std::tuple<Variable<T>, Variable<T>, Variable<T>> RecurrentBase<T>::run(const Va
     for (std::size_t l = 0; l < layers; ++l) {
         const Weights& w = layers_[l];
         const std::size_t in = l == 0 ? input_size_ : H;
-        // Every step's input projection in one GEMM: rows (t, n).
-        const Variable<T> xw = input_projection(kind_, reshape(input, {as_long(L * N), as_long(in)}), w);
-        std::vector<Variable<T>> xs(L);
-        step_slices(xw, 0, N, 0, L, xs);
         Variable<T> h = layer_state(h0, l), c = layer_state(c0, l);
-        for (std::size_t t = 0; t < L; ++t) {
-            std::tie(h, c) = step<T>(kind_, H, xs[t], h, c, w);
-            outs[t] = h;
+        if (kind_ == RecurrentKind::lstm) {
+            // Every step's input projection in one GEMM, (L, N, 4H); lstm_cell reads step t's
+            // block of it in place.
+            const Variable<T> xw = input_projection(kind_, input, w);
+            for (std::size_t t = 0; t < L; ++t) {
+                std::tie(h, c) = lstm_cell(xw, h.defined() ? matmul(h, w.w_hh, false, true) : Variable<T>(), c,
+                                           as_long(t));
+                outs[t] = h;
+            }
+        } else {
+            // Every step's input projection in one GEMM: rows (t, n).
+            const Variable<T> xw = input_projection(kind_, reshape(input, {as_long(L * N), as_long(in)}), w);
+            std::vector<Variable<T>> xs(L);
+            step_slices(xw, 0, N, 0, L, xs);
+            for (std::size_t t = 0; t < L; ++t) {
+                std::tie(h, c) = step<T>(kind_, H, xs[t], h, c, w);
+                outs[t] = h;
+            }
         }
         h_n.push_back(h);
         c_n.push_back(c);

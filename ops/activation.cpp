@@ -16,17 +16,8 @@ namespace {
 template <class T>
 struct Sigmoid final : Function<T> {
     std::string_view name() const override { return "sigmoid"; }
-    // With e = exp(-|x|) <= 1, nothing overflows: 1 / (1 + e) for x >= 0, e / (1 + e) below, which
-    // keeps full relative precision in the tail (sigmoid(-40) = 4.2e-18, where the tanh form
-    // 0.5 * tanh(x / 2) + 0.5 cancels to 0 below about -20, and log(sigmoid(x)) to -inf).
     Array<T> forward(const ArrayRefs<T>& xs) override {
-        return kernels::map(xs[0], [](auto x) {
-            using std::abs, std::exp;
-            using V = decltype(x);
-            const V e = exp(-abs(x));
-            const V r = V(T(1)) / (V(T(1)) + e);
-            return kernels::select(x >= V(T(0)), r, e * r);
-        });
+        return kernels::map(xs[0], [](auto x) { return kernels::sigmoid(x); });
     }
     std::vector<Variable<T>> backward(const Variable<T>& gy) override {
         const Variable<T> y = this->output();

@@ -9,6 +9,7 @@
 // Other broadcasts take a plain loop over the result's elements (broadcast_each) rather than an
 // xtensor expression, whose instantiations made the ops' files slow to compile.
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <type_traits>
 #include <vector>
@@ -28,6 +29,44 @@ template <class T, class A>
 xsimd::batch<T, A> select(const xsimd::batch_bool<T, A>& cond, const xsimd::batch<T, A>& a,
                           const xsimd::batch<T, A>& b) {
     return xsimd::select(cond, a, b);
+}
+
+// The logistic function for a scalar or an xsimd batch. With e = exp(-|x|) <= 1 nothing overflows:
+// 1 / (1 + e) for x >= 0, e / (1 + e) below, which keeps full relative precision in the tail
+// (sigmoid(-40) = 4.2e-18, where the tanh form 0.5 * tanh(x / 2) + 0.5 cancels to 0 below about
+// -20, and log(sigmoid(x)) to -inf).
+template <class V>
+V sigmoid(V x) {
+    using std::abs, std::exp;
+    using S = decltype(abs(x));
+    const S e = exp(-abs(x));
+    const S one(1), r = one / (one + e);
+    return kernels::select(x >= S(0), r, e * r);
+}
+
+// Calls body(j, V()) for j = 0, B::size, 2 B::size, ... with V the xsimd batch B, then for the
+// tail j < n with V = T: body loads and stores through load_lane<V> and store_lane, which serve
+// both (named so that xsimd's own load and store, found by argument lookup, are not called).
+template <class T, class Body>
+void lanes(std::size_t n, Body body) {
+    using B = xsimd::batch<T>;
+    std::size_t j = 0;
+    for (; j + B::size <= n; j += B::size) body(j, B());
+    for (; j < n; ++j) body(j, T());
+}
+template <class V, class T>
+V load_lane(const T* p) {
+    if constexpr (std::is_same_v<V, T>)
+        return *p;
+    else
+        return V::load_unaligned(p);
+}
+template <class V, class T>
+void store_lane(T* p, const V& v) {
+    if constexpr (std::is_same_v<V, T>)
+        *p = v;
+    else
+        v.store_unaligned(p);
 }
 
 // y[i] = f(a[i]) for every element.

@@ -351,6 +351,18 @@ template <class T>
 Variable<T> scaled_dot_product_attention(const Variable<T>& q, const Variable<T>& k, const Variable<T>& v,
                                          const Variable<T>& mask = {}, bool causal = false);
 
+// ---- recurrent cells (ops/recurrent.cpp) ----
+// One LSTM step from its gate pre-activations, returning (h', c'): with gates = x_gates + h_gates
+// split into i, f, g, o along the last axis (each H wide, PyTorch's order),
+//   c' = sigmoid(f) c + sigmoid(i) tanh(g),  h' = sigmoid(o) tanh(c').
+// x_gates is (N, 4H), or with step >= 0 a whole sequence's input projection (L, N, 4H) of which
+// row block `step` is used, without a slice (its gradient is added there in place). h_gates
+// (N, 4H) and c (N, H) may be undefined: zeros, left out of the arithmetic. nn::LSTM and
+// nn::LSTMCell run on it; it equals the composition of slice, sigmoid, tanh, mul and add.
+template <class T>
+std::pair<Variable<T>, Variable<T>> lstm_cell(const Variable<T>& x_gates, const Variable<T>& h_gates = {},
+                                              const Variable<T>& c = {}, long step = -1);
+
 // ---- softmax and losses (ops/loss.cpp) ----
 enum class Reduction { mean, sum, none };
 template <class T> Variable<T> softmax(const Variable<T>& x, long axis = -1);

@@ -368,6 +368,35 @@ const std::vector<OpCase>& op_cases() {
          [](const Vs& x) { return xg::scaled_dot_product_attention(x[0], x[1], x[2]); }},
         {"sdpa_large_scores", {{2, 3}, {4, 3}, {4, 2}},
          [](const Vs& x) { return xg::scaled_dot_product_attention(x[0] * 100.0, x[1] * 100.0, x[2]); }},
+        // recurrent cells (scripts/torch_fixtures/recurrent.py): h' and c' alone and together (their
+        // gradients for the gates add up in place), without state, a step of a sequence's projection
+        {"lstm_cell", {{3, 8}, {3, 8}, {3, 2}},
+         [](const Vs& x) {
+             auto [h, c] = xg::lstm_cell(x[0], x[1], x[2]);
+             return h * c;
+         }},
+        {"lstm_cell_h", {{2, 12}, {2, 12}, {2, 3}}, [](const Vs& x) { return xg::lstm_cell(x[0], x[1], x[2]).first; }},
+        {"lstm_cell_c", {{2, 12}, {2, 12}, {2, 3}}, [](const Vs& x) { return xg::lstm_cell(x[0], x[1], x[2]).second; }},
+        {"lstm_cell_no_state", {{3, 8}},
+         [](const Vs& x) {
+             auto [h, c] = xg::lstm_cell(x[0]);
+             return h * c;
+         }},
+        {"lstm_cell_step", {{3, 2, 8}, {2, 8}, {2, 2}},
+         [](const Vs& x) {
+             auto [h, c] = xg::lstm_cell(x[0], x[1], x[2], 1);
+             return h * c;
+         }},
+        {"lstm_cell_step_no_h", {{2, 3, 4}, {3, 1}},
+         [](const Vs& x) {
+             auto [h, c] = xg::lstm_cell(x[0], {}, x[1], 0);
+             return h + c;
+         }},
+        {"lstm_cell_large", {{2, 8}, {2, 8}, {2, 2}},
+         [](const Vs& x) {
+             auto [h, c] = xg::lstm_cell(x[0], x[1], x[2]);
+             return h * c;
+         }},
         // softmax and losses
         {"softmax", {{3, 4}}, [](const Vs& x) { return xg::softmax(x[0]); }},
         {"softmax_axis0", {{3, 4}}, [](const Vs& x) { return xg::softmax(x[0], 0); }},

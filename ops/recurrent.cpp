@@ -1,0 +1,313 @@
+// lstm_cell: one LSTM step from its gate pre-activations, as three ops: lstm_gates (the four
+// activations of x_gates + h_gates), lstm_state (c') and lstm_output (h'). Composed from slices,
+// sigmoid, tanh, mul and add, a step was 13 ops and as many passes over its arrays, each with
+// its own allocation; these are three loops forward and three backward (torch's fused CPU cell
+// is the same idea). lstm_state and lstm_output each use a quarter or three of the (N, 4H)
+// activations: their gradients fill only those columns, and add them in place when the engine
+// offers the running sum (Function::add_input_grad), so the two make one (N, 4H) gradient. A
+// whole sequence's input projection (L, N, 4H) is read at row block `step` without slicing it,
+// and its gradient is added there in place. Recorded backward passes (create_graph) are written
+// with ops, so the cell is differentiable any number of times.
+#include <algorithm>
+#include <cmath>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "ops/instantiate.hpp"
+#include "ops/kernels.hpp"
+#include "ops/ops.hpp"
+
+namespace xg {
+namespace {
+
+using kernels::lanes, kernels::load_lane, kernels::store_lane;
+
+// Where lstm_cell reads its gates: x_gates' rows at block `step` (when stepped) plus h_gates
+// (when present), each row 4 H wide, i f g o.
+struct CellShape {
+    std::size_t N = 0, H = 0, L = 0, step = 0;
+    bool stepped = false, has_h = false, has_c = false;
+    std::size_t block() const { return N * 4 * H; }
+};
+
+// y = the activations of x (+ h), n elements: sigmoid, or tanh for the g gate.
+template <class T>
+void activate(const T* x, const T* h, T* y, std::size_t n, bool is_tanh) {
+    lanes<T>(n, [&](std::size_t j, auto lane) {
+        using V = decltype(lane);
+        V pre = load_lane<V>(x + j);
+        if (h) pre = pre + load_lane<V>(h + j);
+        using std::tanh;
+        store_lane(y + j, is_tanh ? V(tanh(pre)) : kernels::sigmoid(pre));
+    });
+}
+
+// act = (sigmoid(i), sigmoid(f), tanh(g), sigmoid(o)) of the pre-activations x_gates[step] + h_gates.
+template <class T>
+struct LstmGates final : Function<T> {
+    explicit LstmGates(CellShape s) : s(s) {}
+    std::string_view name() const override { return "lstm_gates"; }
+    Array<T> forward(const ArrayRefs<T>& xs) override {
+        const std::size_t H = s.H, G = 4 * H;
+        Array<T> act = Array<T>::from_shape({s.N, G});
+        const T* x = xs[0].data() + (s.stepped ? s.step * s.block() : 0);
+        const T* h = s.has_h ? xs[1].data() : nullptr;
+        for (std::size_t n = 0; n < s.N; ++n) {
+            const std::size_t row = n * G;
+            activate(x + row, h ? h + row : nullptr, act.data() + row, 2 * H, false);
+            activate(x + row + 2 * H, h ? h + row + 2 * H : nullptr, act.data() + row + 2 * H, H, true);
+            activate(x + row + 3 * H, h ? h + row + 3 * H : nullptr, act.data() + row + 3 * H, H, false);
+        }
+        return act;
+    }
+    // The gradient of the pre-activations, gy times each activation's derivative (a (1 - a), or
+    // 1 - a^2 for g), written to `out` or added to it.
+    void pre_grad(const Array<T>& gy, T* out, bool add) const {
+        const Array<T>& act = this->output().data();
+        const std::size_t H = s.H;
+        for (std::size_t k = 0; k < s.N * 4 * H; k += H) {
+            const bool is_g = k / H % 4 == 2;
+            lanes<T>(H, [&](std::size_t j, auto lane) {
+                using V = decltype(lane);
+                const V a = load_lane<V>(act.data() + k + j), one(T(1));
+                V d = load_lane<V>(gy.data() + k + j) * (is_g ? V(one - a * a) : V(a * (one - a)));
+                if (add) d = d + load_lane<V>(out + k + j);
+                store_lane(out + k + j, d);
+            });
+        }
+    }
+    std::vector<Variable<T>> backward(const Variable<T>& gy) override {
+        if (recording_backward()) return recorded_backward(gy);
+        Array<T> d = Array<T>::from_shape({s.N, 4 * s.H});
+        pre_grad(gy.data(), d.data(), false);
+        const Variable<T> d_pre(std::move(d));
+        std::vector<Variable<T>> gxs{d_pre};
+        if (s.has_h) gxs.push_back(d_pre);
+        if (s.stepped && this->needs_input_grad(0)) {  // the first gradient of the projection
+            Array<T> gx = full(this->input(0).shape(), T(0));
+            std::copy_n(d_pre.data().data(), s.block(), gx.data() + s.step * s.block());
+            gxs[0] = Variable<T>(std::move(gx));
+        }
+        return gxs;
+    }
+    bool add_input_grad(std::size_t i, const Array<T>& gy, Array<T>& sum) override {
+        pre_grad(gy, sum.data() + (i == 0 && s.stepped ? s.step * s.block() : 0), true);
+        return true;
+    }
+    std::vector<Variable<T>> recorded_backward(const Variable<T>& gy) const {
+        const Variable<T> act = this->output();
+        const Variable<T> sig_if = slice(act, 1, 0, 2 * s.H), g = slice(act, 1, 2 * s.H, 3 * s.H),
+                          sig_o = slice(act, 1, 3 * s.H, 4 * s.H);
+        const Variable<T> deriv =
+            concatenate(std::vector<Variable<T>>{sig_if * (T(1) - sig_if), T(1) - g * g, sig_o * (T(1) - sig_o)}, 1);
+        const Variable<T> d_pre = gy * deriv;
+        std::vector<Variable<T>> gxs{d_pre};
+        if (s.has_h) gxs.push_back(d_pre);
+        if (s.stepped) {
+            const long before = static_cast<long>(s.step), after = static_cast<long>(s.L - 1 - s.step);
+            gxs[0] = pad(unsqueeze(d_pre, 0), {{before, after}, {0, 0}, {0, 0}});
+        }
+        return gxs;
+    }
+    CellShape s;
+};
+
+// Columns [first, first + count H) of every (4 H)-wide row of `out`: written (zeros elsewhere)
+// or added, one H-wide gate at a time; value(n, gate, j, V()) is the element.
+template <class T, class F>
+void fill_gate_columns(T* out, const CellShape& s, std::size_t first, std::size_t count, bool add, F value) {
+    const std::size_t H = s.H, G = 4 * H;
+    for (std::size_t n = 0; n < s.N; ++n) {
+        T* row = out + n * G;
+        if (!add) {
+            std::fill(row, row + first * H, T(0));
+            std::fill(row + (first + count) * H, row + G, T(0));
+        }
+        for (std::size_t gate = first; gate < first + count; ++gate)
+            lanes<T>(H, [&](std::size_t j, auto lane) {
+                using V = decltype(lane);
+                V v = value(n, gate, j, lane);
+                if (add) v = v + load_lane<V>(row + gate * H + j);
+                store_lane(row + gate * H + j, v);
+            });
+    }
+}
+
+// c' = f c + i g (f c left out without c), from act (N, 4H) and c (N, H).
+template <class T>
+struct LstmState final : Function<T> {
+    explicit LstmState(CellShape s) : s(s) {}
+    std::string_view name() const override { return "lstm_state"; }
+    Array<T> forward(const ArrayRefs<T>& xs) override {
+        const std::size_t H = s.H;
+        Array<T> c_next = Array<T>::from_shape({s.N, H});
+        const T* act = xs[0].data();
+        const T* c = s.has_c ? xs[1].data() : nullptr;
+        for (std::size_t n = 0; n < s.N; ++n) {
+            const T* a = act + n * 4 * H;
+            lanes<T>(H, [&](std::size_t j, auto lane) {
+                using V = decltype(lane);
+                V v = load_lane<V>(a + j) * load_lane<V>(a + 2 * H + j);
+                if (c) v = v + load_lane<V>(a + H + j) * load_lane<V>(c + n * H + j);
+                store_lane(c_next.data() + n * H + j, v);
+            });
+        }
+        return c_next;
+    }
+    // d i = gy g, d f = gy c, d g = gy i: columns 0 to 3H of the activations' gradient.
+    void act_grad(const Array<T>& gy, T* out, bool add) const {
+        const std::size_t H = s.H;
+        const T* act = this->input(0).data().data();
+        const T* c = s.has_c ? this->input(1).data().data() : nullptr;
+        fill_gate_columns<T>(out, s, 0, 3, add, [&](std::size_t n, std::size_t gate, std::size_t j, auto lane) {
+            using V = decltype(lane);
+            const T* a = act + n * 4 * H;
+            const V g = load_lane<V>(gy.data() + n * H + j);
+            if (gate == 0) return V(g * load_lane<V>(a + 2 * H + j));
+            if (gate == 2) return V(g * load_lane<V>(a + j));
+            return c ? V(g * load_lane<V>(c + n * H + j)) : V(T(0));
+        });
+    }
+    std::vector<Variable<T>> backward(const Variable<T>& gy) override {
+        if (recording_backward()) return recorded_backward(gy);
+        std::vector<Variable<T>> gxs(s.has_c ? 2 : 1);
+        if (this->needs_input_grad(0)) {
+            Array<T> d = Array<T>::from_shape({s.N, 4 * s.H});
+            act_grad(gy.data(), d.data(), false);
+            gxs[0] = Variable<T>(std::move(d));
+        }
+        if (s.has_c && this->needs_input_grad(1)) {  // d c = gy f
+            const std::size_t H = s.H;
+            Array<T> dc = Array<T>::from_shape({s.N, H});
+            const T* act = this->input(0).data().data();
+            for (std::size_t n = 0; n < s.N; ++n)
+                lanes<T>(H, [&](std::size_t j, auto lane) {
+                    using V = decltype(lane);
+                    store_lane(dc.data() + n * H + j, V(load_lane<V>(gy.data().data() + n * H + j) * load_lane<V>(act + n * 4 * H + H + j)));
+                });
+            gxs[1] = Variable<T>(std::move(dc));
+        }
+        return gxs;
+    }
+    bool add_input_grad(std::size_t i, const Array<T>& gy, Array<T>& sum) override {
+        if (i != 0) return false;
+        act_grad(gy, sum.data(), true);
+        return true;
+    }
+    std::vector<Variable<T>> recorded_backward(const Variable<T>& gy) const {
+        const std::size_t H = s.H;
+        const Variable<T>& act = this->input(0);
+        const Variable<T> i = slice(act, 1, 0, H), f = slice(act, 1, H, 2 * H), g = slice(act, 1, 2 * H, 3 * H);
+        const Variable<T> d_f = s.has_c ? gy * this->input(1) : Variable<T>(full(Shape{s.N, H}, T(0)));
+        std::vector<Variable<T>> gxs{
+            pad(concatenate(std::vector<Variable<T>>{gy * g, d_f, gy * i}, 1), {{0, 0}, {0, static_cast<long>(H)}})};
+        if (s.has_c) gxs.push_back(gy * f);
+        return gxs;
+    }
+    CellShape s;
+};
+
+// h' = o tanh(c'), from act (N, 4H) and c' (N, H).
+template <class T>
+struct LstmOutput final : Function<T> {
+    explicit LstmOutput(CellShape s) : s(s) {}
+    std::string_view name() const override { return "lstm_output"; }
+    Array<T> forward(const ArrayRefs<T>& xs) override {
+        const std::size_t H = s.H;
+        Array<T> h = Array<T>::from_shape({s.N, H});
+        const T* act = xs[0].data();
+        const T* c = xs[1].data();
+        for (std::size_t n = 0; n < s.N; ++n)
+            lanes<T>(H, [&](std::size_t j, auto lane) {
+                using V = decltype(lane);
+                using std::tanh;
+                store_lane(h.data() + n * H + j, V(load_lane<V>(act + n * 4 * H + 3 * H + j) * tanh(load_lane<V>(c + n * H + j))));
+            });
+        return h;
+    }
+    // d o = gy tanh(c'): column block 3 of the activations' gradient.
+    void act_grad(const Array<T>& gy, T* out, bool add) const {
+        const std::size_t H = s.H;
+        const T* c = this->input(1).data().data();
+        fill_gate_columns<T>(out, s, 3, 1, add, [&](std::size_t n, std::size_t, std::size_t j, auto lane) {
+            using V = decltype(lane);
+            using std::tanh;
+            return V(load_lane<V>(gy.data() + n * H + j) * tanh(load_lane<V>(c + n * H + j)));
+        });
+    }
+    std::vector<Variable<T>> backward(const Variable<T>& gy) override {
+        if (recording_backward()) return recorded_backward(gy);
+        std::vector<Variable<T>> gxs(2);
+        if (this->needs_input_grad(0)) {
+            Array<T> d = Array<T>::from_shape({s.N, 4 * s.H});
+            act_grad(gy.data(), d.data(), false);
+            gxs[0] = Variable<T>(std::move(d));
+        }
+        if (this->needs_input_grad(1)) {  // d c' = gy o (1 - tanh(c')^2)
+            const std::size_t H = s.H;
+            Array<T> dc = Array<T>::from_shape({s.N, H});
+            const T* act = this->input(0).data().data();
+            const T* c = this->input(1).data().data();
+            for (std::size_t n = 0; n < s.N; ++n)
+                lanes<T>(H, [&](std::size_t j, auto lane) {
+                    using V = decltype(lane);
+                    using std::tanh;
+                    const V t = tanh(load_lane<V>(c + n * H + j)), one(T(1));
+                    store_lane(dc.data() + n * H + j,
+                          V(load_lane<V>(gy.data().data() + n * H + j) * load_lane<V>(act + n * 4 * H + 3 * H + j) * (one - t * t)));
+                });
+            gxs[1] = Variable<T>(std::move(dc));
+        }
+        return gxs;
+    }
+    bool add_input_grad(std::size_t i, const Array<T>& gy, Array<T>& sum) override {
+        if (i != 0) return false;
+        act_grad(gy, sum.data(), true);
+        return true;
+    }
+    std::vector<Variable<T>> recorded_backward(const Variable<T>& gy) const {
+        const std::size_t H = s.H;
+        const Variable<T> o = slice(this->input(0), 1, 3 * H, 4 * H);
+        const Variable<T> t = tanh(this->input(1));
+        return {pad(gy * t, {{0, 0}, {static_cast<long>(3 * H), 0}}), gy * o * (T(1) - t * t)};
+    }
+    CellShape s;
+};
+
+}  // namespace
+
+template <class T>
+std::pair<Variable<T>, Variable<T>> lstm_cell(const Variable<T>& x_gates, const Variable<T>& h_gates,
+                                              const Variable<T>& c, long step) {
+    if (!x_gates.defined()) throw ValueError("lstm_cell: x_gates is undefined");
+    CellShape s;
+    s.stepped = step >= 0;
+    if (step < -1) throw ValueError(fmt::format("lstm_cell: step must be -1 (x_gates is one step) or >= 0, got {}", step));
+    const Shape& xs = x_gates.shape();
+    if (xs.size() != (s.stepped ? 3u : 2u) || xs.back() % 4 != 0)
+        throw ShapeError(fmt::format("lstm_cell: x_gates must be {} with G a multiple of 4 (gates i, f, g, o), got {}",
+                                     s.stepped ? "(L, N, G) for a step index" : "(N, G) without a step index",
+                                     shape_str(xs)));
+    if (s.stepped && static_cast<std::size_t>(step) >= xs[0])
+        throw ShapeError(fmt::format("lstm_cell: step {} out of range for x_gates of shape {}", step, shape_str(xs)));
+    s.L = s.stepped ? xs[0] : 1;
+    s.step = s.stepped ? static_cast<std::size_t>(step) : 0;
+    s.N = xs[xs.size() - 2];
+    s.H = xs.back() / 4;
+    s.has_h = h_gates.defined();
+    s.has_c = c.defined();
+    if (s.has_h && h_gates.shape() != Shape{s.N, 4 * s.H})
+        throw ShapeError(fmt::format("lstm_cell: h_gates must have shape {} for x_gates {}, got {}",
+                                     shape_str(Shape{s.N, 4 * s.H}), shape_str(xs), shape_str(h_gates.shape())));
+    if (s.has_c && c.shape() != Shape{s.N, s.H})
+        throw ShapeError(fmt::format("lstm_cell: c must have shape {} for x_gates {}, got {}",
+                                     shape_str(Shape{s.N, s.H}), shape_str(xs), shape_str(c.shape())));
+    const Variable<T> act = s.has_h ? apply<LstmGates<T>>({x_gates, h_gates}, s) : apply<LstmGates<T>>({x_gates}, s);
+    const Variable<T> c_next = s.has_c ? apply<LstmState<T>>({act, c}, s) : apply<LstmState<T>>({act}, s);
+    return {apply<LstmOutput<T>>({act, c_next}, s), c_next};
+}
+
+XG_INSTANTIATE_OP(lstm_cell)
+
+}  // namespace xg
