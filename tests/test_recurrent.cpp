@@ -5,6 +5,7 @@
 // 1e-10), truncated back-propagation through time, N = 0 and L = 0, saturated gates, errors.
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <limits>
@@ -664,6 +665,118 @@ BOOST_AUTO_TEST_CASE(dropout_between_layers) {
     nn::Generator g3(7), g4(7);
     nn::GRU<double> one(H_IN, H, {.generator = &g3}), one_dropped(H_IN, H, {.dropout = 0.5, .generator = &g4});
     BOOST_TEST(close(one_dropped(x).first.data(), one(x).first.data(), 0.0));
+}
+
+// ---- the fused op lstm_cell (ops/recurrent.cpp) against its composition ----
+
+namespace {
+
+template <class T>
+xg::Array<T> random_of(const xg::Shape& shape, unsigned seed, double scale = 1.0) {
+    const A a = random_array(shape, seed);
+    xg::Array<T> b = xg::Array<T>::from_shape(shape);
+    std::transform(a.begin(), a.end(), b.begin(), [&](double v) { return static_cast<T>(v * scale); });
+    return b;
+}
+
+template <class T>
+bool near(const xg::Array<T>& got, const xg::Array<T>& want, double tol) {
+    if (got.shape() != want.shape()) return false;
+    for (std::size_t i = 0; i < got.size(); ++i)
+        if (!(std::abs(double(got.flat(i)) - double(want.flat(i))) <= tol * (1 + std::abs(double(want.flat(i))))))
+            return false;
+    return true;
+}
+
+// The LSTM step written with slice, sigmoid, tanh, mul and add, as the layers ran it before.
+template <class T>
+std::pair<xg::Variable<T>, xg::Variable<T>> composed_cell(const xg::Variable<T>& xg_, const xg::Variable<T>& hg,
+                                                          const xg::Variable<T>& c, long step) {
+    xg::Variable<T> gates = step >= 0 ? xg::squeeze(xg::slice(xg_, 0, step, step + 1), 0) : xg_;
+    if (hg.defined()) gates = gates + hg;
+    const std::size_t h = gates.shape()[1] / 4;
+    const auto part = [&](std::size_t k) { return xg::slice(gates, 1, k * h, (k + 1) * h); };
+    const xg::Variable<T> i = xg::sigmoid(part(0)), f = xg::sigmoid(part(1)), g = xg::tanh(part(2)),
+                          o = xg::sigmoid(part(3));
+    const xg::Variable<T> c_next = c.defined() ? f * c + i * g : i * g;
+    return {o * xg::tanh(c_next), c_next};
+}
+
+// Every step of a (L, N, 4H) projection through `cell`, all sharing x_gates, h_gates and c (so the
+// gradient sums are offered to add_input_grad), weighted into one loss; its gradients.
+template <class T, class Cell>
+std::vector<xg::Array<T>> cell_gradients(Cell cell, const std::vector<xg::Variable<T>>& in, bool has_h, bool has_c,
+                                         std::vector<xg::Array<T>>& outputs) {
+    const std::size_t steps = in[0].shape()[0];
+    xg::Variable<T> loss;
+    for (std::size_t t = 0; t < steps; ++t) {
+        auto [h, c] = cell(in[0], has_h ? in[1] : xg::Variable<T>(), has_c ? in[2] : xg::Variable<T>(),
+                           static_cast<long>(t));
+        outputs.push_back(h.data());
+        outputs.push_back(c.data());
+        const xg::Variable<T> wh(random_of<T>(h.shape(), 40 + t)), wc(random_of<T>(c.shape(), 60 + t));
+        const xg::Variable<T> term = xg::sum(h * wh) + xg::sum(c * wc);
+        loss = loss.defined() ? loss + term : term;
+    }
+    for (const auto& v : in) v.zero_grad();
+    loss.backward();
+    std::vector<xg::Array<T>> grads;
+    for (const auto& v : in) grads.push_back(v.has_grad() ? v.grad().data() : xg::Array<T>());
+    return grads;
+}
+
+template <class T>
+void check_cell_equals_composition(std::size_t steps, std::size_t n, std::size_t h, double scale, double tol) {
+    for (bool has_h : {true, false})
+        for (bool has_c : {true, false}) {
+            BOOST_TEST_CONTEXT("T size " << sizeof(T) << ", L " << steps << ", N " << n << ", H " << h << ", scale "
+                                         << scale << ", h_gates " << has_h << ", c " << has_c) {
+                const std::vector<xg::Variable<T>> in{xg::Variable<T>(random_of<T>({steps, n, 4 * h}, 1, scale), true),
+                                                      xg::Variable<T>(random_of<T>({n, 4 * h}, 2, scale), true),
+                                                      xg::Variable<T>(random_of<T>({n, h}, 3, scale), true)};
+                std::vector<xg::Array<T>> fused_out, composed_out;
+                const auto fused = cell_gradients<T>(
+                    [](const auto& x, const auto& hg, const auto& c, long t) { return xg::lstm_cell(x, hg, c, t); }, in,
+                    has_h, has_c, fused_out);
+                const auto composed = cell_gradients<T>(composed_cell<T>, in, has_h, has_c, composed_out);
+                for (std::size_t k = 0; k < fused_out.size(); ++k)
+                    BOOST_TEST(near(fused_out[k], composed_out[k], tol), "output " << k);
+                for (std::size_t k = 0; k < 3; ++k) {
+                    BOOST_TEST(fused[k].size() == composed[k].size(), "gradient " << k << " defined alike");
+                    if (fused[k].size() == composed[k].size() && fused[k].size() > 0)
+                        BOOST_TEST(near(fused[k], composed[k], tol), "gradient " << k);
+                }
+            }
+        }
+}
+
+}  // namespace
+
+// The fused cell gives the composition's outputs and gradients: float64 and float32 (SIMD lanes
+// and a scalar tail: H = 5), pre-activations of magnitude up to 60 (saturated gates), one row
+// and an empty batch.
+BOOST_AUTO_TEST_CASE(lstm_cell_equals_its_composition) {
+    check_cell_equals_composition<double>(4, 3, 5, 1.0, 1e-13);
+    check_cell_equals_composition<double>(3, 2, 8, 30.0, 1e-13);
+    check_cell_equals_composition<double>(2, 1, 1, 1.0, 1e-13);
+    check_cell_equals_composition<float>(4, 3, 5, 1.0, 1e-5);
+    check_cell_equals_composition<float>(3, 2, 9, 30.0, 1e-5);
+    check_cell_equals_composition<double>(2, 0, 3, 1.0, 0.0);
+}
+
+BOOST_AUTO_TEST_CASE(lstm_cell_errors_name_the_op_and_the_shapes) {
+    const V x(random_array({2, 8}, 1)), seq(random_array({3, 2, 8}, 2)), hg(random_array({2, 8}, 3)),
+        c(random_array({2, 2}, 4));
+    expect_error<xg::ValueError>([&] { xg::lstm_cell(V(), hg, c); }, {"lstm_cell", "x_gates is undefined"});
+    expect_error<xg::ShapeError>([&] { xg::lstm_cell(V(random_array({2, 7}, 1))); }, {"lstm_cell", "multiple of 4", "(2, 7)"});
+    expect_error<xg::ShapeError>([&] { xg::lstm_cell(seq); }, {"lstm_cell", "(3, 2, 8)", "without a step"});
+    expect_error<xg::ShapeError>([&] { xg::lstm_cell(x, hg, c, 0); }, {"lstm_cell", "(2, 8)", "for a step index"});
+    expect_error<xg::ShapeError>([&] { xg::lstm_cell(seq, hg, c, 3); }, {"lstm_cell", "step 3", "(3, 2, 8)"});
+    expect_error<xg::ValueError>([&] { xg::lstm_cell(seq, hg, c, -2); }, {"lstm_cell", "-2"});
+    expect_error<xg::ShapeError>([&] { xg::lstm_cell(x, V(random_array({2, 4}, 5)), c); },
+                                 {"lstm_cell", "h_gates", "(2, 8)", "(2, 4)"});
+    expect_error<xg::ShapeError>([&] { xg::lstm_cell(seq, hg, V(random_array({3, 2}, 6)), 1); },
+                                 {"lstm_cell", "c must have shape (2, 2)", "(3, 2)"});
 }
 
 BOOST_AUTO_TEST_SUITE_END()
