@@ -131,32 +131,25 @@ Variable<T> MultiheadAttention<T>::forward(const Variable<T>& q_in, const Variab
         }
     }
 
-    // Projections: one GEMM of the input with all of in_proj_weight for self-attention, else
-    // each input with its third.
-    auto project = [&](const Variable<T>& x, const Variable<T>& w, const Variable<T>& b, std::size_t rows) {
-        Variable<T> y = matmul(reshape(x, {static_cast<long>(N * rows), static_cast<long>(E)}), w, false, true);
-        if (b.defined()) y = y + b;
-        return reshape(y, {static_cast<long>(N), static_cast<long>(rows), static_cast<long>(w.shape()[0])});
+    // Projections: each input with its third of in_proj_weight, as the (N rows, E) matrix it is
+    // in memory (no reshape). For self-attention one GEMM with all of in_proj_weight and a chunk
+    // would cost three slices of the (N, L, 3E) result and their full-size gradients; slicing
+    // the weight costs three (E, E) copies.
+    auto project = [&](const Variable<T>& x, const Variable<T>& w, const Variable<T>& b) {
+        const Variable<T> y = matmul(x, w, false, true);
+        return b.defined() ? y + b : y;
     };
     auto heads = [&](const Variable<T>& x, std::size_t rows) {  // (N, rows, E) -> (N, H, rows, D)
         return permute(reshape(x, {static_cast<long>(N), static_cast<long>(rows), static_cast<long>(H),
                                    static_cast<long>(D)}),
                        {0, 2, 1, 3});
     };
-    Variable<T> qp, kp, vp;
-    if (self_attention) {
-        const auto parts = chunk(project(q, in_proj_weight_, in_proj_bias_, L), 3, -1);
-        qp = parts[0];
-        kp = parts[1];
-        vp = parts[2];
-    } else {
-        auto third = [&](const Variable<T>& p, std::size_t i) {
-            return p.defined() ? slice(p, 0, i * E, (i + 1) * E) : Variable<T>();
-        };
-        qp = project(q, third(in_proj_weight_, 0), third(in_proj_bias_, 0), L);
-        kp = project(k, third(in_proj_weight_, 1), third(in_proj_bias_, 1), S);
-        vp = project(v, third(in_proj_weight_, 2), third(in_proj_bias_, 2), S);
-    }
+    auto third = [&](const Variable<T>& p, std::size_t i) {
+        return p.defined() ? slice(p, 0, i * E, (i + 1) * E) : Variable<T>();
+    };
+    const Variable<T> qp = project(q, third(in_proj_weight_, 0), third(in_proj_bias_, 0));
+    const Variable<T> kp = project(k, third(in_proj_weight_, 1), third(in_proj_bias_, 1));
+    const Variable<T> vp = project(v, third(in_proj_weight_, 2), third(in_proj_bias_, 2));
     const Variable<T> att = scaled_dot_product_attention(heads(qp, L), heads(kp, S), heads(vp, S), mask, causal);
     // (N, H, L, D) -> (N, L, E), then the output projection.
     const Variable<T> merged = reshape(permute(att, {0, 2, 1, 3}), {static_cast<long>(N), static_cast<long>(L),

@@ -158,9 +158,42 @@ Array<T> broadcast_each(const Array<T>& a, const Array<T>& b, F f) {
     return y;
 }
 
+// True if `row`'s shape, leading 1s aside, is the last axes of `full`'s, with no more axes than
+// full: the broadcast result is full's shape, rows of row.size() elements each meeting `row`
+// (a bias added to every row of a linear layer's output).
+template <class T>
+bool is_row_of(const Array<T>& row, const Array<T>& full) {
+    const auto& r = row.shape();
+    const auto& f = full.shape();
+    if (r.size() > f.size() || row.size() == 0) return false;
+    std::size_t lead = 0;
+    while (lead < r.size() && r[lead] == 1) ++lead;
+    return std::equal(r.begin() + static_cast<std::ptrdiff_t>(lead), r.end(),
+                      f.end() - static_cast<std::ptrdiff_t>(r.size() - lead));
+}
+
+// f(x, row) (or f(row, x) when row_first) for every row x of `full`, in SIMD lanes.
+template <class T, class F>
+Array<T> zip_rows(const Array<T>& full, const Array<T>& row, bool row_first, F f) {
+    Array<T> y = Array<T>::from_shape(full.shape());
+    const std::size_t w = row.size(), n = full.size();
+    const T* pr = row.data();
+    for (std::size_t k = 0; k < n; k += w) {
+        const T* px = full.data() + k;
+        T* py = y.data() + k;
+        lanes<T>(w, [&](std::size_t j, auto lane) {
+            using V = decltype(lane);
+            const V x = load_lane<V>(px + j), r = load_lane<V>(pr + j);
+            store_lane(py + j, V(row_first ? f(r, x) : f(x, r)));
+        });
+    }
+    return y;
+}
+
 // f(a, b) with numpy broadcasting, for a generic lambda `f` (e.g. [](const auto& x, const auto& y)
-// { return x * y; }). Equal shapes and a one-element operand that does not add dimensions (x * a
-// scalar variable) take the SIMD loops; other broadcasts take broadcast_each.
+// { return x * y; }). Equal shapes, a one-element operand that does not add dimensions (x * a
+// scalar variable) and an operand that is a row of the other (a bias) take the SIMD loops; other
+// broadcasts take broadcast_each.
 template <class T, class F>
 Array<T> broadcast_zip(const Array<T>& a, const Array<T>& b, F f) {
     if (a.shape() == b.shape()) return zip(a, b, f);
@@ -172,6 +205,8 @@ Array<T> broadcast_zip(const Array<T>& a, const Array<T>& b, F f) {
         const T c = a.data()[0];
         return map(b, [&](const auto& x) { return f(std::decay_t<decltype(x)>(c), x); });
     }
+    if (is_row_of(b, a)) return zip_rows(a, b, false, f);
+    if (is_row_of(a, b)) return zip_rows(b, a, true, f);
     return broadcast_each(a, b, f);
 }
 

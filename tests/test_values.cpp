@@ -3,6 +3,8 @@
 
 #include <cmath>
 #include <limits>
+#include <utility>
+#include <vector>
 
 #include "fixtures.hpp"
 #include "xgrad.hpp"
@@ -22,6 +24,26 @@ BOOST_AUTO_TEST_CASE(broadcasting_forward) {
     BOOST_TEST(c.data()(2, 3) == 43.0);
     V d = V(A{{1.0, 2.0, 3.0}, {4.0, 5.0, 6.0}}) * V(A{1.0, 0.0, -1.0});
     BOOST_TEST(d.data() == A({{1.0, 0.0, -3.0}, {4.0, 0.0, -6.0}}), tt::per_element());
+}
+
+// Each path of the elementwise broadcast (equal shapes, one element, a row of the other operand
+// in either order and with leading 1s, the general case) against xtensor's broadcasting, for the
+// operators whose order matters; rows of 5 and 9 elements leave a tail after the SIMD lanes.
+BOOST_AUTO_TEST_CASE(broadcast_paths_agree_with_xtensor) {
+    const std::vector<std::pair<xg::Shape, xg::Shape>> pairs{
+        {{3, 5}, {3, 5}}, {{3, 5}, {}},        {{3, 5}, {1}},          {{3, 5}, {5}},       {{5}, {3, 5}},
+        {{2, 3, 9}, {9}}, {{2, 3, 9}, {3, 9}}, {{2, 3, 9}, {1, 1, 9}}, {{1, 9}, {2, 3, 9}}, {{3, 1}, {1, 5}},
+        {{2, 1, 5}, {3, 5}}, {{4, 0}, {0}},    {{1, 1, 9}, {2, 9}}};
+    unsigned seed = 1;
+    for (const auto& [sa, sb] : pairs) {
+        const A a = xgt::random_array(sa, seed++), b = xgt::random_array(sb, seed++, 0.5, 2.0);
+        BOOST_TEST_CONTEXT(xg::shape_str(sa) << " with " << xg::shape_str(sb)) {
+            BOOST_TEST(xgt::close((V(a) - V(b)).data(), A(a - b), 0.0));
+            BOOST_TEST(xgt::close((V(b) - V(a)).data(), A(b - a), 0.0));
+            BOOST_TEST(xgt::close((V(a) / V(b)).data(), A(a / b), 0.0));
+            BOOST_TEST(xgt::close((V(a) * V(b)).data(), A(a * b), 0.0));
+        }
+    }
 }
 
 BOOST_AUTO_TEST_CASE(broadcast_gradient_is_reduced_to_input_shape) {
