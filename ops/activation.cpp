@@ -9,6 +9,7 @@
 #include "ops/instantiate.hpp"
 #include "ops/kernels.hpp"
 #include "ops/ops.hpp"
+#include "ops/vector_math.hpp"
 
 namespace xg {
 namespace {
@@ -16,8 +17,10 @@ namespace {
 template <class T>
 struct Sigmoid final : Function<T> {
     std::string_view name() const override { return "sigmoid"; }
-    Array<T> forward(const ArrayRefs<T>& xs) override {
-        return kernels::map(xs[0], [](auto x) { return kernels::sigmoid(x); });
+    Array<T> forward(const ArrayRefs<T>& xs) override {  // kernels::sigmoid, in ops/simd_math.hpp
+        Array<T> y = Array<T>::from_shape(xs[0].shape());
+        vmath::sigmoid(xs[0].data(), nullptr, y.data(), y.size());
+        return y;
     }
     std::vector<Variable<T>> backward(const Variable<T>& gy) override {
         const Variable<T> y = this->output();
@@ -29,10 +32,9 @@ template <class T>
 struct Tanh final : Function<T> {
     std::string_view name() const override { return "tanh"; }
     Array<T> forward(const ArrayRefs<T>& xs) override {
-        return kernels::map(xs[0], [](auto x) {
-            using std::tanh;
-            return tanh(x);
-        });
+        Array<T> y = Array<T>::from_shape(xs[0].shape());
+        vmath::tanh(xs[0].data(), nullptr, y.data(), y.size());
+        return y;
     }
     std::vector<Variable<T>> backward(const Variable<T>& gy) override {
         const Variable<T> y = this->output();
@@ -91,31 +93,16 @@ struct Softplus final : Function<T> {
 // written with ops, so gelu is differentiable any number of times.
 template <class T>
 struct GeluGrad final : Function<T> {
-    static constexpr T sqrt1_2 = T(0.70710678118654752440);      // 1 / sqrt(2)
-    static constexpr T inv_sqrt_2pi = T(0.39894228040143267794);  // 1 / sqrt(2 pi)
-    static constexpr T k = T(0.79788456080286535588);             // sqrt(2 / pi)
-    static constexpr T c = T(0.044715);
-
+    using C = kernels::GeluConstants<T>;
     explicit GeluGrad(GeluApproximate approximate) : approximate(approximate) {}
     std::string_view name() const override { return "gelu_grad"; }
-    Array<T> forward(const ArrayRefs<T>& xs) override {
-        if (approximate == GeluApproximate::none)
-            return kernels::zip(xs[0], xs[1], [](auto g, auto x) {
-                using std::erfc, std::exp;
-                using V = decltype(x);
-                // x * exp(-x^2 / 2) is 0, not NaN, once x^2 overflows.
-                return g * (V(T(0.5)) * erfc(-x * V(sqrt1_2)) + x * exp(x * x * V(T(-0.5))) * V(inv_sqrt_2pi));
-            });
-        return kernels::zip(xs[0], xs[1], [](auto g, auto x) {
-            using std::tanh;
-            using V = decltype(x);
-            const V x2 = x * x;
-            const V t = tanh(V(k) * (x + V(c) * x2 * x));
-            const V s = V(T(1)) - t * t;
-            // s is 0 long before x^2 overflows (then 0 * inf would be NaN).
-            const V rest = V(T(0.5)) * x * s * V(k) * (V(T(1)) + V(T(3) * c) * x2);
-            return g * (V(T(0.5)) * (V(T(1)) + t) + kernels::select(s == V(T(0)), V(T(0)), rest));
-        });
+    Array<T> forward(const ArrayRefs<T>& xs) override {  // kernels::gelu_grad, in ops/simd_math.hpp
+        if (xs[0].shape() != xs[1].shape())
+            throw ShapeError(fmt::format("gelu_grad: gradient of shape {} for an input of shape {}",
+                                         shape_str(xs[0].shape()), shape_str(xs[1].shape())));
+        Array<T> y = Array<T>::from_shape(xs[0].shape());
+        vmath::gelu_grad(xs[0].data(), xs[1].data(), y.data(), y.size(), approximate == GeluApproximate::tanh);
+        return y;
     }
     std::vector<Variable<T>> backward(const Variable<T>& ggx) override {
         const Variable<T>& gy = this->input(0);
@@ -127,12 +114,12 @@ struct GeluGrad final : Function<T> {
             const Variable<T> x2 = square(x);
             Variable<T> second;
             if (approximate == GeluApproximate::none) {
-                second = exp(x2 * T(-0.5)) * (2 - x2) * inv_sqrt_2pi;
+                second = exp(x2 * T(-0.5)) * (2 - x2) * C::inv_sqrt_2pi;
             } else {
                 // (1 - t^2) (u' (1 - x t u') + 3 k c x^2), u' = k (1 + 3 c x^2).
-                const Variable<T> t = tanh((x + x2 * x * c) * k);
-                const Variable<T> du = (x2 * (T(3) * c) + T(1)) * k;
-                second = (1 - square(t)) * (du * (1 - x * t * du) + x2 * (T(3) * k * c));
+                const Variable<T> t = tanh((x + x2 * x * C::c) * C::k);
+                const Variable<T> du = (x2 * (T(3) * C::c) + T(1)) * C::k;
+                second = (1 - square(t)) * (du * (1 - x * t * du) + x2 * (T(3) * C::k * C::c));
             }
             g_x = ggx * gy * second;
         }
@@ -145,21 +132,10 @@ template <class T>
 struct Gelu final : Function<T> {
     explicit Gelu(GeluApproximate approximate) : approximate(approximate) {}
     std::string_view name() const override { return "gelu"; }
-    // x Phi(x) with Phi(x) = erfc(-x / sqrt(2)) / 2: PyTorch's (1 + erf(x / sqrt(2))) / 2 cancels to 0
-    // below x = -8 where this keeps the tail (gelu(-10) = -7.7e-23, PyTorch's -0).
-    Array<T> forward(const ArrayRefs<T>& xs) override {
-        if (approximate == GeluApproximate::none)
-            return kernels::map(xs[0], [](auto x) {
-                using std::erfc;
-                using V = decltype(x);
-                return V(T(0.5)) * x * erfc(-x * V(GeluGrad<T>::sqrt1_2));
-            });
-        return kernels::map(xs[0], [](auto x) {
-            using std::tanh;
-            using V = decltype(x);
-            const V u = V(GeluGrad<T>::k) * (x + V(GeluGrad<T>::c) * x * x * x);
-            return V(T(0.5)) * x * (V(T(1)) + tanh(u));
-        });
+    Array<T> forward(const ArrayRefs<T>& xs) override {  // kernels::gelu, in ops/simd_math.hpp
+        Array<T> y = Array<T>::from_shape(xs[0].shape());
+        vmath::gelu(xs[0].data(), y.data(), y.size(), approximate == GeluApproximate::tanh);
+        return y;
     }
     std::vector<Variable<T>> backward(const Variable<T>& gy) override {
         return {apply<GeluGrad<T>>({gy, this->input(0)}, approximate)};

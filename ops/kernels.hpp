@@ -5,7 +5,8 @@
 // (measured on the benchmark's shapes, bench/mlp_step), and GCC leaves loops with a selection
 // (relu, leaky_relu) scalar and branchy under the default -ftrapping-math. So the hot paths run
 // these loops with explicit xsimd batches: `f` is a generic lambda, called with batches for the
-// body and with scalars for the tail, and written with the operators and kernels::select below.
+// body and with scalars for the tail, and written with the operators and kernels::select
+// (ops/simd_math.hpp).
 // Other broadcasts take a plain loop over the result's elements (broadcast_each) rather than an
 // xtensor expression, whose instantiations made the ops' files slow to compile.
 #include <algorithm>
@@ -17,32 +18,9 @@
 #include <xsimd/xsimd.hpp>
 
 #include "graph/array.hpp"
+#include "ops/simd_math.hpp"
 
 namespace xg::kernels {
-
-// cond ? a : b, for scalars and for xsimd batches alike.
-template <class T>
-T select(bool cond, T a, T b) {
-    return cond ? a : b;
-}
-template <class T, class A>
-xsimd::batch<T, A> select(const xsimd::batch_bool<T, A>& cond, const xsimd::batch<T, A>& a,
-                          const xsimd::batch<T, A>& b) {
-    return xsimd::select(cond, a, b);
-}
-
-// The logistic function for a scalar or an xsimd batch. With e = exp(-|x|) <= 1 nothing overflows:
-// 1 / (1 + e) for x >= 0, e / (1 + e) below, which keeps full relative precision in the tail
-// (sigmoid(-40) = 4.2e-18, where the tanh form 0.5 * tanh(x / 2) + 0.5 cancels to 0 below about
-// -20, and log(sigmoid(x)) to -inf).
-template <class V>
-V sigmoid(V x) {
-    using std::abs, std::exp;
-    using S = decltype(abs(x));
-    const S e = exp(-abs(x));
-    const S one(1), r = one / (one + e);
-    return kernels::select(x >= S(0), r, e * r);
-}
 
 // Calls body(j, V()) for j = 0, B::size, 2 B::size, ... with V the xsimd batch B, then for the
 // tail j < n with V = T: body loads and stores through load_lane<V> and store_lane, which serve

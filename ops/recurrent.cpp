@@ -17,6 +17,7 @@
 #include "ops/instantiate.hpp"
 #include "ops/kernels.hpp"
 #include "ops/ops.hpp"
+#include "ops/vector_math.hpp"
 
 namespace xg {
 namespace {
@@ -31,18 +32,6 @@ struct CellShape {
     std::size_t block() const { return N * 4 * H; }
 };
 
-// y = the activations of x (+ h), n elements: sigmoid, or tanh for the g gate.
-template <class T>
-void activate(const T* x, const T* h, T* y, std::size_t n, bool is_tanh) {
-    lanes<T>(n, [&](std::size_t j, auto lane) {
-        using V = decltype(lane);
-        V pre = load_lane<V>(x + j);
-        if (h) pre = pre + load_lane<V>(h + j);
-        using std::tanh;
-        store_lane(y + j, is_tanh ? V(tanh(pre)) : kernels::sigmoid(pre));
-    });
-}
-
 // act = (sigmoid(i), sigmoid(f), tanh(g), sigmoid(o)) of the pre-activations x_gates[step] + h_gates.
 template <class T>
 struct LstmGates final : Function<T> {
@@ -55,9 +44,10 @@ struct LstmGates final : Function<T> {
         const T* h = s.has_h ? xs[1].data() : nullptr;
         for (std::size_t n = 0; n < s.N; ++n) {
             const std::size_t row = n * G;
-            activate(x + row, h ? h + row : nullptr, act.data() + row, 2 * H, false);
-            activate(x + row + 2 * H, h ? h + row + 2 * H : nullptr, act.data() + row + 2 * H, H, true);
-            activate(x + row + 3 * H, h ? h + row + 3 * H : nullptr, act.data() + row + 3 * H, H, false);
+            const auto at = [&](std::size_t col) { return h ? h + row + col : nullptr; };
+            vmath::sigmoid(x + row, at(0), act.data() + row, 2 * H);
+            vmath::tanh(x + row + 2 * H, at(2 * H), act.data() + row + 2 * H, H);
+            vmath::sigmoid(x + row + 3 * H, at(3 * H), act.data() + row + 3 * H, H);
         }
         return act;
     }

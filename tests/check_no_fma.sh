@@ -8,7 +8,7 @@ lib=$1
 [ "$(uname -m)" = x86_64 ] || { echo "not x86-64: no AVX loops to check"; exit 77; }
 # Each function of the library whose (mangled) name places it in the avx2 or avx512 namespace.
 listing=$(objdump -d --no-show-raw-insn "$lib" |
-  awk '/^[0-9a-f]+ <.*(4avx2|6avx512).*>:$/ { keep = 1; print; next } /^$/ { keep = 0 } keep')
+  awk '/^[0-9a-f]+ <.*(4avx2|6avx512)4rule.*>:$/ { keep = 1; print; next } /^$/ { keep = 0 } keep')
 functions=$(grep -c '>:$' <<<"$listing" || true)
 if [ "$functions" -lt 4 ]; then  # float and double, two instruction sets
   echo "FAIL: expected Adam's SIMD loops (avx2::rule, avx512::rule) in $lib, found $functions functions"

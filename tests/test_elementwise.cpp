@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <initializer_list>
 #include <functional>
 #include <limits>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "expect_error.hpp"
+#include "ops/vector_math.hpp"
 #include "xgrad.hpp"
 
 using V = xg::Variable<double>;
@@ -286,6 +288,59 @@ BOOST_AUTO_TEST_CASE(module_errors) {
     });
     for (const auto& [name, f] : fns)
         expect_error<xg::GraphError>([&f = f] { f(undefined()); }, {name, "undefined"});
+}
+
+// sigmoid, tanh and gelu run ops/vector_math.inc compiled twice, for the baseline instruction
+// set and for AVX2, dispatched on the CPU: both builds give the same bits, at edge values (signed
+// zeros, infinities, NaN, denormals, the largest finite) and at 20000 points of [-30, 30], over a
+// length that leaves a tail after the last full batch of either build.
+template <class T>
+void check_vector_math_builds_agree() {
+    std::vector<T> x{T(0), -T(0), std::numeric_limits<T>::infinity(), -std::numeric_limits<T>::infinity(),
+                     std::numeric_limits<T>::quiet_NaN(), std::numeric_limits<T>::denorm_min(),
+                     -std::numeric_limits<T>::min(), std::numeric_limits<T>::max(), -std::numeric_limits<T>::max(),
+                     T(1e-30), T(-1e-30), T(88.7), T(-88.7), T(-103.5), T(710), T(-745)};
+    for (int i = 0; i < 20000; ++i) x.push_back(T(-30 + 60.0 * i / 19999.0));
+    x.push_back(T(0.5));  // 20017 elements: a tail of 1 after batches of 2, 4 or 8
+    std::vector<T> g(x.size());
+    for (std::size_t i = 0; i < g.size(); ++i) g[i] = T(std::sin(double(i)));
+    const std::size_t n = x.size();
+    std::vector<T> a(n), b(n);
+    const auto same = [&](const char* what) {
+        const bool equal = std::memcmp(a.data(), b.data(), n * sizeof(T)) == 0;
+        std::size_t first = 0;
+        while (first < n && std::memcmp(&a[first], &b[first], sizeof(T)) == 0) ++first;
+        BOOST_TEST(equal, what << " (" << sizeof(T) << "-byte): first difference at x = "
+                               << (first < n ? double(x[first]) : 0.0));
+    };
+    namespace vm = xg::vmath;
+    vm::baseline::sigmoid(x.data(), nullptr, a.data(), n), vm::avx2::sigmoid(x.data(), nullptr, b.data(), n);
+    same("sigmoid");
+    vm::baseline::sigmoid(x.data(), g.data(), a.data(), n), vm::avx2::sigmoid(x.data(), g.data(), b.data(), n);
+    same("sigmoid of a sum");
+    vm::baseline::tanh(x.data(), nullptr, a.data(), n), vm::avx2::tanh(x.data(), nullptr, b.data(), n);
+    same("tanh");
+    vm::baseline::tanh(x.data(), g.data(), a.data(), n), vm::avx2::tanh(x.data(), g.data(), b.data(), n);
+    same("tanh of a sum");
+    for (bool tanh_form : {false, true}) {
+        vm::baseline::gelu(x.data(), a.data(), n, tanh_form), vm::avx2::gelu(x.data(), b.data(), n, tanh_form);
+        same(tanh_form ? "gelu (tanh form)" : "gelu");
+        vm::baseline::gelu_grad(g.data(), x.data(), a.data(), n, tanh_form);
+        vm::avx2::gelu_grad(g.data(), x.data(), b.data(), n, tanh_form);
+        same(tanh_form ? "gelu_grad (tanh form)" : "gelu_grad");
+    }
+    // a short array: only the padded tail
+    vm::baseline::sigmoid(x.data(), nullptr, a.data(), 3), vm::avx2::sigmoid(x.data(), nullptr, b.data(), 3);
+    BOOST_TEST(std::memcmp(a.data(), b.data(), 3 * sizeof(T)) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(vector_math_builds_give_the_same_bits) {
+    if (!xg::vmath::avx2_available()) {
+        BOOST_TEST_MESSAGE("no AVX2 build or CPU: the baseline build alone runs here");
+        return;
+    }
+    check_vector_math_builds_agree<float>();
+    check_vector_math_builds_agree<double>();
 }
 
 BOOST_AUTO_TEST_SUITE_END()
