@@ -198,32 +198,32 @@ struct LstmState final : Function<T> {
     CellShape s;
 };
 
-// h' = o tanh(c'), from act (N, 4H) and c' (N, H).
+// h' = o tanh(c'), from act (N, 4H) and c' (N, H); tanh(c') is kept for the backward pass.
 template <class T>
 struct LstmOutput final : Function<T> {
     explicit LstmOutput(CellShape s) : s(s) {}
     std::string_view name() const override { return "lstm_output"; }
     Array<T> forward(const ArrayRefs<T>& xs) override {
         const std::size_t H = s.H;
+        tanh_c = Array<T>::from_shape({s.N, H});
+        vmath::tanh(xs[1].data(), nullptr, tanh_c.data(), s.N * H);
         Array<T> h = Array<T>::from_shape({s.N, H});
         const T* act = xs[0].data();
-        const T* c = xs[1].data();
         for (std::size_t n = 0; n < s.N; ++n)
             lanes<T>(H, [&](std::size_t j, auto lane) {
                 using V = decltype(lane);
-                using std::tanh;
-                store_lane(h.data() + n * H + j, V(load_lane<V>(act + n * 4 * H + 3 * H + j) * tanh(load_lane<V>(c + n * H + j))));
+                store_lane(h.data() + n * H + j,
+                           V(load_lane<V>(act + n * 4 * H + 3 * H + j) * load_lane<V>(tanh_c.data() + n * H + j)));
             });
         return h;
     }
     // d o = gy tanh(c'): column block 3 of the activations' gradient.
     void act_grad(const Array<T>& gy, T* out, bool add) const {
         const std::size_t H = s.H;
-        const T* c = this->input(1).data().data();
+        (void)this->input(1);  // throws if c' was changed in place since the forward pass
         fill_gate_columns<T>(out, s, 3, 1, add, [&](std::size_t n, std::size_t, std::size_t j, auto lane) {
             using V = decltype(lane);
-            using std::tanh;
-            return V(load_lane<V>(gy.data() + n * H + j) * tanh(load_lane<V>(c + n * H + j)));
+            return V(load_lane<V>(gy.data() + n * H + j) * load_lane<V>(tanh_c.data() + n * H + j));
         });
     }
     std::vector<Variable<T>> backward(const Variable<T>& gy) override {
@@ -238,14 +238,13 @@ struct LstmOutput final : Function<T> {
             const std::size_t H = s.H;
             Array<T> dc = Array<T>::from_shape({s.N, H});
             const T* act = this->input(0).data().data();
-            const T* c = this->input(1).data().data();
+            (void)this->input(1);
             for (std::size_t n = 0; n < s.N; ++n)
                 lanes<T>(H, [&](std::size_t j, auto lane) {
                     using V = decltype(lane);
-                    using std::tanh;
-                    const V t = tanh(load_lane<V>(c + n * H + j)), one(T(1));
-                    store_lane(dc.data() + n * H + j,
-                          V(load_lane<V>(gy.data().data() + n * H + j) * load_lane<V>(act + n * 4 * H + 3 * H + j) * (one - t * t)));
+                    const V t = load_lane<V>(tanh_c.data() + n * H + j), one(T(1));
+                    store_lane(dc.data() + n * H + j, V(load_lane<V>(gy.data().data() + n * H + j) *
+                                                        load_lane<V>(act + n * 4 * H + 3 * H + j) * (one - t * t)));
                 });
             gxs[1] = Variable<T>(std::move(dc));
         }
@@ -262,7 +261,9 @@ struct LstmOutput final : Function<T> {
         const Variable<T> t = tanh(this->input(1));
         return {pad(gy * t, {{0, 0}, {static_cast<long>(3 * H), 0}}), gy * o * (T(1) - t * t)};
     }
+    void release_saved() override { tanh_c = Array<T>(); }
     CellShape s;
+    Array<T> tanh_c;
 };
 
 }  // namespace

@@ -764,6 +764,15 @@ BOOST_AUTO_TEST_CASE(lstm_cell_equals_its_composition) {
     check_cell_equals_composition<double>(2, 0, 3, 1.0, 0.0);
 }
 
+// lstm_output keeps tanh(c') from its forward pass; c' changed in place since is still caught.
+BOOST_AUTO_TEST_CASE(lstm_cell_state_changed_in_place_throws) {
+    const V x(random_array({2, 8}, 1), true), c(random_array({2, 2}, 2), true);
+    auto [h, c_next] = xg::lstm_cell(x, V(), c);
+    const V loss = xg::sum(h);
+    c_next.mutable_data()(0, 0) = 5.0;
+    expect_error<xg::GraphError>([&] { loss.backward(); }, {"lstm_output", "input 1", "changed in place"});
+}
+
 BOOST_AUTO_TEST_CASE(lstm_cell_errors_name_the_op_and_the_shapes) {
     const V x(random_array({2, 8}, 1)), seq(random_array({3, 2, 8}, 2)), hg(random_array({2, 8}, 3)),
         c(random_array({2, 2}, 4));
