@@ -168,6 +168,24 @@ Array<T> attention_probs_forward(const Plan& p, const Array<T>& q, const Array<T
     return P;
 }
 
+// P * (gP - rowsum(gP * P)) over the last axis, one pass per row: softmax's backward when it is
+// not recorded (as ops it was four passes over (..., L, S) arrays, with an array each).
+template <class T>
+Array<T> softmax_rows_backward(const Array<T>& P, const Array<T>& gP) {
+    Array<T> gS = Array<T>::from_shape(P.shape());
+    const std::size_t S = P.dimension() == 0 ? 1 : P.shape().back();
+    if (S == 0 || P.size() == 0) return gS;
+    for (std::size_t r = 0; r < P.size() / S; ++r) {
+        const T* p = P.data() + r * S;
+        const T* g = gP.data() + r * S;
+        T* out = gS.data() + r * S;
+        T dot = 0;
+        for (std::size_t j = 0; j < S; ++j) dot += g[j] * p[j];
+        for (std::size_t j = 0; j < S; ++j) out[j] = p[j] * (g[j] - dot);
+    }
+    return gS;
+}
+
 // The gradients of q, k and mask from gP, the gradient of the probabilities P:
 // gS = P * (gP - rowsum(gP * P)) (softmax's), gq = gS·k * scale, gk = gSᵀ·q * scale, gmask = gS,
 // each summed down to its input's shape. Written with ops: differentiable when recorded.
@@ -177,7 +195,9 @@ std::vector<Variable<T>> probs_backward(const Variable<T>& P, const Variable<T>&
                                         bool need_mask, double scale) {
     std::vector<Variable<T>> grads(mask ? 3 : 2);
     if (!need_q && !need_k && !need_mask) return grads;
-    const Variable<T> gS = P * (gP - sum(gP * P, {-1}, true));
+    const Variable<T> gS = recording_backward() || P.shape() != gP.shape()
+                               ? P * (gP - sum(gP * P, {-1}, true))
+                               : Variable<T>(softmax_rows_backward(P.data(), gP.data()));
     if (need_q) grads[0] = sum_to(matmul(gS, k, false, false) * static_cast<T>(scale), q.shape());
     if (need_k) grads[1] = sum_to(matmul(gS, q, true, false) * static_cast<T>(scale), k.shape());
     if (need_mask) grads[2] = sum_to(gS, mask->shape());
