@@ -32,12 +32,9 @@ Variable<T> TorchLinear<T>::forward(const Variable<T>& x) {
     if (!x.defined() || x.ndim() == 0 || x.shape().back() != in)
         throw ShapeError(fmt::format("TorchLinear({} -> {}): expects an input (..., {}), got shape {}", in, out, in,
                                      x.defined() ? shape_str(x.shape()) : std::string("(undefined)")));
-    // (..., in) as the (rows, in) matrix it is in memory: one GEMM against weightᵀ (a BLAS flag),
-    // no copy either way (matmul takes an operand of more than two dimensions as its rows).
-    const Variable<T> x2 = x.ndim() == 1 ? reshape(x, {1, static_cast<long>(in)}) : x;
-    Variable<T> y = matmul(x2, weight_, false, true);
-    if (bias_.defined()) y = y + bias_;
-    return x.ndim() == 1 ? reshape(y, {static_cast<long>(out)}) : y;
+    // (..., in) as the (rows, in) matrix it is in memory: one GEMM against weightᵀ (a BLAS flag)
+    // adding to the bias's rows, no copy either way.
+    return torch_linear(x, weight_, bias_);
 }
 
 template <class T>
@@ -136,8 +133,7 @@ Variable<T> MultiheadAttention<T>::forward(const Variable<T>& q_in, const Variab
     // would cost three slices of the (N, L, 3E) result and their full-size gradients; slicing
     // the weight costs three (E, E) copies.
     auto project = [&](const Variable<T>& x, const Variable<T>& w, const Variable<T>& b) {
-        const Variable<T> y = matmul(x, w, false, true);
-        return b.defined() ? y + b : y;
+        return torch_linear(x, w, b);
     };
     auto heads = [&](const Variable<T>& x, std::size_t rows) {  // (N, rows, E) -> (N, H, rows, D)
         return permute(reshape(x, {static_cast<long>(N), static_cast<long>(rows), static_cast<long>(H),

@@ -28,9 +28,8 @@ long as_long(std::size_t n) { return static_cast<long>(n); }
 // b_ih alone for GRU (whose b_hn is multiplied by r, so b_hh is added to the hidden projection).
 template <class T>
 Variable<T> input_projection(RecurrentKind kind, const Variable<T>& x, const typename RecurrentBase<T>::Weights& w) {
-    Variable<T> xw = matmul(x, w.w_ih, false, true);
-    if (!w.b_ih.defined()) return xw;
-    return xw + (kind == RecurrentKind::gru ? w.b_ih : w.b_ih + w.b_hh);
+    if (!w.b_ih.defined()) return torch_linear(x, w.w_ih);
+    return torch_linear(x, w.w_ih, kind == RecurrentKind::gru ? w.b_ih : w.b_ih + w.b_hh);
 }
 
 // One step from xw (N, G H), the input projection of this step with its biases: (h', c'). An

@@ -365,6 +365,40 @@ std::vector<long> drop_axis(const Shape& shape, std::size_t axis) {
     return s;
 }
 
+// x·Wᵀ + b, W (out, in), x (..., in) as rows; inputs {x, W} or {x, W, b}. The bias fills the
+// result's rows and the GEMM adds to them (beta = 1), as affine does.
+template <class T>
+struct TorchLinear final : Function<T> {
+    std::string_view name() const override { return "torch_linear"; }
+    Array<T> forward(const ArrayRefs<T>& xs) override {
+        const Array<T>& x = xs[0];
+        const GemmShape s = gemm_shape(name(), x, xs[1], false, true);
+        Shape out = x.shape();
+        out.back() = s.n;
+        Array<T> y = Array<T>::from_shape(out);
+        if (xs.size() == 2) {
+            gemm_into(x, xs[1], false, true, y, T(0));
+            return y;
+        }
+        for (std::size_t i = 0; i < s.m; ++i) std::copy_n(xs[2].data(), s.n, y.data() + i * s.n);
+        gemm_into(x, xs[1], false, true, y, T(1));
+        return y;
+    }
+    std::vector<Variable<T>> backward(const Variable<T>& gy) override {
+        std::vector<Variable<T>> g(this->inputs().size());
+        if (this->needs_input_grad(0)) g[0] = apply<MatMul<T>>({gy, this->input(1)}, false, false);
+        if (this->needs_input_grad(1)) g[1] = apply<MatMul<T>>({gy, this->input(0)}, true, false);
+        if (g.size() == 3 && this->needs_input_grad(2)) g[2] = sum_to(gy, this->input(2).shape());
+        return g;
+    }
+    // The weight's gradient added by the GEMM (beta = 1), as MatMul's.
+    bool add_input_grad(std::size_t i, const Array<T>& gy, Array<T>& sum) override {
+        if (i != 1) return false;
+        gemm_into(gy, this->input(0).data(), true, false, sum, T(1));
+        return true;
+    }
+};
+
 // x·W + b for x of any number of dimensions: x as (rows, in), the op, the result reshaped back.
 template <class Op, class T>
 Variable<T> affine_nd(std::string_view op, const Variable<T>& x, const Variable<T>& W, const Variable<T>& b) {
@@ -437,7 +471,24 @@ Variable<T> linear_relu(const Variable<T>& x, const Variable<T>& W, const Variab
     return affine_nd<LinearRelu<T>>("linear_relu", x, W, b);
 }
 
+template <class T>
+Variable<T> torch_linear(const Variable<T>& x, const Variable<T>& W, const Variable<T>& b) {
+    if (!x.defined() || !W.defined()) throw ValueError("torch_linear: the input and the weight must be defined");
+    if (W.ndim() != 2 || x.ndim() == 0 || x.shape().back() != W.shape()[1] ||
+        (b.defined() && (b.ndim() != 1 || b.shape()[0] != W.shape()[0])))
+        throw ShapeError(fmt::format("torch_linear: expects x (..., in), W (out, in) and b (out,), got x {}, W {}{}",
+                                     shape_str(x.shape()), shape_str(W.shape()),
+                                     b.defined() ? ", b " + shape_str(b.shape()) : std::string()));
+    if (x.ndim() == 1) {  // one row
+        const Variable<T> y = torch_linear(reshape(x, {1, static_cast<long>(x.shape()[0])}), W, b);
+        return reshape(y, {static_cast<long>(W.shape()[0])});
+    }
+    if (!b.defined()) return apply<TorchLinear<T>>({x, W});
+    return apply<TorchLinear<T>>({x, W, b});
+}
+
 XG_INSTANTIATE_OP(bmm)
+XG_INSTANTIATE_OP(torch_linear)
 XG_INSTANTIATE_OP(linear)
 XG_INSTANTIATE_OP(linear_relu)
 

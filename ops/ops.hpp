@@ -250,6 +250,10 @@ template <class T> Variable<T> linear(const Variable<T>& x, const Variable<T>& W
 // relu(linear(x, W, b)) as one op (nn::Sequential runs Linear then ReLU so): same values and
 // gradients, one pass over the activations fewer each way.
 template <class T> Variable<T> linear_relu(const Variable<T>& x, const Variable<T>& W, const Variable<T>& b = {});
+// x·Wᵀ + b with W (out, in), torch.nn.functional.linear's layout (nn::TorchLinear's): x (..., in)
+// is taken as the rows it is in memory and the result is (..., out); b (out,) or undefined is
+// copied into every row of the result before the GEMM adds x·Wᵀ (no separate add).
+template <class T> Variable<T> torch_linear(const Variable<T>& x, const Variable<T>& W, const Variable<T>& b = {});
 
 // ---- indexing (ops/index.cpp) ----
 // Integer index arrays (torch's LongTensor), e.g. IndexArray{2, 0, 2}. An index outside

@@ -252,6 +252,11 @@ const std::vector<OpCase>& op_cases() {
         {"linear_3d", {{2, 3, 4}, {4, 2}, {2}}, [](const Vs& x) { return xg::linear(x[0], x[1], x[2]); }},
         {"linear_1d", {{4}, {4, 2}, {2}}, [](const Vs& x) { return xg::linear(x[0], x[1], x[2]); }},
         {"linear_relu_3d", {{2, 2, 4}, {4, 3}, {3}}, [](const Vs& x) { return xg::linear_relu(x[0], x[1], x[2]); }},
+        // torch_linear: W (out, in), rows of any number of leading axes, one row, no bias
+        {"torch_linear", {{3, 4}, {2, 4}, {2}}, [](const Vs& x) { return xg::torch_linear(x[0], x[1], x[2]); }},
+        {"torch_linear_3d", {{2, 3, 4}, {5, 4}, {5}}, [](const Vs& x) { return xg::torch_linear(x[0], x[1], x[2]); }},
+        {"torch_linear_1d", {{4}, {3, 4}, {3}}, [](const Vs& x) { return xg::torch_linear(x[0], x[1], x[2]); }},
+        {"torch_linear_no_bias", {{2, 1, 3}, {2, 3}}, [](const Vs& x) { return xg::torch_linear(x[0], x[1]); }},
         // indexing (index_matmul)
         {"index_select_axis0", {{4, 3}}, [](const Vs& x) { return xg::index_select(x[0], 0, {2, 0, 2, 3}); }},
         {"index_select_axis_neg", {{2, 3, 4}}, [](const Vs& x) { return xg::index_select(x[0], -1, {3, 0, 3}); }},

@@ -32,6 +32,15 @@ BOOST_AUTO_TEST_CASE(matmul_shape_mismatch_names_op_and_shapes) {
                                  {"linear", "(4, 3)", "(1, 3, 2)"});
     expect_error<xg::ShapeError>([] { xg::linear(zeros({2, 4, 3}), zeros({3, 2, 1})); },
                                  {"linear", "(3, 2, 1)"});
+    // torch_linear: W (out, in); a (1, out, in) weight, a wrong bias or in, a 0-d input
+    expect_error<xg::ShapeError>([] { xg::torch_linear(zeros({4, 3}), zeros({1, 2, 3})); },
+                                 {"torch_linear", "(4, 3)", "(1, 2, 3)"});
+    expect_error<xg::ShapeError>([] { xg::torch_linear(zeros({4, 3}), zeros({2, 3}), zeros({3})); },
+                                 {"torch_linear", "(2, 3)", "b (3,)"});
+    expect_error<xg::ShapeError>([] { xg::torch_linear(zeros({2, 4, 2}), zeros({2, 3})); },
+                                 {"torch_linear", "(2, 4, 2)", "(2, 3)"});
+    expect_error<xg::ShapeError>([] { xg::torch_linear(zeros({}), zeros({2, 3})); }, {"torch_linear", "()"});
+    expect_error<xg::ValueError>([] { xg::torch_linear(xg::Variable<double>(), zeros({2, 3})); }, {"torch_linear"});
 }
 
 BOOST_AUTO_TEST_CASE(incompatible_broadcast) {

@@ -178,6 +178,24 @@ BOOST_AUTO_TEST_CASE(matmul_empty_batch_and_empty_inner_dimension) {
     BOOST_TEST(h.grad().shape() == h.shape(), tt::per_element());
 }
 
+// torch_linear at its edges: no rows (an empty result, a zero weight gradient, a zero bias
+// gradient) and K = 0 (every row is the bias; the bias gradient counts the rows).
+BOOST_AUTO_TEST_CASE(torch_linear_empty_rows_and_inner_dimension) {
+    V x = zeros({2, 0, 4}), w = zeros({3, 4}), b(A{1, 2, 3}, true);
+    const V y = xg::torch_linear(x, w, b);
+    BOOST_TEST(y.shape() == xg::Shape({2, 0, 3}), tt::per_element());
+    xg::sum(y).backward();
+    BOOST_TEST(x.grad().shape() == x.shape(), tt::per_element());
+    BOOST_TEST(w.grad().data() == A(xt::zeros<double>({3, 4})), tt::per_element());
+    BOOST_TEST(b.grad().data() == A({0, 0, 0}), tt::per_element());
+    V p = zeros({2, 0}), q = zeros({3, 0}), c(A{1, 2, 3}, true);
+    const V r = xg::torch_linear(p, q, c);
+    BOOST_TEST(r.data() == A({{1, 2, 3}, {1, 2, 3}}), tt::per_element());
+    xg::sum(r).backward();
+    BOOST_TEST(c.grad().data() == A({2, 2, 2}), tt::per_element());
+    BOOST_TEST(q.grad().shape() == q.shape(), tt::per_element());
+}
+
 BOOST_AUTO_TEST_CASE(matmul_propagates_nan_and_inf) {
     const double nan = std::numeric_limits<double>::quiet_NaN();
     V a(arr({2, 1, 2}, {1, nan, 1, 2})), b(arr({2, 1}, {1, 1}));
