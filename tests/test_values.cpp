@@ -46,6 +46,20 @@ BOOST_AUTO_TEST_CASE(broadcast_paths_agree_with_xtensor) {
     }
 }
 
+// sum_to onto a row of the input (a bias's gradient takes this path) against xtensor's sums,
+// rows of 9 elements (a tail after the SIMD lanes), leading 1s kept, and a column (the other path).
+BOOST_AUTO_TEST_CASE(sum_to_rows_agrees_with_xtensor) {
+    const A a = xgt::random_array({2, 3, 9}, 7);
+    const auto got = [&](const xg::Shape& s) { return xg::sum_to(V(a), s).data(); };
+    BOOST_TEST(xgt::close(got({9}), A(xt::sum(a, {0, 1})), 1e-15));
+    BOOST_TEST(xgt::close(got({3, 9}), A(xt::sum(a, {0})), 1e-15));
+    BOOST_TEST(xgt::close(got({1, 1, 9}), A(xt::sum(a, {0, 1}, xt::keep_dims)), 1e-15));
+    BOOST_TEST(xgt::close(got({2, 3, 9}), a, 0.0));
+    A column = xt::sum(a, {0, 2});
+    column.reshape({3, 1});
+    BOOST_TEST(xgt::close(got({3, 1}), column, 1e-15));
+}
+
 BOOST_AUTO_TEST_CASE(broadcast_gradient_is_reduced_to_input_shape) {
     V a(mat({{1.0}, {2.0}, {3.0}}), true);
     V b(A{{10.0, 20.0, 30.0, 40.0}}, true);
