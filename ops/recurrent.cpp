@@ -124,6 +124,15 @@ void fill_gate_columns(T* out, const CellShape& s, std::size_t first, std::size_
     }
 }
 
+// An (N, H) array (a state's gradient), element value(n, j, V()) in SIMD lanes.
+template <class T, class F>
+Array<T> state_array(const CellShape& s, F value) {
+    Array<T> out = Array<T>::from_shape({s.N, s.H});
+    for (std::size_t n = 0; n < s.N; ++n)
+        lanes<T>(s.H, [&](std::size_t j, auto lane) { store_lane(out.data() + n * s.H + j, value(n, j, lane)); });
+    return out;
+}
+
 // c' = f c + i g (f c left out without c), from act (N, 4H) and c (N, H).
 template <class T>
 struct LstmState final : Function<T> {
@@ -131,19 +140,15 @@ struct LstmState final : Function<T> {
     std::string_view name() const override { return "lstm_state"; }
     Array<T> forward(const ArrayRefs<T>& xs) override {
         const std::size_t H = s.H;
-        Array<T> c_next = Array<T>::from_shape({s.N, H});
         const T* act = xs[0].data();
         const T* c = s.has_c ? xs[1].data() : nullptr;
-        for (std::size_t n = 0; n < s.N; ++n) {
+        return state_array<T>(s, [&](std::size_t n, std::size_t j, auto lane) {
+            using V = decltype(lane);
             const T* a = act + n * 4 * H;
-            lanes<T>(H, [&](std::size_t j, auto lane) {
-                using V = decltype(lane);
-                V v = load_lane<V>(a + j) * load_lane<V>(a + 2 * H + j);
-                if (c) v = v + load_lane<V>(a + H + j) * load_lane<V>(c + n * H + j);
-                store_lane(c_next.data() + n * H + j, v);
-            });
-        }
-        return c_next;
+            V v = load_lane<V>(a + j) * load_lane<V>(a + 2 * H + j);
+            if (c) v = v + load_lane<V>(a + H + j) * load_lane<V>(c + n * H + j);
+            return v;
+        });
     }
     // d i = gy g, d f = gy c, d g = gy i: columns 0 to 3H of the activations' gradient.
     void act_grad(const Array<T>& gy, T* out, bool add) const {
@@ -169,14 +174,12 @@ struct LstmState final : Function<T> {
         }
         if (s.has_c && this->needs_input_grad(1)) {  // d c = gy f
             const std::size_t H = s.H;
-            Array<T> dc = Array<T>::from_shape({s.N, H});
             const T* act = this->input(0).data().data();
-            for (std::size_t n = 0; n < s.N; ++n)
-                lanes<T>(H, [&](std::size_t j, auto lane) {
-                    using V = decltype(lane);
-                    store_lane(dc.data() + n * H + j, V(load_lane<V>(gy.data().data() + n * H + j) * load_lane<V>(act + n * 4 * H + H + j)));
-                });
-            gxs[1] = Variable<T>(std::move(dc));
+            const T* g = gy.data().data();
+            gxs[1] = Variable<T>(state_array<T>(s, [&](std::size_t n, std::size_t j, auto lane) {
+                using V = decltype(lane);
+                return V(load_lane<V>(g + n * H + j) * load_lane<V>(act + n * 4 * H + H + j));
+            }));
         }
         return gxs;
     }
@@ -207,15 +210,11 @@ struct LstmOutput final : Function<T> {
         const std::size_t H = s.H;
         tanh_c = Array<T>::from_shape({s.N, H});
         vmath::tanh(xs[1].data(), nullptr, tanh_c.data(), s.N * H);
-        Array<T> h = Array<T>::from_shape({s.N, H});
         const T* act = xs[0].data();
-        for (std::size_t n = 0; n < s.N; ++n)
-            lanes<T>(H, [&](std::size_t j, auto lane) {
-                using V = decltype(lane);
-                store_lane(h.data() + n * H + j,
-                           V(load_lane<V>(act + n * 4 * H + 3 * H + j) * load_lane<V>(tanh_c.data() + n * H + j)));
-            });
-        return h;
+        return state_array<T>(s, [&](std::size_t n, std::size_t j, auto lane) {
+            using V = decltype(lane);
+            return V(load_lane<V>(act + n * 4 * H + 3 * H + j) * load_lane<V>(tanh_c.data() + n * H + j));
+        });
     }
     // d o = gy tanh(c'): column block 3 of the activations' gradient.
     void act_grad(const Array<T>& gy, T* out, bool add) const {
@@ -236,17 +235,14 @@ struct LstmOutput final : Function<T> {
         }
         if (this->needs_input_grad(1)) {  // d c' = gy o (1 - tanh(c')^2)
             const std::size_t H = s.H;
-            Array<T> dc = Array<T>::from_shape({s.N, H});
             const T* act = this->input(0).data().data();
+            const T* g = gy.data().data();
             (void)this->input(1);
-            for (std::size_t n = 0; n < s.N; ++n)
-                lanes<T>(H, [&](std::size_t j, auto lane) {
-                    using V = decltype(lane);
-                    const V t = load_lane<V>(tanh_c.data() + n * H + j), one(T(1));
-                    store_lane(dc.data() + n * H + j, V(load_lane<V>(gy.data().data() + n * H + j) *
-                                                        load_lane<V>(act + n * 4 * H + 3 * H + j) * (one - t * t)));
-                });
-            gxs[1] = Variable<T>(std::move(dc));
+            gxs[1] = Variable<T>(state_array<T>(s, [&](std::size_t n, std::size_t j, auto lane) {
+                using V = decltype(lane);
+                const V t = load_lane<V>(tanh_c.data() + n * H + j), one(T(1));
+                return V(load_lane<V>(g + n * H + j) * load_lane<V>(act + n * 4 * H + 3 * H + j) * (one - t * t));
+            }));
         }
         return gxs;
     }
