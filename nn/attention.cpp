@@ -73,7 +73,7 @@ MultiheadAttention<T>::MultiheadAttention(std::size_t embed_dim, std::size_t num
 template <class T>
 Variable<T> MultiheadAttention<T>::forward(const Variable<T>& q_in, const Variable<T>& k_in, const Variable<T>& v_in,
                                            const Variable<T>& mask_in, bool causal) {
-    const std::size_t E = embed_dim_, H = num_heads_, D = E / H;
+    const std::size_t E = embed_dim_, H = num_heads_;
     const std::string who = fmt::format("MultiheadAttention(embed_dim={}, num_heads={})", E, H);
     auto str = [](const Variable<T>& x) { return x.defined() ? shape_str(x.shape()) : std::string("(undefined)"); };
     auto shapes = [&] {
@@ -135,22 +135,15 @@ Variable<T> MultiheadAttention<T>::forward(const Variable<T>& q_in, const Variab
     auto project = [&](const Variable<T>& x, const Variable<T>& w, const Variable<T>& b) {
         return torch_linear(x, w, b);
     };
-    auto heads = [&](const Variable<T>& x, std::size_t rows) {  // (N, rows, E) -> (N, H, rows, D)
-        return permute(reshape(x, {static_cast<long>(N), static_cast<long>(rows), static_cast<long>(H),
-                                   static_cast<long>(D)}),
-                       {0, 2, 1, 3});
-    };
     auto third = [&](const Variable<T>& p, std::size_t i) {
         return p.defined() ? slice(p, 0, i * E, (i + 1) * E) : Variable<T>();
     };
     const Variable<T> qp = project(q, third(in_proj_weight_, 0), third(in_proj_bias_, 0));
     const Variable<T> kp = project(k, third(in_proj_weight_, 1), third(in_proj_bias_, 1));
     const Variable<T> vp = project(v, third(in_proj_weight_, 2), third(in_proj_bias_, 2));
-    const Variable<T> att = scaled_dot_product_attention(heads(qp, L), heads(kp, S), heads(vp, S), mask, causal);
-    // (N, H, L, D) -> (N, L, E), then the output projection.
-    const Variable<T> merged = reshape(permute(att, {0, 2, 1, 3}), {static_cast<long>(N), static_cast<long>(L),
-                                                                     static_cast<long>(E)});
-    const Variable<T> out = out_proj_->forward(merged);
+    // The H heads of D columns each, read where the projections put them: (N, L, E) -> (N, L, E).
+    const Variable<T> att = heads_attention(qp, kp, vp, H, mask, causal);
+    const Variable<T> out = out_proj_->forward(att);
     if (!batched) return squeeze(out, 0);
     return batch_first_ ? out : permute(out, {1, 0, 2});
 }

@@ -1,9 +1,11 @@
-// scaled_dot_product_attention: softmax(q·kᵀ / sqrt(E) + mask [+ causal]) · v as one op. The
-// forward pass is one GEMM for the scores and one for the output per batch matrix, with the
-// softmax in plain loops between them (stable: each row's maximum is subtracted before exp).
-// The backward pass is the closed formula written with ops (matmul, sum_to...), on the saved
-// probabilities, or on probabilities recomputed by a differentiable op (attention_probs) when
-// the backward pass is recorded (create_graph), so the gradients are differentiable again.
+// scaled_dot_product_attention: softmax(q·kᵀ / sqrt(E) + mask [+ causal]) · v as one op, and
+// heads_attention, the same over heads packed in the last axis. The forward pass is one GEMM for
+// the scores and one for the output per batch matrix (strided: a head's columns are read in
+// place), with the softmax in plain loops between them (stable: each row's maximum is subtracted
+// before exp). The backward pass is the closed formula: on arrays with the saved probabilities
+// (strided GEMMs per batch matrix) when unrecorded, and written with ops (matmul, sum_to...) on
+// probabilities recomputed by a differentiable op (attention_probs) when the backward pass is
+// recorded (create_graph), so the gradients are differentiable again.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -23,12 +25,17 @@ constexpr std::string_view op_name = "scaled_dot_product_attention";
 // sizes, and for each of the nb matrices of B the offsets of its q, k, v and mask blocks (0
 // strides along broadcast axes). The mask is read through its own strides (ml, ms) along L and S,
 // 0 where it has size 1 there.
+// Each matrix's rows are ld elements apart (ldq, ldk, ldv, ldo for q, k, v and the output):
+// E, E, Ev, Ev for packed (..., L, E) operands; for heads_attention, one head's E columns of an
+// (N, L, H E) array, so H E. oo holds the output's offsets. q_shared (k_, v_) says that batch
+// matrices share a block of q (broadcast axes), so its gradient adds them up.
 struct Plan {
     Shape batch;
     std::size_t nb = 1, L = 0, S = 0, E = 0, Ev = 0;
-    std::vector<std::size_t> qo, ko, vo, mo;
+    std::vector<std::size_t> qo, ko, vo, mo, oo;
+    std::size_t ldq = 0, ldk = 0, ldv = 0, ldo = 0;
     std::size_t ml = 0, ms = 0;
-    bool has_mask = false, causal = false;
+    bool has_mask = false, causal = false, q_shared = false, k_shared = false, v_shared = false;
     double scale = 1.0;
 };
 
@@ -66,6 +73,35 @@ Shape leading(const Shape& s, std::size_t keep_last) {
     return Shape(s.begin(), s.end() - static_cast<std::ptrdiff_t>(std::min(keep_last, s.size())));
 }
 
+std::size_t size_of(const Shape& s) {
+    std::size_t n = 1;
+    for (std::size_t d : s) n *= d;
+    return n;
+}
+
+// The mask must broadcast to (batch..., L, S) without enlarging it; it is read through its own
+// strides.
+template <class Shapes>
+void plan_mask(Plan& p, const Shape& m, std::string_view op, const Shapes& shapes) {
+    Shape full_shape = p.batch;
+    full_shape.push_back(p.L);
+    full_shape.push_back(p.S);
+    bool ok = m.size() <= full_shape.size();
+    for (std::size_t i = 0; ok && i < m.size(); ++i) {
+        const std::size_t want = full_shape[full_shape.size() - m.size() + i];
+        ok = m[i] == want || m[i] == 1;
+    }
+    if (!ok)
+        throw ShapeError(fmt::format("{}: the mask must broadcast to (..., L, S) = {}; got {}", op,
+                                     shape_str(full_shape), shapes()));
+    const std::size_t ms_ = m.size() >= 1 ? m[m.size() - 1] : 1;
+    const std::size_t ml_ = m.size() >= 2 ? m[m.size() - 2] : 1;
+    p.ms = ms_ == 1 ? 0 : 1;
+    p.ml = ml_ == 1 ? 0 : ms_;
+    p.mo = batch_offsets(leading(m, 2), p.batch, ml_ * ms_);
+    p.has_mask = true;
+}
+
 Plan make_plan(const Shape& q, const Shape& k, const Shape& v, const Shape* mask, bool causal) {
     auto shapes = [&] {
         std::string s = fmt::format("q {}, k {}, v {}", shape_str(q), shape_str(k), shape_str(v));
@@ -96,27 +132,59 @@ Plan make_plan(const Shape& q, const Shape& k, const Shape& v, const Shape* mask
     p.qo = batch_offsets(leading(q, 2), p.batch, p.L * p.E);
     p.ko = batch_offsets(leading(k, 2), p.batch, p.S * p.E);
     p.vo = batch_offsets(leading(v, 2), p.batch, p.S * p.Ev);
-    if (mask) {
-        // The mask must broadcast to (batch..., L, S) without enlarging it.
-        Shape full_shape = p.batch;
-        full_shape.push_back(p.L);
-        full_shape.push_back(p.S);
-        const Shape& m = *mask;
-        bool ok = m.size() <= full_shape.size();
-        for (std::size_t i = 0; ok && i < m.size(); ++i) {
-            const std::size_t want = full_shape[full_shape.size() - m.size() + i];
-            ok = m[i] == want || m[i] == 1;
+    p.oo = batch_offsets(p.batch, p.batch, p.L * p.Ev);
+    p.ldq = p.ldk = p.E;
+    p.ldv = p.ldo = p.Ev;
+    p.q_shared = size_of(leading(q, 2)) != p.nb;
+    p.k_shared = size_of(leading(k, 2)) != p.nb;
+    p.v_shared = size_of(leading(v, 2)) != p.nb;
+    if (mask) plan_mask(p, *mask, op_name, shapes);
+    p.causal = causal;
+    p.scale = 1.0 / std::sqrt(static_cast<double>(p.E));
+    return p;
+}
+
+// heads_attention's plan: q (N, L, H E), k (N, S, H E), v (N, S, H Ev); batch (N, H), head h's
+// matrices the columns [h E, (h + 1) E) of each sample's rows.
+Plan make_heads_plan(const Shape& q, const Shape& k, const Shape& v, std::size_t H, const Shape* mask, bool causal) {
+    constexpr std::string_view name = "heads_attention";
+    auto shapes = [&] {
+        std::string s = fmt::format("num_heads {}, q {}, k {}, v {}", H, shape_str(q), shape_str(k), shape_str(v));
+        if (mask) s += fmt::format(", mask {}", shape_str(*mask));
+        return s;
+    };
+    if (q.size() != 3 || k.size() != 3 || v.size() != 3)
+        throw ShapeError(fmt::format("{}: q, k and v must be 3-D (N, L, H E), (N, S, H E), (N, S, H Ev); got {}",
+                                     name, shapes()));
+    if (H == 0) throw ValueError(fmt::format("{}: num_heads must be positive; got {}", name, shapes()));
+    if (k[0] != q[0] || v[0] != q[0])
+        throw ShapeError(fmt::format("{}: q, k and v must have the same batch size N; got {}", name, shapes()));
+    if (k[2] != q[2]) throw ShapeError(fmt::format("{}: q and k must have the same width H E; got {}", name, shapes()));
+    if (v[1] != k[1])
+        throw ShapeError(fmt::format("{}: k and v must have the same length S; got {}", name, shapes()));
+    if (q[2] % H != 0 || v[2] % H != 0 || q[2] == 0)
+        throw ShapeError(fmt::format("{}: num_heads must divide the (positive) widths of q and v; got {}", name,
+                                     shapes()));
+    Plan p;
+    const std::size_t N = q[0];
+    p.L = q[1];
+    p.S = k[1];
+    p.E = q[2] / H;
+    p.Ev = v[2] / H;
+    p.batch = {N, H};
+    p.nb = N * H;
+    p.ldq = p.ldk = q[2];
+    p.ldv = p.ldo = v[2];
+    for (auto* o : {&p.qo, &p.ko, &p.vo, &p.oo}) o->resize(p.nb);
+    for (std::size_t n = 0; n < N; ++n)
+        for (std::size_t h = 0; h < H; ++h) {
+            const std::size_t b = n * H + h;
+            p.qo[b] = n * p.L * p.ldq + h * p.E;
+            p.ko[b] = n * p.S * p.ldk + h * p.E;
+            p.vo[b] = n * p.S * p.ldv + h * p.Ev;
+            p.oo[b] = n * p.L * p.ldo + h * p.Ev;
         }
-        if (!ok)
-            throw ShapeError(fmt::format("{}: the mask must broadcast to (..., L, S) = {}; got {}", op_name,
-                                         shape_str(full_shape), shapes()));
-        const std::size_t ms_ = m.size() >= 1 ? m[m.size() - 1] : 1;
-        const std::size_t ml_ = m.size() >= 2 ? m[m.size() - 2] : 1;
-        p.ms = ms_ == 1 ? 0 : 1;
-        p.ml = ml_ == 1 ? 0 : ms_;
-        p.mo = batch_offsets(leading(m, 2), p.batch, ml_ * ms_);
-        p.has_mask = true;
-    }
+    if (mask) plan_mask(p, *mask, name, shapes);
     p.causal = causal;
     p.scale = 1.0 / std::sqrt(static_cast<double>(p.E));
     return p;
@@ -136,7 +204,8 @@ Array<T> attention_probs_forward(const Plan& p, const Array<T>& q, const Array<T
     for (std::size_t b = 0; b < p.nb; ++b) {
         T* pb = P.data() + b * p.L * p.S;
         if (p.L == 0 || p.S == 0) continue;
-        gemm_raw(false, true, p.L, p.S, p.E, q.data() + p.qo[b], k.data() + p.ko[b], pb, T(0));
+        gemm_strided(false, true, p.L, p.S, p.E, T(1), q.data() + p.qo[b], p.ldq, k.data() + p.ko[b], p.ldk, T(0), pb,
+                     p.S);
         const T* mb = mask ? mask + p.mo[b] : nullptr;
         for (std::size_t i = 0; i < p.L; ++i) {
             T* row = pb + i * p.S;
@@ -171,19 +240,15 @@ Array<T> attention_probs_forward(const Plan& p, const Array<T>& q, const Array<T
 // P * (gP - rowsum(gP * P)) over the last axis, one pass per row: softmax's backward when it is
 // not recorded (as ops it was four passes over (..., L, S) arrays, with an array each).
 template <class T>
-Array<T> softmax_rows_backward(const Array<T>& P, const Array<T>& gP) {
-    Array<T> gS = Array<T>::from_shape(P.shape());
-    const std::size_t S = P.dimension() == 0 ? 1 : P.shape().back();
-    if (S == 0 || P.size() == 0) return gS;
-    for (std::size_t r = 0; r < P.size() / S; ++r) {
-        const T* p = P.data() + r * S;
-        const T* g = gP.data() + r * S;
-        T* out = gS.data() + r * S;
+void softmax_rows_backward(const T* P, const T* gP, T* gS, std::size_t rows, std::size_t S) {
+    for (std::size_t r = 0; r < rows; ++r) {
+        const T* p = P + r * S;
+        const T* g = gP + r * S;
+        T* out = gS + r * S;
         T dot = 0;
         for (std::size_t j = 0; j < S; ++j) dot += g[j] * p[j];
         for (std::size_t j = 0; j < S; ++j) out[j] = p[j] * (g[j] - dot);
     }
-    return gS;
 }
 
 // The gradients of q, k and mask from gP, the gradient of the probabilities P:
@@ -195,9 +260,7 @@ std::vector<Variable<T>> probs_backward(const Variable<T>& P, const Variable<T>&
                                         bool need_mask, double scale) {
     std::vector<Variable<T>> grads(mask ? 3 : 2);
     if (!need_q && !need_k && !need_mask) return grads;
-    const Variable<T> gS = recording_backward() || P.shape() != gP.shape()
-                               ? P * (gP - sum(gP * P, {-1}, true))
-                               : Variable<T>(softmax_rows_backward(P.data(), gP.data()));
+    const Variable<T> gS = P * (gP - sum(gP * P, {-1}, true));
     if (need_q) grads[0] = sum_to(matmul(gS, k, false, false) * static_cast<T>(scale), q.shape());
     if (need_k) grads[1] = sum_to(matmul(gS, q, true, false) * static_cast<T>(scale), k.shape());
     if (need_mask) grads[2] = sum_to(gS, mask->shape());
@@ -227,6 +290,109 @@ struct AttentionProbs final : Function<T> {
     double scale = 1.0;
 };
 
+// softmax(scores) · v for every batch matrix of the plan: fills probs and returns the output
+// (batch..., L, Ev), or (N, L, H Ev) for heads_attention (out_shape).
+template <class T>
+Array<T> attention_forward(const Plan& p, const ArrayRefs<T>& xs, const T* mask, const Shape& out_shape,
+                           Array<T>& probs) {
+    probs = attention_probs_forward(p, xs[0], xs[1], mask);
+    Array<T> out = Array<T>::from_shape(out_shape);
+    if (out.size() == 0) return out;
+    if (p.S == 0) {  // no keys: every row is fully masked
+        std::fill_n(out.data(), out.size(), T(0));
+        return out;
+    }
+    const Array<T>& v = xs[2];
+    for (std::size_t b = 0; b < p.nb; ++b)
+        gemm_strided(false, false, p.L, p.Ev, p.S, T(1), probs.data() + b * p.L * p.S, p.S, v.data() + p.vo[b],
+                     p.ldv, T(0), out.data() + p.oo[b], p.ldo);
+    return out;
+}
+
+// The gradients as a formula of ops, from P (saved, or recomputed by attention_probs when the
+// backward pass is recorded): gv = Pᵀ·gy, gP = gy·vᵀ, then probs_backward. Inputs {q, k, v} or
+// {q, k, v, mask}, all (batch..., rows, columns); undefined where need[i] is false.
+template <class T>
+std::vector<Variable<T>> formula_backward(const Variable<T>& P, const Variable<T>& gy, const Variable<T>& q,
+                                          const Variable<T>& k, const Variable<T>& v, const Variable<T>* mask,
+                                          const std::vector<bool>& need, double scale) {
+    std::vector<Variable<T>> grads(mask ? 4 : 3);
+    if (need[2]) grads[2] = sum_to(matmul(P, gy, true, false), v.shape());
+    const bool need_mask = mask && need[3];
+    if (need[0] || need[1] || need_mask) {
+        const Variable<T> gP = matmul(gy, v, false, true);
+        auto g = probs_backward(P, gP, q, k, mask, need[0], need[1], need_mask, scale);
+        grads[0] = std::move(g[0]);
+        grads[1] = std::move(g[1]);
+        if (mask) grads[3] = std::move(g[2]);
+    }
+    return grads;
+}
+
+// The unrecorded backward on arrays, one batch matrix at a time with strided GEMMs (no copies of
+// heads, no gradient arrays of broadcast shape): per matrix gv = Pᵀ·gy, gP = gy·vᵀ,
+// gS = P * (gP - rowsum(gP * P)), gq = scale gS·k, gk = scale gSᵀ·q, each written at its
+// operand's offset (added up where the plan's matrices share one), gmask = gS summed to the
+// mask's shape.
+template <class T>
+std::vector<Variable<T>> strided_backward(const Plan& p, const Array<T>& P, const Array<T>& gy, const Array<T>& q,
+                                          const Array<T>& k, const Array<T>& v, const Shape* mask_shape,
+                                          const std::vector<bool>& need) {
+    const bool need_mask = mask_shape && need[3];
+    const bool need_gS = need[0] || need[1] || need_mask;
+    std::vector<Array<T>> g(3);
+    const Array<T>* in[3] = {&q, &k, &v};
+    const bool shared[3] = {p.q_shared, p.k_shared, p.v_shared};
+    const bool empty = p.L == 0 || p.S == 0 || p.Ev == 0;
+    for (std::size_t i = 0; i < 3; ++i) {
+        if (!need[i]) continue;
+        g[i] = Array<T>::from_shape(in[i]->shape());
+        // Written whole by beta = 0 GEMMs, unless matrices share blocks or there is nothing to multiply.
+        if (shared[i] || empty) std::fill_n(g[i].data(), g[i].size(), T(0));
+    }
+    Shape gs_shape = p.batch;
+    gs_shape.push_back(p.L);
+    gs_shape.push_back(p.S);
+    Array<T> gS_all;  // every matrix's gS, for the mask's gradient
+    if (need_mask) {
+        gS_all = Array<T>::from_shape(gs_shape);
+        std::fill_n(gS_all.data(), gS_all.size(), T(0));
+    }
+    if (!empty) {
+        const T scale = static_cast<T>(p.scale);
+        std::vector<T> gP(need_gS ? p.L * p.S : 0), gS_one(need_gS && !need_mask ? p.L * p.S : 0);
+        for (std::size_t b = 0; b < p.nb; ++b) {
+            const T* Pb = P.data() + b * p.L * p.S;
+            const T* gyb = gy.data() + p.oo[b];
+            if (need[2])
+                gemm_strided(true, false, p.S, p.Ev, p.L, T(1), Pb, p.S, gyb, p.ldo, T(p.v_shared ? 1 : 0),
+                             g[2].data() + p.vo[b], p.ldv);
+            if (!need_gS) continue;
+            gemm_strided(false, true, p.L, p.S, p.Ev, T(1), gyb, p.ldo, v.data() + p.vo[b], p.ldv, T(0), gP.data(), p.S);
+            T* gS = need_mask ? gS_all.data() + b * p.L * p.S : gS_one.data();
+            softmax_rows_backward(Pb, gP.data(), gS, p.L, p.S);
+            if (need[0])
+                gemm_strided(false, false, p.L, p.E, p.S, scale, gS, p.S, k.data() + p.ko[b], p.ldk,
+                             T(p.q_shared ? 1 : 0), g[0].data() + p.qo[b], p.ldq);
+            if (need[1])
+                gemm_strided(true, false, p.S, p.E, p.L, scale, gS, p.S, q.data() + p.qo[b], p.ldq,
+                             T(p.k_shared ? 1 : 0), g[1].data() + p.ko[b], p.ldk);
+        }
+    }
+    std::vector<Variable<T>> grads(mask_shape ? 4 : 3);
+    for (std::size_t i = 0; i < 3; ++i)
+        if (need[i]) grads[i] = Variable<T>(std::move(g[i]));
+    if (need_mask) grads[3] = sum_to(Variable<T>(std::move(gS_all)), *mask_shape);
+    return grads;
+}
+
+template <class T>
+std::vector<bool> needed_grads(const Function<T>& f) {
+    std::vector<bool> need(f.inputs().size());
+    for (std::size_t i = 0; i < need.size(); ++i) need[i] = f.needs_input_grad(i);
+    return need;
+}
+
 // Inputs {q, k, v} or {q, k, v, mask}.
 template <class T>
 struct ScaledDotProductAttention final : Function<T> {
@@ -235,23 +401,11 @@ struct ScaledDotProductAttention final : Function<T> {
     Array<T> forward(const ArrayRefs<T>& xs) override {
         const bool has_mask = xs.size() == 4;
         const Shape ms = has_mask ? xs[3].shape() : Shape{};
-        const Plan p = make_plan(xs[0].shape(), xs[1].shape(), xs[2].shape(), has_mask ? &ms : nullptr, causal);
-        scale = p.scale;
-        probs = attention_probs_forward(p, xs[0], xs[1], has_mask ? xs[3].data() : nullptr);
-        Shape os = p.batch;
-        os.push_back(p.L);
-        os.push_back(p.Ev);
-        Array<T> out = Array<T>::from_shape(os);
-        if (p.L * p.Ev == 0) return out;
-        if (p.S == 0) {  // no keys: every row is fully masked
-            std::fill_n(out.data(), out.size(), T(0));
-            return out;
-        }
-        const Array<T>& v = xs[2];
-        for (std::size_t b = 0; b < p.nb; ++b)
-            gemm_raw(false, false, p.L, p.Ev, p.S, probs.data() + b * p.L * p.S, v.data() + p.vo[b],
-                     out.data() + b * p.L * p.Ev, T(0));
-        return out;
+        plan = make_plan(xs[0].shape(), xs[1].shape(), xs[2].shape(), has_mask ? &ms : nullptr, causal);
+        Shape os = plan.batch;
+        os.push_back(plan.L);
+        os.push_back(plan.Ev);
+        return attention_forward(plan, xs, has_mask ? xs[3].data() : nullptr, os, probs);
     }
     std::vector<Variable<T>> backward(const Variable<T>& gy) override {
         const bool has_mask = this->inputs().size() == 4;
@@ -259,32 +413,65 @@ struct ScaledDotProductAttention final : Function<T> {
         const Variable<T>& k = this->input(1);
         const Variable<T>& v = this->input(2);
         const Variable<T>* mask = has_mask ? &this->input(3) : nullptr;
-        // Recorded: the probabilities as a differentiable function of q, k and mask. Otherwise the
-        // saved ones, a constant.
-        Variable<T> P;
-        if (recording_backward()) {
-            std::vector<Variable<T>> in{q, k};
-            if (mask) in.push_back(*mask);
-            P = apply<AttentionProbs<T>>(std::move(in), causal);
-        } else {
-            P = Variable<T>(probs);
-        }
-        std::vector<Variable<T>> grads(this->inputs().size());
-        if (this->needs_input_grad(2)) grads[2] = sum_to(matmul(P, gy, true, false), v.shape());
-        const bool need_q = this->needs_input_grad(0), need_k = this->needs_input_grad(1);
-        const bool need_mask = has_mask && this->needs_input_grad(3);
-        if (need_q || need_k || need_mask) {
-            const Variable<T> gP = matmul(gy, v, false, true);
-            auto g = probs_backward(P, gP, q, k, mask, need_q, need_k, need_mask, scale);
-            grads[0] = std::move(g[0]);
-            grads[1] = std::move(g[1]);
-            if (has_mask) grads[3] = std::move(g[2]);
-        }
-        return grads;
+        if (!recording_backward() && gy.shape() == this->output().shape())
+            return strided_backward(plan, probs, gy.data(), q.data(), k.data(), v.data(),
+                                    mask ? &mask->shape() : nullptr, needed_grads(*this));
+        // Recorded: the probabilities as a differentiable function of q, k and mask.
+        std::vector<Variable<T>> in{q, k};
+        if (mask) in.push_back(*mask);
+        const Variable<T> P = apply<AttentionProbs<T>>(std::move(in), causal);
+        return formula_backward(P, gy, q, k, v, mask, needed_grads(*this), plan.scale);
     }
     void release_saved() override { probs = {}; }
     bool causal;
-    double scale = 1.0;
+    Plan plan;
+    Array<T> probs;  // kept by forward for an unrecorded backward
+};
+
+// Inputs {q, k, v} or {q, k, v, mask}, q (N, L, H E), k (N, S, H E), v (N, S, H Ev).
+template <class T>
+struct HeadsAttention final : Function<T> {
+    HeadsAttention(std::size_t heads, bool causal) : heads(heads), causal(causal) {}
+    std::string_view name() const override { return "heads_attention"; }
+    Array<T> forward(const ArrayRefs<T>& xs) override {
+        const bool has_mask = xs.size() == 4;
+        const Shape ms = has_mask ? xs[3].shape() : Shape{};
+        plan = make_heads_plan(xs[0].shape(), xs[1].shape(), xs[2].shape(), heads, has_mask ? &ms : nullptr, causal);
+        const Shape os{xs[0].shape()[0], plan.L, xs[2].shape()[2]};
+        return attention_forward(plan, xs, has_mask ? xs[3].data() : nullptr, os, probs);
+    }
+    std::vector<Variable<T>> backward(const Variable<T>& gy) override {
+        const bool has_mask = this->inputs().size() == 4;
+        const Variable<T>& q = this->input(0);
+        const Variable<T>& k = this->input(1);
+        const Variable<T>& v = this->input(2);
+        const Variable<T>* mask = has_mask ? &this->input(3) : nullptr;
+        if (!recording_backward() && gy.shape() == this->output().shape())
+            return strided_backward(plan, probs, gy.data(), q.data(), k.data(), v.data(),
+                                    mask ? &mask->shape() : nullptr, needed_grads(*this));
+        // Recorded: the heads split and merged by ops around scaled_dot_product_attention's formula.
+        const long N = static_cast<long>(q.shape()[0]), H = static_cast<long>(heads);
+        auto split = [&](const Variable<T>& x) {  // (N, rows, H D) -> (N, H, rows, D)
+            return permute(reshape(x, {N, static_cast<long>(x.shape()[1]), H, static_cast<long>(x.shape()[2]) / H}),
+                           {0, 2, 1, 3});
+        };
+        auto merge = [&](const Variable<T>& x) {  // (N, H, rows, D) -> (N, rows, H D)
+            return x.defined() ? reshape(permute(x, {0, 2, 1, 3}), {N, static_cast<long>(x.shape()[2]),
+                                                                      H * static_cast<long>(x.shape()[3])})
+                               : x;
+        };
+        const Variable<T> qh = split(q), kh = split(k), vh = split(v);
+        std::vector<Variable<T>> in{qh, kh};
+        if (mask) in.push_back(*mask);
+        const Variable<T> P = apply<AttentionProbs<T>>(std::move(in), causal);
+        auto grads = formula_backward(P, split(gy), qh, kh, vh, mask, needed_grads(*this), plan.scale);
+        for (std::size_t i = 0; i < 3; ++i) grads[i] = merge(grads[i]);
+        return grads;
+    }
+    void release_saved() override { probs = {}; }
+    std::size_t heads;
+    bool causal;
+    Plan plan;
     Array<T> probs;  // kept by forward for an unrecorded backward
 };
 
@@ -302,6 +489,18 @@ Variable<T> scaled_dot_product_attention(const Variable<T>& q, const Variable<T>
     return apply<ScaledDotProductAttention<T>>({q, k, v}, causal);
 }
 
+template <class T>
+Variable<T> heads_attention(const Variable<T>& q, const Variable<T>& k, const Variable<T>& v, std::size_t num_heads,
+                            const Variable<T>& mask, bool causal) {
+    if (!q.defined() || !k.defined() || !v.defined())
+        throw ValueError("heads_attention: q, k and v must be defined (only the mask may be undefined)");
+    const Shape ms = mask.defined() ? mask.shape() : Shape{};
+    make_heads_plan(q.shape(), k.shape(), v.shape(), num_heads, mask.defined() ? &ms : nullptr, causal);
+    if (mask.defined()) return apply<HeadsAttention<T>>({q, k, v, mask}, num_heads, causal);
+    return apply<HeadsAttention<T>>({q, k, v}, num_heads, causal);
+}
+
 XG_INSTANTIATE_OP(scaled_dot_product_attention)
+XG_INSTANTIATE_OP(heads_attention)
 
 }  // namespace xg

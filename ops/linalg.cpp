@@ -19,14 +19,24 @@ namespace xg {
 // declarations that xtensor-blas ships (int dimensions, as Debian's LP64 OpenBLAS takes them;
 // OpenBLAS's own <cblas.h> names that type blasint, netlib's CBLAS_INT).
 template <class T>
-void gemm_raw(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const T* a, const T* b, T* c, T beta) {
+void gemm_strided(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
+                  std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc) {
     const auto TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
     const auto M = static_cast<CBLAS_INT>(m), N = static_cast<CBLAS_INT>(n), K = static_cast<CBLAS_INT>(k);
-    const CBLAS_INT lda = ta ? M : K, ldb = tb ? K : N;
+    const auto LDA = static_cast<CBLAS_INT>(lda), LDB = static_cast<CBLAS_INT>(ldb), LDC = static_cast<CBLAS_INT>(ldc);
     if constexpr (std::is_same_v<T, float>)
-        cblas_sgemm(CblasRowMajor, TA, TB, M, N, K, 1.0f, a, lda, b, ldb, beta, c, N);
+        cblas_sgemm(CblasRowMajor, TA, TB, M, N, K, alpha, a, LDA, b, LDB, beta, c, LDC);
     else
-        cblas_dgemm(CblasRowMajor, TA, TB, M, N, K, 1.0, a, lda, b, ldb, beta, c, N);
+        cblas_dgemm(CblasRowMajor, TA, TB, M, N, K, alpha, a, LDA, b, LDB, beta, c, LDC);
+}
+template void gemm_strided<float>(bool, bool, std::size_t, std::size_t, std::size_t, float, const float*, std::size_t,
+                                  const float*, std::size_t, float, float*, std::size_t);
+template void gemm_strided<double>(bool, bool, std::size_t, std::size_t, std::size_t, double, const double*,
+                                   std::size_t, const double*, std::size_t, double, double*, std::size_t);
+
+template <class T>
+void gemm_raw(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const T* a, const T* b, T* c, T beta) {
+    gemm_strided(ta, tb, m, n, k, T(1), a, ta ? m : k, b, tb ? k : n, beta, c, n);
 }
 template void gemm_raw<float>(bool, bool, std::size_t, std::size_t, std::size_t, const float*, const float*, float*,
                               float);

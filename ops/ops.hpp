@@ -354,6 +354,14 @@ template <class T> Variable<T> adaptive_avg_pool2d(const Variable<T>& x, Size2 o
 template <class T>
 Variable<T> scaled_dot_product_attention(const Variable<T>& q, const Variable<T>& k, const Variable<T>& v,
                                          const Variable<T>& mask = {}, bool causal = false);
+// The same over num_heads heads packed side by side in the last axis, as projections make them:
+// q (N, L, H E), k (N, S, H E), v (N, S, H Ev) -> (N, L, H Ev), head h the columns [h E, (h + 1) E)
+// (h Ev for v and the output); mask broadcastable to (N, H, L, S). Equal to splitting the heads
+// ((N, L, H, E) permuted to (N, H, L, E)), scaled_dot_product_attention, and merging them back,
+// without the four copies each way (strided GEMMs read the heads in place).
+template <class T>
+Variable<T> heads_attention(const Variable<T>& q, const Variable<T>& k, const Variable<T>& v, std::size_t num_heads,
+                            const Variable<T>& mask = {}, bool causal = false);
 
 // ---- recurrent cells (ops/recurrent.cpp) ----
 // One LSTM step from its gate pre-activations, returning (h', c'): with gates = x_gates + h_gates

@@ -3,6 +3,7 @@
 // elementwise loops evaluate, each written once for a scalar or an xsimd batch alike (V). Only
 // xsimd and <cmath>: ops/vector_math_avx2.cpp, compiled for AVX2, includes it too.
 #include <cmath>
+#include <utility>
 
 #include <xsimd/xsimd.hpp>
 
@@ -74,6 +75,18 @@ V gelu_grad(V g, V x, bool tanh_form) {
     // s is 0 long before x^2 overflows (then 0 * inf would be NaN).
     const V rest = V(T(0.5)) * x * s * V(C::k) * (V(T(1)) + V(T(3) * C::c) * x2);
     return g * (V(T(0.5)) * (V(T(1)) + t) + kernels::select(s == V(T(0)), V(T(0)), rest));
+}
+
+// gelu(x) and its derivative together, with the bits of gelu(x) and gelu_grad(1, x): the exact
+// form evaluates erfc once for both (same expressions, same order). The tanh form's u is rounded
+// differently in the two, so it calls both.
+template <class T, class V>
+std::pair<V, V> gelu_with_grad(V x, bool tanh_form) {
+    using std::erfc, std::exp;
+    using C = GeluConstants<T>;
+    if (tanh_form) return {gelu<T>(x, true), gelu_grad<T>(V(T(1)), x, true)};
+    const V e = erfc(-x * V(C::sqrt1_2));
+    return {V(T(0.5)) * x * e, V(T(0.5)) * e + x * exp(x * x * V(T(-0.5))) * V(C::inv_sqrt_2pi)};
 }
 
 }  // namespace xg::kernels

@@ -17,7 +17,8 @@ namespace avx2 {
     void sigmoid(const T* x, const T* b, T* y, std::size_t n) { baseline::sigmoid(x, b, y, n); }         \
     void tanh(const T* x, const T* b, T* y, std::size_t n) { baseline::tanh(x, b, y, n); }               \
     void gelu(const T* x, T* y, std::size_t n, bool t) { baseline::gelu(x, y, n, t); }                   \
-    void gelu_grad(const T* g, const T* x, T* y, std::size_t n, bool t) { baseline::gelu_grad(g, x, y, n, t); }
+    void gelu_grad(const T* g, const T* x, T* y, std::size_t n, bool t) { baseline::gelu_grad(g, x, y, n, t); } \
+    void gelu_with_grad(const T* x, T* y, T* d, std::size_t n, bool t) { baseline::gelu_with_grad(x, y, d, n, t); }
 XG_VECTOR_MATH_FORWARD(float)
 XG_VECTOR_MATH_FORWARD(double)
 #undef XG_VECTOR_MATH_FORWARD
@@ -45,6 +46,9 @@ bool avx2_available() {
     }                                                                                                     \
     void gelu_grad(const T* g, const T* x, T* y, std::size_t n, bool t) {                                 \
         avx2_available() ? avx2::gelu_grad(g, x, y, n, t) : baseline::gelu_grad(g, x, y, n, t);           \
+    }                                                                                                     \
+    void gelu_with_grad(const T* x, T* y, T* d, std::size_t n, bool t) {                                  \
+        avx2_available() ? avx2::gelu_with_grad(x, y, d, n, t) : baseline::gelu_with_grad(x, y, d, n, t); \
     }
 XG_VECTOR_MATH_DISPATCH(float)
 XG_VECTOR_MATH_DISPATCH(double)

@@ -8,12 +8,14 @@
 // fused multiply-add, so both give the same bits (tests/test_elementwise.cpp checks).
 #include <cstddef>
 
-// y = f(x + b) for sigmoid and tanh (b may be null: f(x)); gelu and its derivative times g.
+// y = f(x + b) for sigmoid and tanh (b may be null: f(x)); gelu and its derivative times g;
+// gelu and its derivative d together (the bits of gelu and of gelu_grad with g = 1).
 #define XG_VECTOR_MATH_DECLARE(T)                                                      \
     void sigmoid(const T* x, const T* b, T* y, std::size_t n);                         \
     void tanh(const T* x, const T* b, T* y, std::size_t n);                            \
     void gelu(const T* x, T* y, std::size_t n, bool tanh_form);                        \
-    void gelu_grad(const T* g, const T* x, T* y, std::size_t n, bool tanh_form);
+    void gelu_grad(const T* g, const T* x, T* y, std::size_t n, bool tanh_form);       \
+    void gelu_with_grad(const T* x, T* y, T* d, std::size_t n, bool tanh_form);
 
 namespace xg::vmath {
 XG_VECTOR_MATH_DECLARE(float)

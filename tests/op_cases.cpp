@@ -373,6 +373,13 @@ const std::vector<OpCase>& op_cases() {
          [](const Vs& x) { return xg::scaled_dot_product_attention(x[0], x[1], x[2]); }},
         {"sdpa_large_scores", {{2, 3}, {4, 3}, {4, 2}},
          [](const Vs& x) { return xg::scaled_dot_product_attention(x[0] * 100.0, x[1] * 100.0, x[2]); }},
+        // heads packed in the last axis: L != S, E != Ev, a mask broadcast over N and L, causal, one head
+        {"heads_attention", {{2, 3, 4}, {2, 5, 4}, {2, 5, 6}},
+         [](const Vs& x) { return xg::heads_attention(x[0], x[1], x[2], 2); }},
+        {"heads_attention_causal_mask", {{2, 4, 6}, {2, 4, 6}, {2, 4, 3}, {3, 1, 4}},
+         [](const Vs& x) { return xg::heads_attention(x[0], x[1], x[2], 3, x[3], true); }},
+        {"heads_attention_one_head", {{1, 3, 2}, {1, 4, 2}, {1, 4, 3}},
+         [](const Vs& x) { return xg::heads_attention(x[0], x[1], x[2], 1); }},
         // recurrent cells (scripts/torch_fixtures/recurrent.py): h' and c' alone and together (their
         // gradients for the gates add up in place), without state, a step of a sequence's projection
         {"lstm_cell", {{3, 8}, {3, 8}, {3, 2}},

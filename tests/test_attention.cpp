@@ -198,6 +198,97 @@ BOOST_AUTO_TEST_CASE(sdpa_create_graph_through_masked_and_causal) {
     BOOST_TEST(r.ok, r.str());
 }
 
+// ---- heads_attention ----
+
+// heads_attention against what it replaces: the heads split by reshape and permute,
+// scaled_dot_product_attention, merged back. Values and the gradients of q, k, v and a mask
+// (with -inf entries and a fully masked row), in float and double, causal or not.
+template <class T>
+void check_heads_equal_composition(std::size_t N, std::size_t L, std::size_t S, std::size_t H, std::size_t E,
+                                   std::size_t Ev, bool causal, double tol) {
+    using VT = xg::Variable<T>;
+    auto arr = [](const xg::Shape& shape, unsigned seed) {
+        const A a = random_array(shape, seed);
+        xg::Array<T> b = xg::Array<T>::from_shape(shape);
+        std::copy(a.begin(), a.end(), b.begin());
+        return b;
+    };
+    xg::Array<T> m = arr({H, L, S}, 4);
+    if (L > 1 && S > 2) m(0, 1, 2) = -std::numeric_limits<T>::infinity();
+    if (H > 1 && L > 0)
+        for (std::size_t j = 0; j < S; ++j) m(1, 0, j) = -std::numeric_limits<T>::infinity();  // fully masked
+    const long n = static_cast<long>(N), h = static_cast<long>(H);
+    auto split = [&](const VT& x) {
+        return xg::permute(xg::reshape(x, {n, static_cast<long>(x.shape()[1]), h, static_cast<long>(x.shape()[2]) / h}),
+                           {0, 2, 1, 3});
+    };
+    auto merge = [&](const VT& x) {
+        return xg::reshape(xg::permute(x, {0, 2, 1, 3}),
+                           {n, static_cast<long>(x.shape()[2]), h * static_cast<long>(x.shape()[3])});
+    };
+    for (bool with_mask : {false, true}) {
+        std::vector<VT> a{VT(arr({N, L, H * E}, 1), true), VT(arr({N, S, H * E}, 2), true), VT(arr({N, S, H * Ev}, 3), true),
+                          VT(m, true)};
+        std::vector<VT> b{VT(a[0].data(), true), VT(a[1].data(), true), VT(a[2].data(), true), VT(m, true)};
+        const VT ya = xg::heads_attention(a[0], a[1], a[2], H, with_mask ? a[3] : VT(), causal);
+        const VT yb = merge(xg::scaled_dot_product_attention(split(b[0]), split(b[1]), split(b[2]),
+                                                             with_mask ? b[3] : VT(), causal));
+        BOOST_TEST_CONTEXT(fmt::format("{}-byte, N {} L {} S {} H {} E {} Ev {}, causal {}, mask {}", sizeof(T), N, L,
+                                       S, H, E, Ev, causal, with_mask)) {
+            BOOST_TEST(close(ya.data(), yb.data(), tol));
+            const VT g(arr(ya.shape(), 5));
+            xg::sum(ya * g).backward();
+            xg::sum(yb * g).backward();
+            for (std::size_t i = 0; i < (with_mask ? 4u : 3u); ++i) {
+                BOOST_TEST(a[i].grad().shape() == b[i].grad().shape());
+                BOOST_TEST(close(a[i].grad().data(), b[i].grad().data(), tol), "gradient " << i);
+            }
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(heads_attention_equals_split_attend_merge) {
+    for (bool causal : {false, true}) {
+        check_heads_equal_composition<double>(2, 5, 7, 4, 3, 2, causal, 1e-12);
+        check_heads_equal_composition<double>(3, 6, 6, 2, 8, 8, causal, 1e-12);
+        check_heads_equal_composition<float>(2, 5, 7, 4, 3, 2, causal, 1e-5);
+        check_heads_equal_composition<float>(2, 64, 64, 4, 32, 32, causal, 1e-5);  // the bench's sizes, 2 samples
+    }
+    check_heads_equal_composition<double>(1, 4, 3, 1, 2, 5, false, 1e-12);  // one head
+    // empty sizes: no sample, no query, no key (zeros)
+    check_heads_equal_composition<double>(0, 4, 3, 2, 2, 2, true, 1e-12);
+    check_heads_equal_composition<double>(2, 0, 3, 2, 2, 2, true, 1e-12);
+    check_heads_equal_composition<double>(2, 4, 0, 2, 2, 2, false, 1e-12);
+}
+
+BOOST_AUTO_TEST_CASE(heads_attention_create_graph_equals_composition) {
+    // Under create_graph the backward is the composition's own (ops): second derivatives agree too.
+    const auto f = [](const std::vector<V>& x) { return xg::heads_attention(x[0], x[1], x[2], 2, x[3], true); };
+    const std::vector<V> in{V(random_array({2, 3, 4}, 1), true), V(random_array({2, 3, 4}, 2), true),
+                            V(random_array({2, 3, 6}, 3), true), V(random_array({2, 1, 3}, 4), true)};
+    const auto r = xg::gradgradcheck<double>(f, in, 1e-6, 1e-7, 1e-5);
+    BOOST_TEST(r.ok, r.str());
+}
+
+BOOST_AUTO_TEST_CASE(heads_attention_errors_name_the_op_and_shapes) {
+    const V q(random_array({2, 3, 4}, 1)), k(random_array({2, 5, 4}, 2)), v(random_array({2, 5, 6}, 3));
+    using xg::heads_attention;
+    expect_error<xg::ShapeError>([&] { heads_attention(V(random_array({3, 4}, 1)), k, v, 2); },
+                                 {"heads_attention", "3-D", "q (3, 4)"});
+    expect_error<xg::ValueError>([&] { heads_attention(q, k, v, 0); }, {"heads_attention", "num_heads 0"});
+    expect_error<xg::ShapeError>([&] { heads_attention(q, k, v, 3); },
+                                 {"heads_attention", "must divide", "num_heads 3", "q (2, 3, 4)", "v (2, 5, 6)"});
+    expect_error<xg::ShapeError>([&] { heads_attention(q, V(random_array({3, 5, 4}, 2)), v, 2); },
+                                 {"heads_attention", "same batch size", "k (3, 5, 4)"});
+    expect_error<xg::ShapeError>([&] { heads_attention(q, V(random_array({2, 5, 6}, 2)), v, 2); },
+                                 {"heads_attention", "same width", "k (2, 5, 6)"});
+    expect_error<xg::ShapeError>([&] { heads_attention(q, k, V(random_array({2, 4, 6}, 2)), 2); },
+                                 {"heads_attention", "same length S", "v (2, 4, 6)"});
+    expect_error<xg::ShapeError>([&] { heads_attention(q, k, v, 2, V(random_array({3, 3, 5}, 4))); },
+                                 {"heads_attention", "mask must broadcast", "(2, 2, 3, 5)", "mask (3, 3, 5)"});
+    expect_error<xg::ValueError>([&] { heads_attention(q, k, V(), 2); }, {"heads_attention"});
+}
+
 // ---- MultiheadAttention ----
 
 BOOST_AUTO_TEST_CASE(mha_parameters_names_shapes_and_init) {

@@ -328,10 +328,54 @@ void check_vector_math_builds_agree() {
         vm::baseline::gelu_grad(g.data(), x.data(), a.data(), n, tanh_form);
         vm::avx2::gelu_grad(g.data(), x.data(), b.data(), n, tanh_form);
         same(tanh_form ? "gelu_grad (tanh form)" : "gelu_grad");
+        std::vector<T> da(n), db(n);
+        vm::baseline::gelu_with_grad(x.data(), a.data(), da.data(), n, tanh_form);
+        vm::avx2::gelu_with_grad(x.data(), b.data(), db.data(), n, tanh_form);
+        same(tanh_form ? "gelu_with_grad's gelu (tanh form)" : "gelu_with_grad's gelu");
+        a.swap(da), b.swap(db);
+        same(tanh_form ? "gelu_with_grad's derivative (tanh form)" : "gelu_with_grad's derivative");
     }
     // a short array: only the padded tail
     vm::baseline::sigmoid(x.data(), nullptr, a.data(), 3), vm::avx2::sigmoid(x.data(), nullptr, b.data(), 3);
     BOOST_TEST(std::memcmp(a.data(), b.data(), 3 * sizeof(T)) == 0);
+}
+
+// A recorded gelu keeps gelu'(x) from its forward pass; its unrecorded backward, gy * gelu'(x),
+// gives the bits of the recorded backward (create_graph: the gelu_grad op, which evaluates
+// erfc and exp again), and its value the bits of an unrecorded gelu, at the edge values and over
+// a tail.
+template <class T>
+void check_gelu_kept_derivative() {
+    std::vector<T> xs{T(0), -T(0), std::numeric_limits<T>::infinity(), -std::numeric_limits<T>::infinity(),
+                      std::numeric_limits<T>::denorm_min(), std::numeric_limits<T>::max(),
+                      -std::numeric_limits<T>::max(), T(-8.5), T(-40), T(5.5), T(1e-20)};
+    for (int i = 0; i < 1001; ++i) xs.push_back(T(-12 + 24.0 * i / 1000.0));
+    xg::Array<T> xa = xg::Array<T>::from_shape({xs.size()}), ga = xg::Array<T>::from_shape({xs.size()});
+    for (std::size_t i = 0; i < xs.size(); ++i) xa(i) = xs[i], ga(i) = T(std::cos(3.0 * double(i)) * 7);
+    const auto bits_equal = [](const xg::Array<T>& a, const xg::Array<T>& b) {
+        return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
+    };
+    for (auto form : {xg::GeluApproximate::none, xg::GeluApproximate::tanh}) {
+        xg::Variable<T> x(xa, true);
+        xg::Variable<T> y = xg::gelu(x, form);
+        xg::Variable<T> plain;
+        {
+            xg::NoGradGuard no_grad;
+            plain = xg::gelu(xg::Variable<T>(xa), form);
+        }
+        BOOST_TEST(bits_equal(y.data(), plain.data()));
+        y.backward(xg::Variable<T>(ga));
+        xg::Variable<T> x2(xa, true);
+        xg::gelu(x2, form).backward(xg::Variable<T>(ga), {.create_graph = true});
+        BOOST_TEST(x2.grad().creator() != nullptr);  // recorded: the gelu_grad op
+        BOOST_TEST(bits_equal(x.grad().data(), x2.grad().data()), "gelu's backward from its kept derivative ("
+                                                                      << sizeof(T) << "-byte)");
+    }
+}
+
+BOOST_AUTO_TEST_CASE(gelu_kept_derivative_gives_gelu_grads_bits) {
+    check_gelu_kept_derivative<float>();
+    check_gelu_kept_derivative<double>();
 }
 
 BOOST_AUTO_TEST_CASE(vector_math_builds_give_the_same_bits) {

@@ -1,4 +1,5 @@
-"""PyTorch references for scaled_dot_product_attention (tests/op_cases.cpp, same names).
+"""PyTorch references for scaled_dot_product_attention and heads_attention (tests/op_cases.cpp, same
+names).
 
 Debian's torch (1.13) has no F.scaled_dot_product_attention (torch 2.0 added it), so the reference
 is its explicit formula: softmax(q @ k^T / sqrt(E) + mask, masked_fill(-inf) above the diagonal when
@@ -29,6 +30,16 @@ def sdpa(q, k, v, mask=None, causal=False):
     return p @ v
 
 
+def heads(q, k, v, h, mask=None, causal=False):
+    """heads_attention: the h heads packed in the last axis split out, attended, merged back."""
+    def split(x):
+        n, rows, width = x.shape
+        return x.reshape(n, rows, h, width // h).transpose(1, 2)
+    o = sdpa(split(q), split(k), split(v), mask, causal)
+    n, _, length, d = o.shape
+    return o.transpose(1, 2).reshape(n, length, h * d)
+
+
 # row 1 fully masked, row 2 partly (the same constant in tests/op_cases.cpp)
 FULLY_MASKED = np.array([[0.0, 0.5, -1.0, 0.0],
                          [-INF, -INF, -INF, -INF],
@@ -48,4 +59,9 @@ CASES = [
     Case("sdpa_single_query", [(2, 1, 3), (2, 4, 3), (2, 4, 3)], lambda x: sdpa(x[0], x[1], x[2])),
     # scores near 1e4 (q scaled by 100): no overflow, the softmax is nearly one-hot
     Case("sdpa_large_scores", [(2, 3), (4, 3), (4, 2)], lambda x: sdpa(x[0] * 100.0, x[1] * 100.0, x[2])),
+    # heads packed in the last axis: L != S, E != Ev, a mask broadcast over N and L, causal, one head
+    Case("heads_attention", [(2, 3, 4), (2, 5, 4), (2, 5, 6)], lambda x: heads(x[0], x[1], x[2], 2)),
+    Case("heads_attention_causal_mask", [(2, 4, 6), (2, 4, 6), (2, 4, 3), (3, 1, 4)],
+         lambda x: heads(x[0], x[1], x[2], 3, x[3], causal=True)),
+    Case("heads_attention_one_head", [(1, 3, 2), (1, 4, 2), (1, 4, 3)], lambda x: heads(x[0], x[1], x[2], 1)),
 ]
