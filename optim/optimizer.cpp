@@ -10,7 +10,32 @@
 
 #include "graph/error.hpp"
 
+#if defined(__x86_64__) || defined(__SSE2__)
+#include <xmmintrin.h>
+#define XG_HAVE_MXCSR 1
+#endif
+
 namespace xg::optim {
+
+namespace {
+// While alive, floating-point results in the subnormal range (below 1.2e-38 in float, 2.2e-308
+// in double) are flushed to zero on this thread (x86's MXCSR flush-to-zero bit; the old mode is
+// restored). Why: the running averages of a parameter whose gradient stopped (a dead ReLU unit)
+// decay geometrically through that range (Adam's exp_avg by 0.9 a step), and arithmetic on
+// subnormals takes a microcode assist: on an Emerald Rapids Xeon, Adam at batch 32 of the bench's
+// MLP took 948 us a step instead of 242 (bench/mlp_step). What is lost is below 1e-38 of a state
+// that only ever divides into updates, and an update that small moves no weight above 1e-30.
+class FlushSubnormalResults {
+public:
+#ifdef XG_HAVE_MXCSR
+    FlushSubnormalResults() : saved_(_mm_getcsr()) { _mm_setcsr(saved_ | _MM_FLUSH_ZERO_ON); }
+    ~FlushSubnormalResults() { _mm_setcsr(saved_); }
+
+private:
+    unsigned saved_;
+#endif
+};
+}  // namespace
 
 namespace detail {
 void require(bool ok, std::string_view who, std::string_view what, double value, std::string_view expected) {
@@ -57,6 +82,7 @@ void Optimizer<T>::step() {
                                          shape_str(p.grad().shape())));
     }
     const T wd = static_cast<T>(weight_decay_);
+    const FlushSubnormalResults flush;
     for (std::size_t i = 0; i < params_.size(); ++i) {
         const Variable<T>& p = params_[i];
         if (!p.has_grad()) continue;
