@@ -391,34 +391,29 @@ std::vector<bool> needed_grads(const Function<T>& f) {
     return need;
 }
 
-// Inputs {q, k, v} or {q, k, v, mask}.
+// What the two attention ops share: inputs {q, k, v} or {q, k, v, mask}, the plan and the
+// probabilities of the forward pass, and the unrecorded backward on arrays.
 template <class T>
-struct ScaledDotProductAttention final : Function<T> {
-    explicit ScaledDotProductAttention(bool causal) : causal(causal) {}
-    std::string_view name() const override { return op_name; }
-    Array<T> forward(const ArrayRefs<T>& xs) override {
-        const bool has_mask = xs.size() == 4;
-        const Shape ms = has_mask ? xs[3].shape() : Shape{};
-        plan = make_plan(xs[0].shape(), xs[1].shape(), xs[2].shape(), has_mask ? &ms : nullptr, causal);
-        Shape os = plan.batch;
-        os.push_back(plan.L);
-        os.push_back(plan.Ev);
-        return attention_forward(plan, xs, has_mask ? xs[3].data() : nullptr, os, probs);
+struct AttentionOp : Function<T> {
+    explicit AttentionOp(bool causal) : causal(causal) {}
+    const Variable<T>* mask() const { return this->inputs().size() == 4 ? &this->input(3) : nullptr; }
+    Array<T> run_forward(const ArrayRefs<T>& xs, const Shape& out_shape) {
+        return attention_forward(plan, xs, xs.size() == 4 ? xs[3].data() : nullptr, out_shape, probs);
     }
-    std::vector<Variable<T>> backward(const Variable<T>& gy) override {
-        const bool has_mask = this->inputs().size() == 4;
-        const Variable<T>& q = this->input(0);
-        const Variable<T>& k = this->input(1);
-        const Variable<T>& v = this->input(2);
-        const Variable<T>* mask = has_mask ? &this->input(3) : nullptr;
-        if (!recording_backward() && gy.shape() == this->output().shape())
-            return strided_backward(plan, probs, gy.data(), q.data(), k.data(), v.data(),
-                                    mask ? &mask->shape() : nullptr, needed_grads(*this));
-        // Recorded: the probabilities as a differentiable function of q, k and mask.
+    // Whether this backward pass can run on arrays: it records nothing.
+    bool on_arrays(const Variable<T>& gy) const {
+        return !recording_backward() && gy.shape() == this->output().shape();
+    }
+    std::vector<Variable<T>> array_backward(const Variable<T>& gy) {
+        const Variable<T>* m = mask();
+        return strided_backward(plan, probs, gy.data(), this->input(0).data(), this->input(1).data(),
+                                this->input(2).data(), m ? &m->shape() : nullptr, needed_grads(*this));
+    }
+    // attention_probs of (q, k[, mask]), recorded: P as a differentiable function of them.
+    Variable<T> recorded_probs(const Variable<T>& q, const Variable<T>& k) const {
         std::vector<Variable<T>> in{q, k};
-        if (mask) in.push_back(*mask);
-        const Variable<T> P = apply<AttentionProbs<T>>(std::move(in), causal);
-        return formula_backward(P, gy, q, k, v, mask, needed_grads(*this), plan.scale);
+        if (mask()) in.push_back(*mask());
+        return apply<AttentionProbs<T>>(std::move(in), causal);
     }
     void release_saved() override { probs = {}; }
     bool causal;
@@ -426,28 +421,42 @@ struct ScaledDotProductAttention final : Function<T> {
     Array<T> probs;  // kept by forward for an unrecorded backward
 };
 
-// Inputs {q, k, v} or {q, k, v, mask}, q (N, L, H E), k (N, S, H E), v (N, S, H Ev).
 template <class T>
-struct HeadsAttention final : Function<T> {
-    HeadsAttention(std::size_t heads, bool causal) : heads(heads), causal(causal) {}
-    std::string_view name() const override { return "heads_attention"; }
+struct ScaledDotProductAttention final : AttentionOp<T> {
+    using AttentionOp<T>::AttentionOp;
+    std::string_view name() const override { return op_name; }
     Array<T> forward(const ArrayRefs<T>& xs) override {
-        const bool has_mask = xs.size() == 4;
-        const Shape ms = has_mask ? xs[3].shape() : Shape{};
-        plan = make_heads_plan(xs[0].shape(), xs[1].shape(), xs[2].shape(), heads, has_mask ? &ms : nullptr, causal);
-        const Shape os{xs[0].shape()[0], plan.L, xs[2].shape()[2]};
-        return attention_forward(plan, xs, has_mask ? xs[3].data() : nullptr, os, probs);
+        const Shape ms = xs.size() == 4 ? xs[3].shape() : Shape{};
+        this->plan = make_plan(xs[0].shape(), xs[1].shape(), xs[2].shape(), xs.size() == 4 ? &ms : nullptr,
+                               this->causal);
+        Shape os = this->plan.batch;
+        os.push_back(this->plan.L);
+        os.push_back(this->plan.Ev);
+        return this->run_forward(xs, os);
     }
     std::vector<Variable<T>> backward(const Variable<T>& gy) override {
-        const bool has_mask = this->inputs().size() == 4;
-        const Variable<T>& q = this->input(0);
-        const Variable<T>& k = this->input(1);
-        const Variable<T>& v = this->input(2);
-        const Variable<T>* mask = has_mask ? &this->input(3) : nullptr;
-        if (!recording_backward() && gy.shape() == this->output().shape())
-            return strided_backward(plan, probs, gy.data(), q.data(), k.data(), v.data(),
-                                    mask ? &mask->shape() : nullptr, needed_grads(*this));
+        if (this->on_arrays(gy)) return this->array_backward(gy);
+        const Variable<T>&q = this->input(0), &k = this->input(1), &v = this->input(2);
+        return formula_backward(this->recorded_probs(q, k), gy, q, k, v, this->mask(), needed_grads(*this),
+                                this->plan.scale);
+    }
+};
+
+// q (N, L, H E), k (N, S, H E), v (N, S, H Ev).
+template <class T>
+struct HeadsAttention final : AttentionOp<T> {
+    HeadsAttention(std::size_t heads, bool causal) : AttentionOp<T>(causal), heads(heads) {}
+    std::string_view name() const override { return "heads_attention"; }
+    Array<T> forward(const ArrayRefs<T>& xs) override {
+        const Shape ms = xs.size() == 4 ? xs[3].shape() : Shape{};
+        this->plan = make_heads_plan(xs[0].shape(), xs[1].shape(), xs[2].shape(), heads,
+                                     xs.size() == 4 ? &ms : nullptr, this->causal);
+        return this->run_forward(xs, {xs[0].shape()[0], this->plan.L, xs[2].shape()[2]});
+    }
+    std::vector<Variable<T>> backward(const Variable<T>& gy) override {
+        if (this->on_arrays(gy)) return this->array_backward(gy);
         // Recorded: the heads split and merged by ops around scaled_dot_product_attention's formula.
+        const Variable<T>&q = this->input(0), &k = this->input(1), &v = this->input(2);
         const long N = static_cast<long>(q.shape()[0]), H = static_cast<long>(heads);
         auto split = [&](const Variable<T>& x) {  // (N, rows, H D) -> (N, H, rows, D)
             return permute(reshape(x, {N, static_cast<long>(x.shape()[1]), H, static_cast<long>(x.shape()[2]) / H}),
@@ -459,18 +468,12 @@ struct HeadsAttention final : Function<T> {
                                : x;
         };
         const Variable<T> qh = split(q), kh = split(k), vh = split(v);
-        std::vector<Variable<T>> in{qh, kh};
-        if (mask) in.push_back(*mask);
-        const Variable<T> P = apply<AttentionProbs<T>>(std::move(in), causal);
-        auto grads = formula_backward(P, split(gy), qh, kh, vh, mask, needed_grads(*this), plan.scale);
+        auto grads = formula_backward(this->recorded_probs(qh, kh), split(gy), qh, kh, vh, this->mask(),
+                                      needed_grads(*this), this->plan.scale);
         for (std::size_t i = 0; i < 3; ++i) grads[i] = merge(grads[i]);
         return grads;
     }
-    void release_saved() override { probs = {}; }
     std::size_t heads;
-    bool causal;
-    Plan plan;
-    Array<T> probs;  // kept by forward for an unrecorded backward
 };
 
 }  // namespace
