@@ -128,21 +128,21 @@ Variable<T> MultiheadAttention<T>::forward(const Variable<T>& q_in, const Variab
         }
     }
 
-    // Projections: each input with its third of in_proj_weight, as the (N rows, E) matrix it is
-    // in memory (no reshape). For self-attention one GEMM with all of in_proj_weight and a chunk
-    // would cost three slices of the (N, L, 3E) result and their full-size gradients; slicing
-    // the weight costs three (E, E) copies.
-    auto project = [&](const Variable<T>& x, const Variable<T>& w, const Variable<T>& b) {
-        return torch_linear(x, w, b);
-    };
-    auto third = [&](const Variable<T>& p, std::size_t i) {
-        return p.defined() ? slice(p, 0, i * E, (i + 1) * E) : Variable<T>();
-    };
-    const Variable<T> qp = project(q, third(in_proj_weight_, 0), third(in_proj_bias_, 0));
-    const Variable<T> kp = project(k, third(in_proj_weight_, 1), third(in_proj_bias_, 1));
-    const Variable<T> vp = project(v, third(in_proj_weight_, 2), third(in_proj_bias_, 2));
-    // The H heads of D columns each, read where the projections put them: (N, L, E) -> (N, L, E).
-    const Variable<T> att = heads_attention(qp, kp, vp, H, mask, causal);
+    // Projections, as the (N rows, E) matrices the inputs are in memory (no reshape). Self-attention
+    // projects once with all of in_proj_weight, and qkv_attention reads q, k and v as the thirds
+    // of that (N, L, 3E) result, each head in place; otherwise each input is projected with its
+    // third of the weight and heads_attention reads the heads where the projections put them.
+    Variable<T> att;
+    if (self_attention) {
+        att = qkv_attention(torch_linear(q, in_proj_weight_, in_proj_bias_), H, mask, causal);
+    } else {
+        auto third = [&](const Variable<T>& p, std::size_t i) {
+            return p.defined() ? slice(p, 0, i * E, (i + 1) * E) : Variable<T>();
+        };
+        att = heads_attention(torch_linear(q, third(in_proj_weight_, 0), third(in_proj_bias_, 0)),
+                              torch_linear(k, third(in_proj_weight_, 1), third(in_proj_bias_, 1)),
+                              torch_linear(v, third(in_proj_weight_, 2), third(in_proj_bias_, 2)), H, mask, causal);
+    }
     const Variable<T> out = out_proj_->forward(att);
     if (!batched) return squeeze(out, 0);
     return batch_first_ ? out : permute(out, {1, 0, 2});

@@ -145,6 +145,44 @@ Plan make_plan(const Shape& q, const Shape& k, const Shape& v, const Shape* mask
     return p;
 }
 
+// qkv_attention's plan: qkv (N, L, 3 H E), q, k and v its thirds, each split into H heads of E
+// columns; the output (N, L, H E).
+Plan make_qkv_plan(const Shape& x, std::size_t H, const Shape* mask, bool causal) {
+    constexpr std::string_view name = "qkv_attention";
+    auto shapes = [&] {
+        std::string s = fmt::format("num_heads {}, qkv {}", H, shape_str(x));
+        if (mask) s += fmt::format(", mask {}", shape_str(*mask));
+        return s;
+    };
+    if (x.size() != 3)
+        throw ShapeError(fmt::format("{}: qkv must be 3-D (N, L, 3 H E); got {}", name, shapes()));
+    if (H == 0) throw ValueError(fmt::format("{}: num_heads must be positive; got {}", name, shapes()));
+    if (x[2] == 0 || x[2] % (3 * H) != 0)
+        throw ShapeError(fmt::format("{}: the width of qkv must be a positive multiple of 3 num_heads; got {}", name,
+                                     shapes()));
+    Plan p;
+    const std::size_t N = x[0], C = x[2], E = C / (3 * H);
+    p.L = p.S = x[1];
+    p.E = p.Ev = E;
+    p.batch = {N, H};
+    p.nb = N * H;
+    p.ldq = p.ldk = p.ldv = C;
+    p.ldo = H * E;
+    for (auto* o : {&p.qo, &p.ko, &p.vo, &p.oo}) o->resize(p.nb);
+    for (std::size_t n = 0; n < N; ++n)
+        for (std::size_t h = 0; h < H; ++h) {
+            const std::size_t b = n * H + h;
+            p.qo[b] = n * p.L * C + h * E;
+            p.ko[b] = p.qo[b] + H * E;
+            p.vo[b] = p.qo[b] + 2 * H * E;
+            p.oo[b] = n * p.L * p.ldo + h * E;
+        }
+    if (mask) plan_mask(p, *mask, name, shapes);
+    p.causal = causal;
+    p.scale = 1.0 / std::sqrt(static_cast<double>(p.E));
+    return p;
+}
+
 // heads_attention's plan: q (N, L, H E), k (N, S, H E), v (N, S, H Ev); batch (N, H), head h's
 // matrices the columns [h E, (h + 1) E) of each sample's rows.
 Plan make_heads_plan(const Shape& q, const Shape& k, const Shape& v, std::size_t H, const Shape* mask, bool causal) {
@@ -330,58 +368,52 @@ std::vector<Variable<T>> formula_backward(const Variable<T>& P, const Variable<T
 // The unrecorded backward on arrays, one batch matrix at a time with strided GEMMs (no copies of
 // heads, no gradient arrays of broadcast shape): per matrix gv = Pᵀ·gy, gP = gy·vᵀ,
 // gS = P * (gP - rowsum(gP * P)), gq = scale gS·k, gk = scale gSᵀ·q, each written at its
-// operand's offset (added up where the plan's matrices share one), gmask = gS summed to the
-// mask's shape.
+// operand's offset in gq, gk, gv (null: not wanted; where the plan's matrices share a block they
+// are added, so the caller zero-fills those, and every gradient when the plan is empty), and
+// every matrix's gS into gS_all when it is not null (for the mask's gradient).
 template <class T>
-std::vector<Variable<T>> strided_backward(const Plan& p, const Array<T>& P, const Array<T>& gy, const Array<T>& q,
-                                          const Array<T>& k, const Array<T>& v, const Shape* mask_shape,
-                                          const std::vector<bool>& need) {
-    const bool need_mask = mask_shape && need[3];
-    const bool need_gS = need[0] || need[1] || need_mask;
-    std::vector<Array<T>> g(3);
-    const Array<T>* in[3] = {&q, &k, &v};
-    const bool shared[3] = {p.q_shared, p.k_shared, p.v_shared};
-    const bool empty = p.L == 0 || p.S == 0 || p.Ev == 0;
-    for (std::size_t i = 0; i < 3; ++i) {
-        if (!need[i]) continue;
-        g[i] = Array<T>::from_shape(in[i]->shape());
-        // Written whole by beta = 0 GEMMs, unless matrices share blocks or there is nothing to multiply.
-        if (shared[i] || empty) std::fill_n(g[i].data(), g[i].size(), T(0));
+void strided_backward(const Plan& p, const T* P, const T* gy, const T* q, const T* k, const T* v, T* gq, T* gk,
+                      T* gv, T* gS_all) {
+    if (p.L == 0 || p.S == 0 || p.Ev == 0) return;
+    const bool need_gS = gq || gk || gS_all;
+    const T scale = static_cast<T>(p.scale);
+    std::vector<T> gP(need_gS ? p.L * p.S : 0), gS_one(need_gS && !gS_all ? p.L * p.S : 0);
+    for (std::size_t b = 0; b < p.nb; ++b) {
+        const T* Pb = P + b * p.L * p.S;
+        const T* gyb = gy + p.oo[b];
+        if (gv)
+            gemm_strided(true, false, p.S, p.Ev, p.L, T(1), Pb, p.S, gyb, p.ldo, T(p.v_shared ? 1 : 0), gv + p.vo[b],
+                         p.ldv);
+        if (!need_gS) continue;
+        gemm_strided(false, true, p.L, p.S, p.Ev, T(1), gyb, p.ldo, v + p.vo[b], p.ldv, T(0), gP.data(), p.S);
+        T* gS = gS_all ? gS_all + b * p.L * p.S : gS_one.data();
+        softmax_rows_backward(Pb, gP.data(), gS, p.L, p.S);
+        if (gq)
+            gemm_strided(false, false, p.L, p.E, p.S, scale, gS, p.S, k + p.ko[b], p.ldk, T(p.q_shared ? 1 : 0),
+                         gq + p.qo[b], p.ldq);
+        if (gk)
+            gemm_strided(true, false, p.S, p.E, p.L, scale, gS, p.S, q + p.qo[b], p.ldq, T(p.k_shared ? 1 : 0),
+                         gk + p.ko[b], p.ldk);
     }
-    Shape gs_shape = p.batch;
-    gs_shape.push_back(p.L);
-    gs_shape.push_back(p.S);
-    Array<T> gS_all;  // every matrix's gS, for the mask's gradient
-    if (need_mask) {
-        gS_all = Array<T>::from_shape(gs_shape);
-        std::fill_n(gS_all.data(), gS_all.size(), T(0));
-    }
-    if (!empty) {
-        const T scale = static_cast<T>(p.scale);
-        std::vector<T> gP(need_gS ? p.L * p.S : 0), gS_one(need_gS && !need_mask ? p.L * p.S : 0);
-        for (std::size_t b = 0; b < p.nb; ++b) {
-            const T* Pb = P.data() + b * p.L * p.S;
-            const T* gyb = gy.data() + p.oo[b];
-            if (need[2])
-                gemm_strided(true, false, p.S, p.Ev, p.L, T(1), Pb, p.S, gyb, p.ldo, T(p.v_shared ? 1 : 0),
-                             g[2].data() + p.vo[b], p.ldv);
-            if (!need_gS) continue;
-            gemm_strided(false, true, p.L, p.S, p.Ev, T(1), gyb, p.ldo, v.data() + p.vo[b], p.ldv, T(0), gP.data(), p.S);
-            T* gS = need_mask ? gS_all.data() + b * p.L * p.S : gS_one.data();
-            softmax_rows_backward(Pb, gP.data(), gS, p.L, p.S);
-            if (need[0])
-                gemm_strided(false, false, p.L, p.E, p.S, scale, gS, p.S, k.data() + p.ko[b], p.ldk,
-                             T(p.q_shared ? 1 : 0), g[0].data() + p.qo[b], p.ldq);
-            if (need[1])
-                gemm_strided(true, false, p.S, p.E, p.L, scale, gS, p.S, q.data() + p.qo[b], p.ldq,
-                             T(p.k_shared ? 1 : 0), g[1].data() + p.ko[b], p.ldk);
-        }
-    }
-    std::vector<Variable<T>> grads(mask_shape ? 4 : 3);
-    for (std::size_t i = 0; i < 3; ++i)
-        if (need[i]) grads[i] = Variable<T>(std::move(g[i]));
-    if (need_mask) grads[3] = sum_to(Variable<T>(std::move(gS_all)), *mask_shape);
-    return grads;
+}
+
+// An array of `shape` for a gradient, zero-filled when `zero` (it will be added to, or not
+// written whole).
+template <class T>
+Array<T> gradient_array(const Shape& shape, bool zero) {
+    Array<T> g = Array<T>::from_shape(shape);
+    if (zero) std::fill_n(g.data(), g.size(), T(0));
+    return g;
+}
+
+// The mask's gradient array for strided_backward when `needed`: (batch..., L, S), zeros.
+template <class T>
+Array<T> scores_gradient_array(const Plan& p, bool needed) {
+    if (!needed) return {};
+    Shape shape = p.batch;
+    shape.push_back(p.L);
+    shape.push_back(p.S);
+    return gradient_array<T>(shape, true);
 }
 
 template <class T>
@@ -391,24 +423,22 @@ std::vector<bool> needed_grads(const Function<T>& f) {
     return need;
 }
 
-// What the two attention ops share: inputs {q, k, v} or {q, k, v, mask}, the plan and the
-// probabilities of the forward pass, and the unrecorded backward on arrays.
+// What the attention ops share: the mask as input mask_at (when there is one), the plan and the
+// probabilities of the forward pass, and the pieces of their backward passes.
 template <class T>
 struct AttentionOp : Function<T> {
-    explicit AttentionOp(bool causal) : causal(causal) {}
-    const Variable<T>* mask() const { return this->inputs().size() == 4 ? &this->input(3) : nullptr; }
-    Array<T> run_forward(const ArrayRefs<T>& xs, const Shape& out_shape) {
-        return attention_forward(plan, xs, xs.size() == 4 ? xs[3].data() : nullptr, out_shape, probs);
+    AttentionOp(bool causal, std::size_t mask_at) : causal(causal), mask_at(mask_at) {}
+    const Variable<T>* mask() const { return this->inputs().size() > mask_at ? &this->input(mask_at) : nullptr; }
+    bool need_mask_grad() const { return mask() && this->needs_input_grad(mask_at); }
+    Array<T> run_forward(const ArrayRefs<T>& qkv, const ArrayRefs<T>& xs, const Shape& out_shape) {
+        return attention_forward(plan, qkv, xs.size() > mask_at ? xs[mask_at].data() : nullptr, out_shape, probs);
     }
     // Whether this backward pass can run on arrays: it records nothing.
     bool on_arrays(const Variable<T>& gy) const {
         return !recording_backward() && gy.shape() == this->output().shape();
     }
-    std::vector<Variable<T>> array_backward(const Variable<T>& gy) {
-        const Variable<T>* m = mask();
-        return strided_backward(plan, probs, gy.data(), this->input(0).data(), this->input(1).data(),
-                                this->input(2).data(), m ? &m->shape() : nullptr, needed_grads(*this));
-    }
+    // The mask's gradient from every matrix's gS (strided_backward's gS_all).
+    Variable<T> mask_gradient(Array<T>&& gS_all) const { return sum_to(Variable<T>(std::move(gS_all)), mask()->shape()); }
     // attention_probs of (q, k[, mask]), recorded: P as a differentiable function of them.
     Variable<T> recorded_probs(const Variable<T>& q, const Variable<T>& k) const {
         std::vector<Variable<T>> in{q, k};
@@ -417,13 +447,56 @@ struct AttentionOp : Function<T> {
     }
     void release_saved() override { probs = {}; }
     bool causal;
+    std::size_t mask_at;
     Plan plan;
     Array<T> probs;  // kept by forward for an unrecorded backward
 };
 
+// The two ops on separate q, k and v: inputs {q, k, v} or {q, k, v, mask}.
 template <class T>
-struct ScaledDotProductAttention final : AttentionOp<T> {
-    using AttentionOp<T>::AttentionOp;
+struct SeparateAttentionOp : AttentionOp<T> {
+    explicit SeparateAttentionOp(bool causal) : AttentionOp<T>(causal, 3) {}
+    Array<T> run_forward(const ArrayRefs<T>& xs, const Shape& out_shape) {
+        return AttentionOp<T>::run_forward(xs, xs, out_shape);
+    }
+    std::vector<Variable<T>> array_backward(const Variable<T>& gy) {
+        const Plan& p = this->plan;
+        const bool empty = p.L == 0 || p.S == 0 || p.Ev == 0;
+        const bool shared[3] = {p.q_shared, p.k_shared, p.v_shared};
+        std::vector<Array<T>> g(3);
+        for (std::size_t i = 0; i < 3; ++i)
+            if (this->needs_input_grad(i)) g[i] = gradient_array<T>(this->inputs()[i].shape(), shared[i] || empty);
+        Array<T> gS_all = scores_gradient_array<T>(p, this->need_mask_grad());
+        auto out = [&](std::size_t i) { return this->needs_input_grad(i) ? g[i].data() : nullptr; };
+        strided_backward(p, this->probs.data(), gy.data().data(), this->input(0).data().data(),
+                         this->input(1).data().data(), this->input(2).data().data(), out(0), out(1), out(2),
+                         this->need_mask_grad() ? gS_all.data() : nullptr);
+        std::vector<Variable<T>> grads(this->inputs().size());
+        for (std::size_t i = 0; i < 3; ++i)
+            if (this->needs_input_grad(i)) grads[i] = Variable<T>(std::move(g[i]));
+        if (this->need_mask_grad()) grads[3] = this->mask_gradient(std::move(gS_all));
+        return grads;
+    }
+};
+
+// (N, rows, H D) -> (N, H, rows, D) and back, as ops: the recorded backward of the packed-heads
+// ops is the composition's.
+template <class T>
+Variable<T> split_heads(const Variable<T>& x, std::size_t heads) {
+    const long N = static_cast<long>(x.shape()[0]), H = static_cast<long>(heads);
+    return permute(reshape(x, {N, static_cast<long>(x.shape()[1]), H, static_cast<long>(x.shape()[2]) / H}),
+                   {0, 2, 1, 3});
+}
+template <class T>
+Variable<T> merge_heads(const Variable<T>& x) {
+    if (!x.defined()) return x;
+    const long N = static_cast<long>(x.shape()[0]), H = static_cast<long>(x.shape()[1]);
+    return reshape(permute(x, {0, 2, 1, 3}), {N, static_cast<long>(x.shape()[2]), H * static_cast<long>(x.shape()[3])});
+}
+
+template <class T>
+struct ScaledDotProductAttention final : SeparateAttentionOp<T> {
+    using SeparateAttentionOp<T>::SeparateAttentionOp;
     std::string_view name() const override { return op_name; }
     Array<T> forward(const ArrayRefs<T>& xs) override {
         const Shape ms = xs.size() == 4 ? xs[3].shape() : Shape{};
@@ -444,8 +517,8 @@ struct ScaledDotProductAttention final : AttentionOp<T> {
 
 // q (N, L, H E), k (N, S, H E), v (N, S, H Ev).
 template <class T>
-struct HeadsAttention final : AttentionOp<T> {
-    HeadsAttention(std::size_t heads, bool causal) : AttentionOp<T>(causal), heads(heads) {}
+struct HeadsAttention final : SeparateAttentionOp<T> {
+    HeadsAttention(std::size_t heads, bool causal) : SeparateAttentionOp<T>(causal), heads(heads) {}
     std::string_view name() const override { return "heads_attention"; }
     Array<T> forward(const ArrayRefs<T>& xs) override {
         const Shape ms = xs.size() == 4 ? xs[3].shape() : Shape{};
@@ -456,21 +529,56 @@ struct HeadsAttention final : AttentionOp<T> {
     std::vector<Variable<T>> backward(const Variable<T>& gy) override {
         if (this->on_arrays(gy)) return this->array_backward(gy);
         // Recorded: the heads split and merged by ops around scaled_dot_product_attention's formula.
-        const Variable<T>&q = this->input(0), &k = this->input(1), &v = this->input(2);
-        const long N = static_cast<long>(q.shape()[0]), H = static_cast<long>(heads);
-        auto split = [&](const Variable<T>& x) {  // (N, rows, H D) -> (N, H, rows, D)
-            return permute(reshape(x, {N, static_cast<long>(x.shape()[1]), H, static_cast<long>(x.shape()[2]) / H}),
-                           {0, 2, 1, 3});
-        };
-        auto merge = [&](const Variable<T>& x) {  // (N, H, rows, D) -> (N, rows, H D)
-            return x.defined() ? reshape(permute(x, {0, 2, 1, 3}), {N, static_cast<long>(x.shape()[2]),
-                                                                      H * static_cast<long>(x.shape()[3])})
-                               : x;
-        };
-        const Variable<T> qh = split(q), kh = split(k), vh = split(v);
-        auto grads = formula_backward(this->recorded_probs(qh, kh), split(gy), qh, kh, vh, this->mask(),
+        const Variable<T> qh = split_heads(this->input(0), heads), kh = split_heads(this->input(1), heads),
+                          vh = split_heads(this->input(2), heads);
+        auto grads = formula_backward(this->recorded_probs(qh, kh), split_heads(gy, heads), qh, kh, vh, this->mask(),
                                       needed_grads(*this), this->plan.scale);
-        for (std::size_t i = 0; i < 3; ++i) grads[i] = merge(grads[i]);
+        for (std::size_t i = 0; i < 3; ++i) grads[i] = merge_heads(grads[i]);
+        return grads;
+    }
+    std::size_t heads;
+};
+
+// qkv (N, L, 3 H E): q, k and v side by side in the last axis, as one projection with all of
+// in_proj_weight leaves them; inputs {qkv} or {qkv, mask}. Its gradient is one array of qkv's
+// shape, each third written in place.
+template <class T>
+struct QkvAttention final : AttentionOp<T> {
+    QkvAttention(std::size_t heads, bool causal) : AttentionOp<T>(causal, 1), heads(heads) {}
+    std::string_view name() const override { return "qkv_attention"; }
+    Array<T> forward(const ArrayRefs<T>& xs) override {
+        const Shape ms = xs.size() == 2 ? xs[1].shape() : Shape{};
+        this->plan = make_qkv_plan(xs[0].shape(), heads, xs.size() == 2 ? &ms : nullptr, this->causal);
+        ArrayRefs<T> qkv;
+        for (int i = 0; i < 3; ++i) qkv.push_back(&xs[0]);
+        return this->run_forward(qkv, xs, {xs[0].shape()[0], this->plan.L, xs[0].shape()[2] / 3});
+    }
+    std::vector<Variable<T>> backward(const Variable<T>& gy) override {
+        const bool need_x = this->needs_input_grad(0), need_mask = this->need_mask_grad();
+        std::vector<Variable<T>> grads(this->inputs().size());
+        const Variable<T>& x = this->input(0);
+        if (this->on_arrays(gy)) {
+            const Plan& p = this->plan;
+            Array<T> g = need_x ? gradient_array<T>(x.shape(), p.L == 0 || p.S == 0 || p.Ev == 0) : Array<T>();
+            Array<T> gS_all = scores_gradient_array<T>(p, need_mask);
+            T* gx = need_x ? g.data() : nullptr;
+            const T* xd = x.data().data();
+            strided_backward(p, this->probs.data(), gy.data().data(), xd, xd, xd, gx, gx, gx,
+                             need_mask ? gS_all.data() : nullptr);
+            if (need_x) grads[0] = Variable<T>(std::move(g));
+            if (need_mask) grads[1] = this->mask_gradient(std::move(gS_all));
+            return grads;
+        }
+        // Recorded: the thirds sliced, the heads split, the formula, merged and joined, as ops.
+        const std::size_t w = x.shape()[2] / 3;
+        std::vector<Variable<T>> h(3);
+        for (std::size_t i = 0; i < 3; ++i) h[i] = split_heads(slice(x, 2, i * w, (i + 1) * w), heads);
+        std::vector<bool> need{need_x, need_x, need_x};
+        if (this->mask()) need.push_back(need_mask);
+        auto g = formula_backward(this->recorded_probs(h[0], h[1]), split_heads(gy, heads), h[0], h[1], h[2],
+                                  this->mask(), need, this->plan.scale);
+        if (need_x) grads[0] = concatenate<T>({merge_heads(g[0]), merge_heads(g[1]), merge_heads(g[2])}, 2);
+        if (need_mask) grads[1] = std::move(g[3]);
         return grads;
     }
     std::size_t heads;
@@ -501,7 +609,17 @@ Variable<T> heads_attention(const Variable<T>& q, const Variable<T>& k, const Va
     return apply<HeadsAttention<T>>({q, k, v}, num_heads, causal);
 }
 
+template <class T>
+Variable<T> qkv_attention(const Variable<T>& qkv, std::size_t num_heads, const Variable<T>& mask, bool causal) {
+    if (!qkv.defined()) throw ValueError("qkv_attention: qkv must be defined (only the mask may be undefined)");
+    const Shape ms = mask.defined() ? mask.shape() : Shape{};
+    make_qkv_plan(qkv.shape(), num_heads, mask.defined() ? &ms : nullptr, causal);
+    if (mask.defined()) return apply<QkvAttention<T>>({qkv, mask}, num_heads, causal);
+    return apply<QkvAttention<T>>({qkv}, num_heads, causal);
+}
+
 XG_INSTANTIATE_OP(scaled_dot_product_attention)
 XG_INSTANTIATE_OP(heads_attention)
+XG_INSTANTIATE_OP(qkv_attention)
 
 }  // namespace xg

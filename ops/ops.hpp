@@ -362,6 +362,13 @@ Variable<T> scaled_dot_product_attention(const Variable<T>& q, const Variable<T>
 template <class T>
 Variable<T> heads_attention(const Variable<T>& q, const Variable<T>& k, const Variable<T>& v, std::size_t num_heads,
                             const Variable<T>& mask = {}, bool causal = false);
+// Self-attention from one projection: qkv (N, L, 3 H E) holds q, k and v side by side in its last
+// axis (qkv = torch_linear(x, in_proj_weight, in_proj_bias)), each of H heads; gives (N, L, H E).
+// Equal to heads_attention of its three thirds (slice), which it reads in place; its gradient is
+// one (N, L, 3 H E) array.
+template <class T>
+Variable<T> qkv_attention(const Variable<T>& qkv, std::size_t num_heads, const Variable<T>& mask = {},
+                          bool causal = false);
 
 // ---- recurrent cells (ops/recurrent.cpp) ----
 // One LSTM step from its gate pre-activations, returning (h', c'): with gates = x_gates + h_gates

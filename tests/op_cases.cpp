@@ -380,6 +380,10 @@ const std::vector<OpCase>& op_cases() {
          [](const Vs& x) { return xg::heads_attention(x[0], x[1], x[2], 3, x[3], true); }},
         {"heads_attention_one_head", {{1, 3, 2}, {1, 4, 2}, {1, 4, 3}},
          [](const Vs& x) { return xg::heads_attention(x[0], x[1], x[2], 1); }},
+        // q, k and v as the thirds of one array: two heads; three heads, causal, a mask over N and L
+        {"qkv_attention", {{2, 3, 12}}, [](const Vs& x) { return xg::qkv_attention(x[0], 2); }},
+        {"qkv_attention_causal_mask", {{2, 4, 9}, {3, 1, 4}},
+         [](const Vs& x) { return xg::qkv_attention(x[0], 3, x[1], true); }},
         // recurrent cells (scripts/torch_fixtures/recurrent.py): h' and c' alone and together (their
         // gradients for the gates add up in place), without state, a step of a sequence's projection
         {"lstm_cell", {{3, 8}, {3, 8}, {3, 2}},

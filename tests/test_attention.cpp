@@ -270,6 +270,63 @@ BOOST_AUTO_TEST_CASE(heads_attention_create_graph_equals_composition) {
     BOOST_TEST(r.ok, r.str());
 }
 
+// qkv_attention against heads_attention of the three thirds: values and the gradients of qkv and
+// of a mask, float and double, causal or not, and empty sizes.
+template <class T>
+void check_qkv_equals_heads(std::size_t N, std::size_t L, std::size_t H, std::size_t E, bool causal, double tol) {
+    using VT = xg::Variable<T>;
+    auto arr = [](const xg::Shape& shape, unsigned seed) {
+        const A a = random_array(shape, seed);
+        xg::Array<T> b = xg::Array<T>::from_shape(shape);
+        std::copy(a.begin(), a.end(), b.begin());
+        return b;
+    };
+    xg::Array<T> m = arr({H, 1, L}, 4);
+    if (L > 1) m(0, 0, 1) = -std::numeric_limits<T>::infinity();
+    const std::size_t w = H * E;
+    for (bool with_mask : {false, true}) {
+        const VT x(arr({N, L, 3 * w}, 1), true), mx(m, true);
+        const VT x2(x.data(), true), mx2(m, true);
+        const VT ya = xg::qkv_attention(x, H, with_mask ? mx : VT(), causal);
+        const VT yb = xg::heads_attention(xg::slice(x2, 2, 0, w), xg::slice(x2, 2, w, 2 * w), xg::slice(x2, 2, 2 * w, 3 * w),
+                                          H, with_mask ? mx2 : VT(), causal);
+        BOOST_TEST_CONTEXT(fmt::format("{}-byte, N {} L {} H {} E {}, causal {}, mask {}", sizeof(T), N, L, H, E, causal,
+                                       with_mask)) {
+            BOOST_TEST(ya.shape() == yb.shape());
+            BOOST_TEST(close(ya.data(), yb.data(), tol));
+            const VT g(arr(ya.shape(), 5));
+            xg::sum(ya * g).backward();
+            xg::sum(yb * g).backward();
+            BOOST_TEST(close(x.grad().data(), x2.grad().data(), tol));
+            if (with_mask) BOOST_TEST(close(mx.grad().data(), mx2.grad().data(), tol));
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(qkv_attention_equals_heads_attention_of_its_thirds) {
+    for (bool causal : {false, true}) {
+        check_qkv_equals_heads<double>(2, 5, 3, 2, causal, 1e-12);
+        check_qkv_equals_heads<float>(2, 64, 4, 32, causal, 1e-5);  // the bench's sizes, 2 samples
+    }
+    check_qkv_equals_heads<double>(1, 4, 1, 3, false, 1e-12);  // one head
+    check_qkv_equals_heads<double>(0, 4, 2, 2, true, 1e-12);   // no sample
+    check_qkv_equals_heads<double>(2, 0, 2, 2, true, 1e-12);   // no position
+    // Under create_graph the backward is the composition's: second derivatives check out.
+    const auto f = [](const std::vector<V>& x) { return xg::qkv_attention(x[0], 2, x[1], true); };
+    const auto r = xg::gradgradcheck<double>(f, {V(random_array({2, 3, 6}, 1), true), V(random_array({2, 1, 3}, 2), true)},
+                                             1e-6, 1e-7, 1e-5);
+    BOOST_TEST(r.ok, r.str());
+    using xg::qkv_attention;
+    expect_error<xg::ShapeError>([] { qkv_attention(V(random_array({3, 12}, 1)), 2); }, {"qkv_attention", "3-D", "qkv (3, 12)"});
+    expect_error<xg::ValueError>([] { qkv_attention(V(random_array({2, 3, 12}, 1)), 0); },
+                                 {"qkv_attention", "num_heads 0"});
+    expect_error<xg::ShapeError>([] { qkv_attention(V(random_array({2, 3, 12}, 1)), 3); },
+                                 {"qkv_attention", "multiple of 3 num_heads", "num_heads 3", "qkv (2, 3, 12)"});
+    expect_error<xg::ShapeError>([] { qkv_attention(V(random_array({2, 3, 12}, 1)), 2, V(random_array({3, 3, 3}, 2))); },
+                                 {"qkv_attention", "mask must broadcast", "(2, 2, 3, 3)", "mask (3, 3, 3)"});
+    expect_error<xg::ValueError>([] { qkv_attention(V(), 2); }, {"qkv_attention"});
+}
+
 BOOST_AUTO_TEST_CASE(heads_attention_errors_name_the_op_and_shapes) {
     const V q(random_array({2, 3, 4}, 1)), k(random_array({2, 5, 4}, 2)), v(random_array({2, 5, 6}, 3));
     using xg::heads_attention;

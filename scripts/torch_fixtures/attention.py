@@ -1,5 +1,5 @@
-"""PyTorch references for scaled_dot_product_attention and heads_attention (tests/op_cases.cpp, same
-names).
+"""PyTorch references for scaled_dot_product_attention, heads_attention and qkv_attention
+(tests/op_cases.cpp, same names).
 
 Debian's torch (1.13) has no F.scaled_dot_product_attention (torch 2.0 added it), so the reference
 is its explicit formula: softmax(q @ k^T / sqrt(E) + mask, masked_fill(-inf) above the diagonal when
@@ -40,6 +40,12 @@ def heads(q, k, v, h, mask=None, causal=False):
     return o.transpose(1, 2).reshape(n, length, h * d)
 
 
+def qkv(x, h, mask=None, causal=False):
+    """qkv_attention: heads() of the three thirds of x's last axis."""
+    q, k, v = x.chunk(3, dim=-1)
+    return heads(q, k, v, h, mask, causal)
+
+
 # row 1 fully masked, row 2 partly (the same constant in tests/op_cases.cpp)
 FULLY_MASKED = np.array([[0.0, 0.5, -1.0, 0.0],
                          [-INF, -INF, -INF, -INF],
@@ -64,4 +70,7 @@ CASES = [
     Case("heads_attention_causal_mask", [(2, 4, 6), (2, 4, 6), (2, 4, 3), (3, 1, 4)],
          lambda x: heads(x[0], x[1], x[2], 3, x[3], causal=True)),
     Case("heads_attention_one_head", [(1, 3, 2), (1, 4, 2), (1, 4, 3)], lambda x: heads(x[0], x[1], x[2], 1)),
+    # q, k and v as the thirds of one array: two heads; three heads, causal, a mask over N and L
+    Case("qkv_attention", [(2, 3, 12)], lambda x: qkv(x[0], 2)),
+    Case("qkv_attention_causal_mask", [(2, 4, 9), (3, 1, 4)], lambda x: qkv(x[0], 3, x[1], causal=True)),
 ]
