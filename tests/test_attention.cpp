@@ -200,6 +200,15 @@ BOOST_AUTO_TEST_CASE(sdpa_create_graph_through_masked_and_causal) {
 
 // ---- heads_attention ----
 
+// random_array's values in T.
+template <class T>
+xg::Array<T> random_as(const xg::Shape& shape, unsigned seed) {
+    const A a = random_array(shape, seed);
+    xg::Array<T> b = xg::Array<T>::from_shape(shape);
+    std::copy(a.begin(), a.end(), b.begin());
+    return b;
+}
+
 // heads_attention against what it replaces: the heads split by reshape and permute,
 // scaled_dot_product_attention, merged back. Values and the gradients of q, k, v and a mask
 // (with -inf entries and a fully masked row), in float and double, causal or not.
@@ -207,12 +216,7 @@ template <class T>
 void check_heads_equal_composition(std::size_t N, std::size_t L, std::size_t S, std::size_t H, std::size_t E,
                                    std::size_t Ev, bool causal, double tol) {
     using VT = xg::Variable<T>;
-    auto arr = [](const xg::Shape& shape, unsigned seed) {
-        const A a = random_array(shape, seed);
-        xg::Array<T> b = xg::Array<T>::from_shape(shape);
-        std::copy(a.begin(), a.end(), b.begin());
-        return b;
-    };
+    auto arr = [](const xg::Shape& shape, unsigned seed) { return random_as<T>(shape, seed); };
     xg::Array<T> m = arr({H, L, S}, 4);
     if (L > 1 && S > 2) m(0, 1, 2) = -std::numeric_limits<T>::infinity();
     if (H > 1 && L > 0)
@@ -275,12 +279,7 @@ BOOST_AUTO_TEST_CASE(heads_attention_create_graph_equals_composition) {
 template <class T>
 void check_qkv_equals_heads(std::size_t N, std::size_t L, std::size_t H, std::size_t E, bool causal, double tol) {
     using VT = xg::Variable<T>;
-    auto arr = [](const xg::Shape& shape, unsigned seed) {
-        const A a = random_array(shape, seed);
-        xg::Array<T> b = xg::Array<T>::from_shape(shape);
-        std::copy(a.begin(), a.end(), b.begin());
-        return b;
-    };
+    auto arr = [](const xg::Shape& shape, unsigned seed) { return random_as<T>(shape, seed); };
     xg::Array<T> m = arr({H, 1, L}, 4);
     if (L > 1) m(0, 0, 1) = -std::numeric_limits<T>::infinity();
     const std::size_t w = H * E;
