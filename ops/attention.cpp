@@ -103,6 +103,16 @@ void plan_mask(Plan& p, const Shape& m, std::string_view op, const Shapes& shape
     p.has_mask = true;
 }
 
+// BLAS takes its sizes and leading dimensions as int: a plan with a larger one (a matrix of more
+// than 2^31 - 1 rows or columns, or heads packed wider) is refused rather than truncated.
+template <class Shapes>
+void check_blas_sizes(const Plan& p, std::string_view op, const Shapes& shapes) {
+    for (std::size_t d : {p.L, p.S, p.E, p.Ev, p.ldq, p.ldk, p.ldv, p.ldo})
+        if (d > gemm_max_dim)
+            throw ResourceError(fmt::format("{}: a size of {} exceeds BLAS's {} rows or columns; got {}", op, d,
+                                            gemm_max_dim, shapes()));
+}
+
 Plan make_plan(const Shape& q, const Shape& k, const Shape& v, const Shape* mask, bool causal) {
     auto shapes = [&] {
         std::string s = fmt::format("q {}, k {}, v {}", shape_str(q), shape_str(k), shape_str(v));
@@ -140,6 +150,7 @@ Plan make_plan(const Shape& q, const Shape& k, const Shape& v, const Shape* mask
     p.k_shared = size_of(leading(k, 2)) != p.nb;
     p.v_shared = size_of(leading(v, 2)) != p.nb;
     if (mask) plan_mask(p, *mask, op_name, shapes);
+    check_blas_sizes(p, op_name, shapes);
     p.causal = causal;
     p.scale = 1.0 / std::sqrt(static_cast<double>(p.E));
     return p;
@@ -178,6 +189,7 @@ Plan make_qkv_plan(const Shape& x, std::size_t H, const Shape* mask, bool causal
             p.oo[b] = n * p.L * p.ldo + h * E;
         }
     if (mask) plan_mask(p, *mask, name, shapes);
+    check_blas_sizes(p, name, shapes);
     p.causal = causal;
     p.scale = 1.0 / std::sqrt(static_cast<double>(p.E));
     return p;
@@ -224,6 +236,7 @@ Plan make_heads_plan(const Shape& q, const Shape& k, const Shape& v, std::size_t
             p.oo[b] = n * p.L * p.ldo + h * p.Ev;
         }
     if (mask) plan_mask(p, *mask, name, shapes);
+    check_blas_sizes(p, name, shapes);
     p.causal = causal;
     p.scale = 1.0 / std::sqrt(static_cast<double>(p.E));
     return p;

@@ -326,6 +326,21 @@ BOOST_AUTO_TEST_CASE(qkv_attention_equals_heads_attention_of_its_thirds) {
     expect_error<xg::ValueError>([] { qkv_attention(V(), 2); }, {"qkv_attention"});
 }
 
+BOOST_AUTO_TEST_CASE(attention_sizes_beyond_blas_are_refused) {
+    // BLAS takes int sizes: 2^31 columns (empty batches here, so nothing is allocated) are refused
+    // with ResourceError, not truncated.
+    const std::size_t big = std::size_t(1) << 31;
+    const auto empty = [](const xg::Shape& s) { return V(A::from_shape(s)); };
+    expect_error<xg::ResourceError>(
+        [&] { xg::scaled_dot_product_attention(empty({0, 1, big}), empty({0, 1, big}), empty({0, 1, 1})); },
+        {"scaled_dot_product_attention", "exceeds BLAS", "q (0, 1, 2147483648)"});
+    expect_error<xg::ResourceError>(
+        [&] { xg::heads_attention(empty({0, 1, big}), empty({0, 1, big}), empty({0, 1, 2}), 2); },
+        {"heads_attention", "exceeds BLAS", "q (0, 1, 2147483648)"});
+    expect_error<xg::ResourceError>([&] { xg::qkv_attention(empty({0, 1, 3 * big}), 1); },
+                                    {"qkv_attention", "exceeds BLAS", "qkv (0, 1, 6442450944)"});
+}
+
 BOOST_AUTO_TEST_CASE(heads_attention_errors_name_the_op_and_shapes) {
     const V q(random_array({2, 3, 4}, 1)), k(random_array({2, 5, 4}, 2)), v(random_array({2, 5, 6}, 3));
     using xg::heads_attention;
