@@ -40,6 +40,14 @@ struct Plan {
     double scale = 1.0;
 };
 
+// The shape of the scores and probabilities: (batch..., L, S).
+Shape scores_shape(const Plan& p) {
+    Shape s = p.batch;
+    s.push_back(p.L);
+    s.push_back(p.S);
+    return s;
+}
+
 // Offsets of the matrices of an operand whose leading axes `lead` broadcast to `batch` (lead is
 // aligned to the right), each matrix `block` elements apart.
 std::vector<std::size_t> batch_offsets(const Shape& lead, const Shape& batch, std::size_t block) {
@@ -84,9 +92,7 @@ std::size_t size_of(const Shape& s) {
 // strides.
 template <class Shapes>
 void plan_mask(Plan& p, const Shape& m, std::string_view op, const Shapes& shapes) {
-    Shape full_shape = p.batch;
-    full_shape.push_back(p.L);
-    full_shape.push_back(p.S);
+    const Shape full_shape = scores_shape(p);
     bool ok = m.size() <= full_shape.size();
     for (std::size_t i = 0; ok && i < m.size(); ++i) {
         const std::size_t want = full_shape[full_shape.size() - m.size() + i];
@@ -247,10 +253,7 @@ Plan make_heads_plan(const Shape& q, const Shape& k, const Shape& v, std::size_t
 // A row whose scores are all -inf (fully masked, or S = 0) is all zeros.
 template <class T>
 Array<T> attention_probs_forward(const Plan& p, const Array<T>& q, const Array<T>& k, const T* mask) {
-    Shape ps = p.batch;
-    ps.push_back(p.L);
-    ps.push_back(p.S);
-    Array<T> P = Array<T>::from_shape(ps);
+    Array<T> P = Array<T>::from_shape(scores_shape(p));
     const T scale = static_cast<T>(p.scale);
     const T ninf = -std::numeric_limits<T>::infinity();
     for (std::size_t b = 0; b < p.nb; ++b) {
@@ -410,23 +413,17 @@ void strided_backward(const Plan& p, const T* P, const T* gy, const T* q, const 
     }
 }
 
-// An array of `shape` for a gradient, zero-filled when `zero` (it will be added to, or not
-// written whole).
+// An array of `shape` for a gradient: zeros when `zero` (it will be added to, or not written
+// whole), else left for the GEMMs to fill.
 template <class T>
 Array<T> gradient_array(const Shape& shape, bool zero) {
-    Array<T> g = Array<T>::from_shape(shape);
-    if (zero) std::fill_n(g.data(), g.size(), T(0));
-    return g;
+    return zero ? full<T>(shape, T(0)) : Array<T>::from_shape(shape);
 }
 
 // The mask's gradient array for strided_backward when `needed`: (batch..., L, S), zeros.
 template <class T>
 Array<T> scores_gradient_array(const Plan& p, bool needed) {
-    if (!needed) return {};
-    Shape shape = p.batch;
-    shape.push_back(p.L);
-    shape.push_back(p.S);
-    return gradient_array<T>(shape, true);
+    return needed ? full<T>(scores_shape(p), T(0)) : Array<T>();
 }
 
 template <class T>
