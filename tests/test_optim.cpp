@@ -295,7 +295,9 @@ BOOST_AUTO_TEST_CASE(step_flushes_subnormal_results_only_during_the_step) {
     const xg::StateDict<float> state = opt.state_dict();
     const auto at = std::find_if(state.begin(), state.end(), [](const auto& e) { return e.first == "0.exp_avg"; });
     BOOST_REQUIRE(at != state.end());
+#if defined(__x86_64__) || defined(__SSE2__)  // where optim/optimizer.cpp sets the flush-to-zero bit
     BOOST_TEST(at->second(0) == 0.0f);  // (1 - 0.9) * 1e-38 = 1e-39, subnormal: flushed
+#endif
     BOOST_TEST(at->second(1) == 0.1f, tt::tolerance(1e-6f));
     volatile float tiny = 1e-38f;
     volatile float tenth = 0.1f;
