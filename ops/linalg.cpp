@@ -262,36 +262,41 @@ struct BatchedMatMul final : Function<T> {
 
 // x·W + b (xs = {x, W} or {x, W, b}) in one BLAS call: b is copied into each row of the output,
 // then gemm adds x·W (beta = 1). (A row copy: xtensor's broadcast assignment took 14% of a
-// batch-128 training step.)
+// batch-128 training step.) x (..., K) is the matrix of its rows, as matrix_of sees it, and the
+// result (..., N): no reshape of a sequence's activations either way.
 template <class T>
 Array<T> affine(std::string_view op, const ArrayRefs<T>& xs) {
     const Array<T>& x = xs[0];
     const Array<T>& W = xs[1];
-    // 2-D only: gemm_shape would take a (1, K, N) weight as its (K, N) matrix.
-    if (x.dimension() != 2 || W.dimension() != 2)
-        throw ShapeError(fmt::format("{}: expects a 2-D input and weight here, got shapes {} and {}", op,
-                                     shape_str(x.shape()), shape_str(W.shape())));
+    // W 2-D only: gemm_shape would take a (1, K, N) weight as its (K, N) matrix.
+    if (x.dimension() < 2 || W.dimension() != 2)
+        throw ShapeError(fmt::format("{}: expects an input of at least 2 dimensions and a 2-D weight here, got "
+                                     "shapes {} and {}",
+                                     op, shape_str(x.shape()), shape_str(W.shape())));
     const GemmShape s = gemm_shape(op, x, W, false, false);
-    Array<T> y = Array<T>::from_shape({s.m, s.n});
+    Shape out = x.shape();
+    out.back() = s.n;
+    Array<T> y = Array<T>::from_shape(out);
     if (xs.size() == 2) {
         gemm_into(x, W, false, false, y, T(0));
         return y;
     }
     const Array<T>& b = xs[2];
     if (b.dimension() != 1 || b.shape()[0] != s.n)
-        throw ShapeError(fmt::format("{}: bias of shape {} does not match output of shape ({}, {})", op,
-                                     shape_str(b.shape()), s.m, s.n));
+        throw ShapeError(fmt::format("{}: bias of shape {} does not match output of shape {}", op,
+                                     shape_str(b.shape()), shape_str(out)));
     for (std::size_t i = 0; i < s.m; ++i) std::copy_n(b.data(), s.n, y.data() + i * s.n);
     gemm_into(x, W, false, false, y, T(1));
     return y;
 }
 
-// The gradients of x·W + b for the gradient gh of its result: {gx, gW} or {gx, gW, gb}.
+// The gradients of x·W + b for the gradient gh of its result: {gx, gW} or {gx, gW, gb}. MatMul
+// takes x and gh of more than two dimensions as the matrices of their rows.
 template <class T>
 std::vector<Variable<T>> affine_grads(const Function<T>& fn, const Variable<T>& gh, const Variable<T>& gb) {
     Variable<T> gx, gW;
-    if (fn.needs_input_grad(0)) gx = matmul(gh, fn.input(1), false, true);
-    if (fn.needs_input_grad(1)) gW = matmul(fn.input(0), gh, true, false);
+    if (fn.needs_input_grad(0)) gx = apply<MatMul<T>>({gh, fn.input(1)}, false, true);
+    if (fn.needs_input_grad(1)) gW = apply<MatMul<T>>({fn.input(0), gh}, true, false);
     if (fn.inputs().size() == 2) return {gx, gW};
     return {gx, gW, gb};
 }
@@ -306,20 +311,20 @@ struct Linear final : Function<T> {
     std::string_view name() const override { return "linear"; }
     Array<T> forward(const ArrayRefs<T>& xs) override { return affine(name(), xs); }
     std::vector<Variable<T>> backward(const Variable<T>& gy) override {
-        return affine_grads(*this, gy, needs_bias_grad(*this) ? sum(gy, 0) : Variable<T>());
+        return affine_grads(*this, gy, needs_bias_grad(*this) ? sum_to(gy, this->input(2).shape()) : Variable<T>());
     }
 };
 
-// relu's backward for a relu output y of shape (m, n), the bias gradient's column sums in the same
-// pass: gh = gy where y > 0, 0 * gy elsewhere (leaky_relu_grad's values, NaN and Inf alike), and,
-// when `sums` holds n zeros, sums[j] += gh[0][j] + gh[1][j] + ... in row order, as sum(gh, 0)
-// adds them: the same bits.
+// relu's backward for a relu output y of m rows of n (its last axis), the bias gradient's column
+// sums in the same pass: gh = gy where y > 0, 0 * gy elsewhere (leaky_relu_grad's values, NaN and
+// Inf alike), and, when `sums` holds n zeros, sums[j] += gh[0][j] + gh[1][j] + ... in row order,
+// as sum_to onto the bias adds them: the same bits.
 template <class T>
 Array<T> relu_grad_and_column_sums(const Array<T>& gy, const Array<T>& y, std::optional<Array<T>>& sums) {
     using B = xsimd::batch<T>;
-    const std::size_t m = y.shape()[0], n = y.shape()[1];
+    const std::size_t n = y.shape().back(), m = n == 0 ? 0 : y.size() / n;
     auto grad = [](auto g, auto out) { return kernels::select(out > T(0), g, T(0) * g); };
-    Array<T> gh = Array<T>::from_shape({m, n});
+    Array<T> gh = Array<T>::from_shape(y.shape());
     T* ps = sums ? sums->data() : nullptr;
     for (std::size_t i = 0; i < m; ++i) {
         const T* pg = gy.data() + i * n;
@@ -355,10 +360,10 @@ struct LinearRelu final : Function<T> {
         const Variable<T> y = this->output();
         if (recording_backward()) {  // create_graph: the backward is recorded, so it is made of ops
             const Variable<T> gh = leaky_relu_grad(gy, y, T(0));
-            return affine_grads(*this, gh, needs_bias_grad(*this) ? sum(gh, 0) : Variable<T>());
+            return affine_grads(*this, gh, needs_bias_grad(*this) ? sum_to(gh, this->input(2).shape()) : Variable<T>());
         }
         std::optional<Array<T>> sums;  // no array at all when the bias needs no gradient
-        if (needs_bias_grad(*this)) sums.emplace(full<T>({y.shape()[1]}, T(0)));
+        if (needs_bias_grad(*this)) sums.emplace(full<T>({y.shape().back()}, T(0)));
         Array<T> gh = relu_grad_and_column_sums(gy.data(), y.data(), sums);
         return affine_grads(*this, Variable<T>(std::move(gh)), sums ? Variable<T>(std::move(*sums)) : Variable<T>());
     }
@@ -409,24 +414,20 @@ struct TorchLinear final : Function<T> {
     }
 };
 
-// x·W + b for x of any number of dimensions: x as (rows, in), the op, the result reshaped back.
+// x·W + b for x of any number of dimensions: the ops take x (..., in) as the matrix of its rows,
+// so only a vector (one row) is reshaped, in and out.
 template <class Op, class T>
 Variable<T> affine_nd(std::string_view op, const Variable<T>& x, const Variable<T>& W, const Variable<T>& b) {
     auto run = [&](const Variable<T>& x2) {
         if (!b.defined()) return apply<Op>({x2, W});
         return apply<Op>({x2, W, b});
     };
-    if (!x.defined() || !W.defined() || x.ndim() == 2 || x.ndim() == 0 || W.ndim() != 2) return run(x);
-    const Shape& xs = x.shape();
-    if (xs.back() != W.shape()[0])
+    if (!x.defined() || !W.defined() || x.ndim() != 1 || W.ndim() != 2) return run(x);
+    if (x.shape()[0] != W.shape()[0])
         throw ShapeError(fmt::format("{}: input of shape {} does not match weight of shape {} ({} != {})", op,
-                                     shape_str(xs), shape_str(W.shape()), xs.back(), W.shape()[0]));
-    std::vector<long> lead = drop_axis(xs, xs.size() - 1);
-    std::size_t r = 1;
-    for (long d : lead) r *= static_cast<std::size_t>(d);
-    Variable<T> y = run(reshape(x, {static_cast<long>(r), static_cast<long>(xs.back())}));
-    lead.push_back(static_cast<long>(W.shape()[1]));
-    return reshape(y, lead);
+                                     shape_str(x.shape()), shape_str(W.shape()), x.shape()[0], W.shape()[0]));
+    const Variable<T> y = run(reshape(x, {1, static_cast<long>(x.shape()[0])}));
+    return reshape(y, {static_cast<long>(W.shape()[1])});
 }
 
 }  // namespace
