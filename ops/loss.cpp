@@ -6,6 +6,7 @@
 
 #include "ops/instantiate.hpp"
 #include "ops/ops.hpp"
+#include "ops/vector_math.hpp"
 
 namespace xg {
 namespace {
@@ -22,11 +23,18 @@ void for_each_lane(const AxisSplit& l, F&& f) {
 }
 
 // For one lane of x: returns its maximum m and writes e = exp(x - m), the shift that keeps exp()
-// from overflowing; the caller normalises by sum(e), which is at least 1.
+// from overflowing; the caller normalises by sum(e), which is at least 1. A contiguous lane (the
+// last axis: a classifier's logits) takes the vector math's exp in SIMD batches, as attention's
+// softmax does, where libm's scalar exp cost as much as the rest of the loss.
 template <class T>
 T exp_shifted(const T* x, T* e, std::size_t dim, std::size_t stride) {
     T m = x[0];
     for (std::size_t d = 1; d < dim; ++d) m = std::max(m, x[d * stride]);
+    if (stride == 1) {
+        std::copy_n(x, dim, e);
+        vmath::exp_shifted(e, m, dim);
+        return m;
+    }
     for (std::size_t d = 0; d < dim; ++d) e[d * stride] = std::exp(x[d * stride] - m);
     return m;
 }

@@ -1,7 +1,7 @@
 #pragma once
 // Internal to the ops' .cpp files (not installed): the activations whose cost is their
-// exponentials (sigmoid, tanh, gelu and its derivative, attention's softmax) over arrays at raw
-// pointers, run with AVX2 where the CPU has it. xsimd's exp takes 2.2 ns an element in the baseline build's 4-lane
+// exponentials (sigmoid, tanh, gelu and its derivative, the softmaxes' contiguous rows) over
+// arrays at raw pointers, run with AVX2 where the CPU has it. xsimd's exp takes 2.2 ns an element in the baseline build's 4-lane
 // SSE2 batches and 0.65 ns in 8-lane AVX2 ones; gelu's erfc 5.0 and 1.7 (float, this machine).
 // The same source, ops/vector_math.inc, is compiled twice: for the build's baseline
 // (ops/vector_math.cpp, which also dispatches) and with -mavx2 (ops/vector_math_avx2.cpp), without
