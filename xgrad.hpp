@@ -1,5 +1,6 @@
 #pragma once
 // xgrad: define-by-run reverse-mode autodiff on xtensor arrays. Include this one header.
+#include "data/augment.hpp"
 #include "data/dataset.hpp"
 #include "data/idx.hpp"
 #include "data/tensor_dataset.hpp"

@@ -353,6 +353,13 @@ int run(int argc, char** argv, const xg::dist::Context& world) {
         ("epochs", flag::value(flag::Integer<std::size_t>{1, 100'000}), "epochs (default 20; --quick: 2 simple, 3 deep)")
         ("batch-size", flag::value(flag::Integer<std::size_t>{1, 100'000})->default_value(100), "mini-batch size")
         ("lr", flag::value(flag::Real{.min = 0, .min_open = true})->default_value(1e-3), "Adam's learning rate")
+        ("schedule", flag::value(flag::Choice{{"constant", "cosine"}})->default_value("constant"),
+         "the learning rate per epoch: constant, or cosine from --lr down to 0 over the epochs (PyTorch's "
+         "CosineAnnealingLR with T_max = epochs)")
+        ("augment", flag::value(flag::Choice{{"none", "flip", "flip-shift"}})->default_value("none"),
+         "training images flipped left-right at random (flip), and also shifted by up to 2 pixels with zeros "
+         "coming in (flip-shift), as torchvision's RandomHorizontalFlip and RandomCrop(28, padding=2); "
+         "data::AugmentedImages, a draw per image and epoch")
         ("init", flag::value(flag::ParsedBy{nn::Init::parse}),
          "initialiser of every weight: a std, he, xavier, ... (default: 0.01 for simple, he for deep, as the book)")
         ("train-samples", flag::value(flag::Integer<std::size_t>{1, 100'000'000}),
@@ -410,18 +417,28 @@ int run(int argc, char** argv, const xg::dist::Context& world) {
 
     xg::optim::Adam<float> adam(net.parameters(), {.lr = cli.get<double>("lr")});
     const std::size_t epochs = cli.get_or<std::size_t>("epochs", quick ? (arch == Arch::simple ? 2 : 3) : 20);
-    train::Trainer trainer(net, adam, train_set, loss,
+    // The Trainer's sets share one type: the evaluation sets as AugmentedImages that change nothing.
+    const std::string augment = cli.get<std::string>("augment");
+    data::AugmentedImages<float> augmented_train(
+        train_set, {.flip = augment != "none", .shift = augment == "flip-shift" ? 2u : 0u, .seed = common->seed});
+    const data::AugmentedImages<float> train_eval_view(train_eval_set, {}), test_view(test_set, {});
+    train::Trainer trainer(net, adam, augmented_train, loss,
                            {.epochs = epochs,
                             .batch_size = std::min(cli.get<std::size_t>("batch-size"), train_set.size()),
                             .evaluate_train = false,
                             .seed = common->seed,
                             .metrics_csv = (common->out / "metrics.csv").string()});
+    const xg::optim::CosineAnnealingLR<float> cosine(adam, static_cast<long>(epochs));
+    if (cli.get<std::string>("schedule") == "cosine") trainer.set_schedule(cosine);
     trainer.add_metric("accuracy", train::accuracy);
     // The training images' accuracy on an evaluation set of its own, the first --train-eval-samples
     // of them ("train_sample"): on all 60000 it would cost a third of an epoch's training each epoch.
     const std::string train_column = "train_sample_accuracy";
-    trainer.evaluate_on("train_sample", train_eval_set);
-    trainer.evaluate_on("test", test_set);
+    trainer.evaluate_on("train_sample", train_eval_view);
+    trainer.evaluate_on("test", test_view);
+    auto epochs_begun = std::make_shared<train::LambdaCallback>();
+    epochs_begun->epoch_begin = [&](train::TrainerBase&, std::size_t e) { augmented_train.set_epoch(e); };
+    trainer.add_callback(epochs_begun);
     auto clock = std::make_shared<TrainingClock>();
     trainer.add_callback(clock);
 
