@@ -13,6 +13,10 @@ SimpleConvNet or DeepConvNet the same way as the example:
   both:   Adam lr 0.001 (betas 0.9, 0.999, eps 1e-8, as xgrad's), batch 100, 20 epochs,
           shuffled epochs (every training image once per epoch, the last batch partial), softmax
           cross entropy; float32; images (N, 1, 28, 28) with pixels / 255 in [0, 1]
+  options as the example's: --schedule cosine (CosineAnnealingLR, T_max = epochs, stepped per
+          epoch), --augment flip | flip-shift (each training image flipped left-right with
+          probability 1/2, and moved by up to 2 pixels with zeros coming in: padded by 2 and a
+          28x28 window taken at a random offset, torchvision's RandomCrop(28, padding=2))
 
 The data is the example's: the four gzip IDX files of Debian's dataset-fashion-mnist
 (/usr/share/datasets/fashion-mnist, xgrad's data::default_data_dir()), or --data DIR. The random
@@ -116,6 +120,8 @@ def main():
                     help="the example's --quick sizes: 2000 (simple) or 1000 (deep) training images, 500 test")
     ap.add_argument("--batch-size", type=int, default=100)
     ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--schedule", choices=["constant", "cosine"], default="constant")
+    ap.add_argument("--augment", choices=["none", "flip", "flip-shift"], default="none")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--data", default=DEFAULT_DATA, help=f"directory of the four MNIST IDX files (default {DEFAULT_DATA})")
     ap.add_argument("--train-samples", type=int, help="use only the first N training images")
@@ -156,6 +162,7 @@ def main():
     assert got == flat, f"the convolutions give {got} features, the book's arithmetic {flat}"
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
     loss_fn = nn.CrossEntropyLoss()
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs) if args.schedule == "cosine" else None
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); data {args.data}: {len(y_train)} train, "
           f"{len(y_test)} test images of {side}x{side}; model {args.model} ({flat} features into the first Linear, "
           f"{sum(p.numel() for p in net.parameters())} parameters); Adam lr {args.lr}, batch {batch}, {epochs} epochs",
@@ -170,10 +177,12 @@ def main():
         for i in range(0, len(order), batch):
             idx = order[i:i + batch]
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(net(x_train[idx]), y_train[idx])
+            loss = loss_fn(net(augmented(x_train[idx], args.augment)), y_train[idx])
             loss.backward()
             opt.step()
             losses.append(loss.item())
+        if schedule:
+            schedule.step()
         train_seconds = time.time() - t0
         train_acc = accuracy(net, x_train[:n_eval], y_train[:n_eval])
         test_acc = accuracy(net, x_test, y_test)
@@ -201,6 +210,20 @@ def main():
     print(f"wrote {out / 'metrics.csv'} and {out / 'summary.csv'}")
     if args.compare:
         compare(Path(args.compare), args.model, epochs, len(y_train), len(y_test), rows[-1]["test_accuracy"])
+
+
+def augmented(x, how):
+    """x (B, C, H, W) flipped left-right at random (flip), and moved by up to 2 pixels (flip-shift)."""
+    if how == "none":
+        return x
+    flip = torch.rand(len(x)) < 0.5
+    x = torch.where(flip[:, None, None, None], x.flip(3), x)
+    if how == "flip-shift":
+        h, w = x.shape[2], x.shape[3]
+        padded = nn.functional.pad(x, (2, 2, 2, 2))
+        dy, dx = torch.randint(0, 5, (len(x),)), torch.randint(0, 5, (len(x),))
+        x = torch.stack([padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(len(x))])
+    return x
 
 
 def compare(directory, model, epochs, n_train, n_test, torch_accuracy):
