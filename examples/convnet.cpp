@@ -472,9 +472,9 @@ int run(int argc, char** argv, const xg::dist::Context& world) {
     train::CsvWriter summary(common->out / "summary.csv",
                              {"model", "epochs", "train_images", "test_images", "test_accuracy", "best_test_accuracy",
                               "misclassified", "training_seconds_per_epoch", "seconds", "filter_smoothness_before",
-                              "filter_smoothness_after"});
+                              "filter_smoothness_after", "schedule", "augment"});
     summary.row({model, last.epoch, train_set.size(), test_set.size(), test_accuracy, best, wrong, per_epoch,
-                 total_seconds, smooth_before, smooth_after});
+                 total_seconds, smooth_before, smooth_after, cli.get<std::string>("schedule"), augment});
     summary.close();
 
     const double target = arch == Arch::simple ? (quick ? 0.45 : 0.91) : (quick ? 0.25 : 0.93);

@@ -209,7 +209,7 @@ def main():
           f"training {per_epoch:.1f} s per epoch, {total:.1f} s in all")
     print(f"wrote {out / 'metrics.csv'} and {out / 'summary.csv'}")
     if args.compare:
-        compare(Path(args.compare), args.model, epochs, len(y_train), len(y_test), rows[-1]["test_accuracy"])
+        compare(Path(args.compare), args, epochs, len(y_train), len(y_test), rows[-1]["test_accuracy"])
 
 
 def augmented(x, how):
@@ -226,18 +226,23 @@ def augmented(x, how):
     return x
 
 
-def compare(directory, model, epochs, n_train, n_test, torch_accuracy):
-    """xgrad's final test accuracy (DIR/summary.csv of examples/convnet) beside this run's."""
+def compare(directory, args, epochs, n_train, n_test, torch_accuracy):
+    """xgrad's final test accuracy (DIR/summary.csv of examples/convnet) beside this run's, when the
+    two trained the same model on the same images the same way (a summary without the schedule and
+    augment columns comes from before they existed: constant and none)."""
+    model = args.model
     try:
         with open(directory / "summary.csv", newline="") as f:
             xgrad = next(csv.DictReader(f))
     except (OSError, StopIteration) as e:
         sys.exit(f"torch_convnet: --compare: cannot read {directory / 'summary.csv'}: {e}")
-    theirs = (xgrad["model"], int(xgrad["epochs"]), int(xgrad["train_images"]), int(xgrad["test_images"]))
-    if theirs != (model, epochs, n_train, n_test):
+    theirs = (xgrad["model"], int(xgrad["epochs"]), int(xgrad["train_images"]), int(xgrad["test_images"]),
+              xgrad.get("schedule", "constant"), xgrad.get("augment", "none"))
+    if theirs != (model, epochs, n_train, n_test, args.schedule, args.augment):
         sys.exit(f"torch_convnet: --compare: {directory} is a run of --model {theirs[0]} for {theirs[1]} epochs on "
-                 f"{theirs[2]} training and {theirs[3]} test images, this one of --model {model} for {epochs} on "
-                 f"{n_train} and {n_test}")
+                 f"{theirs[2]} training and {theirs[3]} test images, schedule {theirs[4]}, augment {theirs[5]}; "
+                 f"this one of --model {model} for {epochs} on {n_train} and {n_test}, schedule {args.schedule}, "
+                 f"augment {args.augment}")
     points = 100 * (float(xgrad["test_accuracy"]) - torch_accuracy)
     print(f"test accuracy after {epochs} epochs: xgrad {float(xgrad['test_accuracy']):.4f}, PyTorch "
           f"{torch_accuracy:.4f}: xgrad {points:+.2f} points, {'within' if abs(points) <= 0.5 else 'NOT within'} "
