@@ -353,6 +353,8 @@ int run(int argc, char** argv, const xg::dist::Context& world) {
         ("epochs", flag::value(flag::Integer<std::size_t>{1, 100'000}), "epochs (default 20; --quick: 2 simple, 3 deep)")
         ("batch-size", flag::value(flag::Integer<std::size_t>{1, 100'000})->default_value(100), "mini-batch size")
         ("lr", flag::value(flag::Real{.min = 0, .min_open = true})->default_value(1e-3), "Adam's learning rate")
+        ("weight-decay", flag::value(flag::Real{.min = 0})->default_value(0.0),
+         "Adam's weight decay, L2 (added to the gradient, as torch.optim.Adam's weight_decay)")
         ("schedule", flag::value(flag::Choice{{"constant", "cosine"}})->default_value("constant"),
          "the learning rate per epoch: constant, or cosine from --lr down to 0 over the epochs (PyTorch's "
          "CosineAnnealingLR with T_max = epochs)")
@@ -415,7 +417,8 @@ int run(int argc, char** argv, const xg::dist::Context& world) {
     }
     const xg::Array<float> filters_before = net.first_filters().data();
 
-    xg::optim::Adam<float> adam(net.parameters(), {.lr = cli.get<double>("lr")});
+    xg::optim::Adam<float> adam(net.parameters(),
+                                {.lr = cli.get<double>("lr"), .weight_decay = cli.get<double>("weight-decay")});
     const std::size_t epochs = cli.get_or<std::size_t>("epochs", quick ? (arch == Arch::simple ? 2 : 3) : 20);
     // The Trainer's sets share one type: the evaluation sets as AugmentedImages that change nothing.
     const std::string augment = cli.get<std::string>("augment");
@@ -472,9 +475,11 @@ int run(int argc, char** argv, const xg::dist::Context& world) {
     train::CsvWriter summary(common->out / "summary.csv",
                              {"model", "epochs", "train_images", "test_images", "test_accuracy", "best_test_accuracy",
                               "misclassified", "training_seconds_per_epoch", "seconds", "filter_smoothness_before",
-                              "filter_smoothness_after", "schedule", "augment"});
+                              "filter_smoothness_after", "schedule", "augment", "batch_size", "lr",
+                              "weight_decay"});
     summary.row({model, last.epoch, train_set.size(), test_set.size(), test_accuracy, best, wrong, per_epoch,
-                 total_seconds, smooth_before, smooth_after, cli.get<std::string>("schedule"), augment});
+                 total_seconds, smooth_before, smooth_after, cli.get<std::string>("schedule"), augment,
+                 trainer.options().batch_size, cli.get<double>("lr"), cli.get<double>("weight-decay")});
     summary.close();
 
     const double target = arch == Arch::simple ? (quick ? 0.45 : 0.91) : (quick ? 0.25 : 0.93);

@@ -16,7 +16,8 @@ SimpleConvNet or DeepConvNet the same way as the example:
   options as the example's: --schedule cosine (CosineAnnealingLR, T_max = epochs, stepped per
           epoch), --augment flip | flip-shift (each training image flipped left-right with
           probability 1/2, and moved by up to 2 pixels with zeros coming in: padded by 2 and a
-          28x28 window taken at a random offset, torchvision's RandomCrop(28, padding=2))
+          28x28 window taken at a random offset, torchvision's RandomCrop(28, padding=2)),
+          --batch-size, --lr, --weight-decay (Adam's L2 weight_decay, added to the gradient)
 
 The data is the example's: the four gzip IDX files of Debian's dataset-fashion-mnist
 (/usr/share/datasets/fashion-mnist, xgrad's data::default_data_dir()), or --data DIR. The random
@@ -120,6 +121,7 @@ def main():
                     help="the example's --quick sizes: 2000 (simple) or 1000 (deep) training images, 500 test")
     ap.add_argument("--batch-size", type=int, default=100)
     ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--weight-decay", type=float, default=0.0, help="Adam's weight_decay (L2, as the example's)")
     ap.add_argument("--schedule", choices=["constant", "cosine"], default="constant")
     ap.add_argument("--augment", choices=["none", "flip", "flip-shift"], default="none")
     ap.add_argument("--seed", type=int, default=42)
@@ -160,12 +162,13 @@ def main():
     with torch.no_grad():
         got = net[: [i for i, m in enumerate(net) if isinstance(m, nn.Flatten)][0] + 1](x_train[:1]).shape[1]
     assert got == flat, f"the convolutions give {got} features, the book's arithmetic {flat}"
-    opt = torch.optim.Adam(net.parameters(), lr=args.lr)
+    opt = torch.optim.Adam(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     loss_fn = nn.CrossEntropyLoss()
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs) if args.schedule == "cosine" else None
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); data {args.data}: {len(y_train)} train, "
           f"{len(y_test)} test images of {side}x{side}; model {args.model} ({flat} features into the first Linear, "
-          f"{sum(p.numel() for p in net.parameters())} parameters); Adam lr {args.lr}, batch {batch}, {epochs} epochs",
+          f"{sum(p.numel() for p in net.parameters())} parameters); Adam lr {args.lr}, weight decay {args.weight_decay}, "
+          f"batch {batch}, {epochs} epochs, schedule {args.schedule}, augment {args.augment}",
           flush=True)
 
     rows = []
@@ -202,14 +205,16 @@ def main():
     with open(out / "summary.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["model", "epochs", "train_images", "test_images", "test_accuracy", "best_test_accuracy",
-                    "training_seconds_per_epoch", "seconds", "torch", "threads"])
+                    "training_seconds_per_epoch", "seconds", "torch", "threads", "schedule", "augment", "batch_size",
+                    "lr", "weight_decay"])
         w.writerow([args.model, epochs, len(y_train), len(y_test), rows[-1]["test_accuracy"], best, per_epoch, total,
-                    torch.__version__, torch.get_num_threads()])
+                    torch.__version__, torch.get_num_threads(), args.schedule, args.augment, batch, args.lr,
+                    args.weight_decay])
     print(f"final test accuracy: {rows[-1]['test_accuracy']:.4f} (best {best:.4f}) after {epochs} epochs; "
           f"training {per_epoch:.1f} s per epoch, {total:.1f} s in all")
     print(f"wrote {out / 'metrics.csv'} and {out / 'summary.csv'}")
     if args.compare:
-        compare(Path(args.compare), args, epochs, len(y_train), len(y_test), rows[-1]["test_accuracy"])
+        compare(Path(args.compare), args, epochs, len(y_train), len(y_test), batch, rows[-1]["test_accuracy"])
 
 
 def augmented(x, how):
@@ -226,10 +231,11 @@ def augmented(x, how):
     return x
 
 
-def compare(directory, args, epochs, n_train, n_test, torch_accuracy):
+def compare(directory, args, epochs, n_train, n_test, batch, torch_accuracy):
     """xgrad's final test accuracy (DIR/summary.csv of examples/convnet) beside this run's, when the
-    two trained the same model on the same images the same way (a summary without the schedule and
-    augment columns comes from before they existed: constant and none)."""
+    two trained the same model on the same images the same way (a summary without the later columns
+    comes from before they existed, when the example had no such flags: constant schedule, no
+    augmentation, batch 100, lr 0.001, no weight decay)."""
     model = args.model
     try:
         with open(directory / "summary.csv", newline="") as f:
@@ -237,12 +243,15 @@ def compare(directory, args, epochs, n_train, n_test, torch_accuracy):
     except (OSError, StopIteration) as e:
         sys.exit(f"torch_convnet: --compare: cannot read {directory / 'summary.csv'}: {e}")
     theirs = (xgrad["model"], int(xgrad["epochs"]), int(xgrad["train_images"]), int(xgrad["test_images"]),
-              xgrad.get("schedule", "constant"), xgrad.get("augment", "none"))
-    if theirs != (model, epochs, n_train, n_test, args.schedule, args.augment):
-        sys.exit(f"torch_convnet: --compare: {directory} is a run of --model {theirs[0]} for {theirs[1]} epochs on "
-                 f"{theirs[2]} training and {theirs[3]} test images, schedule {theirs[4]}, augment {theirs[5]}; "
-                 f"this one of --model {model} for {epochs} on {n_train} and {n_test}, schedule {args.schedule}, "
-                 f"augment {args.augment}")
+              xgrad.get("schedule", "constant"), xgrad.get("augment", "none"), int(xgrad.get("batch_size", 100)),
+              float(xgrad.get("lr", 1e-3)), float(xgrad.get("weight_decay", 0)))
+    ours = (model, epochs, n_train, n_test, args.schedule, args.augment, batch, args.lr, args.weight_decay)
+    if theirs[:7] != ours[:7] or any(not math.isclose(a, b, rel_tol=1e-9) for a, b in zip(theirs[7:], ours[7:])):
+        names = ("model", "epochs", "train images", "test images", "schedule", "augment", "batch size", "lr",
+                 "weight decay")
+        sys.exit(f"torch_convnet: --compare: {directory} is a run of "
+                 f"{', '.join(f'{n} {v}' for n, v in zip(names, theirs))}; this one of "
+                 f"{', '.join(f'{n} {v}' for n, v in zip(names, ours))}")
     points = 100 * (float(xgrad["test_accuracy"]) - torch_accuracy)
     print(f"test accuracy after {epochs} epochs: xgrad {float(xgrad['test_accuracy']):.4f}, PyTorch "
           f"{torch_accuracy:.4f}: xgrad {points:+.2f} points, {'within' if abs(points) <= 0.5 else 'NOT within'} "
