@@ -359,9 +359,11 @@ int run(int argc, char** argv, const xg::dist::Context& world) {
          "the learning rate per epoch: constant, or cosine from --lr down to 0 over the epochs (PyTorch's "
          "CosineAnnealingLR with T_max = epochs)")
         ("augment", flag::value(flag::Choice{{"none", "flip", "flip-shift"}})->default_value("none"),
-         "training images flipped left-right at random (flip), and also shifted by up to 2 pixels with zeros "
-         "coming in (flip-shift), as torchvision's RandomHorizontalFlip and RandomCrop(28, padding=2); "
+         "training images flipped left-right at random (flip), and also shifted by up to --shift pixels with "
+         "zeros coming in (flip-shift), as torchvision's RandomHorizontalFlip and RandomCrop(28, padding=shift); "
          "data::AugmentedImages, a draw per image and epoch")
+        ("shift", flag::value(flag::Integer<std::size_t>{1, 8})->default_value(2),
+         "the largest shift of --augment flip-shift, in pixels")
         ("init", flag::value(flag::ParsedBy{nn::Init::parse}),
          "initialiser of every weight: a std, he, xavier, ... (default: 0.01 for simple, he for deep, as the book)")
         ("train-samples", flag::value(flag::Integer<std::size_t>{1, 100'000'000}),
@@ -422,8 +424,9 @@ int run(int argc, char** argv, const xg::dist::Context& world) {
     const std::size_t epochs = cli.get_or<std::size_t>("epochs", quick ? (arch == Arch::simple ? 2 : 3) : 20);
     // The Trainer's sets share one type: the evaluation sets as AugmentedImages that change nothing.
     const std::string augment = cli.get<std::string>("augment");
-    data::AugmentedImages<float> augmented_train(
-        train_set, {.flip = augment != "none", .shift = augment == "flip-shift" ? 2u : 0u, .seed = common->seed});
+    const std::size_t shift = augment == "flip-shift" ? cli.get<std::size_t>("shift") : 0;
+    data::AugmentedImages<float> augmented_train(train_set,
+                                                 {.flip = augment != "none", .shift = shift, .seed = common->seed});
     const data::AugmentedImages<float> train_eval_view(train_eval_set, {}), test_view(test_set, {});
     train::Trainer trainer(net, adam, augmented_train, loss,
                            {.epochs = epochs,
@@ -476,10 +479,10 @@ int run(int argc, char** argv, const xg::dist::Context& world) {
                              {"model", "epochs", "train_images", "test_images", "test_accuracy", "best_test_accuracy",
                               "misclassified", "training_seconds_per_epoch", "seconds", "filter_smoothness_before",
                               "filter_smoothness_after", "schedule", "augment", "batch_size", "lr",
-                              "weight_decay"});
+                              "weight_decay", "shift"});
     summary.row({model, last.epoch, train_set.size(), test_set.size(), test_accuracy, best, wrong, per_epoch,
                  total_seconds, smooth_before, smooth_after, cli.get<std::string>("schedule"), augment,
-                 trainer.options().batch_size, cli.get<double>("lr"), cli.get<double>("weight-decay")});
+                 trainer.options().batch_size, cli.get<double>("lr"), cli.get<double>("weight-decay"), shift});
     summary.close();
 
     const double target = arch == Arch::simple ? (quick ? 0.45 : 0.91) : (quick ? 0.25 : 0.93);
