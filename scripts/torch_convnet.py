@@ -15,8 +15,9 @@ SimpleConvNet or DeepConvNet the same way as the example:
           cross entropy; float32; images (N, 1, 28, 28) with pixels / 255 in [0, 1]
   options as the example's: --schedule cosine (CosineAnnealingLR, T_max = epochs, stepped per
           epoch), --augment flip | flip-shift (each training image flipped left-right with
-          probability 1/2, and moved by up to 2 pixels with zeros coming in: padded by 2 and a
-          28x28 window taken at a random offset, torchvision's RandomCrop(28, padding=2)),
+          probability 1/2, and moved by up to --shift pixels (default 2) with zeros coming in:
+          padded by the shift and a 28x28 window taken at a random offset, torchvision's
+          RandomCrop(28, padding=shift)),
           --batch-size, --lr, --weight-decay (Adam's L2 weight_decay, added to the gradient)
 
 The data is the example's: the four gzip IDX files of Debian's dataset-fashion-mnist
@@ -124,6 +125,7 @@ def main():
     ap.add_argument("--weight-decay", type=float, default=0.0, help="Adam's weight_decay (L2, as the example's)")
     ap.add_argument("--schedule", choices=["constant", "cosine"], default="constant")
     ap.add_argument("--augment", choices=["none", "flip", "flip-shift"], default="none")
+    ap.add_argument("--shift", type=int, default=2, help="the largest shift of --augment flip-shift, in pixels")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--data", default=DEFAULT_DATA, help=f"directory of the four MNIST IDX files (default {DEFAULT_DATA})")
     ap.add_argument("--train-samples", type=int, help="use only the first N training images")
@@ -136,7 +138,7 @@ def main():
                     help="the --out directory of an examples/convnet run of the same settings: prints both final test "
                          "accuracies and whether they are within 0.5 points (the issue's parity bar)")
     args = ap.parse_args()
-    for name in ("epochs", "batch_size", "train_samples", "test_samples", "threads"):
+    for name in ("epochs", "batch_size", "train_samples", "test_samples", "threads", "shift"):
         v = getattr(args, name)
         if v is not None and v < 1:
             sys.exit(f"torch_convnet: --{name.replace('_', '-')} must be at least 1")
@@ -171,6 +173,7 @@ def main():
           f"batch {batch}, {epochs} epochs, schedule {args.schedule}, augment {args.augment}",
           flush=True)
 
+    shift = args.shift if args.augment == "flip-shift" else 0
     rows = []
     total = 0.0
     for epoch in range(1, epochs + 1):
@@ -180,7 +183,7 @@ def main():
         for i in range(0, len(order), batch):
             idx = order[i:i + batch]
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(net(augmented(x_train[idx], args.augment)), y_train[idx])
+            loss = loss_fn(net(augmented(x_train[idx], args.augment, shift)), y_train[idx])
             loss.backward()
             opt.step()
             losses.append(loss.item())
@@ -206,36 +209,36 @@ def main():
         w = csv.writer(f)
         w.writerow(["model", "epochs", "train_images", "test_images", "test_accuracy", "best_test_accuracy",
                     "training_seconds_per_epoch", "seconds", "torch", "threads", "schedule", "augment", "batch_size",
-                    "lr", "weight_decay"])
+                    "lr", "weight_decay", "shift"])
         w.writerow([args.model, epochs, len(y_train), len(y_test), rows[-1]["test_accuracy"], best, per_epoch, total,
                     torch.__version__, torch.get_num_threads(), args.schedule, args.augment, batch, args.lr,
-                    args.weight_decay])
+                    args.weight_decay, shift])
     print(f"final test accuracy: {rows[-1]['test_accuracy']:.4f} (best {best:.4f}) after {epochs} epochs; "
           f"training {per_epoch:.1f} s per epoch, {total:.1f} s in all")
     print(f"wrote {out / 'metrics.csv'} and {out / 'summary.csv'}")
     if args.compare:
-        compare(Path(args.compare), args, epochs, len(y_train), len(y_test), batch, rows[-1]["test_accuracy"])
+        compare(Path(args.compare), args, epochs, len(y_train), len(y_test), batch, shift, rows[-1]["test_accuracy"])
 
 
-def augmented(x, how):
-    """x (B, C, H, W) flipped left-right at random (flip), and moved by up to 2 pixels (flip-shift)."""
+def augmented(x, how, shift):
+    """x (B, C, H, W) flipped left-right at random (flip), and moved by up to `shift` pixels (flip-shift)."""
     if how == "none":
         return x
     flip = torch.rand(len(x)) < 0.5
     x = torch.where(flip[:, None, None, None], x.flip(3), x)
     if how == "flip-shift":
         h, w = x.shape[2], x.shape[3]
-        padded = nn.functional.pad(x, (2, 2, 2, 2))
-        dy, dx = torch.randint(0, 5, (len(x),)), torch.randint(0, 5, (len(x),))
+        padded = nn.functional.pad(x, (shift, shift, shift, shift))
+        dy, dx = torch.randint(0, 2 * shift + 1, (len(x),)), torch.randint(0, 2 * shift + 1, (len(x),))
         x = torch.stack([padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(len(x))])
     return x
 
 
-def compare(directory, args, epochs, n_train, n_test, batch, torch_accuracy):
+def compare(directory, args, epochs, n_train, n_test, batch, shift, torch_accuracy):
     """xgrad's final test accuracy (DIR/summary.csv of examples/convnet) beside this run's, when the
     two trained the same model on the same images the same way (a summary without the later columns
     comes from before they existed, when the example had no such flags: constant schedule, no
-    augmentation, batch 100, lr 0.001, no weight decay)."""
+    augmentation, batch 100, lr 0.001, no weight decay, shifts of 2 for flip-shift)."""
     model = args.model
     try:
         with open(directory / "summary.csv", newline="") as f:
@@ -244,10 +247,11 @@ def compare(directory, args, epochs, n_train, n_test, batch, torch_accuracy):
         sys.exit(f"torch_convnet: --compare: cannot read {directory / 'summary.csv'}: {e}")
     theirs = (xgrad["model"], int(xgrad["epochs"]), int(xgrad["train_images"]), int(xgrad["test_images"]),
               xgrad.get("schedule", "constant"), xgrad.get("augment", "none"), int(xgrad.get("batch_size", 100)),
+              int(xgrad.get("shift", 2 if xgrad.get("augment") == "flip-shift" else 0)),
               float(xgrad.get("lr", 1e-3)), float(xgrad.get("weight_decay", 0)))
-    ours = (model, epochs, n_train, n_test, args.schedule, args.augment, batch, args.lr, args.weight_decay)
-    if theirs[:7] != ours[:7] or any(not math.isclose(a, b, rel_tol=1e-9) for a, b in zip(theirs[7:], ours[7:])):
-        names = ("model", "epochs", "train images", "test images", "schedule", "augment", "batch size", "lr",
+    ours = (model, epochs, n_train, n_test, args.schedule, args.augment, batch, shift, args.lr, args.weight_decay)
+    if theirs[:8] != ours[:8] or any(not math.isclose(a, b, rel_tol=1e-9) for a, b in zip(theirs[8:], ours[8:])):
+        names = ("model", "epochs", "train images", "test images", "schedule", "augment", "batch size", "shift", "lr",
                  "weight decay")
         sys.exit(f"torch_convnet: --compare: {directory} is a run of "
                  f"{', '.join(f'{n} {v}' for n, v in zip(names, theirs))}; this one of "
