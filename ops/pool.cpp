@@ -54,9 +54,23 @@ struct Windows {
 };
 
 using WindowsPtr = std::shared_ptr<const Windows>;
-// For each output element, the flat index (into H * W) of its window's maximum.
-// Not zero-filled when made (make_shared_for_overwrite): the forward writes every entry.
-using Argmax = std::shared_ptr<const std::size_t[]>;
+
+// For each output element, where its window's maximum is. The 2x2 pool of stride 2 keeps one
+// byte, the maximum's place in its window (row * 2 + column); every other pool the flat index
+// into H * W. The 2x2 pool is memory-bound, so the eight-byte index was a third of the bytes its
+// forward moves and a quarter of its backward's. Neither is zero-filled when made
+// (make_shared_for_overwrite): the forward writes every entry.
+struct Argmax {
+    std::shared_ptr<const std::size_t[]> flat;
+    std::shared_ptr<const std::uint8_t[]> in_window;
+    bool empty() const { return !flat && !in_window; }
+};
+
+// The flat index (into H * W) of place k (row * 2 + column) in window (i, j) of a 2x2 pool of
+// stride 2 over rows of w elements.
+inline std::size_t in_2x2_window(std::size_t i, std::size_t j, std::size_t w, unsigned k) {
+    return 2 * i * w + 2 * j + (k & 1u) + (k >> 1) * w;
+}
 
 // ---- max_pool2d ----
 
@@ -84,7 +98,7 @@ struct MaxPoolScatter final : Function<T> {
         if (p.is_2x2_stride_2()) return forward_2x2(xs[0].data());
         Array<T> gx = full(p.in_shape, T(0));
         const T* g = xs[0].data();
-        const std::size_t* a = argmax.get();
+        const std::size_t* a = argmax.flat.get();
         const std::size_t in = p.h * p.w, out = p.oh * p.ow;
         for (std::size_t q = 0; q < p.planes; ++q) {
             T* dst = gx.data() + q * in;
@@ -98,17 +112,17 @@ struct MaxPoolScatter final : Function<T> {
     Array<T> forward_2x2(const T* g) const {
         const Windows& p = *win;
         Array<T> gx = Array<T>::from_shape(p.in_shape);
-        const std::size_t* a = argmax.get();
+        const std::uint8_t* k = argmax.in_window.get();
         const std::size_t in = p.h * p.w, w = p.w, oh = p.oh, ow = p.ow, planes = p.planes;
-        for (std::size_t q = 0; q < planes; ++q, g += oh * ow, a += oh * ow) {
+        for (std::size_t q = 0; q < planes; ++q) {
             T* dst = gx.data() + q * in;
-            for (std::size_t i = 0; i < oh; ++i) {
+            for (std::size_t i = 0; i < oh; ++i, g += ow, k += ow) {
                 T* r0 = dst + 2 * i * w;
                 T* r1 = r0 + w;
                 std::fill_n(r0, 2 * ow, T(0));
                 std::fill_n(r1, 2 * ow, T(0));
                 if (w > 2 * ow) r0[w - 1] = r1[w - 1] = T(0);
-                for (std::size_t j = 0; j < ow; ++j) dst[a[i * ow + j]] = g[i * ow + j];
+                for (std::size_t j = 0; j < ow; ++j) dst[in_2x2_window(i, j, w, k[j])] = g[j];
             }
             std::fill(dst + 2 * oh * w, dst + in, T(0));
         }
@@ -130,8 +144,16 @@ struct MaxPoolSelect final : Function<T> {
         const Windows& p = *win;
         Array<T> y = Array<T>::from_shape(p.out_shape);
         const T* x = xs[0].data();
-        const std::size_t* a = argmax.get();
         const std::size_t in = p.h * p.w, out = p.oh * p.ow;
+        if (p.is_2x2_stride_2()) {
+            const std::uint8_t* k = argmax.in_window.get();
+            T* dst = y.data();
+            for (std::size_t q = 0; q < p.planes; ++q, x += in)
+                for (std::size_t i = 0; i < p.oh; ++i)
+                    for (std::size_t j = 0; j < p.ow; ++j) *dst++ = x[in_2x2_window(i, j, p.w, *k++)];
+            return y;
+        }
+        const std::size_t* a = argmax.flat.get();
         for (std::size_t q = 0; q < p.planes; ++q)
             for (std::size_t o = 0; o < out; ++o) y.data()[q * out + o] = x[q * in + a[q * out + o]];
         return y;
@@ -187,13 +209,15 @@ struct MaxPool final : Function<T> {
         const Windows& p = *win;
         Array<T> y = Array<T>::from_shape(p.out_shape);
         // the argmax of every output when it is kept, else of one row at a time
-        std::shared_ptr<std::size_t[]> idx = std::make_shared_for_overwrite<std::size_t[]>(keep_argmax ? y.size() : p.ow);
-        const std::size_t in = p.h * p.w, out = p.oh * p.ow;
+        const std::size_t kept = keep_argmax ? y.size() : p.ow;
         if (p.is_2x2_stride_2()) {
-            forward_2x2(xs[0].data(), y.data(), idx.get());
-            if (keep_argmax) argmax = std::move(idx);
+            std::shared_ptr<std::uint8_t[]> places = std::make_shared_for_overwrite<std::uint8_t[]>(kept);
+            forward_2x2(xs[0].data(), y.data(), places.get());
+            if (keep_argmax) argmax.in_window = std::move(places);
             return y;
         }
+        std::shared_ptr<std::size_t[]> idx = std::make_shared_for_overwrite<std::size_t[]>(kept);
+        const std::size_t in = p.h * p.w, out = p.oh * p.ow;
         const ColumnRuns runs(p);
         const T lowest = -std::numeric_limits<T>::infinity();
         for (std::size_t q = 0; q < p.planes; ++q) {
@@ -222,7 +246,7 @@ struct MaxPool final : Function<T> {
                 }
             }
         }
-        if (keep_argmax) argmax = std::move(idx);
+        if (keep_argmax) argmax.flat = std::move(idx);
         return y;
     }
     // The common 2x2 pool of stride 2 without padding (every window inside the input). The
@@ -230,31 +254,38 @@ struct MaxPool final : Function<T> {
     // the second pair's only if it is greater or NaN. That is the rule above, in the same
     // row-major order (the first maximum wins; the last NaN wins), with two independent
     // comparisons before the third instead of a chain of three, and no select on memory.
-    void forward_2x2(const T* x, T* y, std::size_t* idx) const {
+    // places[o]: the maximum's place in window o (row * 2 + column), computed in 32 bits (so the
+    // loop vectorises 4 windows at a time, as wide as its floats: a one-byte result made it 16
+    // wide, longer than the rows, and scalar) and narrowed to bytes per block of a row.
+    void forward_2x2(const T* x, T* y, std::uint8_t* places) const {
         const Windows& p = *win;
-        // locals: the stores to idx could alias the Windows' size_t fields
         const std::size_t in = p.h * p.w, w = p.w, oh = p.oh, ow = p.ow, planes = p.planes;
+        constexpr std::size_t block = 64;
+        std::uint32_t wide[block];
         for (std::size_t q = 0; q < planes; ++q, x += in) {
             for (std::size_t i = 0; i < oh; ++i, y += ow) {
-                const std::size_t base = 2 * i * w;
-                const T* r0 = x + base;
+                const T* r0 = x + 2 * i * w;
                 const T* r1 = r0 + w;
-                std::size_t* at = idx + (keep_argmax ? (q * oh + i) * ow : 0);
-                for (std::size_t j = 0; j < ow; ++j) {
-                    const T a = r0[2 * j], b = r0[2 * j + 1], c = r1[2 * j], d = r1[2 * j + 1];
-                    const bool take_b = (b > a) | (b != b), take_d = (d > c) | (d != d);
-                    const T ab = pick(take_b, b, a), cd = pick(take_d, d, c);
-                    const bool take_cd = (cd > ab) | (cd != cd);
-                    y[j] = pick(take_cd, cd, ab);
-                    // the column (0 or 1) of the pair taken, and its row (0 or 1), without a branch
-                    const std::size_t sb = take_b, sd = take_d, scd = take_cd;
-                    at[j] = base + 2 * j + sb + scd * (sd - sb) + scd * w;
+                std::uint8_t* at = places + (keep_argmax ? (q * oh + i) * ow : 0);
+                for (std::size_t j0 = 0; j0 < ow; j0 += block) {
+                    const std::size_t j1 = std::min(ow, j0 + block);
+                    for (std::size_t j = j0; j < j1; ++j) {
+                        const T a = r0[2 * j], b = r0[2 * j + 1], c = r1[2 * j], d = r1[2 * j + 1];
+                        const bool take_b = (b > a) | (b != b), take_d = (d > c) | (d != d);
+                        const T ab = pick(take_b, b, a), cd = pick(take_d, d, c);
+                        const bool take_cd = (cd > ab) | (cd != cd);
+                        y[j] = pick(take_cd, cd, ab);
+                        // the row (0 or 1) of the pair taken, and its column (0 or 1), without a branch
+                        const std::uint32_t sb = take_b, sd = take_d, scd = take_cd;
+                        wide[j - j0] = 2 * scd + sb + scd * (sd - sb);
+                    }
+                    for (std::size_t j = j0; j < j1; ++j) at[j] = static_cast<std::uint8_t>(wide[j - j0]);
                 }
             }
         }
     }
     std::vector<Variable<T>> backward(const Variable<T>& gy) override {
-        if (!argmax) throw GraphError("max_pool2d: backward without the argmax of the forward pass");
+        if (argmax.empty()) throw GraphError("max_pool2d: backward without the argmax of the forward pass");
         return {apply<MaxPoolScatter<T>>({gy}, win, argmax)};
     }
     void release_saved() override { argmax = {}; }
