@@ -116,6 +116,11 @@ refused convnet --lr --out "$tmp/out" --lr nan
 refused convnet --init --out "$tmp/out" --init huge
 refused convnet --train-eval-samples --out "$tmp/out" --train-eval-samples -1
 refused convnet --show --out "$tmp/out" --show 0
+refused convnet --weight-decay --out "$tmp/out" --weight-decay -1e-4
+refused convnet --shift --out "$tmp/out" --shift 0
+refused convnet --shift --out "$tmp/out" --shift 9
+refused convnet --schedule --out "$tmp/out" --schedule step
+refused convnet --augment --out "$tmp/out" --augment rotate
 
 # Sizes the parser allows but no machine holds (50 layers of 100000 units: 2 TB of weights): the
 # library refuses them by name before allocating (after the data is loaded, hence the condition).
