@@ -350,16 +350,17 @@ int run(int argc, char** argv, const xg::dist::Context& world) {
     cli.options().add_options()
         ("model", flag::value(flag::Choice{{"simple", "deep"}})->default_value("simple"),
          "simple (the book's SimpleConvNet, chapter 7) or deep (DeepConvNet, chapter 8)")
-        ("epochs", flag::value(flag::Integer<std::size_t>{1, 100'000}), "epochs (default 20; --quick: 2 simple, 3 deep)")
-        ("batch-size", flag::value(flag::Integer<std::size_t>{1, 100'000})->default_value(100), "mini-batch size")
+        ("epochs", flag::value(flag::Integer<std::size_t>{1, 100'000}),
+         "epochs (default 20 simple, 40 deep; --quick: 2 simple, 3 deep)")
+        ("batch-size", flag::value(flag::Integer<std::size_t>{1, 100'000}), "mini-batch size (default 100 simple, 50 deep)")
         ("lr", flag::value(flag::Real{.min = 0, .min_open = true})->default_value(1e-3), "Adam's learning rate")
         ("weight-decay", flag::value(flag::Real{.min = 0})->default_value(0.0),
          "Adam's weight decay, L2 (added to the gradient, as torch.optim.Adam's weight_decay)")
-        ("schedule", flag::value(flag::Choice{{"constant", "cosine"}})->default_value("constant"),
-         "the learning rate per epoch: constant, or cosine from --lr down to 0 over the epochs (PyTorch's "
+        ("schedule", flag::value(flag::Choice{{"constant", "cosine"}}),
+         "the learning rate per epoch (default constant simple, cosine deep): constant, or cosine from --lr down to 0 over the epochs (PyTorch's "
          "CosineAnnealingLR with T_max = epochs)")
-        ("augment", flag::value(flag::Choice{{"none", "flip", "flip-shift"}})->default_value("none"),
-         "training images flipped left-right at random (flip), and also shifted by up to --shift pixels with "
+        ("augment", flag::value(flag::Choice{{"none", "flip", "flip-shift"}}),
+         "(default none simple, flip deep) training images flipped left-right at random (flip), and also shifted by up to --shift pixels with "
          "zeros coming in (flip-shift), as torchvision's RandomHorizontalFlip and RandomCrop(28, padding=shift); "
          "data::AugmentedImages, a draw per image and epoch")
         ("shift", flag::value(flag::Integer<std::size_t>{1, 8})->default_value(2),
@@ -421,21 +422,27 @@ int run(int argc, char** argv, const xg::dist::Context& world) {
 
     xg::optim::Adam<float> adam(net.parameters(),
                                 {.lr = cli.get<double>("lr"), .weight_decay = cli.get<double>("weight-decay")});
-    const std::size_t epochs = cli.get_or<std::size_t>("epochs", quick ? (arch == Arch::simple ? 2 : 3) : 20);
+    // SimpleConvNet's defaults are the book's; DeepConvNet's the best settings found for it: test
+    // accuracy 0.928 against the book's settings' 0.913 (README, "Numbers"; the bar, 0.93,
+    // is not reached).
+    const bool simple = arch == Arch::simple;
+    const std::size_t epochs = cli.get_or<std::size_t>("epochs", quick ? (simple ? 2 : 3) : (simple ? 20 : 40));
+    const std::size_t batch_size = cli.get_or<std::size_t>("batch-size", simple ? 100 : 50);
+    const std::string schedule = cli.get_or<std::string>("schedule", simple ? "constant" : "cosine");
     // The Trainer's sets share one type: the evaluation sets as AugmentedImages that change nothing.
-    const std::string augment = cli.get<std::string>("augment");
+    const std::string augment = cli.get_or<std::string>("augment", simple ? "none" : "flip");
     const std::size_t shift = augment == "flip-shift" ? cli.get<std::size_t>("shift") : 0;
     data::AugmentedImages<float> augmented_train(train_set,
                                                  {.flip = augment != "none", .shift = shift, .seed = common->seed});
     const data::AugmentedImages<float> train_eval_view(train_eval_set, {}), test_view(test_set, {});
     train::Trainer trainer(net, adam, augmented_train, loss,
                            {.epochs = epochs,
-                            .batch_size = std::min(cli.get<std::size_t>("batch-size"), train_set.size()),
+                            .batch_size = std::min(batch_size, train_set.size()),
                             .evaluate_train = false,
                             .seed = common->seed,
                             .metrics_csv = (common->out / "metrics.csv").string()});
     const xg::optim::CosineAnnealingLR<float> cosine(adam, static_cast<long>(epochs));
-    if (cli.get<std::string>("schedule") == "cosine") trainer.set_schedule(cosine);
+    if (schedule == "cosine") trainer.set_schedule(cosine);
     trainer.add_metric("accuracy", train::accuracy);
     // The training images' accuracy on an evaluation set of its own, the first --train-eval-samples
     // of them ("train_sample"): on all 60000 it would cost a third of an epoch's training each epoch.
@@ -481,7 +488,7 @@ int run(int argc, char** argv, const xg::dist::Context& world) {
                               "filter_smoothness_after", "schedule", "augment", "batch_size", "lr",
                               "weight_decay", "shift"});
     summary.row({model, last.epoch, train_set.size(), test_set.size(), test_accuracy, best, wrong, per_epoch,
-                 total_seconds, smooth_before, smooth_after, cli.get<std::string>("schedule"), augment,
+                 total_seconds, smooth_before, smooth_after, schedule, augment,
                  trainer.options().batch_size, cli.get<double>("lr"), cli.get<double>("weight-decay"), shift});
     summary.close();
 
