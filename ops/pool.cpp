@@ -57,8 +57,8 @@ using WindowsPtr = std::shared_ptr<const Windows>;
 
 // For each output element, where its window's maximum is. The 2x2 pool of stride 2 keeps one
 // byte, the maximum's place in its window (row * 2 + column); every other pool the flat index
-// into H * W. The 2x2 pool is memory-bound, so the eight-byte index was a third of the bytes its
-// forward moves and a quarter of its backward's. Neither is zero-filled when made
+// into H * W. The 2x2 pool is memory-bound, and the eight-byte index was 8 of the 28 bytes per
+// window that its forward and its backward each move. Neither is zero-filled when made
 // (make_shared_for_overwrite): the forward writes every entry.
 struct Argmax {
     std::shared_ptr<const std::size_t[]> flat;
@@ -259,6 +259,7 @@ struct MaxPool final : Function<T> {
     // wide, longer than the rows, and scalar) and narrowed to bytes per block of a row.
     void forward_2x2(const T* x, T* y, std::uint8_t* places) const {
         const Windows& p = *win;
+        // locals: the byte stores could alias the Windows' fields
         const std::size_t in = p.h * p.w, w = p.w, oh = p.oh, ow = p.ow, planes = p.planes;
         constexpr std::size_t block = 64;
         std::uint32_t wide[block];
