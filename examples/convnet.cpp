@@ -357,12 +357,13 @@ int run(int argc, char** argv, const xg::dist::Context& world) {
         ("weight-decay", flag::value(flag::Real{.min = 0})->default_value(0.0),
          "Adam's weight decay, L2 (added to the gradient, as torch.optim.Adam's weight_decay)")
         ("schedule", flag::value(flag::Choice{{"constant", "cosine"}}),
-         "the learning rate per epoch (default constant simple, cosine deep): constant, or cosine from --lr down to 0 over the epochs (PyTorch's "
-         "CosineAnnealingLR with T_max = epochs)")
+         "the learning rate per epoch (default constant simple, cosine deep): constant, or cosine from --lr "
+         "down to 0 over the epochs (PyTorch's CosineAnnealingLR with T_max = epochs)")
         ("augment", flag::value(flag::Choice{{"none", "flip", "flip-shift"}}),
-         "(default none simple, flip deep) training images flipped left-right at random (flip), and also shifted by up to --shift pixels with "
-         "zeros coming in (flip-shift), as torchvision's RandomHorizontalFlip and RandomCrop(28, padding=shift); "
-         "data::AugmentedImages, a draw per image and epoch")
+         "(default none simple, flip deep) training images flipped left-right at random (flip), and also "
+         "shifted by up to --shift pixels with zeros coming in (flip-shift), as torchvision's "
+         "RandomHorizontalFlip and RandomCrop(28, padding=shift); data::AugmentedImages, a draw per image and "
+         "epoch")
         ("shift", flag::value(flag::Integer<std::size_t>{1, 8})->default_value(2),
          "the largest shift of --augment flip-shift, in pixels")
         ("init", flag::value(flag::ParsedBy{nn::Init::parse}),
@@ -380,6 +381,9 @@ int run(int argc, char** argv, const xg::dist::Context& world) {
     const bool quick = common->quick;
     const std::string model = cli.get<std::string>("model");
     const Arch arch = model == "simple" ? Arch::simple : Arch::deep;
+    const std::string augment = cli.get_or<std::string>("augment", arch == Arch::simple ? "none" : "flip");
+    if (cli.given("shift") && augment != "flip-shift")
+        throw xg::ValueError(fmt::format("--shift needs --augment flip-shift (the augmentation is {})", augment));
 
     data::TrainTest sets = cli.load_data();
     if (cli.given("train-samples"))
@@ -430,7 +434,6 @@ int run(int argc, char** argv, const xg::dist::Context& world) {
     const std::size_t batch_size = cli.get_or<std::size_t>("batch-size", simple ? 100 : 50);
     const std::string schedule = cli.get_or<std::string>("schedule", simple ? "constant" : "cosine");
     // The Trainer's sets share one type: the evaluation sets as AugmentedImages that change nothing.
-    const std::string augment = cli.get_or<std::string>("augment", simple ? "none" : "flip");
     const std::size_t shift = augment == "flip-shift" ? cli.get<std::size_t>("shift") : 0;
     data::AugmentedImages<float> augmented_train(train_set,
                                                  {.flip = augment != "none", .shift = shift, .seed = common->seed});

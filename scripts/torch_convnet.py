@@ -126,7 +126,7 @@ def main():
     ap.add_argument("--weight-decay", type=float, default=0.0, help="Adam's weight_decay (L2, as the example's)")
     ap.add_argument("--schedule", choices=["constant", "cosine"], help="default constant simple, cosine deep")
     ap.add_argument("--augment", choices=["none", "flip", "flip-shift"], help="default none simple, flip deep")
-    ap.add_argument("--shift", type=int, default=2, help="the largest shift of --augment flip-shift, in pixels")
+    ap.add_argument("--shift", type=int, help="the largest shift of --augment flip-shift, in pixels (default 2)")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--data", default=DEFAULT_DATA, help=f"directory of the four MNIST IDX files (default {DEFAULT_DATA})")
     ap.add_argument("--train-samples", type=int, help="use only the first N training images")
@@ -145,6 +145,10 @@ def main():
                         ("augment", "none" if simple else "flip")):
         if getattr(args, name) is None:
             setattr(args, name, value)
+    if args.shift is not None and args.augment != "flip-shift":
+        sys.exit(f"torch_convnet: --shift needs --augment flip-shift (the augmentation is {args.augment})")
+    if args.shift is None:
+        args.shift = 2
     for name in ("epochs", "batch_size", "train_samples", "test_samples", "threads", "shift"):
         v = getattr(args, name)
         if v is not None and v < 1:

@@ -119,6 +119,7 @@ refused convnet --show --out "$tmp/out" --show 0
 refused convnet --weight-decay --out "$tmp/out" --weight-decay -1e-4
 refused convnet --shift --out "$tmp/out" --shift 0
 refused convnet --shift --out "$tmp/out" --shift 9
+refused convnet --shift --out "$tmp/out" --model deep --augment flip --shift 1
 refused convnet --schedule --out "$tmp/out" --schedule step
 refused convnet --augment --out "$tmp/out" --augment rotate
 
