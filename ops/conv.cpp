@@ -1,6 +1,7 @@
 // Convolutions: conv2d and conv_transpose2d by im2col / col2im and one BLAS GEMM per image and
 // group (Caffe's layout: the columns of an image are (C/g * kh * kw, OH * OW), so W_g · col writes
-// the image's NCHW output directly, with no transpose).
+// the image's NCHW output directly, with no transpose); with stride 1 and no dilation, on a CPU
+// with AVX-512, by the direct loop of ops/conv_direct.hpp instead (no columns at all).
 //
 // Three internal ops, each the others' adjoint, so the gradients of any order are made of them:
 //   conv       x (N, Ci, H, W), w (Co, Ci/g, kh, kw) [, b (Co,)] -> (N, Co, OH, OW)
@@ -15,17 +16,37 @@
 //   d conv_t = conv(gy, w) for y,    conv_w(gy, y) for w,  sum(gy, {0, 2, 3}) for b
 //   d conv_w = conv_t(y, gw) for x,  conv(x, gw) for y
 #include <algorithm>
+#include <atomic>
 #include <memory>
+#include <optional>
 #include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 #include <xsimd/xsimd.hpp>
 
+#include "ops/conv_direct.hpp"
 #include "ops/gemm.hpp"
 #include "ops/instantiate.hpp"
 #include "ops/ops.hpp"
+#include "ops/vector_math.hpp"
 
 namespace xg {
+
+namespace {
+std::atomic<bool> direct_enabled{true};
+}  // namespace
+
+bool direct_conv::available() {
+#ifdef XG_DIRECT_CONV_AVX512
+    return direct_enabled.load(std::memory_order_relaxed) && vmath::avx512_available();
+#else
+    return false;
+#endif
+}
+
+void direct_conv::set_enabled(bool on) { direct_enabled.store(on, std::memory_order_relaxed); }
+
 namespace {
 
 // Everything about one convolution's shapes: the input side (N, ci, h, w), the output side
@@ -236,12 +257,77 @@ Array<T> relu_grad_and_channel_sums(const Array<T>& gy, const Array<T>& y, T* su
     return gh;
 }
 
+// The direct loop's sizes for a convolution of ci channels of h x w into co channels of oh x ow
+// (one group) with stride 1, no dilation and padding ph, pw, when it applies: the output is the
+// standard size for that padding, the padding is below the kernel and the kernel is at most
+// 16 x 16 and not 1 x 1 with no padding (that product is one GEMM on the input as it is).
+// `flipped`: the kernel is conv_transpose2d's, w (ci, co, kh, kw) turned by 180 degrees.
+template <class T>
+std::optional<direct_conv::Sizes> direct_sizes(std::size_t ci, std::size_t h, std::size_t w, std::size_t co,
+                                               std::size_t oh, std::size_t ow, const Geometry& g, long ph, long pw,
+                                               bool flipped) {
+    const long kh = static_cast<long>(g.kh), kw = static_cast<long>(g.kw);
+    if (!direct_conv::available() || g.sh != 1 || g.sw != 1 || g.dh != 1 || g.dw != 1) return std::nullopt;
+    if (ci == 0 || co == 0 || h == 0 || w == 0 || oh == 0 || ow == 0 || kh > 16 || kw > 16) return std::nullopt;
+    if (ph < 0 || pw < 0 || ph >= kh || pw >= kw || (kh == 1 && kw == 1)) return std::nullopt;
+    const std::size_t hp = h + 2 * static_cast<std::size_t>(ph), wp = w + 2 * static_cast<std::size_t>(pw);
+    if (hp < g.kh || wp < g.kw || hp - g.kh + 1 != oh || wp - g.kw + 1 != ow) return std::nullopt;
+    constexpr std::size_t lanes = 64 / sizeof(T);  // one AVX-512 vector
+    return direct_conv::Sizes{ci, h, w, co, g.kh, g.kw, static_cast<std::size_t>(ph), static_cast<std::size_t>(pw),
+                              oh, ow, wp, hp * wp, (oh * wp + lanes - 1) / lanes * lanes,
+                              flipped ? g.kh * g.kw : ci * g.kh * g.kw};
+}
+
+// Runs the direct loop over every image and group: x (N, groups * s.ci, h, w) into y (N, groups *
+// s.co, oh, ow) with the weights w of conv2d (co, ci, kh, kw) or, flipped, of conv_transpose2d
+// (ci, co, kh, kw), as they are. The tables the loop reads (ops/conv_direct.hpp) are built here,
+// once per call.
+template <class T>
+void direct_images(const direct_conv::Sizes& s, bool flipped, std::size_t n, std::size_t groups, const T* x,
+                   const T* w, const T* bias, bool relu, T* y) {
+#ifdef XG_DIRECT_CONV_AVX512
+    const std::size_t taps_per_channel = s.kh * s.kw;
+    std::vector<direct_conv::Tap> taps;
+    taps.reserve(s.ci * taps_per_channel);
+    for (std::size_t c = 0; c < s.ci; ++c)
+        for (std::size_t i = 0; i < s.kh; ++i)
+            for (std::size_t j = 0; j < s.kw; ++j) {
+                const std::size_t weight = flipped ? (c * s.co * s.kh + s.kh - 1 - i) * s.kw + s.kw - 1 - j
+                                                   : (c * s.kh + i) * s.kw + j;
+                taps.push_back({c * s.plane + i * s.wp + j, weight});
+            }
+    constexpr std::size_t size = 64 / sizeof(T);  // lanes of a vector
+    std::vector<direct_conv::Lanes> lanes(s.wide / size, direct_conv::Lanes{0, 0});
+    for (std::size_t q = 0, r = 0, c = 0; q < s.wide; ++q) {  // wide position q = r * wp + c
+        direct_conv::Lanes& l = lanes[q / size];
+        if (r < s.oh && c < s.ow) {
+            if (!l.mask) l.first = r * s.ow + c;
+            l.mask |= std::uint32_t(1) << (q % size);
+        }
+        if (++c == s.wp) c = 0, ++r;
+    }
+    std::vector<T> padded(s.ci * s.plane + 64, T(0));
+    const std::size_t in = s.ci * s.h * s.w, out = s.co * s.oh * s.ow, wg = s.ci * s.co * taps_per_channel;
+    for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t grp = 0; grp < groups; ++grp)
+            direct_conv::avx512::image(s, taps.data(), lanes.data(), x + (i * groups + grp) * in, w + grp * wg,
+                                       bias ? bias + grp * s.co : nullptr, relu, y + (i * groups + grp) * out,
+                                       padded.data());
+#else
+    (void)s, (void)flipped, (void)n, (void)groups, (void)x, (void)w, (void)bias, (void)relu, (void)y;
+#endif
+}
+
 // conv: y_ng (cog, P) = w_g (cog, K) · col(x_ng) (K, P) [+ bias].
 template <class T>
 Array<T> conv_forward(const T* x, const T* w, const T* bias, const Geometry& g, bool relu = false) {
     Array<T> y = Array<T>::from_shape({g.n, g.co, g.oh, g.ow});
     const std::size_t K = g.k(), P = g.p(), cig = g.cig(), cog = g.cog();
     if (y.size() == 0) return y;
+    if (const auto s = direct_sizes<T>(cig, g.h, g.w, cog, g.oh, g.ow, g, g.ph, g.pw, false)) {
+        direct_images(*s, false, g.n, g.groups, x, w, bias, relu, y.data());
+        return y;
+    }
     const auto col = K == 0 ? nullptr : column_buffer<T>(g);
     for (std::size_t n = 0; n < g.n; ++n) {
         fill_image(y.data() + n * g.co * P, g.co, P, bias);
@@ -264,6 +350,13 @@ Array<T> conv_t_forward(const T* y, const T* w, const T* bias, const Geometry& g
     Array<T> x = Array<T>::from_shape({g.n, g.ci, g.h, g.w});
     const std::size_t K = g.k(), P = g.p(), cig = g.cig(), cog = g.cog();
     if (x.size() == 0) return x;
+    // With stride 1 the adjoint is itself a convolution: of y, padded by kh - 1 - ph, with the
+    // kernel turned by 180 degrees and its channel axes swapped.
+    if (const auto s = direct_sizes<T>(cog, g.oh, g.ow, cig, g.h, g.w, g, static_cast<long>(g.kh) - 1 - g.ph,
+                                       static_cast<long>(g.kw) - 1 - g.pw, true)) {
+        direct_images(*s, true, g.n, g.groups, y, w, bias, false, x.data());
+        return x;
+    }
     const bool empty = P == 0 || cog == 0;  // nothing to add to the bias
     const auto col = empty ? nullptr : column_buffer<T>(g);
     for (std::size_t n = 0; n < g.n; ++n) {

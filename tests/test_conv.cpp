@@ -1,7 +1,8 @@
 // conv2d and conv_transpose2d against direct loops written here (the seven-loop convolution and
 // its adjoints), for every combination of stride, padding, dilation and groups on odd sizes, with
-// and without bias, values and all three gradients; second derivatives; float32 against float64;
-// empty batches; large magnitudes; every argument error.
+// and without bias, values and all three gradients, through both of the library's paths (the
+// AVX-512 direct loop where it applies, and im2col with GEMM); second derivatives; float32
+// against float64; empty batches; large magnitudes; every argument error.
 #include <boost/test/unit_test.hpp>
 
 #include <climits>
@@ -15,6 +16,7 @@
 
 #include "expect_error.hpp"
 #include "fixtures.hpp"
+#include "ops/conv_direct.hpp"
 #include "xgrad.hpp"
 
 using V = xg::Variable<double>;
@@ -155,11 +157,22 @@ auto run_conv_t = [](const V& x, const V& w, const V& b, const Geo& g) {
 
 V zeros(std::initializer_list<std::size_t> shape) { return V(A(xt::zeros<double>(std::vector<std::size_t>(shape))), true); }
 
+// Turns the direct loop (ops/conv_direct.hpp) off for one test, so that im2col and GEMM run where
+// it would (on a CPU without AVX-512 they run everywhere anyway).
+struct DirectLoopOff {
+    DirectLoopOff() { xg::direct_conv::set_enabled(false); }
+    ~DirectLoopOff() { xg::direct_conv::set_enabled(true); }
+    DirectLoopOff(const DirectLoopOff&) = delete;
+    DirectLoopOff& operator=(const DirectLoopOff&) = delete;
+};
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(conv)
 
-BOOST_AUTO_TEST_CASE(conv2d_every_combination_against_direct_loops) {
+namespace {
+
+void conv2d_every_combination() {
     // H = 7, W = 6, kernel 3 x 2: odd sizes, so stride 2 drops rows and columns
     unsigned seed = 10;
     for (long s : {1, 2})
@@ -186,7 +199,7 @@ BOOST_AUTO_TEST_CASE(conv2d_every_combination_against_direct_loops) {
     check_against(run_conv, direct_conv, {1, 2, 3, 2}, {3, 2, 2, 2}, true, Geo{LONG_MAX, LONG_MAX, 2, 2, 1, 1, 1}, 240);
 }
 
-BOOST_AUTO_TEST_CASE(conv_transpose2d_every_combination_against_direct_loops) {
+void conv_transpose2d_every_combination() {
     unsigned seed = 300;
     for (long s : {1, 2})
         for (long p : {0, 1, 2})
@@ -210,6 +223,44 @@ BOOST_AUTO_TEST_CASE(conv_transpose2d_every_combination_against_direct_loops) {
     check_against(run_conv_t, direct_conv_t, {2, 3, 5, 4}, {3, 2, 3, 3}, false, Geo{1, 1, 1, 1, 1, 1, 3}, 504);
     check_against(run_conv_t, direct_conv_t, {2, 4, 7, 6}, {4, 3, 1, 1}, true, Geo{}, 508);
     check_against(run_conv_t, direct_conv_t, {2, 4, 7, 6}, {4, 3, 1, 1}, false, Geo{2, 2, 0, 0, 1, 1, 2}, 512);
+}
+
+// Sizes that fill every block shape of the direct loop: 11 output channels (blocks of 8, 2 and 1
+// channels) and wide rows of several vectors with a partial one at the end, kernels 3 x 3 and
+// 5 x 4 with every padding below them, groups, and the transposed op's flipped kernel.
+void larger_images() {
+    unsigned seed = 600;
+    for (long p : {0, 1, 2})
+        for (bool bias : {true, false}) {
+            check_against(run_conv, direct_conv, {2, 5, 13, 20}, {11, 5, 3, 3}, bias, Geo{1, 1, p, p, 1, 1, 1}, seed += 4);
+            check_against(run_conv_t, direct_conv_t, {2, 11, 13, 20}, {11, 5, 3, 3}, bias, Geo{1, 1, p, p, 1, 1, 1},
+                          seed += 4);
+        }
+    check_against(run_conv, direct_conv, {3, 6, 9, 17}, {10, 3, 5, 4}, true, Geo{1, 1, 4, 3, 1, 1, 2}, 700);
+    check_against(run_conv, direct_conv, {3, 6, 9, 17}, {10, 3, 5, 4}, false, Geo{1, 1, 2, 1, 1, 1, 2}, 704);
+    check_against(run_conv_t, direct_conv_t, {3, 10, 9, 17}, {10, 3, 5, 4}, true, Geo{1, 1, 2, 1, 1, 1, 2}, 708);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(conv2d_every_combination_against_direct_loops) { conv2d_every_combination(); }
+
+BOOST_AUTO_TEST_CASE(conv2d_every_combination_against_direct_loops_without_the_direct_loop) {
+    const DirectLoopOff off;
+    conv2d_every_combination();
+}
+
+BOOST_AUTO_TEST_CASE(conv_transpose2d_every_combination_against_direct_loops) { conv_transpose2d_every_combination(); }
+
+BOOST_AUTO_TEST_CASE(conv_transpose2d_every_combination_against_direct_loops_without_the_direct_loop) {
+    const DirectLoopOff off;
+    conv_transpose2d_every_combination();
+}
+
+BOOST_AUTO_TEST_CASE(larger_images_against_direct_loops) {
+    larger_images();
+    const DirectLoopOff off;
+    larger_images();
 }
 
 BOOST_AUTO_TEST_CASE(conv2d_gradient_is_conv_transpose2d) {
@@ -285,6 +336,18 @@ BOOST_AUTO_TEST_CASE(float32_close_to_float64) {
     const AF ytf = xg::conv_transpose2d(xf, wtf, F(), t).data();
     const A yt = xg::conv_transpose2d(V(xa), V(wta), V(), t).data();
     BOOST_TEST(close(ytf, yt));
+    // stride 1, padding 1, 3 x 3: the direct loop in float (16 lanes) where the CPU has AVX-512
+    const A xs = random_array({2, 16, 14, 14}, 26), ws = random_array({19, 16, 3, 3}, 27), bs = random_array({19}, 28);
+    V x1(xs, true), w1(ws, true);
+    F x1f(AF(xt::cast<float>(xs)), true), w1f(AF(xt::cast<float>(ws)), true);
+    const V y1 = xg::conv2d(x1, w1, V(bs), {.padding = 1});
+    const F y1f = xg::conv2d(x1f, w1f, F(AF(xt::cast<float>(bs))), {.padding = 1});
+    BOOST_TEST(close(y1f.data(), y1.data()));
+    const A gy1 = random_array(y1.shape(), 29);
+    xg::sum(y1 * V(gy1)).backward();
+    xg::sum(y1f * F(AF(xt::cast<float>(gy1)))).backward();
+    BOOST_TEST(close(x1f.grad().data(), x1.grad().data()));
+    BOOST_TEST(close(w1f.grad().data(), w1.grad().data()));
 }
 
 BOOST_AUTO_TEST_CASE(empty_batch) {

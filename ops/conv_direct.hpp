@@ -1,0 +1,69 @@
+#pragma once
+// Internal to ops/conv.cpp (not installed): direct convolution of one image for stride 1 and
+// dilation 1, compiled for AVX-512 in ops/conv_direct_avx512.cpp and run only on CPUs that have
+// it (elsewhere conv.cpp keeps im2col and GEMM).
+//
+// Why: a 3x3 "same" convolution as im2col + GEMM copies each input 9 times into the columns and,
+// for the input gradient, adds the columns back (col2im) after a GEMM whose transposed operand
+// BLAS packs first. The direct loop reads the zero-padded image where it is: for a block of 8
+// output channels and 48 output positions it broadcasts one weight per channel and multiplies it
+// with the input vectors shifted by the kernel tap, so the only copy is the padding
+// (docs/benchmarks.md has the measurements).
+//
+// Layout: the output is computed over "wide" rows of the padded width wp = w + 2 pw, so that the
+// input of tap (i, j) for output position q = oy * wp + ox is the padded input at q + i * wp + j,
+// one contiguous vector for consecutive positions; the wp - ow columns of each wide row that are
+// not outputs are dropped as the vectors are stored (a compressing store of the others).
+//
+// The AVX-512 file defines only what is its own (tests/check_simd_symbols.sh): no inline function
+// here is called there, and the tables it reads are built by conv.cpp.
+#include <cstddef>
+#include <cstdint>
+
+namespace xg::direct_conv {
+
+// One convolution's sizes, per group: ci input channels of h x w, co output channels, a kh x kw
+// kernel, zero padding ph, pw (at most kh - 1, kw - 1), the output oh x ow with
+// oh = h + 2 ph - kh + 1 and ow = w + 2 pw - kw + 1 (both at least 1); wp = w + 2 pw, plane =
+// (h + 2 ph) * wp (one padded channel), and wide = oh * wp rounded up to whole vectors. The
+// weight of output channel k at tap t is at k * w_stride + Tap::weight of t.
+struct Sizes {
+    std::size_t ci, h, w, co, kh, kw, ph, pw, oh, ow, wp, plane, wide, w_stride;
+};
+
+// One kernel tap t = (c, i, j): its input's offset in the padded image (c * plane + i * wp + j)
+// and its weight's offset for output channel 0. Through this table conv_transpose2d's flipped
+// kernel is read in place, as conv2d's is.
+struct Tap {
+    std::size_t input, weight;
+};
+
+// One vector of wide positions: the lanes that are outputs (column below ow, row below oh) and
+// the output index of the first of them. Consecutive outputs of a wide vector are consecutive in
+// the output (the skipped columns end one row, the next row starts right after), so the selected
+// lanes are stored as one run.
+struct Lanes {
+    std::uint32_t mask;
+    std::size_t first;
+};
+
+// Whether conv.cpp takes the direct loop where it applies: the AVX-512 build exists, the CPU
+// runs it, and set_enabled(false) has not turned it off (the tests do, to check both paths on
+// one machine).
+bool available();
+void set_enabled(bool on);
+
+namespace avx512 {
+
+// y (co, oh, ow) = the convolution of x (ci, h, w) with the weights at w (as Sizes and taps say),
+// plus bias[co] when bias is not null, then relu when asked (x < 0 ? 0 : x, NaN kept). taps has
+// the ci * kh * kw taps, lanes the Lanes of each wide vector (16 floats or 8 doubles). padded
+// holds ci * plane elements and 64 more (what the last vectors read past the end), zero where
+// the padding is; image() writes only the inside, so one buffer serves every image of a batch.
+void image(const Sizes& s, const Tap* taps, const Lanes* lanes, const float* x, const float* w, const float* bias,
+           bool relu, float* y, float* padded);
+void image(const Sizes& s, const Tap* taps, const Lanes* lanes, const double* x, const double* w,
+           const double* bias, bool relu, double* y, double* padded);
+
+}  // namespace avx512
+}  // namespace xg::direct_conv

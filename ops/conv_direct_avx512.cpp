@@ -1,0 +1,123 @@
+// ops/conv_direct.hpp's direct convolution, compiled for AVX-512 (F, CD, BW, DQ, VL: ops/meson.build)
+// and called only after ops/conv.cpp has seen these instructions in the CPU. Everything here has
+// internal linkage or lives in xg::direct_conv::avx512 (tests/check_simd_symbols.sh).
+#include <immintrin.h>
+
+#include <xsimd/xsimd.hpp>
+
+#include "ops/conv_direct.hpp"
+
+#if !defined(__AVX512F__) || !defined(__AVX512BW__) || !defined(__AVX512DQ__) || !defined(__AVX512CD__)
+#error "ops/conv_direct_avx512.cpp must be compiled with -mavx512f -mavx512cd -mavx512bw -mavx512dq"
+#endif
+
+namespace xg::direct_conv::avx512 {
+namespace {
+
+template <class T>
+using B = xsimd::batch<T, xsimd::avx512bw>;
+
+// a * b + c rounded once. xsimd's fma compiles to a product and a sum here (the library is built
+// with -ffp-contract=off), which cost a third of the loop's speed.
+inline B<float> fused(B<float> a, B<float> b, B<float> c) { return _mm512_fmadd_ps(a, b, c); }
+inline B<double> fused(B<double> a, B<double> b, B<double> c) { return _mm512_fmadd_pd(a, b, c); }
+
+// The lanes of v selected by mask, stored one after the other from p.
+inline void store_selected(float* p, std::uint32_t mask, B<float> v) {
+    _mm512_mask_compressstoreu_ps(p, static_cast<__mmask16>(mask), v);
+}
+inline void store_selected(double* p, std::uint32_t mask, B<double> v) {
+    _mm512_mask_compressstoreu_pd(p, static_cast<__mmask8>(mask), v);
+}
+
+// p[0..n) = q[0..n) for n below one vector, without a call.
+inline void copy_short(const float* q, float* p, std::size_t n) {
+    const auto m = static_cast<__mmask16>((1u << n) - 1);
+    _mm512_mask_storeu_ps(p, m, _mm512_maskz_loadu_ps(m, q));
+}
+inline void copy_short(const double* q, double* p, std::size_t n) {
+    const auto m = static_cast<__mmask8>((1u << n) - 1);
+    _mm512_mask_storeu_pd(p, m, _mm512_maskz_loadu_pd(m, q));
+}
+
+// The inner block: KB output channels times QV vectors of wide positions from q, accumulated in
+// registers over every input channel and kernel tap, then written out with the bias and relu.
+// One flat loop over the taps: with three nested ones (c, i, j) GCC kept the accumulators in
+// memory between rows of the kernel. w, y and bias are at the block's first output channel.
+template <int KB, int QV, class T>
+inline void block(const Sizes& s, const Tap* taps, const Lanes* lanes, const T* padded, const T* w, const T* bias,
+                  bool relu, T* y, std::size_t q) {
+    constexpr std::size_t L = B<T>::size;
+    B<T> acc[KB][QV];
+    for (int a = 0; a < KB; ++a)
+        for (int v = 0; v < QV; ++v) acc[a][v] = B<T>(T(0));
+    const T* x = padded + q;
+    const std::size_t n = s.ci * s.kh * s.kw, stride = s.w_stride;
+    for (std::size_t t = 0; t < n; ++t) {
+        const T* xs = x + taps[t].input;
+        const T* ws = w + taps[t].weight;
+        B<T> xv[QV];
+        for (int v = 0; v < QV; ++v) xv[v] = B<T>::load_unaligned(xs + v * L);
+        for (int a = 0; a < KB; ++a) {
+            const B<T> wv(ws[a * stride]);
+            for (int v = 0; v < QV; ++v) acc[a][v] = fused(wv, xv[v], acc[a][v]);
+        }
+    }
+    const std::size_t out = s.oh * s.ow;
+    lanes += q / L;
+    for (int a = 0; a < KB; ++a)
+        for (int v = 0; v < QV; ++v) {
+            if (!lanes[v].mask) continue;
+            B<T> r = acc[a][v];
+            if (bias) r = r + B<T>(bias[a]);
+            if (relu) r = xsimd::select(r < B<T>(T(0)), B<T>(T(0)), r);
+            store_selected(y + a * out + lanes[v].first, lanes[v].mask, r);
+        }
+}
+
+// KB output channels over all wide positions: blocks of 3 vectors (8 x 3 accumulators of the 32
+// registers), then the 1 or 2 left.
+template <int KB, class T>
+void channels(const Sizes& s, const Tap* taps, const Lanes* lanes, const T* padded, const T* w, const T* bias,
+              bool relu, T* y) {
+    constexpr std::size_t L = B<T>::size;
+    const std::size_t end = s.wide;
+    std::size_t q = 0;
+    for (; q + 3 * L <= end; q += 3 * L) block<KB, 3>(s, taps, lanes, padded, w, bias, relu, y, q);
+    if (q + 2 * L <= end) block<KB, 2>(s, taps, lanes, padded, w, bias, relu, y, q);
+    else if (q + L <= end) block<KB, 1>(s, taps, lanes, padded, w, bias, relu, y, q);
+}
+
+template <class T>
+void run(const Sizes& s, const Tap* taps, const Lanes* lanes, const T* x, const T* w, const T* bias, bool relu, T* y,
+         T* padded) {
+    constexpr std::size_t L = B<T>::size;
+    for (std::size_t c = 0; c < s.ci; ++c)
+        for (std::size_t r = 0; r < s.h; ++r) {
+            const T* src = x + (c * s.h + r) * s.w;
+            T* dst = padded + c * s.plane + (r + s.ph) * s.wp + s.pw;
+            std::size_t j = 0;
+            for (; j + L <= s.w; j += L) B<T>::load_unaligned(src + j).store_unaligned(dst + j);
+            if (j < s.w) copy_short(src + j, dst + j, s.w - j);
+        }
+    const std::size_t out = s.oh * s.ow;
+    auto at = [&](std::size_t k) { return bias ? bias + k : nullptr; };
+    std::size_t k = 0;
+    for (; k + 8 <= s.co; k += 8) channels<8>(s, taps, lanes, padded, w + k * s.w_stride, at(k), relu, y + k * out);
+    for (; k + 4 <= s.co; k += 4) channels<4>(s, taps, lanes, padded, w + k * s.w_stride, at(k), relu, y + k * out);
+    for (; k + 2 <= s.co; k += 2) channels<2>(s, taps, lanes, padded, w + k * s.w_stride, at(k), relu, y + k * out);
+    for (; k < s.co; ++k) channels<1>(s, taps, lanes, padded, w + k * s.w_stride, at(k), relu, y + k * out);
+}
+
+}  // namespace
+
+void image(const Sizes& s, const Tap* taps, const Lanes* lanes, const float* x, const float* w, const float* bias,
+           bool relu, float* y, float* padded) {
+    run(s, taps, lanes, x, w, bias, relu, y, padded);
+}
+void image(const Sizes& s, const Tap* taps, const Lanes* lanes, const double* x, const double* w,
+           const double* bias, bool relu, double* y, double* padded) {
+    run(s, taps, lanes, x, w, bias, relu, y, padded);
+}
+
+}  // namespace xg::direct_conv::avx512
