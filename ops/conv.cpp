@@ -278,43 +278,73 @@ std::optional<direct_conv::Sizes> direct_sizes(std::size_t ci, std::size_t h, st
                               flipped ? g.kh * g.kw : ci * g.kh * g.kw};
 }
 
+// The tables the direct loop reads (ops/conv_direct.hpp), built once per call: the taps, with the
+// weights of conv2d (co, ci, kh, kw) or, flipped, of conv_transpose2d (ci, co, kh, kw) as they
+// are, and the lanes of each wide vector of T.
+template <class T>
+struct DirectTables {
+    std::vector<direct_conv::Tap> taps;
+    std::vector<direct_conv::Lanes> lanes;
+
+    DirectTables(const direct_conv::Sizes& s, bool flipped) {
+        taps.reserve(s.ci * s.kh * s.kw);
+        for (std::size_t c = 0; c < s.ci; ++c)
+            for (std::size_t i = 0; i < s.kh; ++i)
+                for (std::size_t j = 0; j < s.kw; ++j) {
+                    const std::size_t weight = flipped ? (c * s.co * s.kh + s.kh - 1 - i) * s.kw + s.kw - 1 - j
+                                                       : (c * s.kh + i) * s.kw + j;
+                    taps.push_back({c * s.plane + i * s.wp + j, weight});
+                }
+        constexpr std::size_t size = 64 / sizeof(T);  // lanes of a vector
+        lanes.assign(s.wide / size, direct_conv::Lanes{0, 0});
+        for (std::size_t q = 0, r = 0, c = 0; q < s.wide; ++q) {  // wide position q = r * wp + c
+            direct_conv::Lanes& l = lanes[q / size];
+            if (r < s.oh && c < s.ow) {
+                if (!l.mask) l.first = r * s.ow + c;
+                l.mask |= std::uint32_t(1) << (q % size);
+            }
+            if (++c == s.wp) c = 0, ++r;
+        }
+    }
+};
+
 // Runs the direct loop over every image and group: x (N, groups * s.ci, h, w) into y (N, groups *
-// s.co, oh, ow) with the weights w of conv2d (co, ci, kh, kw) or, flipped, of conv_transpose2d
-// (ci, co, kh, kw), as they are. The tables the loop reads (ops/conv_direct.hpp) are built here,
-// once per call.
+// s.co, oh, ow) with the weights w of conv2d or, flipped, of conv_transpose2d.
 template <class T>
 void direct_images(const direct_conv::Sizes& s, bool flipped, std::size_t n, std::size_t groups, const T* x,
                    const T* w, const T* bias, bool relu, T* y) {
 #ifdef XG_DIRECT_CONV_AVX512
-    const std::size_t taps_per_channel = s.kh * s.kw;
-    std::vector<direct_conv::Tap> taps;
-    taps.reserve(s.ci * taps_per_channel);
-    for (std::size_t c = 0; c < s.ci; ++c)
-        for (std::size_t i = 0; i < s.kh; ++i)
-            for (std::size_t j = 0; j < s.kw; ++j) {
-                const std::size_t weight = flipped ? (c * s.co * s.kh + s.kh - 1 - i) * s.kw + s.kw - 1 - j
-                                                   : (c * s.kh + i) * s.kw + j;
-                taps.push_back({c * s.plane + i * s.wp + j, weight});
-            }
-    constexpr std::size_t size = 64 / sizeof(T);  // lanes of a vector
-    std::vector<direct_conv::Lanes> lanes(s.wide / size, direct_conv::Lanes{0, 0});
-    for (std::size_t q = 0, r = 0, c = 0; q < s.wide; ++q) {  // wide position q = r * wp + c
-        direct_conv::Lanes& l = lanes[q / size];
-        if (r < s.oh && c < s.ow) {
-            if (!l.mask) l.first = r * s.ow + c;
-            l.mask |= std::uint32_t(1) << (q % size);
-        }
-        if (++c == s.wp) c = 0, ++r;
-    }
+    const DirectTables<T> tables(s, flipped);
     std::vector<T> padded(s.ci * s.plane + 64, T(0));
-    const std::size_t in = s.ci * s.h * s.w, out = s.co * s.oh * s.ow, wg = s.ci * s.co * taps_per_channel;
+    const std::size_t in = s.ci * s.h * s.w, out = s.co * s.oh * s.ow, wg = s.ci * s.co * s.kh * s.kw;
     for (std::size_t i = 0; i < n; ++i)
         for (std::size_t grp = 0; grp < groups; ++grp)
-            direct_conv::avx512::image(s, taps.data(), lanes.data(), x + (i * groups + grp) * in, w + grp * wg,
-                                       bias ? bias + grp * s.co : nullptr, relu, y + (i * groups + grp) * out,
-                                       padded.data());
+            direct_conv::avx512::image(s, tables.taps.data(), tables.lanes.data(), x + (i * groups + grp) * in,
+                                       w + grp * wg, bias ? bias + grp * s.co : nullptr, relu,
+                                       y + (i * groups + grp) * out, padded.data());
 #else
     (void)s, (void)flipped, (void)n, (void)groups, (void)x, (void)w, (void)bias, (void)relu, (void)y;
+#endif
+}
+
+// conv_w by the direct loop: gw (groups * s.co, s.ci, kh, kw) = the sum over images of each
+// group's gy (s.co, oh, ow) times the input each tap reads, in chunks of up to 16 images (their
+// padded inputs and wide gradients, a few MB, stay in cache for the chunk's passes).
+template <class T>
+void direct_weight_grad(const direct_conv::Sizes& s, std::size_t n, std::size_t groups, const T* x, const T* gy,
+                        T* gw) {
+#ifdef XG_DIRECT_CONV_AVX512
+    const DirectTables<T> tables(s, false);
+    const std::size_t chunk = std::min<std::size_t>(n, 16);
+    std::vector<T> padded(chunk * (s.ci * s.plane + 64), T(0)), wide(chunk * s.co * s.wide, T(0));
+    const std::size_t in = s.ci * s.h * s.w, out = s.co * s.oh * s.ow, wg = s.ci * s.co * s.kh * s.kw;
+    for (std::size_t i = 0; i < n; i += chunk)
+        for (std::size_t grp = 0; grp < groups; ++grp)
+            direct_conv::avx512::weight_grad(s, tables.taps.data(), tables.lanes.data(), std::min(chunk, n - i),
+                                             x + (i * groups + grp) * in, groups * in, gy + (i * groups + grp) * out,
+                                             groups * out, gw + grp * wg, padded.data(), wide.data());
+#else
+    (void)s, (void)n, (void)groups, (void)x, (void)gy, (void)gw;
 #endif
 }
 
@@ -384,6 +414,10 @@ Array<T> conv_w_forward(const T* x, const T* y, const Geometry& g) {
     Array<T> gw = full<T>({g.co, g.cig(), g.kh, g.kw}, T(0));
     const std::size_t K = g.k(), P = g.p(), cig = g.cig(), cog = g.cog();
     if (gw.size() == 0 || P == 0) return gw;
+    if (const auto s = direct_sizes<T>(cig, g.h, g.w, cog, g.oh, g.ow, g, g.ph, g.pw, false)) {
+        direct_weight_grad(*s, g.n, g.groups, x, y, gw.data());
+        return gw;
+    }
     const auto col = column_buffer<T>(g);
     for (std::size_t n = 0; n < g.n; ++n)
         for (std::size_t grp = 0; grp < g.groups; ++grp) {

@@ -65,5 +65,17 @@ void image(const Sizes& s, const Tap* taps, const Lanes* lanes, const float* x, 
 void image(const Sizes& s, const Tap* taps, const Lanes* lanes, const double* x, const double* w,
            const double* bias, bool relu, double* y, double* padded);
 
+// The weight gradient of that convolution, added to gw (at k * w_stride + Tap::weight): for
+// images n < `images`, the sum over output positions of gy_n (co, oh, ow) times the input x_n
+// (ci, h, w) each tap reads, x_n at x + n * x_step and gy_n at gy + n * gy_step. padded holds
+// images * (ci * plane + 64) elements and wide images * co * wide, both zeros where weight_grad
+// does not write (the padding, and the wide positions that are not outputs), so that they serve
+// every chunk of a batch.
+void weight_grad(const Sizes& s, const Tap* taps, const Lanes* lanes, std::size_t images, const float* x,
+                 std::size_t x_step, const float* gy, std::size_t gy_step, float* gw, float* padded, float* wide);
+void weight_grad(const Sizes& s, const Tap* taps, const Lanes* lanes, std::size_t images, const double* x,
+                 std::size_t x_step, const double* gy, std::size_t gy_step, double* gw, double* padded,
+                 double* wide);
+
 }  // namespace avx512
 }  // namespace xg::direct_conv

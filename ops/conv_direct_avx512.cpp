@@ -40,6 +40,28 @@ inline void copy_short(const double* q, double* p, std::size_t n) {
     _mm512_mask_storeu_pd(p, m, _mm512_maskz_loadu_pd(m, q));
 }
 
+// The lanes of a vector selected by mask set from consecutive elements at p, the others zero.
+inline B<float> load_selected(const float* p, std::uint32_t mask) {
+    return _mm512_maskz_expandloadu_ps(static_cast<__mmask16>(mask), p);
+}
+inline B<double> load_selected(const double* p, std::uint32_t mask) {
+    return _mm512_maskz_expandloadu_pd(static_cast<__mmask8>(mask), p);
+}
+
+// Copies image x (ci, h, w) into the inside of its padded planes.
+template <class T>
+void pad_image(const Sizes& s, const T* x, T* padded) {
+    constexpr std::size_t L = B<T>::size;
+    for (std::size_t c = 0; c < s.ci; ++c)
+        for (std::size_t r = 0; r < s.h; ++r) {
+            const T* src = x + (c * s.h + r) * s.w;
+            T* dst = padded + c * s.plane + (r + s.ph) * s.wp + s.pw;
+            std::size_t j = 0;
+            for (; j + L <= s.w; j += L) B<T>::load_unaligned(src + j).store_unaligned(dst + j);
+            if (j < s.w) copy_short(src + j, dst + j, s.w - j);
+        }
+}
+
 // The inner block: KB output channels times QV vectors of wide positions from q, accumulated in
 // registers over every input channel and kernel tap, then written out with the bias and relu.
 // One flat loop over the taps: with three nested ones (c, i, j) GCC kept the accumulators in
@@ -91,15 +113,7 @@ void channels(const Sizes& s, const Tap* taps, const Lanes* lanes, const T* padd
 template <class T>
 void run(const Sizes& s, const Tap* taps, const Lanes* lanes, const T* x, const T* w, const T* bias, bool relu, T* y,
          T* padded) {
-    constexpr std::size_t L = B<T>::size;
-    for (std::size_t c = 0; c < s.ci; ++c)
-        for (std::size_t r = 0; r < s.h; ++r) {
-            const T* src = x + (c * s.h + r) * s.w;
-            T* dst = padded + c * s.plane + (r + s.ph) * s.wp + s.pw;
-            std::size_t j = 0;
-            for (; j + L <= s.w; j += L) B<T>::load_unaligned(src + j).store_unaligned(dst + j);
-            if (j < s.w) copy_short(src + j, dst + j, s.w - j);
-        }
+    pad_image(s, x, padded);
     const std::size_t out = s.oh * s.ow;
     auto at = [&](std::size_t k) { return bias ? bias + k : nullptr; };
     std::size_t k = 0;
@@ -107,6 +121,63 @@ void run(const Sizes& s, const Tap* taps, const Lanes* lanes, const T* x, const 
     for (; k + 4 <= s.co; k += 4) channels<4>(s, taps, lanes, padded, w + k * s.w_stride, at(k), relu, y + k * out);
     for (; k + 2 <= s.co; k += 2) channels<2>(s, taps, lanes, padded, w + k * s.w_stride, at(k), relu, y + k * out);
     for (; k < s.co; ++k) channels<1>(s, taps, lanes, padded, w + k * s.w_stride, at(k), relu, y + k * out);
+}
+
+// The weight gradient's block: KB output channels times TB taps, each a vector of partial sums
+// over the wide positions of every image of the chunk, added to gw at the end. gy is the chunk's
+// first image's wide gradient at the block's first channel; gw is at that channel.
+template <int KB, int TB, class T>
+inline void weight_block(const Sizes& s, const Tap* taps, std::size_t images, const T* padded, std::size_t padded_step,
+                         const T* gy, std::size_t gy_step, T* gw) {
+    constexpr std::size_t L = B<T>::size;
+    B<T> acc[KB][TB];
+    for (int a = 0; a < KB; ++a)
+        for (int b = 0; b < TB; ++b) acc[a][b] = B<T>(T(0));
+    for (std::size_t n = 0; n < images; ++n, padded += padded_step, gy += gy_step)
+        for (std::size_t q = 0; q < s.wide; q += L) {
+            B<T> g[KB];
+            for (int a = 0; a < KB; ++a) g[a] = B<T>::load_unaligned(gy + a * s.wide + q);
+            for (int b = 0; b < TB; ++b) {
+                const B<T> xv = B<T>::load_unaligned(padded + taps[b].input + q);
+                for (int a = 0; a < KB; ++a) acc[a][b] = fused(g[a], xv, acc[a][b]);
+            }
+        }
+    for (int a = 0; a < KB; ++a)
+        for (int b = 0; b < TB; ++b) gw[a * s.w_stride + taps[b].weight] += xsimd::hadd(acc[a][b]);
+}
+
+// KB output channels over all taps: blocks of 6 taps (4 x 6 accumulators), then 3, 2 and 1.
+template <int KB, class T>
+void weight_channels(const Sizes& s, const Tap* taps, std::size_t images, const T* padded, std::size_t padded_step,
+                     const T* gy, std::size_t gy_step, T* gw) {
+    const std::size_t n = s.ci * s.kh * s.kw;
+    std::size_t t = 0;
+    for (; t + 6 <= n; t += 6) weight_block<KB, 6>(s, taps + t, images, padded, padded_step, gy, gy_step, gw);
+    for (; t + 3 <= n; t += 3) weight_block<KB, 3>(s, taps + t, images, padded, padded_step, gy, gy_step, gw);
+    for (; t + 2 <= n; t += 2) weight_block<KB, 2>(s, taps + t, images, padded, padded_step, gy, gy_step, gw);
+    for (; t < n; ++t) weight_block<KB, 1>(s, taps + t, images, padded, padded_step, gy, gy_step, gw);
+}
+
+template <class T>
+void run_weight_grad(const Sizes& s, const Tap* taps, const Lanes* lanes, std::size_t images, const T* x,
+                     std::size_t x_step, const T* gy, std::size_t gy_step, T* gw, T* padded, T* wide) {
+    constexpr std::size_t L = B<T>::size;
+    const std::size_t padded_step = s.ci * s.plane + 64, wide_step = s.co * s.wide, out = s.oh * s.ow;
+    for (std::size_t n = 0; n < images; ++n) {
+        pad_image(s, x + n * x_step, padded + n * padded_step);
+        for (std::size_t k = 0; k < s.co; ++k)
+            for (std::size_t v = 0; v < s.wide / L; ++v)
+                if (lanes[v].mask)
+                    load_selected(gy + n * gy_step + k * out + lanes[v].first, lanes[v].mask)
+                        .store_unaligned(wide + n * wide_step + k * s.wide + v * L);
+    }
+    std::size_t k = 0;
+    for (; k + 4 <= s.co; k += 4)
+        weight_channels<4>(s, taps, images, padded, padded_step, wide + k * s.wide, wide_step, gw + k * s.w_stride);
+    for (; k + 2 <= s.co; k += 2)
+        weight_channels<2>(s, taps, images, padded, padded_step, wide + k * s.wide, wide_step, gw + k * s.w_stride);
+    for (; k < s.co; ++k)
+        weight_channels<1>(s, taps, images, padded, padded_step, wide + k * s.wide, wide_step, gw + k * s.w_stride);
 }
 
 }  // namespace
@@ -118,6 +189,16 @@ void image(const Sizes& s, const Tap* taps, const Lanes* lanes, const float* x, 
 void image(const Sizes& s, const Tap* taps, const Lanes* lanes, const double* x, const double* w,
            const double* bias, bool relu, double* y, double* padded) {
     run(s, taps, lanes, x, w, bias, relu, y, padded);
+}
+
+void weight_grad(const Sizes& s, const Tap* taps, const Lanes* lanes, std::size_t images, const float* x,
+                 std::size_t x_step, const float* gy, std::size_t gy_step, float* gw, float* padded, float* wide) {
+    run_weight_grad(s, taps, lanes, images, x, x_step, gy, gy_step, gw, padded, wide);
+}
+void weight_grad(const Sizes& s, const Tap* taps, const Lanes* lanes, std::size_t images, const double* x,
+                 std::size_t x_step, const double* gy, std::size_t gy_step, double* gw, double* padded,
+                 double* wide) {
+    run_weight_grad(s, taps, lanes, images, x, x_step, gy, gy_step, gw, padded, wide);
 }
 
 }  // namespace xg::direct_conv::avx512
