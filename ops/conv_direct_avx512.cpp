@@ -133,15 +133,17 @@ inline void weight_block(const Sizes& s, const Tap* taps, std::size_t images, co
     B<T> acc[KB][TB];
     for (int a = 0; a < KB; ++a)
         for (int b = 0; b < TB; ++b) acc[a][b] = B<T>(T(0));
-    for (std::size_t n = 0; n < images; ++n, padded += padded_step, gy += gy_step)
-        for (std::size_t q = 0; q < s.wide; q += L) {
-            B<T> g[KB];
-            for (int a = 0; a < KB; ++a) g[a] = B<T>::load_unaligned(gy + a * s.wide + q);
-            for (int b = 0; b < TB; ++b) {
-                const B<T> xv = B<T>::load_unaligned(padded + taps[b].input + q);
-                for (int a = 0; a < KB; ++a) acc[a][b] = fused(g[a], xv, acc[a][b]);
-            }
+    // One flat loop over images and positions, as in block().
+    std::size_t q = 0;
+    for (std::size_t step = 0, steps = images * (s.wide / L); step < steps; ++step) {
+        B<T> g[KB];
+        for (int a = 0; a < KB; ++a) g[a] = B<T>::load_unaligned(gy + a * s.wide + q);
+        for (int b = 0; b < TB; ++b) {
+            const B<T> xv = B<T>::load_unaligned(padded + taps[b].input + q);
+            for (int a = 0; a < KB; ++a) acc[a][b] = fused(g[a], xv, acc[a][b]);
         }
+        if ((q += L) == s.wide) q = 0, padded += padded_step, gy += gy_step;
+    }
     for (int a = 0; a < KB; ++a)
         for (int b = 0; b < TB; ++b) gw[a * s.w_stride + taps[b].weight] += xsimd::hadd(acc[a][b]);
 }
