@@ -328,14 +328,17 @@ void direct_images(const direct_conv::Sizes& s, bool flipped, std::size_t n, std
 }
 
 // conv_w by the direct loop: gw (groups * s.co, s.ci, kh, kw) = the sum over images of each
-// group's gy (s.co, oh, ow) times the input each tap reads, in chunks of up to 16 images (their
-// padded inputs and wide gradients, a few MB, stay in cache for the chunk's passes).
+// group's gy (s.co, oh, ow) times the input each tap reads, in chunks of up to 16 images whose
+// padded inputs and wide gradients take at most about 2 MB (they stay in cache for the chunk's
+// passes; a large image goes alone).
 template <class T>
 void direct_weight_grad(const direct_conv::Sizes& s, std::size_t n, std::size_t groups, const T* x, const T* gy,
                         T* gw) {
 #ifdef XG_DIRECT_CONV_AVX512
+    if (n == 0) return;
     const DirectTables<T> tables(s, false);
-    const std::size_t chunk = std::min<std::size_t>(n, 16);
+    const std::size_t per_image = (s.ci * s.plane + 64 + s.co * s.wide) * sizeof(T);
+    const std::size_t chunk = std::clamp<std::size_t>((std::size_t(2) << 20) / per_image, 1, std::min(n, std::size_t(16)));
     std::vector<T> padded(chunk * (s.ci * s.plane + 64), T(0)), wide(chunk * s.co * s.wide, T(0));
     const std::size_t in = s.ci * s.h * s.w, out = s.co * s.oh * s.ow, wg = s.ci * s.co * s.kh * s.kw;
     for (std::size_t i = 0; i < n; i += chunk)
