@@ -22,6 +22,14 @@ using B = xsimd::batch<T, xsimd::avx512bw>;
 inline B<float> fused(B<float> a, B<float> b, B<float> c) { return _mm512_fmadd_ps(a, b, c); }
 inline B<double> fused(B<double> a, B<double> b, B<double> c) { return _mm512_fmadd_pd(a, b, c); }
 
+// The same in the lanes selected by mask; c as it is in the others (whatever a and b hold there).
+inline B<float> fused(B<float> a, B<float> b, B<float> c, std::uint32_t mask) {
+    return _mm512_mask3_fmadd_ps(a, b, c, static_cast<__mmask16>(mask));
+}
+inline B<double> fused(B<double> a, B<double> b, B<double> c, std::uint32_t mask) {
+    return _mm512_mask3_fmadd_pd(a, b, c, static_cast<__mmask8>(mask));
+}
+
 // The lanes of v selected by mask, stored one after the other from p.
 inline void store_selected(float* p, std::uint32_t mask, B<float> v) {
     _mm512_mask_compressstoreu_ps(p, static_cast<__mmask16>(mask), v);
@@ -125,10 +133,12 @@ void run(const Sizes& s, const Tap* taps, const Lanes* lanes, const T* x, const 
 
 // The weight gradient's block: KB output channels times TB taps, each a vector of partial sums
 // over the wide positions of every image of the chunk, added to gw at the end. gy is the chunk's
-// first image's wide gradient at the block's first channel; gw is at that channel.
+// first image's wide gradient at the block's first channel; gw is at that channel. Only the
+// lanes that are outputs take a product: the others read inputs no output of that tap reads
+// (the next row's, or the padding), and 0 * inf there would make a NaN the true sum has not.
 template <int KB, int TB, class T>
-inline void weight_block(const Sizes& s, const Tap* taps, std::size_t images, const T* padded, std::size_t padded_step,
-                         const T* gy, std::size_t gy_step, T* gw) {
+inline void weight_block(const Sizes& s, const Tap* taps, const Lanes* lanes, std::size_t images, const T* padded,
+                         std::size_t padded_step, const T* gy, std::size_t gy_step, T* gw) {
     constexpr std::size_t L = B<T>::size;
     B<T> acc[KB][TB];
     for (int a = 0; a < KB; ++a)
@@ -136,11 +146,12 @@ inline void weight_block(const Sizes& s, const Tap* taps, std::size_t images, co
     // One flat loop over images and positions, as in block().
     std::size_t q = 0;
     for (std::size_t step = 0, steps = images * (s.wide / L); step < steps; ++step) {
+        const std::uint32_t mask = lanes[q / L].mask;
         B<T> g[KB];
         for (int a = 0; a < KB; ++a) g[a] = B<T>::load_unaligned(gy + a * s.wide + q);
         for (int b = 0; b < TB; ++b) {
             const B<T> xv = B<T>::load_unaligned(padded + taps[b].input + q);
-            for (int a = 0; a < KB; ++a) acc[a][b] = fused(g[a], xv, acc[a][b]);
+            for (int a = 0; a < KB; ++a) acc[a][b] = fused(g[a], xv, acc[a][b], mask);
         }
         if ((q += L) == s.wide) q = 0, padded += padded_step, gy += gy_step;
     }
@@ -150,14 +161,14 @@ inline void weight_block(const Sizes& s, const Tap* taps, std::size_t images, co
 
 // KB output channels over all taps: blocks of 6 taps (4 x 6 accumulators), then 3, 2 and 1.
 template <int KB, class T>
-void weight_channels(const Sizes& s, const Tap* taps, std::size_t images, const T* padded, std::size_t padded_step,
-                     const T* gy, std::size_t gy_step, T* gw) {
+void weight_channels(const Sizes& s, const Tap* taps, const Lanes* lanes, std::size_t images, const T* padded,
+                     std::size_t padded_step, const T* gy, std::size_t gy_step, T* gw) {
     const std::size_t n = s.ci * s.kh * s.kw;
     std::size_t t = 0;
-    for (; t + 6 <= n; t += 6) weight_block<KB, 6>(s, taps + t, images, padded, padded_step, gy, gy_step, gw);
-    for (; t + 3 <= n; t += 3) weight_block<KB, 3>(s, taps + t, images, padded, padded_step, gy, gy_step, gw);
-    for (; t + 2 <= n; t += 2) weight_block<KB, 2>(s, taps + t, images, padded, padded_step, gy, gy_step, gw);
-    for (; t < n; ++t) weight_block<KB, 1>(s, taps + t, images, padded, padded_step, gy, gy_step, gw);
+    for (; t + 6 <= n; t += 6) weight_block<KB, 6>(s, taps + t, lanes, images, padded, padded_step, gy, gy_step, gw);
+    for (; t + 3 <= n; t += 3) weight_block<KB, 3>(s, taps + t, lanes, images, padded, padded_step, gy, gy_step, gw);
+    for (; t + 2 <= n; t += 2) weight_block<KB, 2>(s, taps + t, lanes, images, padded, padded_step, gy, gy_step, gw);
+    for (; t < n; ++t) weight_block<KB, 1>(s, taps + t, lanes, images, padded, padded_step, gy, gy_step, gw);
 }
 
 template <class T>
@@ -175,11 +186,11 @@ void run_weight_grad(const Sizes& s, const Tap* taps, const Lanes* lanes, std::s
     }
     std::size_t k = 0;
     for (; k + 4 <= s.co; k += 4)
-        weight_channels<4>(s, taps, images, padded, padded_step, wide + k * s.wide, wide_step, gw + k * s.w_stride);
+        weight_channels<4>(s, taps, lanes, images, padded, padded_step, wide + k * s.wide, wide_step, gw + k * s.w_stride);
     for (; k + 2 <= s.co; k += 2)
-        weight_channels<2>(s, taps, images, padded, padded_step, wide + k * s.wide, wide_step, gw + k * s.w_stride);
+        weight_channels<2>(s, taps, lanes, images, padded, padded_step, wide + k * s.wide, wide_step, gw + k * s.w_stride);
     for (; k < s.co; ++k)
-        weight_channels<1>(s, taps, images, padded, padded_step, wide + k * s.wide, wide_step, gw + k * s.w_stride);
+        weight_channels<1>(s, taps, lanes, images, padded, padded_step, wide + k * s.wide, wide_step, gw + k * s.w_stride);
 }
 
 }  // namespace

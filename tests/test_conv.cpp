@@ -263,6 +263,46 @@ BOOST_AUTO_TEST_CASE(larger_images_against_direct_loops) {
     larger_images();
 }
 
+BOOST_AUTO_TEST_CASE(inf_reaches_only_the_weights_that_read_it) {
+    // x is zero but for an inf at the right edge of row 2 and one at the left edge of row 4; with
+    // padding 1 a 3 x 3 kernel's first column (tap j = 0) never reads the right edge and its last
+    // (j = 2) never the left one, so those weight gradients stay 0 (the direct loop's rows of the
+    // padded width hand both to those taps' lanes that are not outputs, which must not count)
+    auto run = [] {
+        A xa = xt::zeros<double>({2, 1, 5, 6});
+        xa(1, 0, 2, 5) = INFINITY;
+        xa(1, 0, 4, 0) = INFINITY;
+        V w(A(xt::ones<double>({3, 1, 3, 3})), true);
+        xg::sum(xg::conv2d(V(xa), w, V(), {.padding = 1})).backward();
+        const A& g = w.grad().data();
+        for (std::size_t k = 0; k < 3; ++k)
+            for (std::size_t i = 0; i < 3; ++i) {
+                BOOST_TEST(g(k, 0, i, 0) == (i >= 1 ? INFINITY : 0.0));  // the left inf, from kernel row 1
+                BOOST_TEST(g(k, 0, i, 1) == INFINITY);
+                BOOST_TEST(g(k, 0, i, 2) == INFINITY);  // reads the right one
+            }
+        // the same with only one of them: the other column stays exactly 0
+        A left = xt::zeros<double>({1, 1, 5, 6}), right = left;
+        left(0, 0, 4, 0) = INFINITY;
+        right(0, 0, 2, 5) = INFINITY;
+        for (const A* xa1 : {&left, &right}) {
+            V w1(A(xt::ones<double>({2, 1, 3, 3})), true);
+            xg::sum(xg::conv2d(V(*xa1), w1, V(), {.padding = 1})).backward();
+            const A& g1 = w1.grad().data();
+            const std::size_t untouched = xa1 == &left ? 2 : 0;  // the column of taps that never reads it
+            for (std::size_t k = 0; k < 2; ++k)
+                for (std::size_t i = 0; i < 3; ++i)
+                    for (std::size_t j = 0; j < 3; ++j) {
+                        const bool reads = j != untouched && (xa1 == &left ? i >= 1 : true);
+                        BOOST_TEST(g1(k, 0, i, j) == (reads ? INFINITY : 0.0), "k " << k << " i " << i << " j " << j);
+                    }
+        }
+    };
+    run();
+    const DirectLoopOff off;
+    run();
+}
+
 BOOST_AUTO_TEST_CASE(conv2d_gradient_is_conv_transpose2d) {
     // the input gradient of a strided convolution that drops a row and a column equals
     // conv_transpose2d of gy with the output_padding that restores x's size
