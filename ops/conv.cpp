@@ -278,6 +278,11 @@ std::optional<direct_conv::Sizes> direct_sizes(std::size_t ci, std::size_t h, st
                               flipped ? g.kh * g.kw : ci * g.kh * g.kw};
 }
 
+// The direct loop's buffers start on a cache line: the wide gradient's rows (whole vectors) are
+// then read with aligned loads, which do not straddle two lines.
+template <class T>
+using AlignedVector = std::vector<T, xsimd::aligned_allocator<T, 64>>;
+
 // The tables the direct loop reads (ops/conv_direct.hpp), built once per call: the taps, with the
 // weights of conv2d (co, ci, kh, kw) or, flipped, of conv_transpose2d (ci, co, kh, kw) as they
 // are, and the lanes of each wide vector of T.
@@ -315,7 +320,7 @@ void direct_images(const direct_conv::Sizes& s, bool flipped, std::size_t n, std
                    const T* w, const T* bias, bool relu, T* y) {
 #ifdef XG_DIRECT_CONV_AVX512
     const DirectTables<T> tables(s, flipped);
-    std::vector<T> padded(s.ci * s.plane + 64, T(0));
+    AlignedVector<T> padded(s.ci * s.plane + 64, T(0));
     const std::size_t in = s.ci * s.h * s.w, out = s.co * s.oh * s.ow, wg = s.ci * s.co * s.kh * s.kw;
     for (std::size_t i = 0; i < n; ++i)
         for (std::size_t grp = 0; grp < groups; ++grp)
@@ -339,7 +344,7 @@ void direct_weight_grad(const direct_conv::Sizes& s, std::size_t n, std::size_t 
     const DirectTables<T> tables(s, false);
     const std::size_t per_image = (s.ci * s.plane + 64 + s.co * s.wide) * sizeof(T);
     const std::size_t chunk = std::clamp<std::size_t>((std::size_t(2) << 20) / per_image, 1, std::min(n, std::size_t(16)));
-    std::vector<T> padded(chunk * (s.ci * s.plane + 64), T(0)), wide(chunk * s.co * s.wide, T(0));
+    AlignedVector<T> padded(chunk * (s.ci * s.plane + 64), T(0)), wide(chunk * s.co * s.wide, T(0));
     const std::size_t in = s.ci * s.h * s.w, out = s.co * s.oh * s.ow, wg = s.ci * s.co * s.kh * s.kw;
     for (std::size_t i = 0; i < n; i += chunk)
         for (std::size_t grp = 0; grp < groups; ++grp)
