@@ -29,7 +29,18 @@ void for_each_lane(const AxisSplit& l, F&& f) {
 template <class T>
 T exp_shifted(const T* x, T* e, std::size_t dim, std::size_t stride) {
     T m = x[0];
-    for (std::size_t d = 1; d < dim; ++d) m = std::max(m, x[d * stride]);
+    if (stride == 1 && dim >= 8) {
+        // Four running maxima instead of one chain of dependent comparisons (the maximum is the
+        // same; a NaN anywhere in the lane makes the whole lane NaN through its sum either way).
+        T m4[4] = {x[0], x[1], x[2], x[3]};
+        std::size_t d = 4;
+        for (; d + 4 <= dim; d += 4)
+            for (std::size_t k = 0; k < 4; ++k) m4[k] = std::max(m4[k], x[d + k]);
+        for (; d < dim; ++d) m4[0] = std::max(m4[0], x[d]);
+        m = std::max(std::max(m4[0], m4[1]), std::max(m4[2], m4[3]));
+    } else {
+        for (std::size_t d = 1; d < dim; ++d) m = std::max(m, x[d * stride]);
+    }
     if (stride == 1) {
         std::copy_n(x, dim, e);
         vmath::exp_shifted(e, m, dim);
@@ -113,13 +124,16 @@ struct SoftmaxCrossEntropy final : Function<T> {
             const T m = exp_shifted(x, p, c, 1);
             const T z = lane_sum(p, c, 1);
             const T log_z = std::log(z);
-            T l = 0;
-            for (std::size_t j = 0; j < c; ++j) {
-                p[j] /= z;
-                lp[j] = (x[j] - m) - log_z;
-                l -= ti[j] * lp[j];
-            }
-            loss(i) = l;
+            for (std::size_t j = 0; j < c; ++j) p[j] /= z;  // separate loops: they vectorise
+            for (std::size_t j = 0; j < c; ++j) lp[j] = (x[j] - m) - log_z;
+            // -sum_j t_j lp_j in four running sums, not one chain of dependent additions. With
+            // one-hot targets every term but one is a zero, so the loss has the one chain's bits.
+            T l4[4] = {0, 0, 0, 0};
+            std::size_t j = 0;
+            for (; j + 4 <= c; j += 4)
+                for (std::size_t k = 0; k < 4; ++k) l4[k] += ti[j + k] * lp[j + k];
+            for (; j < c; ++j) l4[0] += ti[j] * lp[j];
+            loss(i) = -((l4[0] + l4[1]) + (l4[2] + l4[3]));
         }
         if (xs.size() == 2) log_probs = std::move(logp);
         T total = 0;
