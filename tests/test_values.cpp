@@ -125,6 +125,19 @@ BOOST_AUTO_TEST_CASE(cross_entropy_onehot_matches_labels) {
                tt::tolerance(1e-14));
 }
 
+BOOST_AUTO_TEST_CASE(cross_entropy_of_labels_is_minus_log_softmax_at_the_label_exactly) {
+    // the op sums -t_j log p_j in running sums: with one-hot targets the other terms are zeros,
+    // so each row's loss is exactly -log_softmax at its label, as one chain of sums gives
+    for (const std::size_t c : {3, 10, 96, 97}) {
+        const A x = xgt::random_array({5, c}, unsigned(c), -20.0, 20.0);
+        const xg::Labels labels{0, c - 1, c / 2, 1, c - 2};
+        const A loss = xg::softmax_cross_entropy(V(x), labels, xg::Reduction::none).data();
+        const A lp = xg::log_softmax(V(x), 1).data();
+        for (std::size_t i = 0; i < labels.size(); ++i)
+            BOOST_TEST(loss(i) == -lp(i, labels[i]), "classes " << c << " row " << i);
+    }
+}
+
 BOOST_AUTO_TEST_CASE(mean_squared_error_value) {
     BOOST_TEST(xg::mean_squared_error(V(A{1.0, 2.0, 4.0}), V(A{1.0, 0.0, 1.0})).item() == 13.0 / 3.0,
                tt::tolerance(1e-14));
