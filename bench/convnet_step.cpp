@@ -69,7 +69,8 @@ struct Model {
         adam = std::make_unique<xg::optim::Adam<float>>(params, xg::optim::AdamOptions{.lr = adam_lr});
     }
 
-    // What nn::Sequential runs: a convolution or an affine layer followed by ReLU is one op
+    // What nn::Sequential runs: a convolution followed by ReLU and a 2x2 max pool is one op
+    // (conv2d_relu_max_pool2d), and so is a convolution or an affine layer followed by ReLU
     // (conv2d_relu, linear_relu).
     V forward(bool training) {
         V h = x;
@@ -77,7 +78,10 @@ struct Model {
             const Layer& l = layers[i];
             switch (l.kind) {
                 case Kind::conv:
-                    if (i + 1 < layers.size() && layers[i + 1].kind == Kind::relu) {
+                    if (i + 2 < layers.size() && layers[i + 1].kind == Kind::relu && layers[i + 2].kind == Kind::pool) {
+                        h = xg::conv2d_relu_max_pool2d(h, weights[i], biases[i], {.padding = l.pad});
+                        i += 2;
+                    } else if (i + 1 < layers.size() && layers[i + 1].kind == Kind::relu) {
                         h = xg::conv2d_relu(h, weights[i], biases[i], {.padding = l.pad});
                         ++i;
                     } else {

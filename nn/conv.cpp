@@ -100,6 +100,12 @@ Variable<T> Conv2d<T>::forward_relu(const Variable<T>& x) {
 }
 
 template <class T>
+Variable<T> Conv2d<T>::forward_relu_max_pool(const Variable<T>& x, const Pool2dOptions& pool) {
+    check_channels(x, in_, *this);
+    return conv2d_relu_max_pool2d(x, weight_, bias_, conv_, pool);
+}
+
+template <class T>
 std::string Conv2d<T>::repr() const {
     const Shape& w = weight_.shape();
     std::string s = fmt::format("Conv2d({}, {}, kernel_size=({}, {}), stride={}", in_, out_, w[2], w[3],

@@ -16,9 +16,14 @@ template <class T>
 void Sequential<T>::plan_fusion() {
     fused_relu_.resize(layers_.size(), nullptr);
     fused_conv_relu_.resize(layers_.size(), nullptr);
+    fused_pool_.resize(layers_.size(), nullptr);
     if (layers_.size() < 2) return;
     Module<T>& prev = layers_[layers_.size() - 2].module();
     const Module<T>& last = layers_.back().module();
+    if (typeid(last) == typeid(MaxPool2d<T>) && layers_.size() >= 3 && fused_conv_relu_[layers_.size() - 3]) {
+        fused_pool_[layers_.size() - 3] = static_cast<const MaxPool2d<T>*>(&last);
+        return;
+    }
     // Exact types: a subclass may override forward().
     const bool relu = (typeid(last) == typeid(ActivationLayer<T>) || typeid(last) == typeid(ReLU<T>)) &&
                       static_cast<const ActivationLayer<T>&>(last).kind() == Activation::relu;
@@ -35,8 +40,13 @@ Variable<T> Sequential<T>::forward(const Variable<T>& x) {
             y = linear_relu(y, linear->weight(), linear->bias());
             ++i;  // the ReLU
         } else if (Conv2d<T>* conv = fused_conv_relu_[i]) {
-            y = conv->forward_relu(y);
-            ++i;
+            if (const MaxPool2d<T>* pool = fused_pool_[i]) {
+                y = conv->forward_relu_max_pool(y, pool->options());
+                i += 2;  // the ReLU and the MaxPool2d
+            } else {
+                y = conv->forward_relu(y);
+                ++i;
+            }
         } else {
             y = layers_[i].forward(y);
         }

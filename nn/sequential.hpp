@@ -16,10 +16,11 @@
 
 namespace xg::nn {
 
-// A Linear or a Conv2d immediately followed by a ReLU runs as one op (linear_relu, conv2d_relu):
-// the same values and gradients as the two layers (tested bit for bit), one pass over the
-// activations fewer in each direction. Only the library's own Linear, Conv2d and ReLU are fused;
-// a subclass runs as written.
+// A Linear or a Conv2d immediately followed by a ReLU runs as one op (linear_relu, conv2d_relu),
+// and a Conv2d, a ReLU and a MaxPool2d as one (conv2d_relu_max_pool2d): the same values and
+// gradients as the layers one by one (tested bit for bit), with fewer passes over the
+// activations in each direction. Only the library's own Linear, Conv2d, ReLU and MaxPool2d are
+// fused; a subclass runs as written.
 template <class T>
 class Sequential : public UnaryModule<T> {
 public:
@@ -65,6 +66,9 @@ private:
     // Per layer: itself if it and a ReLU after it fuse (one of the two is set), else nulls.
     std::vector<const Linear<T>*> fused_relu_;
     std::vector<Conv2d<T>*> fused_conv_relu_;
+    // Per layer: the MaxPool2d two layers on, when the layer is a fused Conv2d and ReLU that the
+    // pool joins.
+    std::vector<const MaxPool2d<T>*> fused_pool_;
 };
 
 extern template class Sequential<float>;

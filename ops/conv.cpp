@@ -17,6 +17,7 @@
 //   d conv_w = conv_t(y, gw) for x,  conv(x, gw) for y
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -26,6 +27,7 @@
 #include <xsimd/xsimd.hpp>
 
 #include "ops/conv_direct.hpp"
+#include "ops/conv_kernels.hpp"
 #include "ops/gemm.hpp"
 #include "ops/instantiate.hpp"
 #include "ops/ops.hpp"
@@ -49,25 +51,8 @@ void direct_conv::set_enabled(bool on) { direct_enabled.store(on, std::memory_or
 
 namespace {
 
-// Everything about one convolution's shapes: the input side (N, ci, h, w), the output side
-// (N, co, oh, ow), the kernel, and the options.
-struct Geometry {
-    std::size_t n, ci, h, w, co, oh, ow, kh, kw, groups;
-    long sh, sw, ph, pw, dh, dw;
-
-    std::size_t cig() const { return ci / groups; }  // input channels per group
-    std::size_t cog() const { return co / groups; }  // output channels per group
-    std::size_t k() const { return cig() * kh * kw; }  // rows of the columns
-    std::size_t p() const { return oh * ow; }         // output pixels per image
-    // A 1x1 kernel without stride, padding or cropping: the columns are the input itself.
-    bool pointwise() const { return kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0 && oh == h && ow == w; }
-};
-
-Geometry geometry(const Conv2dOptions& o, std::size_t n, std::size_t ci, std::size_t h, std::size_t w, std::size_t co,
-                  std::size_t oh, std::size_t ow, std::size_t kh, std::size_t kw) {
-    return {n, ci, h, w, co, oh, ow, kh, kw, static_cast<std::size_t>(o.groups),
-            o.stride.h, o.stride.w, o.padding.h, o.padding.w, o.dilation.h, o.dilation.w};
-}
+using conv_kernels::Geometry;
+using conv_kernels::geometry;
 
 // The output positions [lo, hi) of one axis whose input index i * stride + offset lies in
 // [0, size): the others read (im2col) or write (col2im) padding.
@@ -227,7 +212,8 @@ void relu_in_place(T* p, std::size_t n) {
 
 // relu's backward for output y and incoming gradient gy (N, C, P): gh = gy where y > 0, else
 // 0 * gy (as leaky_relu_grad), and, when sums is given, sums[c] = the sum of gh over images and
-// pixels (the bias gradient), in one pass.
+// pixels (the bias gradient), in one pass. Each (image, channel) plane is summed in
+// conv_kernels::plane_sum's order, which conv2d_relu_max_pool2d's backward sums in.
 template <class T>
 Array<T> relu_grad_and_channel_sums(const Array<T>& gy, const Array<T>& y, T* sums) {
     using B = xsimd::batch<T>;
@@ -332,77 +318,112 @@ void direct_images(const direct_conv::Sizes& s, bool flipped, std::size_t n, std
 #endif
 }
 
-// conv_w by the direct loop: gw (groups * s.co, s.ci, kh, kw) = the sum over images of each
-// group's gy (s.co, oh, ow) times the input each tap reads, in chunks of up to 16 images whose
-// padded inputs and wide gradients take at most about 2 MB (they stay in cache for the chunk's
-// passes; a large image goes alone).
+// The direct loop's weight gradient takes the images in chunks of up to 16 whose padded inputs
+// and wide gradients take at most about 2 MB (they stay in cache for the chunk's passes; a large
+// image goes alone).
+std::size_t direct_weight_chunk(const direct_conv::Sizes& s, std::size_t element_size) {
+    const std::size_t per_image = (s.ci * s.plane + 64 + s.co * s.wide) * element_size;
+    return std::clamp<std::size_t>((std::size_t(2) << 20) / per_image, 1, 16);
+}
+
+// conv_w by the direct loop, a chunk of images at a time: gw (groups * s.co, s.ci, kh, kw) += the
+// sum over the chunk's images of each group's gy (s.co, oh, ow) times the input each tap reads.
+// Holds the tables and the chunk's buffers, zeroed once (the loop writes only where they are
+// not zeros).
+template <class T>
+struct DirectWeightGrad {
+    DirectWeightGrad(const direct_conv::Sizes& s, std::size_t n, std::size_t groups)
+        : s(s), groups(groups), tables(s, false), chunk(std::min(n, direct_weight_chunk(s, sizeof(T)))),
+          padded(chunk * (s.ci * s.plane + 64), T(0)), wide(chunk * s.co * s.wide, T(0)) {}
+
+    // Adds the gradient of `images` (at most chunk) images of x (N, groups * s.ci, h, w) and gy
+    // (N, groups * s.co, oh, ow), from the first image at x and gy.
+    void add(std::size_t images, const T* x, const T* gy, T* gw) {
+#ifdef XG_DIRECT_CONV_AVX512
+        const std::size_t in = s.ci * s.h * s.w, out = s.co * s.oh * s.ow, wg = s.ci * s.co * s.kh * s.kw;
+        for (std::size_t grp = 0; grp < groups; ++grp)
+            direct_conv::avx512::weight_grad(s, tables.taps.data(), tables.lanes.data(), images, x + grp * in,
+                                             groups * in, gy + grp * out, groups * out, gw + grp * wg, padded.data(),
+                                             wide.data());
+#else
+        (void)images, (void)x, (void)gy, (void)gw;
+#endif
+    }
+
+    direct_conv::Sizes s;
+    std::size_t groups;
+    DirectTables<T> tables;
+    std::size_t chunk;
+    AlignedVector<T> padded, wide;
+};
+
+// conv_w by the direct loop over all n images, chunk by chunk.
 template <class T>
 void direct_weight_grad(const direct_conv::Sizes& s, std::size_t n, std::size_t groups, const T* x, const T* gy,
                         T* gw) {
-#ifdef XG_DIRECT_CONV_AVX512
     if (n == 0) return;
-    const DirectTables<T> tables(s, false);
-    const std::size_t per_image = (s.ci * s.plane + 64 + s.co * s.wide) * sizeof(T);
-    const std::size_t chunk = std::clamp<std::size_t>((std::size_t(2) << 20) / per_image, 1, std::min(n, std::size_t(16)));
-    AlignedVector<T> padded(chunk * (s.ci * s.plane + 64), T(0)), wide(chunk * s.co * s.wide, T(0));
-    const std::size_t in = s.ci * s.h * s.w, out = s.co * s.oh * s.ow, wg = s.ci * s.co * s.kh * s.kw;
-    for (std::size_t i = 0; i < n; i += chunk)
-        for (std::size_t grp = 0; grp < groups; ++grp)
-            direct_conv::avx512::weight_grad(s, tables.taps.data(), tables.lanes.data(), std::min(chunk, n - i),
-                                             x + (i * groups + grp) * in, groups * in, gy + (i * groups + grp) * out,
-                                             groups * out, gw + grp * wg, padded.data(), wide.data());
-#else
-    (void)s, (void)n, (void)groups, (void)x, (void)gy, (void)gw;
-#endif
+    DirectWeightGrad<T> dw(s, n, groups);
+    const std::size_t in = groups * s.ci * s.h * s.w, out = groups * s.co * s.oh * s.ow;
+    for (std::size_t i = 0; i < n; i += dw.chunk) dw.add(std::min(dw.chunk, n - i), x + i * in, gy + i * out, gw);
+}
+
+// The direct loop's sizes for conv (and conv_w) on g, when it applies.
+template <class T>
+std::optional<direct_conv::Sizes> direct_conv_sizes(const Geometry& g) {
+    return direct_sizes<T>(g.cig(), g.h, g.w, g.cog(), g.oh, g.ow, g, g.ph, g.pw, false);
 }
 
 // conv: y_ng (cog, P) = w_g (cog, K) · col(x_ng) (K, P) [+ bias].
 template <class T>
-Array<T> conv_forward(const T* x, const T* w, const T* bias, const Geometry& g, bool relu = false) {
-    Array<T> y = Array<T>::from_shape({g.n, g.co, g.oh, g.ow});
+void conv_forward_into(const T* x, const T* w, const T* bias, const Geometry& g, bool relu, T* y) {
     const std::size_t K = g.k(), P = g.p(), cig = g.cig(), cog = g.cog();
-    if (y.size() == 0) return y;
-    if (const auto s = direct_sizes<T>(cig, g.h, g.w, cog, g.oh, g.ow, g, g.ph, g.pw, false)) {
-        direct_images(*s, false, g.n, g.groups, x, w, bias, relu, y.data());
-        return y;
+    if (g.n * g.co * P == 0) return;
+    if (const auto s = direct_conv_sizes<T>(g)) {
+        direct_images(*s, false, g.n, g.groups, x, w, bias, relu, y);
+        return;
     }
     const auto col = K == 0 ? nullptr : column_buffer<T>(g);
     for (std::size_t n = 0; n < g.n; ++n) {
-        fill_image(y.data() + n * g.co * P, g.co, P, bias);
+        fill_image(y + n * g.co * P, g.co, P, bias);
         if (K == 0) continue;  // no input channels: the bias alone
         for (std::size_t grp = 0; grp < g.groups; ++grp) {
             const T* xg = x + (n * g.ci + grp * cig) * g.h * g.w;
             if (col) im2col(xg, col.get(), g);
-            gemm_raw(false, false, cog, P, K, w + grp * cog * K, col ? col.get() : xg, y.data() + (n * g.co + grp * cog) * P,
+            gemm_raw(false, false, cog, P, K, w + grp * cog * K, col ? col.get() : xg, y + (n * g.co + grp * cog) * P,
                      T(1));
         }
-        if (relu) relu_in_place(y.data() + n * g.co * P, g.co * P);
+        if (relu) relu_in_place(y + n * g.co * P, g.co * P);
     }
-    if (relu && K == 0) relu_in_place(y.data(), y.size());
+    if (relu && K == 0) relu_in_place(y, g.n * g.co * P);
+}
+
+template <class T>
+Array<T> conv_forward(const T* x, const T* w, const T* bias, const Geometry& g, bool relu = false) {
+    Array<T> y = Array<T>::from_shape({g.n, g.co, g.oh, g.ow});
+    conv_forward_into(x, w, bias, g, relu, y.data());
     return y;
 }
 
 // conv_t: col (K, P) = w_g^T (K, cog) · y_ng (cog, P), then col2im into x_ng [+ bias].
 template <class T>
-Array<T> conv_t_forward(const T* y, const T* w, const T* bias, const Geometry& g) {
-    Array<T> x = Array<T>::from_shape({g.n, g.ci, g.h, g.w});
+void conv_t_forward_into(const T* y, const T* w, const T* bias, const Geometry& g, T* x) {
     const std::size_t K = g.k(), P = g.p(), cig = g.cig(), cog = g.cog();
-    if (x.size() == 0) return x;
+    if (g.n * g.ci * g.h * g.w == 0) return;
     // With stride 1 the adjoint is itself a convolution: of y, padded by kh - 1 - ph, with the
     // kernel turned by 180 degrees and its channel axes swapped.
     if (const auto s = direct_sizes<T>(cog, g.oh, g.ow, cig, g.h, g.w, g, static_cast<long>(g.kh) - 1 - g.ph,
                                        static_cast<long>(g.kw) - 1 - g.pw, true)) {
-        direct_images(*s, true, g.n, g.groups, y, w, bias, false, x.data());
-        return x;
+        direct_images(*s, true, g.n, g.groups, y, w, bias, false, x);
+        return;
     }
     const bool empty = P == 0 || cog == 0;  // nothing to add to the bias
     const auto col = empty ? nullptr : column_buffer<T>(g);
     for (std::size_t n = 0; n < g.n; ++n) {
-        fill_image(x.data() + n * g.ci * g.h * g.w, g.ci, g.h * g.w, bias);
+        fill_image(x + n * g.ci * g.h * g.w, g.ci, g.h * g.w, bias);
         if (empty) continue;
         for (std::size_t grp = 0; grp < g.groups; ++grp) {
             const T* yg = y + (n * g.co + grp * cog) * P;
-            T* xg = x.data() + (n * g.ci + grp * cig) * g.h * g.w;
+            T* xg = x + (n * g.ci + grp * cig) * g.h * g.w;
             if (!col) {
                 gemm_raw(true, false, K, P, cog, w + grp * cog * K, yg, xg, T(1));
                 continue;
@@ -413,27 +434,38 @@ Array<T> conv_t_forward(const T* y, const T* w, const T* bias, const Geometry& g
             col2im(col.get(), xg, g);
         }
     }
+}
+
+template <class T>
+Array<T> conv_t_forward(const T* y, const T* w, const T* bias, const Geometry& g) {
+    Array<T> x = Array<T>::from_shape({g.n, g.ci, g.h, g.w});
+    conv_t_forward_into(y, w, bias, g, x.data());
     return x;
 }
 
-// conv_w: gw_g (cog, K) = sum over images of y_ng (cog, P) · col(x_ng)^T (P, K).
+// conv_w: gw_g (cog, K) += sum over images of y_ng (cog, P) · col(x_ng)^T (P, K).
 template <class T>
-Array<T> conv_w_forward(const T* x, const T* y, const Geometry& g) {
-    Array<T> gw = full<T>({g.co, g.cig(), g.kh, g.kw}, T(0));
+void conv_w_add(const T* x, const T* y, const Geometry& g, T* gw) {
     const std::size_t K = g.k(), P = g.p(), cig = g.cig(), cog = g.cog();
-    if (gw.size() == 0 || P == 0) return gw;
-    if (const auto s = direct_sizes<T>(cig, g.h, g.w, cog, g.oh, g.ow, g, g.ph, g.pw, false)) {
-        direct_weight_grad(*s, g.n, g.groups, x, y, gw.data());
-        return gw;
+    if (g.co * K == 0 || P == 0) return;
+    if (const auto s = direct_conv_sizes<T>(g)) {
+        direct_weight_grad(*s, g.n, g.groups, x, y, gw);
+        return;
     }
     const auto col = column_buffer<T>(g);
     for (std::size_t n = 0; n < g.n; ++n)
         for (std::size_t grp = 0; grp < g.groups; ++grp) {
             const T* xg = x + (n * g.ci + grp * cig) * g.h * g.w;
             if (col) im2col(xg, col.get(), g);
-            gemm_raw(false, true, cog, K, P, y + (n * g.co + grp * cog) * P, col ? col.get() : xg, gw.data() + grp * cog * K,
+            gemm_raw(false, true, cog, K, P, y + (n * g.co + grp * cog) * P, col ? col.get() : xg, gw + grp * cog * K,
                      T(1));
         }
+}
+
+template <class T>
+Array<T> conv_w_forward(const T* x, const T* y, const Geometry& g) {
+    Array<T> gw = full<T>({g.co, g.cig(), g.kh, g.kw}, T(0));
+    conv_w_add(x, y, g, gw.data());
     return gw;
 }
 
@@ -727,6 +759,77 @@ Variable<T> conv_transpose2d(const Variable<T>& x, const Variable<T>& weight, co
                          xs[2], xs[3], ws[2], ws[3]));
     return conv_t_op(x, weight, bias, o, static_cast<std::size_t>(oh), static_cast<std::size_t>(ow));
 }
+
+namespace conv_kernels {
+
+template <class T>
+void forward(const T* x, const T* w, const T* bias, const Geometry& g, bool relu, T* y) {
+    conv_forward_into(x, w, bias, g, relu, y);
+}
+
+template <class T>
+void transpose(const T* y, const T* w, const T* bias, const Geometry& g, T* x) {
+    conv_t_forward_into(y, w, bias, g, x);
+}
+
+template <class T>
+void add_weight_grad(const T* x, const T* y, const Geometry& g, T* gw) {
+    conv_w_add(x, y, g, gw);
+}
+
+template <class T>
+void add_weight_grad_chunks(const T* x, const Geometry& g, T* gw, const ChunkProducer<T>& produce) {
+    const std::size_t in = g.ci * g.h * g.w, out = g.co * g.oh * g.ow;
+    const auto s = g.co * g.k() == 0 || g.p() == 0 ? std::nullopt : direct_conv_sizes<T>(g);
+    std::optional<DirectWeightGrad<T>> dw;
+    if (s) dw.emplace(*s, g.n, g.groups);
+    // The GEMMs add image by image: any chunk gives the same bits.
+    const std::size_t chunk = dw ? dw->chunk : std::min(std::max<std::size_t>(g.n, 1), images_in_cache(out * sizeof(T)));
+    const auto gy = std::make_unique_for_overwrite<T[]>(chunk * out);
+    for (std::size_t i = 0; i < g.n; i += chunk) {
+        const std::size_t m = std::min(chunk, g.n - i);
+        produce(i, m, gy.get());
+        if (dw) {
+            dw->add(m, x + i * in, gy.get(), gw);
+        } else {
+            Geometry part = g;
+            part.n = m;
+            conv_w_add(x + i * in, gy.get(), part, gw);
+        }
+    }
+}
+
+template <class T>
+T plane_sum(const T* p, std::size_t n) {
+    using B = xsimd::batch<T>;
+    B acc(T(0));
+    std::size_t j = 0;
+    for (; j + B::size <= n; j += B::size) acc += B::load_unaligned(p + j);
+    T s = xsimd::hadd(acc);
+    for (; j < n; ++j) s += p[j];
+    return s;
+}
+
+template <class T>
+std::pair<std::size_t, std::size_t> output_size(std::string_view op, const Variable<T>& x, const Variable<T>& weight,
+                                                const Variable<T>& bias, const Conv2dOptions& o) {
+    return conv2d_output_size(op, x, weight, bias, o);
+}
+
+#define XG_CONV_KERNELS(T)                                                                                  \
+    template void forward(const T*, const T*, const T*, const Geometry&, bool, T*);                      \
+    template void transpose(const T*, const T*, const T*, const Geometry&, T*);                          \
+    template void add_weight_grad(const T*, const T*, const Geometry&, T*);                              \
+    template void add_weight_grad_chunks(const T*, const Geometry&, T*, const ChunkProducer<T>&);         \
+    template T plane_sum(const T*, std::size_t);                                                         \
+    template std::pair<std::size_t, std::size_t> output_size(std::string_view, const Variable<T>&,       \
+                                                             const Variable<T>&, const Variable<T>&,      \
+                                                             const Conv2dOptions&);
+XG_CONV_KERNELS(float)
+XG_CONV_KERNELS(double)
+#undef XG_CONV_KERNELS
+
+}  // namespace conv_kernels
 
 XG_INSTANTIATE_OP(conv2d)
 XG_INSTANTIATE_OP(conv2d_relu)

@@ -77,5 +77,16 @@ void weight_grad(const Sizes& s, const Tap* taps, const Lanes* lanes, std::size_
                  std::size_t x_step, const double* gy, std::size_t gy_step, double* gw, double* padded,
                  double* wide);
 
+// The 2x2 max pool of stride 2 without padding and its gradient's scatter, ops/pool_2x2.hpp's
+// max_forward and scatter (the same arguments, the same bits) 16 floats or 8 doubles at a time.
+void max_pool_2x2(const float* x, std::size_t planes, std::size_t h, std::size_t w, float* y, std::uint8_t* places,
+                  bool keep);
+void max_pool_2x2(const double* x, std::size_t planes, std::size_t h, std::size_t w, double* y, std::uint8_t* places,
+                  bool keep);
+void scatter_2x2(const float* g, const std::uint8_t* places, std::size_t planes, std::size_t h, std::size_t w,
+                 float* gx);
+void scatter_2x2(const double* g, const std::uint8_t* places, std::size_t planes, std::size_t h, std::size_t w,
+                 double* gx);
+
 }  // namespace avx512
 }  // namespace xg::direct_conv

@@ -3,6 +3,8 @@
 // internal linkage or lives in xg::direct_conv::avx512 (tests/check_simd_symbols.sh).
 #include <immintrin.h>
 
+#include <type_traits>
+
 #include <xsimd/xsimd.hpp>
 
 #include "ops/conv_direct.hpp"
@@ -193,6 +195,126 @@ void run_weight_grad(const Sizes& s, const Tap* taps, const Lanes* lanes, std::s
         weight_channels<1>(s, taps, lanes, images, padded, padded_step, wide + k * s.wide, wide_step, gw + k * s.w_stride);
 }
 
+// ---- the 2x2 max pool of stride 2 and its scatter (ops/pool_2x2.hpp's rule and layout) ----
+
+// Per element type: a vector of 2 * L consecutive elements split into its even and odd lanes,
+// the two interleaved again, and a place vector (bytes) from the row and column masks.
+struct PoolF {
+    using V = __m512;
+    using M = __mmask16;
+    static constexpr std::size_t L = 16;
+    static V load(M m, const float* p) { return _mm512_maskz_loadu_ps(m, p); }
+    static void store(float* p, M m, V v) { _mm512_mask_storeu_ps(p, m, v); }
+    static V even(V lo, V hi) {
+        return _mm512_permutex2var_ps(lo, _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0), hi);
+    }
+    static V odd(V lo, V hi) {
+        return _mm512_permutex2var_ps(lo, _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1), hi);
+    }
+    static V interleave_lo(V a, V b) {
+        return _mm512_permutex2var_ps(a, _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0), b);
+    }
+    static V interleave_hi(V a, V b) {
+        return _mm512_permutex2var_ps(a, _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8), b);
+    }
+    // take = (b > a) | (b is NaN); max = take ? b : a
+    static M take(V b, V a) { return _mm512_cmp_ps_mask(b, a, _CMP_GT_OQ) | _mm512_cmp_ps_mask(b, b, _CMP_UNORD_Q); }
+    static V blend(M m, V a, V b) { return _mm512_mask_blend_ps(m, a, b); }
+    static V only(M m, V v) { return _mm512_maskz_mov_ps(m, v); }
+    // the place bytes of the L lanes, and the lanes whose place is k
+    static __m512i places(M m, const std::uint8_t* p) { return _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, p)); }
+    static M place_is(__m512i places, int k) { return _mm512_cmpeq_epi32_mask(places, _mm512_set1_epi32(k)); }
+};
+
+struct PoolD {
+    using V = __m512d;
+    using M = __mmask8;
+    static constexpr std::size_t L = 8;
+    static V load(M m, const double* p) { return _mm512_maskz_loadu_pd(m, p); }
+    static void store(double* p, M m, V v) { _mm512_mask_storeu_pd(p, m, v); }
+    static V even(V lo, V hi) { return _mm512_permutex2var_pd(lo, _mm512_set_epi64(14, 12, 10, 8, 6, 4, 2, 0), hi); }
+    static V odd(V lo, V hi) { return _mm512_permutex2var_pd(lo, _mm512_set_epi64(15, 13, 11, 9, 7, 5, 3, 1), hi); }
+    static V interleave_lo(V a, V b) { return _mm512_permutex2var_pd(a, _mm512_set_epi64(11, 3, 10, 2, 9, 1, 8, 0), b); }
+    static V interleave_hi(V a, V b) { return _mm512_permutex2var_pd(a, _mm512_set_epi64(15, 7, 14, 6, 13, 5, 12, 4), b); }
+    static M take(V b, V a) { return _mm512_cmp_pd_mask(b, a, _CMP_GT_OQ) | _mm512_cmp_pd_mask(b, b, _CMP_UNORD_Q); }
+    static V blend(M m, V a, V b) { return _mm512_mask_blend_pd(m, a, b); }
+    static V only(M m, V v) { return _mm512_maskz_mov_pd(m, v); }
+    static __m512i places(M m, const std::uint8_t* p) { return _mm512_cvtepu8_epi64(_mm_maskz_loadu_epi8(m, p)); }
+    static M place_is(__m512i places, int k) { return _mm512_cmpeq_epi64_mask(places, _mm512_set1_epi64(k)); }
+};
+
+template <class T>
+using PoolOps = std::conditional_t<std::is_same_v<T, float>, PoolF, PoolD>;
+
+// The first n lanes of a mask of type M (n at most 2 * L splits over two).
+template <class M>
+M first_lanes(std::size_t n) {
+    return n >= 8 * sizeof(M) ? static_cast<M>(~M(0)) : static_cast<M>((std::uint32_t(1) << n) - 1);
+}
+
+// L windows at a time: the even and odd columns of both rows, each pair's first maximum, then
+// the second pair's if greater or NaN (the scalar rule's order); the place as row * 2 + column.
+template <class T>
+void max_pool_2x2_run(const T* x, std::size_t planes, std::size_t h, std::size_t w, T* y, std::uint8_t* places,
+                      bool keep) {
+    using P = PoolOps<T>;
+    using M = typename P::M;
+    constexpr std::size_t L = P::L;
+    const std::size_t oh = h / 2, ow = w / 2;
+    for (std::size_t q = 0; q < planes; ++q, x += h * w)
+        for (std::size_t i = 0; i < oh; ++i, y += ow) {
+            const T* r0 = x + 2 * i * w;
+            const T* r1 = r0 + w;
+            std::uint8_t* at = places + (keep ? (q * oh + i) * ow : 0);
+            for (std::size_t j = 0; j < ow; j += L) {
+                const std::size_t n = ow - j < L ? ow - j : L;
+                const M lo = first_lanes<M>(2 * n), hi = first_lanes<M>(2 * n > L ? 2 * n - L : 0);
+                const typename P::V p0 = P::load(lo, r0 + 2 * j), p1 = P::load(hi, r0 + 2 * j + L);
+                const typename P::V p2 = P::load(lo, r1 + 2 * j), p3 = P::load(hi, r1 + 2 * j + L);
+                const typename P::V a = P::even(p0, p1), b = P::odd(p0, p1), c = P::even(p2, p3), d = P::odd(p2, p3);
+                const M take_b = P::take(b, a), take_d = P::take(d, c);
+                const typename P::V ab = P::blend(take_b, a, b), cd = P::blend(take_d, c, d);
+                const M take_cd = P::take(cd, ab);
+                const M out = first_lanes<M>(n);
+                P::store(y + j, out, P::blend(take_cd, ab, cd));
+                const M column = static_cast<M>((take_cd & take_d) | (~take_cd & take_b));
+                const __m128i k = _mm_add_epi8(_mm_maskz_set1_epi8(take_cd, 2), _mm_maskz_set1_epi8(column, 1));
+                _mm_mask_storeu_epi8(at + j, out, k);
+            }
+        }
+}
+
+// Each window's gradient at its place and zeros at the other three, L windows at a time: the
+// four masked copies interleaved into the two rows.
+template <class T>
+void scatter_2x2_run(const T* g, const std::uint8_t* places, std::size_t planes, std::size_t h, std::size_t w, T* gx) {
+    using P = PoolOps<T>;
+    using M = typename P::M;
+    constexpr std::size_t L = P::L;
+    const std::size_t oh = h / 2, ow = w / 2;
+    for (std::size_t q = 0; q < planes; ++q, gx += h * w) {
+        for (std::size_t i = 0; i < oh; ++i, g += ow, places += ow) {
+            T* r0 = gx + 2 * i * w;
+            T* r1 = r0 + w;
+            for (std::size_t j = 0; j < ow; j += L) {
+                const std::size_t n = ow - j < L ? ow - j : L;
+                const M in = first_lanes<M>(n);
+                const M lo = first_lanes<M>(2 * n), hi = first_lanes<M>(2 * n > L ? 2 * n - L : 0);
+                const typename P::V v = P::load(in, g + j);
+                const __m512i k = P::places(in, places + j);
+                const typename P::V a = P::only(P::place_is(k, 0), v), b = P::only(P::place_is(k, 1), v);
+                const typename P::V c = P::only(P::place_is(k, 2), v), d = P::only(P::place_is(k, 3), v);
+                P::store(r0 + 2 * j, lo, P::interleave_lo(a, b));
+                P::store(r0 + 2 * j + L, hi, P::interleave_hi(a, b));
+                P::store(r1 + 2 * j, lo, P::interleave_lo(c, d));
+                P::store(r1 + 2 * j + L, hi, P::interleave_hi(c, d));
+            }
+            if (w > 2 * ow) r0[w - 1] = r1[w - 1] = T(0);
+        }
+        for (std::size_t e = 2 * oh * w; e < h * w; ++e) gx[e] = T(0);  // no std::fill: its weak symbol
+    }
+}
+
 }  // namespace
 
 void image(const Sizes& s, const Tap* taps, const Lanes* lanes, const float* x, const float* w, const float* bias,
@@ -212,6 +334,27 @@ void weight_grad(const Sizes& s, const Tap* taps, const Lanes* lanes, std::size_
                  std::size_t x_step, const double* gy, std::size_t gy_step, double* gw, double* padded,
                  double* wide) {
     run_weight_grad(s, taps, lanes, images, x, x_step, gy, gy_step, gw, padded, wide);
+}
+
+}  // namespace xg::direct_conv::avx512
+
+namespace xg::direct_conv::avx512 {
+
+void max_pool_2x2(const float* x, std::size_t planes, std::size_t h, std::size_t w, float* y, std::uint8_t* places,
+                  bool keep) {
+    max_pool_2x2_run(x, planes, h, w, y, places, keep);
+}
+void max_pool_2x2(const double* x, std::size_t planes, std::size_t h, std::size_t w, double* y, std::uint8_t* places,
+                  bool keep) {
+    max_pool_2x2_run(x, planes, h, w, y, places, keep);
+}
+void scatter_2x2(const float* g, const std::uint8_t* places, std::size_t planes, std::size_t h, std::size_t w,
+                 float* gx) {
+    scatter_2x2_run(g, places, planes, h, w, gx);
+}
+void scatter_2x2(const double* g, const std::uint8_t* places, std::size_t planes, std::size_t h, std::size_t w,
+                 double* gx) {
+    scatter_2x2_run(g, places, planes, h, w, gx);
 }
 
 }  // namespace xg::direct_conv::avx512

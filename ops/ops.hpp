@@ -342,6 +342,13 @@ Variable<T> avg_pool2d(const Variable<T>& x, Pool2dOptions options, bool count_i
 // torch.nn.functional.adaptive_avg_pool2d: output (N, C, output.h, output.w), window i covering
 // rows floor(i H / OH) to ceil((i + 1) H / OH) (likewise columns).
 template <class T> Variable<T> adaptive_avg_pool2d(const Variable<T>& x, Size2 output);
+// max_pool2d(relu(conv2d(x, weight, bias, conv)), pool) as one op when the pool is 2x2 with stride
+// 2 and no padding (nn::Sequential runs a Conv2d, a ReLU and such a MaxPool2d so), the three ops
+// otherwise: the same values and gradients (tested bit for bit), without the convolution's
+// full-size output, which is made and pooled a chunk of images at a time while it is in cache.
+template <class T>
+Variable<T> conv2d_relu_max_pool2d(const Variable<T>& x, const Variable<T>& weight, const Variable<T>& bias = {},
+                                   Conv2dOptions conv = {}, Pool2dOptions pool = {.kernel = 2});
 
 // ---- attention (ops/attention.cpp) ----
 // softmax(q·kᵀ / sqrt(E) + mask) · v for q (..., L, E), k (..., S, E), v (..., S, Ev) -> (..., L, Ev);

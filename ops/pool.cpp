@@ -25,6 +25,7 @@
 
 #include "ops/instantiate.hpp"
 #include "ops/ops.hpp"
+#include "ops/pool_2x2.hpp"
 
 namespace xg {
 namespace {
@@ -66,23 +67,9 @@ struct Argmax {
     bool empty() const { return !flat && !in_window; }
 };
 
-// The flat index (into H * W) of place k (row * 2 + column) in window (i, j) of a 2x2 pool of
-// stride 2 over rows of w elements.
-inline std::size_t in_2x2_window(std::size_t i, std::size_t j, std::size_t w, unsigned k) {
-    return 2 * i * w + 2 * j + (k & 1u) + (k >> 1) * w;
-}
-
 // ---- max_pool2d ----
 
-// c ? a : b without a branch: on random data a branch per element mispredicts about half the time
-// (the compiler turns the conditional into one), which made the forward several times slower.
-template <class V>
-V pick(bool c, V a, V b) {
-    using U = std::conditional_t<sizeof(V) == 8, std::uint64_t, std::uint32_t>;
-    static_assert(sizeof(V) == sizeof(U));
-    const U mask = U(0) - static_cast<U>(c);
-    return std::bit_cast<V>(static_cast<U>((std::bit_cast<U>(a) & mask) | (std::bit_cast<U>(b) & ~mask)));
-}
+using pool_2x2::pick;
 
 template <class T>
 struct MaxPoolSelect;
@@ -106,26 +93,10 @@ struct MaxPoolScatter final : Function<T> {
         }
         return gx;
     }
-    // Side-by-side 2x2 windows: each element of gx belongs to at most one window, so each window
-    // is written whole (gy at its argmax, zeros elsewhere) instead of clearing gx first and
-    // adding; an odd last row or column, in no window, is zeros.
     Array<T> forward_2x2(const T* g) const {
         const Windows& p = *win;
         Array<T> gx = Array<T>::from_shape(p.in_shape);
-        const std::uint8_t* k = argmax.in_window.get();
-        const std::size_t in = p.h * p.w, w = p.w, oh = p.oh, ow = p.ow, planes = p.planes;
-        for (std::size_t q = 0; q < planes; ++q) {
-            T* dst = gx.data() + q * in;
-            for (std::size_t i = 0; i < oh; ++i, g += ow, k += ow) {
-                T* r0 = dst + 2 * i * w;
-                T* r1 = r0 + w;
-                std::fill_n(r0, 2 * ow, T(0));
-                std::fill_n(r1, 2 * ow, T(0));
-                if (w > 2 * ow) r0[w - 1] = r1[w - 1] = T(0);
-                for (std::size_t j = 0; j < ow; ++j) dst[in_2x2_window(i, j, w, k[j])] = g[j];
-            }
-            std::fill(dst + 2 * oh * w, dst + in, T(0));
-        }
+        pool_2x2::scatter(g, argmax.in_window.get(), p.planes, p.h, p.w, gx.data());
         return gx;
     }
     std::vector<Variable<T>> backward(const Variable<T>& ggx) override {
@@ -150,7 +121,7 @@ struct MaxPoolSelect final : Function<T> {
             T* dst = y.data();
             for (std::size_t q = 0; q < p.planes; ++q, x += in)
                 for (std::size_t i = 0; i < p.oh; ++i)
-                    for (std::size_t j = 0; j < p.ow; ++j) *dst++ = x[in_2x2_window(i, j, p.w, *k++)];
+                    for (std::size_t j = 0; j < p.ow; ++j) *dst++ = x[pool_2x2::in_window(i, j, p.w, *k++)];
             return y;
         }
         const std::size_t* a = argmax.flat.get();
@@ -212,7 +183,7 @@ struct MaxPool final : Function<T> {
         const std::size_t kept = keep_argmax ? y.size() : p.ow;
         if (p.is_2x2_stride_2()) {
             std::shared_ptr<std::uint8_t[]> places = std::make_shared_for_overwrite<std::uint8_t[]>(kept);
-            forward_2x2(xs[0].data(), y.data(), places.get());
+            pool_2x2::max_forward(xs[0].data(), p.planes, p.h, p.w, y.data(), places.get(), keep_argmax);
             if (keep_argmax) argmax.in_window = std::move(places);
             return y;
         }
@@ -248,42 +219,6 @@ struct MaxPool final : Function<T> {
         }
         if (keep_argmax) argmax.flat = std::move(idx);
         return y;
-    }
-    // The common 2x2 pool of stride 2 without padding (every window inside the input). The
-    // window (a b / c d) is reduced as (a b) against (c d): the first maximum of each pair, then
-    // the second pair's only if it is greater or NaN. That is the rule above, in the same
-    // row-major order (the first maximum wins; the last NaN wins), with two independent
-    // comparisons before the third instead of a chain of three, and no select on memory.
-    // places[o]: the maximum's place in window o (row * 2 + column), computed in 32 bits (so the
-    // loop vectorises 4 windows at a time, as wide as its floats: a one-byte result made it 16
-    // wide, longer than the rows, and scalar) and narrowed to bytes per block of a row.
-    void forward_2x2(const T* x, T* y, std::uint8_t* places) const {
-        const Windows& p = *win;
-        // locals: the byte stores could alias the Windows' fields
-        const std::size_t in = p.h * p.w, w = p.w, oh = p.oh, ow = p.ow, planes = p.planes;
-        constexpr std::size_t block = 64;
-        std::uint32_t wide[block];
-        for (std::size_t q = 0; q < planes; ++q, x += in) {
-            for (std::size_t i = 0; i < oh; ++i, y += ow) {
-                const T* r0 = x + 2 * i * w;
-                const T* r1 = r0 + w;
-                std::uint8_t* at = places + (keep_argmax ? (q * oh + i) * ow : 0);
-                for (std::size_t j0 = 0; j0 < ow; j0 += block) {
-                    const std::size_t j1 = std::min(ow, j0 + block);
-                    for (std::size_t j = j0; j < j1; ++j) {
-                        const T a = r0[2 * j], b = r0[2 * j + 1], c = r1[2 * j], d = r1[2 * j + 1];
-                        const bool take_b = (b > a) | (b != b), take_d = (d > c) | (d != d);
-                        const T ab = pick(take_b, b, a), cd = pick(take_d, d, c);
-                        const bool take_cd = (cd > ab) | (cd != cd);
-                        y[j] = pick(take_cd, cd, ab);
-                        // the row (0 or 1) of the pair taken, and its column (0 or 1), without a branch
-                        const std::uint32_t sb = take_b, sd = take_d, scd = take_cd;
-                        wide[j - j0] = 2 * scd + sb + scd * (sd - sb);
-                    }
-                    for (std::size_t j = j0; j < j1; ++j) at[j] = static_cast<std::uint8_t>(wide[j - j0]);
-                }
-            }
-        }
     }
     std::vector<Variable<T>> backward(const Variable<T>& gy) override {
         if (argmax.empty()) throw GraphError("max_pool2d: backward without the argmax of the forward pass");

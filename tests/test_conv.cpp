@@ -16,7 +16,7 @@
 
 #include "expect_error.hpp"
 #include "fixtures.hpp"
-#include "ops/conv_direct.hpp"
+#include "direct_loop.hpp"
 #include "xgrad.hpp"
 
 using V = xg::Variable<double>;
@@ -157,14 +157,7 @@ auto run_conv_t = [](const V& x, const V& w, const V& b, const Geo& g) {
 
 V zeros(std::initializer_list<std::size_t> shape) { return V(A(xt::zeros<double>(std::vector<std::size_t>(shape))), true); }
 
-// Turns the direct loop (ops/conv_direct.hpp) off for one test, so that im2col and GEMM run where
-// it would (on a CPU without AVX-512 they run everywhere anyway).
-struct DirectLoopOff {
-    DirectLoopOff() { xg::direct_conv::set_enabled(false); }
-    ~DirectLoopOff() { xg::direct_conv::set_enabled(true); }
-    DirectLoopOff(const DirectLoopOff&) = delete;
-    DirectLoopOff& operator=(const DirectLoopOff&) = delete;
-};
+using xgt::DirectLoopOff;
 
 }  // namespace
 

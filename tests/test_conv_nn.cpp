@@ -157,7 +157,9 @@ BOOST_AUTO_TEST_CASE(sequential_fuses_conv2d_relu) {
     auto conv = std::make_shared<nn::Conv2d<float>>(3, 7, 3, nn::Conv2dLayerOptions{.padding = 1, .generator = &gen});
     conv->bias().mutable_data() = xt::cast<float>(random_array({7}, 4, -0.5, 0.5));
     auto head = std::make_shared<nn::Linear<float>>(7 * 5 * 6, 3, nn::LinearOptions{.generator = &gen});
-    nn::Sequential<float> net(conv, std::make_shared<nn::ReLU<float>>(), std::make_shared<nn::MaxPool2d<float>>(xg::Pool2dOptions{.kernel = 2}),
+    // a 3x3 pool of stride 2: not the 2x2 pool that conv2d_relu_max_pool2d fuses
+    const xg::Pool2dOptions pool{.kernel = 3, .stride = 2};
+    nn::Sequential<float> net(conv, std::make_shared<nn::ReLU<float>>(), std::make_shared<nn::MaxPool2d<float>>(pool),
                               std::make_shared<nn::Flatten<float>>(), head);
     const FA xa = xt::cast<float>(random_array({4, 3, 11, 13}, 5));
     xg::Labels t = xg::Labels::from_shape({4});
@@ -174,7 +176,7 @@ BOOST_AUTO_TEST_CASE(sequential_fuses_conv2d_relu) {
             hidden = y.creator()->inputs()[0].creator()->inputs()[0].creator()->inputs()[0];
         } else {
             hidden = xg::relu(conv->forward(x));
-            y = head->forward(xg::flatten(xg::max_pool2d(hidden, {2}), 1));
+            y = head->forward(xg::flatten(xg::max_pool2d(hidden, pool), 1));
         }
         BOOST_TEST(hidden.creator()->name() == (fused ? "conv2d_relu" : "relu"));
         xg::softmax_cross_entropy(y, t).backward();
@@ -209,6 +211,53 @@ BOOST_AUTO_TEST_CASE(sequential_fuses_conv2d_relu) {
     BOOST_TEST(first_op(conv, std::make_shared<nn::LeakyReLU<float>>()) == "leaky_relu");
     // the fused layer still names itself on a wrong channel count
     expect_error<xg::ShapeError>([&] { net(F(FA(xt::zeros<float>({1, 4, 11, 13})))); }, {"Conv2d(3, 7", "(1, 4, 11, 13)"});
+}
+
+// Sequential runs a Conv2d, a ReLU and a MaxPool2d(2) as one conv2d_relu_max_pool2d op: the
+// output and the input and weight gradients are the bits of the three layers run one by one
+// (float, odd sizes, a batch of several chunks of the weight gradient); the bias gradient sums
+// in another order (per image, then over images), so it agrees to rounding.
+BOOST_AUTO_TEST_CASE(sequential_fuses_conv2d_relu_max_pool2d) {
+    using F = xg::Variable<float>;
+    using FA = xg::Array<float>;
+    nn::Generator gen(6);
+    auto conv = std::make_shared<nn::Conv2d<float>>(3, 6, 3, nn::Conv2dLayerOptions{.padding = 1, .generator = &gen});
+    conv->bias().mutable_data() = xt::cast<float>(random_array({6}, 4, -0.5, 0.5));
+    auto pool = std::make_shared<nn::MaxPool2d<float>>(xg::Pool2dOptions{.kernel = 2});
+    auto head = std::make_shared<nn::Linear<float>>(6 * 5 * 6, 3, nn::LinearOptions{.generator = &gen});
+    nn::Sequential<float> net(conv, std::make_shared<nn::ReLU<float>>(), pool, std::make_shared<nn::Flatten<float>>(), head);
+    const FA xa = xt::cast<float>(random_array({21, 3, 11, 13}, 5));
+    xg::Labels t = xg::Labels::from_shape({21});
+    for (std::size_t i = 0; i < t.size(); ++i) t(i) = static_cast<std::int64_t>(i % 3);
+
+    auto run = [&](bool fused) {
+        for (const F& p : net.parameters()) p.zero_grad();
+        const F x(xa, true);
+        F pooled, y;
+        if (fused) {
+            y = net(x);
+            pooled = y.creator()->inputs()[0].creator()->inputs()[0];  // head <- flatten <- the fused op
+            BOOST_TEST(std::string(pooled.creator()->name()) == "conv2d_relu_max_pool2d");
+        } else {
+            pooled = pool->forward(xg::relu(conv->forward(x)));
+            y = head->forward(xg::flatten(pooled, 1));
+        }
+        xg::softmax_cross_entropy(y, t).backward();
+        return std::vector<FA>{y.data(), pooled.data(), x.grad().data(), conv->weight().grad().data(),
+                               head->weight().grad().data(), conv->bias().grad().data()};
+    };
+    const std::vector<FA> fused = run(true), apart = run(false);
+    for (std::size_t i = 0; i + 1 < fused.size(); ++i) {
+        BOOST_TEST_CONTEXT("array " << i) { BOOST_TEST(fused[i] == apart[i], tt::per_element()); }
+    }
+    BOOST_TEST(close(xt::cast<double>(fused.back()), xt::cast<double>(apart.back()), 1e-5));
+    // The pool joins only a fused Conv2d and ReLU, and only the library's own MaxPool2d.
+    const auto op_under_flatten = [&](auto third) {
+        return std::string(nn::Sequential<float>(conv, std::make_shared<nn::ReLU<float>>(), third)(F(xa)).creator()->name());
+    };
+    BOOST_TEST(op_under_flatten(pool) == "conv2d_relu_max_pool2d");
+    BOOST_TEST(op_under_flatten(std::make_shared<nn::AvgPool2d<float>>(xg::Pool2dOptions{.kernel = 2})) == "avg_pool2d");
+    BOOST_TEST(std::string(nn::Sequential<float>(conv, pool)(F(xa)).creator()->name()) == "max_pool2d");
 }
 
 BOOST_AUTO_TEST_CASE(init_uses_torch_fans) {

@@ -1,4 +1,4 @@
-"""PyTorch references for conv2d and conv_transpose2d (tests/op_cases.cpp, same names).
+"""PyTorch references for conv2d, its fused forms and conv_transpose2d (tests/op_cases.cpp, same names).
 
 xgrad's conv2d(x, w, b, {.stride, .padding, .dilation, .groups}) is F.conv2d(x, w, b, stride,
 padding, dilation, groups); conv_transpose2d(x, w, b, {.stride, .padding, .output_padding,
@@ -24,6 +24,10 @@ CASES = [
     Case("conv2d_relu", [(2, 3, 5, 5), (4, 3, 3, 3), (4,)], lambda x: F.relu(F.conv2d(x[0], x[1], x[2], padding=1))),
     Case("conv2d_relu_no_bias_groups2", [(2, 4, 5, 6), (4, 2, 3, 2)],
          lambda x: F.relu(F.conv2d(x[0], x[1], None, stride=2, groups=2))),
+    Case("conv2d_relu_max_pool2d", [(2, 3, 6, 7), (4, 3, 3, 3), (4,)],
+         lambda x: F.max_pool2d(F.relu(F.conv2d(x[0], x[1], x[2], padding=1)), 2)),
+    Case("conv2d_relu_max_pool2d_stride2_no_bias", [(2, 2, 9, 8), (3, 2, 3, 2)],
+         lambda x: F.max_pool2d(F.relu(F.conv2d(x[0], x[1], None, stride=2)), 2)),
     Case("conv_transpose2d", [(2, 3, 4, 4), (3, 2, 3, 3), (2,)], lambda x: F.conv_transpose2d(x[0], x[1], x[2])),
     Case("conv_transpose2d_no_bias", [(2, 3, 4, 3), (3, 2, 2, 3)], lambda x: F.conv_transpose2d(x[0], x[1])),
     Case("conv_transpose2d_stride2_outpad1", [(2, 3, 3, 3), (3, 2, 3, 3), (2,)],

@@ -1,0 +1,71 @@
+#pragma once
+// Internal to ops/ (not installed): the convolution's array kernels, defined in ops/conv.cpp for
+// float and double, for the op that runs a convolution over chunks of a batch
+// (ops/conv_pool.cpp's conv2d_relu_max_pool2d). Each works on any number of images, so a chunk
+// is the same call as a whole batch.
+#include <cstddef>
+#include <functional>
+#include <string_view>
+#include <utility>
+
+#include "ops/ops.hpp"
+
+namespace xg::conv_kernels {
+
+// Everything about one convolution's shapes: the input side (n, ci, h, w), the output side
+// (n, co, oh, ow), the kernel, and the options.
+struct Geometry {
+    std::size_t n, ci, h, w, co, oh, ow, kh, kw, groups;
+    long sh, sw, ph, pw, dh, dw;
+
+    std::size_t cig() const { return ci / groups; }  // input channels per group
+    std::size_t cog() const { return co / groups; }  // output channels per group
+    std::size_t k() const { return cig() * kh * kw; }  // rows of the columns
+    std::size_t p() const { return oh * ow; }         // output pixels per image
+    // A 1x1 kernel without stride, padding or cropping: the columns are the input itself.
+    bool pointwise() const { return kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0 && oh == h && ow == w; }
+};
+
+inline Geometry geometry(const Conv2dOptions& o, std::size_t n, std::size_t ci, std::size_t h, std::size_t w,
+                         std::size_t co, std::size_t oh, std::size_t ow, std::size_t kh, std::size_t kw) {
+    return {n, ci, h, w, co, oh, ow, kh, kw, static_cast<std::size_t>(o.groups),
+            o.stride.h, o.stride.w, o.padding.h, o.padding.w, o.dilation.h, o.dilation.w};
+}
+
+// How many images of image_bytes each a chunk takes so that it stays in the cache (L2, about
+// 512 KB of it) while the next pass reads it: at least 1.
+inline std::size_t images_in_cache(std::size_t image_bytes) {
+    constexpr std::size_t budget = std::size_t(512) << 10;
+    return image_bytes >= budget ? 1 : budget / (image_bytes ? image_bytes : 1);
+}
+
+// y (n, co, oh, ow) = conv2d of x (n, ci, h, w) with w [+ bias], relu'd when `relu`.
+template <class T>
+void forward(const T* x, const T* w, const T* bias, const Geometry& g, bool relu, T* y);
+// x (n, ci, h, w) = conv_transpose2d of y (n, co, oh, ow) with w [+ bias]: conv's adjoint in x.
+template <class T>
+void transpose(const T* y, const T* w, const T* bias, const Geometry& g, T* x);
+// gw (co, ci / groups, kh, kw) += the weight gradient of x's images for output gradient y.
+template <class T>
+void add_weight_grad(const T* x, const T* y, const Geometry& g, T* gw);
+// Writes the output gradient of images [first, first + count) (count * co * oh * ow elements) at gy.
+template <class T>
+using ChunkProducer = std::function<void(std::size_t first, std::size_t count, T* gy)>;
+// gw += the weight gradient of x's g.n images for an output gradient that `produce` writes a
+// chunk of images at a time, each just before it is used (while it is in cache), in chunks of
+// the weight gradient's own size: the bits of add_weight_grad on the whole gradient.
+template <class T>
+void add_weight_grad_chunks(const T* x, const Geometry& g, T* gw, const ChunkProducer<T>& produce);
+
+// The sum of p[0..n) in the order the bias gradients of conv2d_relu take it: vectors of lanes
+// summed side by side, then their lanes, then the tail.
+template <class T>
+T plane_sum(const T* p, std::size_t n);
+
+// conv2d's argument checks (ShapeError, ValueError, ResourceError naming `op`); the output's
+// (oh, ow).
+template <class T>
+std::pair<std::size_t, std::size_t> output_size(std::string_view op, const Variable<T>& x, const Variable<T>& weight,
+                                                const Variable<T>& bias, const Conv2dOptions& o);
+
+}  // namespace xg::conv_kernels

@@ -1,0 +1,159 @@
+// conv2d_relu_max_pool2d: max_pool2d(relu(conv2d(x, W, b)), 2x2 stride 2) as one op, what
+// nn::Sequential runs for a Conv2d, a ReLU and a MaxPool2d(2) (the book's ConvNets).
+//
+// Why: composed, the convolution's full-size output is written, read by the pool, and its
+// gradient is written by the pool's scatter, read and written again by relu's mask and read
+// by the weight gradient: five passes over an array several times the size of the cache
+// (SimpleConvNet's first layer: 6.9 MB at batch 100), each bound by memory bandwidth. This op
+// runs the convolution over chunks of images whose output stays in cache and pools each chunk
+// as it is made; it keeps only the pooled output and one byte per window (the maximum's place).
+// Backward, chunk by chunk: the pooled gradient where the pooled output is > 0 (relu's mask at
+// the maximum: relu(max) = max(relu)), scattered to the places, summed per channel for the bias,
+// and handed to the convolution's weight and input gradient kernels (ops/conv_kernels.hpp).
+//
+// The values and gradients are the composed ops' bits: the same kernels per image, the same
+// pooling rule (ops/pool_2x2.hpp), the same summation order for the bias, and chunks of the
+// weight gradient's own size (tests/test_conv_nn.cpp). Under create_graph the backward is the
+// composed ops' backward on a recomputed forward, so gradients of gradients are made of ops.
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include <xsimd/xsimd.hpp>
+
+#include "ops/conv_kernels.hpp"
+#include "ops/instantiate.hpp"
+#include "ops/ops.hpp"
+#include "ops/pool_2x2.hpp"
+
+namespace xg {
+namespace {
+
+using conv_kernels::Geometry;
+
+// relu's backward as leaky_relu_grad computes it: gh = g where y > 0, else 0 * g (NaN stays NaN).
+template <class T>
+void relu_mask(const T* g, const T* y, T* gh, std::size_t n) {
+    using B = xsimd::batch<T>;
+    std::size_t j = 0;
+    for (; j + B::size <= n; j += B::size) {
+        const B v = B::load_unaligned(g + j);
+        xsimd::select(B::load_unaligned(y + j) > B(T(0)), v, B(T(0)) * v).store_unaligned(gh + j);
+    }
+    for (; j < n; ++j) gh[j] = y[j] > T(0) ? g[j] : T(0) * g[j];
+}
+
+template <class T>
+struct ConvReluMaxPool final : Function<T> {
+    // keep_places: the op is recorded (its backward needs the maxima's places).
+    ConvReluMaxPool(const Conv2dOptions& o, std::size_t oh, std::size_t ow, bool keep_places)
+        : o(o), oh(oh), ow(ow), keep_places(keep_places) {}
+    std::string_view name() const override { return "conv2d_relu_max_pool2d"; }
+
+    // The convolution's geometry on n images of x's shape with weight w's.
+    Geometry geometry(std::size_t n, const Shape& x, const Shape& w) const {
+        return conv_kernels::geometry(o, n, x[1], x[2], x[3], w[0], oh, ow, w[2], w[3]);
+    }
+
+    Array<T> forward(const ArrayRefs<T>& xs) override {
+        const Shape &x = xs[0].shape(), &w = xs[1].shape();
+        const std::size_t n = x[0], co = w[0], in = x[1] * x[2] * x[3], conv_out = co * oh * ow;
+        const std::size_t pooled = co * (oh / 2) * (ow / 2);
+        Array<T> y = Array<T>::from_shape({n, co, oh / 2, ow / 2});
+        std::shared_ptr<std::uint8_t[]> kept =
+            std::make_shared_for_overwrite<std::uint8_t[]>(keep_places ? y.size() : ow / 2);
+        if (keep_places) places = kept;
+        if (y.size() == 0) return y;
+        const std::size_t chunk = std::min(n, conv_kernels::images_in_cache(conv_out * sizeof(T)));
+        const auto out = std::make_unique_for_overwrite<T[]>(chunk * conv_out);
+        const T* bias = xs.size() > 2 ? xs[2].data() : nullptr;
+        for (std::size_t i = 0; i < n; i += chunk) {
+            const std::size_t m = std::min(chunk, n - i);
+            conv_kernels::forward(xs[0].data() + i * in, xs[1].data(), bias, geometry(m, x, w), true, out.get());
+            pool_2x2::max_forward(out.get(), m * co, oh, ow, y.data() + i * pooled,
+                                  kept.get() + (keep_places ? i * pooled : 0), keep_places);
+        }
+        return y;
+    }
+
+    std::vector<Variable<T>> backward(const Variable<T>& gy) override {
+        if (recording_backward()) return composed_backward(gy);
+        if (!places) throw GraphError("conv2d_relu_max_pool2d: backward without the maxima's places of the forward pass");
+        const Variable<T>& xv = this->input(0);
+        const Variable<T>& wv = this->input(1);
+        const Shape &x = xv.shape(), &w = wv.shape();
+        const bool need_x = this->needs_input_grad(0), need_w = this->needs_input_grad(1);
+        const bool need_b = this->inputs().size() > 2 && this->needs_input_grad(2);
+        const std::size_t n = x[0], co = w[0], in = x[1] * x[2] * x[3], plane = oh * ow, conv_out = co * plane;
+        const std::size_t pooled = co * (oh / 2) * (ow / 2);
+        Array<T> gx = need_x ? Array<T>::from_shape(x) : Array<T>();
+        Array<T> gw = need_w ? full<T>(w, T(0)) : Array<T>();
+        Array<T> gb = need_b ? full<T>({co}, T(0)) : Array<T>();
+        const T *g = gy.data().data(), *p = this->output().data().data(), *wd = wv.data().data();
+        std::vector<T> masked;
+        // The gradient at the convolution's output for images [i, i + m), into gh, and what
+        // comes from it besides the weight gradient: the bias's sums and the input gradient.
+        const auto chunk_grads = [&](std::size_t i, std::size_t m, T* gh) {
+            if (masked.size() < m * pooled) masked.resize(m * pooled);
+            relu_mask(g + i * pooled, p + i * pooled, masked.data(), m * pooled);
+            pool_2x2::scatter(masked.data(), places.get() + i * pooled, m * co, oh, ow, gh);
+            if (need_b)
+                for (std::size_t k = 0; k < m; ++k)
+                    for (std::size_t c = 0; c < co; ++c)
+                        gb.data()[c] += conv_kernels::plane_sum(gh + (k * co + c) * plane, plane);
+            if (need_x) conv_kernels::transpose(gh, wd, static_cast<const T*>(nullptr), geometry(m, x, w), gx.data() + i * in);
+        };
+        if (need_w) {
+            conv_kernels::add_weight_grad_chunks<T>(xv.data().data(), geometry(n, x, w), gw.data(), chunk_grads);
+        } else {
+            const std::size_t chunk = std::min(n, conv_kernels::images_in_cache(conv_out * sizeof(T)));
+            const auto gh = std::make_unique_for_overwrite<T[]>(chunk * conv_out);
+            for (std::size_t i = 0; i < n; i += chunk) chunk_grads(i, std::min(chunk, n - i), gh.get());
+        }
+        std::vector<Variable<T>> grads(this->inputs().size());
+        if (need_x) grads[0] = Variable<T>(std::move(gx));
+        if (need_w) grads[1] = Variable<T>(std::move(gw));
+        if (need_b) grads[2] = Variable<T>(std::move(gb));
+        return grads;
+    }
+
+    // The composed ops on the inputs again, and their backwards in turn: recorded, so the
+    // gradients are made of ops (create_graph).
+    std::vector<Variable<T>> composed_backward(const Variable<T>& gy) {
+        const Variable<T> bias = this->inputs().size() > 2 ? this->input(2) : Variable<T>();
+        const Variable<T> h = conv2d_relu(this->input(0), this->input(1), bias, o);
+        const Variable<T> pooled = max_pool2d(h, {.kernel = 2});
+        const Variable<T> gh = pooled.creator()->backward(gy)[0];
+        return h.creator()->backward(gh);
+    }
+
+    void release_saved() override { places.reset(); }
+
+    Conv2dOptions o;
+    std::size_t oh, ow;  // the convolution's output
+    bool keep_places;
+    std::shared_ptr<const std::uint8_t[]> places;  // per pooled element: its maximum's place in the window
+};
+
+}  // namespace
+
+template <class T>
+Variable<T> conv2d_relu_max_pool2d(const Variable<T>& x, const Variable<T>& weight, const Variable<T>& bias,
+                                   Conv2dOptions conv, Pool2dOptions pool) {
+    const bool two_by_two = pool.kernel.h == 2 && pool.kernel.w == 2 && pool.padding.h == 0 && pool.padding.w == 0 &&
+                            (!pool.stride || (pool.stride->h == 2 && pool.stride->w == 2));
+    if (!x.defined() || !weight.defined()) return apply<ConvReluMaxPool<T>>({x, weight}, conv, 0, 0, false);  // names it
+    if (!two_by_two) return max_pool2d(conv2d_relu(x, weight, bias, conv), pool);
+    const auto [oh, ow] = conv_kernels::output_size("conv2d_relu_max_pool2d", x, weight, bias, conv);
+    // a pool with no window, or no channels: max_pool2d's error
+    if (oh < 2 || ow < 2 || weight.shape()[0] == 0) return max_pool2d(conv2d_relu(x, weight, bias, conv), pool);
+    std::vector<Variable<T>> inputs{x, weight};
+    if (bias.defined()) inputs.push_back(bias);
+    const bool recorded = detail::should_record(inputs);
+    return apply<ConvReluMaxPool<T>>(std::move(inputs), conv, oh, ow, recorded);
+}
+
+XG_INSTANTIATE_OP(conv2d_relu_max_pool2d)
+
+}  // namespace xg
