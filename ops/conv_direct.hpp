@@ -83,10 +83,10 @@ void max_pool_2x2(const float* x, std::size_t planes, std::size_t h, std::size_t
                   bool keep);
 void max_pool_2x2(const double* x, std::size_t planes, std::size_t h, std::size_t w, double* y, std::uint8_t* places,
                   bool keep);
-void scatter_2x2(const float* g, const std::uint8_t* places, std::size_t planes, std::size_t h, std::size_t w,
-                 float* gx);
-void scatter_2x2(const double* g, const std::uint8_t* places, std::size_t planes, std::size_t h, std::size_t w,
-                 double* gx);
+void scatter_2x2(const float* g, const float* y, const std::uint8_t* places, std::size_t planes, std::size_t h,
+                 std::size_t w, float* gx);
+void scatter_2x2(const double* g, const double* y, const std::uint8_t* places, std::size_t planes, std::size_t h,
+                 std::size_t w, double* gx);
 
 }  // namespace avx512
 }  // namespace xg::direct_conv

@@ -221,6 +221,8 @@ struct PoolF {
     static M take(V b, V a) { return _mm512_cmp_ps_mask(b, a, _CMP_GT_OQ) | _mm512_cmp_ps_mask(b, b, _CMP_UNORD_Q); }
     static V blend(M m, V a, V b) { return _mm512_mask_blend_ps(m, a, b); }
     static V only(M m, V v) { return _mm512_maskz_mov_ps(m, v); }
+    static M positive(V v) { return _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ); }
+    static V times_zero(V v) { return _mm512_mul_ps(_mm512_setzero_ps(), v); }
     // the place bytes of the L lanes, and the lanes whose place is k
     static __m512i places(M m, const std::uint8_t* p) { return _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, p)); }
     static M place_is(__m512i places, int k) { return _mm512_cmpeq_epi32_mask(places, _mm512_set1_epi32(k)); }
@@ -239,6 +241,8 @@ struct PoolD {
     static M take(V b, V a) { return _mm512_cmp_pd_mask(b, a, _CMP_GT_OQ) | _mm512_cmp_pd_mask(b, b, _CMP_UNORD_Q); }
     static V blend(M m, V a, V b) { return _mm512_mask_blend_pd(m, a, b); }
     static V only(M m, V v) { return _mm512_maskz_mov_pd(m, v); }
+    static M positive(V v) { return _mm512_cmp_pd_mask(v, _mm512_setzero_pd(), _CMP_GT_OQ); }
+    static V times_zero(V v) { return _mm512_mul_pd(_mm512_setzero_pd(), v); }
     static __m512i places(M m, const std::uint8_t* p) { return _mm512_cvtepu8_epi64(_mm_maskz_loadu_epi8(m, p)); }
     static M place_is(__m512i places, int k) { return _mm512_cmpeq_epi64_mask(places, _mm512_set1_epi64(k)); }
 };
@@ -285,22 +289,25 @@ void max_pool_2x2_run(const T* x, std::size_t planes, std::size_t h, std::size_t
 }
 
 // Each window's gradient at its place and zeros at the other three, L windows at a time: the
-// four masked copies interleaved into the two rows.
+// four masked copies interleaved into the two rows. With y, relu's mask first: g where y > 0,
+// else 0 * g.
 template <class T>
-void scatter_2x2_run(const T* g, const std::uint8_t* places, std::size_t planes, std::size_t h, std::size_t w, T* gx) {
+void scatter_2x2_run(const T* g, const T* y, const std::uint8_t* places, std::size_t planes, std::size_t h,
+                     std::size_t w, T* gx) {
     using P = PoolOps<T>;
     using M = typename P::M;
     constexpr std::size_t L = P::L;
     const std::size_t oh = h / 2, ow = w / 2;
     for (std::size_t q = 0; q < planes; ++q, gx += h * w) {
-        for (std::size_t i = 0; i < oh; ++i, g += ow, places += ow) {
+        for (std::size_t i = 0; i < oh; ++i, g += ow, places += ow, y += y ? ow : 0) {
             T* r0 = gx + 2 * i * w;
             T* r1 = r0 + w;
             for (std::size_t j = 0; j < ow; j += L) {
                 const std::size_t n = ow - j < L ? ow - j : L;
                 const M in = first_lanes<M>(n);
                 const M lo = first_lanes<M>(2 * n), hi = first_lanes<M>(2 * n > L ? 2 * n - L : 0);
-                const typename P::V v = P::load(in, g + j);
+                typename P::V v = P::load(in, g + j);
+                if (y) v = P::blend(P::positive(P::load(in, y + j)), P::times_zero(v), v);
                 const __m512i k = P::places(in, places + j);
                 const typename P::V a = P::only(P::place_is(k, 0), v), b = P::only(P::place_is(k, 1), v);
                 const typename P::V c = P::only(P::place_is(k, 2), v), d = P::only(P::place_is(k, 3), v);
@@ -348,13 +355,13 @@ void max_pool_2x2(const double* x, std::size_t planes, std::size_t h, std::size_
                   bool keep) {
     max_pool_2x2_run(x, planes, h, w, y, places, keep);
 }
-void scatter_2x2(const float* g, const std::uint8_t* places, std::size_t planes, std::size_t h, std::size_t w,
-                 float* gx) {
-    scatter_2x2_run(g, places, planes, h, w, gx);
+void scatter_2x2(const float* g, const float* y, const std::uint8_t* places, std::size_t planes, std::size_t h,
+                 std::size_t w, float* gx) {
+    scatter_2x2_run(g, y, places, planes, h, w, gx);
 }
-void scatter_2x2(const double* g, const std::uint8_t* places, std::size_t planes, std::size_t h, std::size_t w,
-                 double* gx) {
-    scatter_2x2_run(g, places, planes, h, w, gx);
+void scatter_2x2(const double* g, const double* y, const std::uint8_t* places, std::size_t planes, std::size_t h,
+                 std::size_t w, double* gx) {
+    scatter_2x2_run(g, y, places, planes, h, w, gx);
 }
 
 }  // namespace xg::direct_conv::avx512

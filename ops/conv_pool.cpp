@@ -20,8 +20,6 @@
 #include <memory>
 #include <vector>
 
-#include <xsimd/xsimd.hpp>
-
 #include "ops/conv_kernels.hpp"
 #include "ops/instantiate.hpp"
 #include "ops/ops.hpp"
@@ -31,18 +29,6 @@ namespace xg {
 namespace {
 
 using conv_kernels::Geometry;
-
-// relu's backward as leaky_relu_grad computes it: gh = g where y > 0, else 0 * g (NaN stays NaN).
-template <class T>
-void relu_mask(const T* g, const T* y, T* gh, std::size_t n) {
-    using B = xsimd::batch<T>;
-    std::size_t j = 0;
-    for (; j + B::size <= n; j += B::size) {
-        const B v = B::load_unaligned(g + j);
-        xsimd::select(B::load_unaligned(y + j) > B(T(0)), v, B(T(0)) * v).store_unaligned(gh + j);
-    }
-    for (; j < n; ++j) gh[j] = y[j] > T(0) ? g[j] : T(0) * g[j];
-}
 
 template <class T>
 struct ConvReluMaxPool final : Function<T> {
@@ -91,13 +77,10 @@ struct ConvReluMaxPool final : Function<T> {
         Array<T> gw = need_w ? full<T>(w, T(0)) : Array<T>();
         Array<T> gb = need_b ? full<T>({co}, T(0)) : Array<T>();
         const T *g = gy.data().data(), *p = this->output().data().data(), *wd = wv.data().data();
-        std::vector<T> masked;
         // The gradient at the convolution's output for images [i, i + m), into gh, and what
         // comes from it besides the weight gradient: the bias's sums and the input gradient.
         const auto chunk_grads = [&](std::size_t i, std::size_t m, T* gh) {
-            if (masked.size() < m * pooled) masked.resize(m * pooled);
-            relu_mask(g + i * pooled, p + i * pooled, masked.data(), m * pooled);
-            pool_2x2::scatter(masked.data(), places.get() + i * pooled, m * co, oh, ow, gh);
+            pool_2x2::scatter(g + i * pooled, p + i * pooled, places.get() + i * pooled, m * co, oh, ow, gh);
             if (need_b)
                 for (std::size_t k = 0; k < m; ++k)
                     for (std::size_t c = 0; c < co; ++c)

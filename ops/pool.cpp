@@ -96,7 +96,7 @@ struct MaxPoolScatter final : Function<T> {
     Array<T> forward_2x2(const T* g) const {
         const Windows& p = *win;
         Array<T> gx = Array<T>::from_shape(p.in_shape);
-        pool_2x2::scatter(g, argmax.in_window.get(), p.planes, p.h, p.w, gx.data());
+        pool_2x2::scatter(g, static_cast<const T*>(nullptr), argmax.in_window.get(), p.planes, p.h, p.w, gx.data());
         return gx;
     }
     std::vector<Variable<T>> backward(const Variable<T>& ggx) override {

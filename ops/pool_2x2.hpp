@@ -72,19 +72,22 @@ void max_forward(const T* x, std::size_t planes, std::size_t h, std::size_t w, T
 
 // gx (planes, h, w) = each g (planes, h / 2, w / 2) at its window's place, zeros elsewhere (an
 // odd last row or column, in no window, is zeros). Each element of gx belongs to at most one
-// window, so each window is written whole, without clearing gx first.
+// window, so each window is written whole, without clearing gx first. With y (the pooled
+// output of a relu, of g's shape), relu's backward comes first, as leaky_relu_grad computes it:
+// g where y > 0, else 0 * g (NaN stays NaN).
 template <class T>
-void scatter(const T* g, const std::uint8_t* places, std::size_t planes, std::size_t h, std::size_t w, T* gx) {
+void scatter(const T* g, const T* y, const std::uint8_t* places, std::size_t planes, std::size_t h, std::size_t w,
+             T* gx) {
 #ifdef XG_DIRECT_CONV_AVX512
-    if (direct_conv::available()) return direct_conv::avx512::scatter_2x2(g, places, planes, h, w, gx);
+    if (direct_conv::available()) return direct_conv::avx512::scatter_2x2(g, y, places, planes, h, w, gx);
 #endif
     const std::size_t oh = h / 2, ow = w / 2;
     for (std::size_t q = 0; q < planes; ++q, gx += h * w) {
-        for (std::size_t i = 0; i < oh; ++i, g += ow, places += ow) {
+        for (std::size_t i = 0; i < oh; ++i, g += ow, places += ow, y += y ? ow : 0) {
             T* r0 = gx + 2 * i * w;
             T* r1 = r0 + w;
             for (std::size_t j = 0; j < ow; ++j) {
-                const T v = g[j];
+                const T v = y ? pick(y[j] > T(0), g[j], T(0) * g[j]) : g[j];
                 const unsigned k = places[j];
                 r0[2 * j] = pick(k == 0, v, T(0));
                 r0[2 * j + 1] = pick(k == 1, v, T(0));
