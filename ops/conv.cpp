@@ -322,7 +322,7 @@ void direct_images(const direct_conv::Sizes& s, bool flipped, std::size_t n, std
 // and wide gradients take at most about 2 MB (they stay in cache for the chunk's passes; a large
 // image goes alone).
 std::size_t direct_weight_chunk(const direct_conv::Sizes& s, std::size_t element_size) {
-    const std::size_t per_image = (s.ci * s.plane + 64 + s.co * s.wide) * element_size;
+    const std::size_t per_image = (s.ci * s.plane + 64 + direct_conv::gradient_buffer(s, element_size)) * element_size;
     return std::clamp<std::size_t>((std::size_t(2) << 20) / per_image, 1, 16);
 }
 
@@ -334,7 +334,7 @@ template <class T>
 struct DirectWeightGrad {
     DirectWeightGrad(const direct_conv::Sizes& s, std::size_t n, std::size_t groups)
         : s(s), groups(groups), tables(s, false), chunk(std::min(n, direct_weight_chunk(s, sizeof(T)))),
-          padded(chunk * (s.ci * s.plane + 64), T(0)), wide(chunk * s.co * s.wide, T(0)) {}
+          padded(chunk * (s.ci * s.plane + 64), T(0)), wide(chunk * direct_conv::gradient_buffer(s, sizeof(T)), T(0)) {}
 
     // Adds the gradient of `images` (at most chunk) images of x (N, groups * s.ci, h, w) and gy
     // (N, groups * s.co, oh, ow), from the first image at x and gy.

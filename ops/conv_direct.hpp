@@ -47,6 +47,15 @@ struct Lanes {
     std::size_t first;
 };
 
+// The elements per image that weight_grad's `wide` buffer needs: co * wide, or the transposed
+// gradient's oh * ow * co (co rounded up to whole vectors), whichever is more. Called by
+// conv.cpp only (see above).
+inline std::size_t gradient_buffer(const Sizes& s, std::size_t element_size) {
+    const std::size_t lanes = 64 / element_size;
+    const std::size_t transposed = s.oh * s.ow * ((s.co + lanes - 1) / lanes * lanes);
+    return transposed > s.co * s.wide ? transposed : s.co * s.wide;
+}
+
 // Whether conv.cpp takes the direct loop where it applies: the AVX-512 build exists, the CPU
 // runs it, and set_enabled(false) has not turned it off (the tests do, to check both paths on
 // one machine).
@@ -68,9 +77,11 @@ void image(const Sizes& s, const Tap* taps, const Lanes* lanes, const double* x,
 // The weight gradient of that convolution, added to gw (at k * w_stride + Tap::weight): for
 // images n < `images`, the sum over output positions of gy_n (co, oh, ow) times the input x_n
 // (ci, h, w) each tap reads, x_n at x + n * x_step and gy_n at gy + n * gy_step. padded holds
-// images * (ci * plane + 64) elements and wide images * co * wide, both zeros where weight_grad
-// does not write (the padding, and the wide positions that are not outputs), so that they serve
-// every chunk of a batch.
+// images * (ci * plane + 64) elements and wide images * gradient_buffer(s) (64-byte aligned),
+// both zeros where weight_grad does not write (the padding, and the wide positions that are not
+// outputs), so that they serve every chunk of a batch. A 3x3 kernel's gradient is taken with the
+// output channels in the lanes (the gradient transposed to positions x channels in `wide`), any
+// other kernel's with the output positions in the lanes (the gradient spread over wide rows).
 void weight_grad(const Sizes& s, const Tap* taps, const Lanes* lanes, std::size_t images, const float* x,
                  std::size_t x_step, const float* gy, std::size_t gy_step, float* gw, float* padded, float* wide);
 void weight_grad(const Sizes& s, const Tap* taps, const Lanes* lanes, std::size_t images, const double* x,

@@ -173,13 +173,118 @@ void weight_channels(const Sizes& s, const Tap* taps, const Lanes* lanes, std::s
     for (; t < n; ++t) weight_block<KB, 1>(s, taps + t, lanes, images, padded, padded_step, gy, gy_step, gw);
 }
 
+// ---- the weight gradient of a 3x3 kernel: output channels in the lanes ----
+//
+// The loop above puts output positions in the lanes and needs a horizontal sum per weight; it
+// runs at about 100 GFLOP/s whatever its block shape or cache footprint. For 3x3 kernels (the
+// ConvNets' layers) the lanes hold output channels instead: the gradient is first transposed to
+// gyt (positions, channels rounded up to whole vectors, zeros beyond co), and then, for every
+// output position, a vector of KV * L channels' gradients is multiplied with the one input value
+// each tap reads (a broadcast) and added to that tap's accumulators. Only output positions are
+// visited, so there is no lane to mask, and each weight's sum runs over the chunk's images and
+// positions in order, in one lane.
+
+// The gather's 32-bit offsets (l * oh * ow elements, scaled by the element size) stay below 2^31.
+inline bool uses_channel_lanes(const Sizes& s) { return s.kh == 3 && s.kw == 3 && s.oh * s.ow < (std::size_t(1) << 24); }
+
+// gyt (images, oh * ow, cop) = gy's (images, co, oh, ow) transposed: 16 channels (8 doubles) of
+// one position per gather; lanes at or beyond co are left as they are (zeros).
+inline __m512 gather(const float* p, __m512i index, std::uint32_t mask) {
+    return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), static_cast<__mmask16>(mask), index, p, 4);
+}
+inline __m512d gather(const double* p, __m512i index, std::uint32_t mask) {
+    return _mm512_mask_i32gather_pd(_mm512_setzero_pd(), static_cast<__mmask8>(mask), _mm512_castsi512_si256(index), p, 8);
+}
+
+template <class T>
+void transpose_gradient(const Sizes& s, std::size_t images, const T* gy, std::size_t gy_step, std::size_t cop, T* gyt) {
+    constexpr std::size_t L = B<T>::size;
+    const std::size_t q_count = s.oh * s.ow;
+    alignas(64) std::int32_t lane_offsets[16];
+    for (std::size_t v = 0; v < cop; v += L) {
+        for (std::size_t l = 0; l < L; ++l) lane_offsets[l] = static_cast<std::int32_t>(l * q_count);
+        const __m512i index = _mm512_load_si512(lane_offsets);
+        const std::size_t lanes_left = s.co - v < L ? s.co - v : L;
+        const std::uint32_t mask = (std::uint32_t(1) << lanes_left) - 1;
+        for (std::size_t n = 0; n < images; ++n) {
+            const T* g = gy + n * gy_step + v * q_count;
+            T* out = gyt + n * q_count * cop + v;
+            for (std::size_t q = 0; q < q_count; ++q) B<T>(gather(g + q, index, mask)).store_aligned(out + q * cop);
+        }
+    }
+}
+
+// KV vectors of output channels (from channel vector kv) times the 9 taps of CB input channels
+// (from input channel c), over every output position of the chunk's images; the sums added to
+// gw. One flat loop over images and positions, as in block(); p is the position's offset in the
+// padded planes.
+template <int KV, int CB, class T>
+inline void weight_block_3x3(const Sizes& s, const Tap* taps, std::size_t images, const T* padded,
+                             std::size_t padded_step, std::size_t c, const T* gyt, std::size_t cop, std::size_t kv,
+                             T* gw) {
+    constexpr std::size_t L = B<T>::size;
+    B<T> acc[KV][CB * 9];
+    for (int v = 0; v < KV; ++v)
+        for (int t = 0; t < CB * 9; ++t) acc[v][t] = B<T>(T(0));
+    const T* x = padded + c * s.plane;
+    const T* g = gyt + kv * L;
+    const std::size_t plane = s.plane, wp = s.wp;
+    std::size_t p = 0, col = 0, row = 0;
+    for (std::size_t step = 0, steps = images * s.oh * s.ow; step < steps; ++step, g += cop) {
+        B<T> gv[KV];
+        for (int v = 0; v < KV; ++v) gv[v] = B<T>::load_aligned(g + v * L);
+        for (int b = 0; b < CB; ++b)
+            for (int i = 0; i < 3; ++i)
+                for (int j = 0; j < 3; ++j) {
+                    const B<T> xb(x[b * plane + i * wp + j + p]);
+                    for (int v = 0; v < KV; ++v) acc[v][b * 9 + i * 3 + j] = fused(gv[v], xb, acc[v][b * 9 + i * 3 + j]);
+                }
+        ++p;
+        if (++col == s.ow) {
+            col = 0;
+            p += wp - s.ow;
+            if (++row == s.oh) row = 0, p = 0, x += padded_step;
+        }
+    }
+    alignas(64) T sums[L];
+    for (int v = 0; v < KV; ++v)
+        for (int t = 0; t < CB * 9; ++t) {
+            acc[v][t].store_aligned(sums);
+            const std::size_t k0 = (kv + v) * L, weight = taps[c * 9 + t].weight;
+            for (std::size_t l = 0; l < L && k0 + l < s.co; ++l) gw[(k0 + l) * s.w_stride + weight] += sums[l];
+        }
+}
+
+template <class T>
+void weight_grad_3x3(const Sizes& s, const Tap* taps, std::size_t images, const T* padded, std::size_t padded_step,
+                     const T* gyt, std::size_t cop, T* gw) {
+    constexpr std::size_t L = B<T>::size;
+    const std::size_t vectors = cop / L;
+    std::size_t kv = 0;
+    // two channel vectors (18 accumulators) where there are two; one with two input channels' taps
+    for (; kv + 2 <= vectors; kv += 2)
+        for (std::size_t c = 0; c < s.ci; ++c)
+            weight_block_3x3<2, 1>(s, taps, images, padded, padded_step, c, gyt, cop, kv, gw);
+    if (kv < vectors) {
+        std::size_t c = 0;
+        for (; c + 2 <= s.ci; c += 2) weight_block_3x3<1, 2>(s, taps, images, padded, padded_step, c, gyt, cop, kv, gw);
+        if (c < s.ci) weight_block_3x3<1, 1>(s, taps, images, padded, padded_step, c, gyt, cop, kv, gw);
+    }
+}
+
 template <class T>
 void run_weight_grad(const Sizes& s, const Tap* taps, const Lanes* lanes, std::size_t images, const T* x,
                      std::size_t x_step, const T* gy, std::size_t gy_step, T* gw, T* padded, T* wide) {
     constexpr std::size_t L = B<T>::size;
     const std::size_t padded_step = s.ci * s.plane + 64, wide_step = s.co * s.wide, out = s.oh * s.ow;
+    for (std::size_t n = 0; n < images; ++n) pad_image(s, x + n * x_step, padded + n * padded_step);
+    if (uses_channel_lanes(s)) {
+        const std::size_t cop = (s.co + L - 1) / L * L;
+        transpose_gradient(s, images, gy, gy_step, cop, wide);
+        weight_grad_3x3(s, taps, images, padded, padded_step, wide, cop, gw);
+        return;
+    }
     for (std::size_t n = 0; n < images; ++n) {
-        pad_image(s, x + n * x_step, padded + n * padded_step);
         for (std::size_t k = 0; k < s.co; ++k)
             for (std::size_t v = 0; v < s.wide / L; ++v)
                 if (lanes[v].mask)
