@@ -255,6 +255,47 @@ inline void weight_block_3x3(const Sizes& s, const Tap* taps, std::size_t images
         }
 }
 
+// One vector of output channels (16 floats or fewer) times the 9 taps of CB input channels, two
+// output positions of a row per step: one vector each would need a broadcast per multiply-add
+// (the loads then bound the loop), while positions p and p + 1 share three of the four inputs
+// each kernel row reads. For rows of an even number of outputs.
+template <int CB, class T>
+inline void weight_block_3x3_pairs(const Sizes& s, const Tap* taps, std::size_t images, const T* padded,
+                                   std::size_t padded_step, std::size_t c, const T* gyt, std::size_t cop, std::size_t kv,
+                                   T* gw) {
+    constexpr std::size_t L = B<T>::size;
+    B<T> acc[CB * 9];
+    for (int t = 0; t < CB * 9; ++t) acc[t] = B<T>(T(0));
+    const T* x = padded + c * s.plane;
+    const T* g = gyt + kv * L;
+    const std::size_t plane = s.plane, wp = s.wp;
+    std::size_t p = 0, col = 0, row = 0;
+    for (std::size_t step = 0, steps = images * s.oh * s.ow / 2; step < steps; ++step, g += 2 * cop) {
+        const B<T> g0 = B<T>::load_aligned(g), g1 = B<T>::load_aligned(g + cop);
+        for (int b = 0; b < CB; ++b)
+            for (int i = 0; i < 3; ++i) {
+                const T* r = x + b * plane + i * wp + p;
+                const B<T> x0(r[0]), x1(r[1]), x2(r[2]), x3(r[3]);
+                B<T>* a = acc + b * 9 + i * 3;
+                a[0] = fused(g1, x1, fused(g0, x0, a[0]));
+                a[1] = fused(g1, x2, fused(g0, x1, a[1]));
+                a[2] = fused(g1, x3, fused(g0, x2, a[2]));
+            }
+        p += 2;
+        if ((col += 2) == s.ow) {
+            col = 0;
+            p += wp - s.ow;
+            if (++row == s.oh) row = 0, p = 0, x += padded_step;
+        }
+    }
+    alignas(64) T sums[L];
+    for (int t = 0; t < CB * 9; ++t) {
+        acc[t].store_aligned(sums);
+        const std::size_t k0 = kv * L, weight = taps[c * 9 + t].weight;
+        for (std::size_t l = 0; l < L && k0 + l < s.co; ++l) gw[(k0 + l) * s.w_stride + weight] += sums[l];
+    }
+}
+
 template <class T>
 void weight_grad_3x3(const Sizes& s, const Tap* taps, std::size_t images, const T* padded, std::size_t padded_step,
                      const T* gyt, std::size_t cop, T* gw) {
@@ -265,7 +306,12 @@ void weight_grad_3x3(const Sizes& s, const Tap* taps, std::size_t images, const 
     for (; kv + 2 <= vectors; kv += 2)
         for (std::size_t c = 0; c < s.ci; ++c)
             weight_block_3x3<2, 1>(s, taps, images, padded, padded_step, c, gyt, cop, kv, gw);
-    if (kv < vectors) {
+    if (kv < vectors && s.ow % 2 == 0) {
+        std::size_t c = 0;
+        for (; c + 2 <= s.ci; c += 2)
+            weight_block_3x3_pairs<2>(s, taps, images, padded, padded_step, c, gyt, cop, kv, gw);
+        if (c < s.ci) weight_block_3x3_pairs<1>(s, taps, images, padded, padded_step, c, gyt, cop, kv, gw);
+    } else if (kv < vectors) {
         std::size_t c = 0;
         for (; c + 2 <= s.ci; c += 2) weight_block_3x3<1, 2>(s, taps, images, padded, padded_step, c, gyt, cop, kv, gw);
         if (c < s.ci) weight_block_3x3<1, 1>(s, taps, images, padded, padded_step, c, gyt, cop, kv, gw);
