@@ -308,6 +308,18 @@ void direct_images(const direct_conv::Sizes& s, bool flipped, std::size_t n, std
     const DirectTables<T> tables(s, flipped);
     AlignedVector<T> padded(s.ci * s.plane + 64, T(0));
     const std::size_t in = s.ci * s.h * s.w, out = s.co * s.oh * s.ow, wg = s.ci * s.co * s.kh * s.kw;
+    if (direct_conv::forward_channel_lanes(s)) {
+        const std::size_t lanes = 64 / sizeof(T), cop = (s.co + lanes - 1) / lanes * lanes, wt_size = s.ci * 9 * cop;
+        AlignedVector<T> wt(groups * wt_size), yt(s.oh * s.ow * cop);
+        for (std::size_t grp = 0; grp < groups; ++grp)
+            direct_conv::avx512::transpose_weights(s, tables.taps.data(), w + grp * wg, wt.data() + grp * wt_size);
+        for (std::size_t i = 0; i < n; ++i)
+            for (std::size_t grp = 0; grp < groups; ++grp)
+                direct_conv::avx512::image_3x3(s, wt.data() + grp * wt_size, x + (i * groups + grp) * in,
+                                               bias ? bias + grp * s.co : nullptr, relu, y + (i * groups + grp) * out,
+                                               padded.data(), yt.data());
+        return;
+    }
     for (std::size_t i = 0; i < n; ++i)
         for (std::size_t grp = 0; grp < groups; ++grp)
             direct_conv::avx512::image(s, tables.taps.data(), tables.lanes.data(), x + (i * groups + grp) * in,

@@ -56,6 +56,11 @@ inline std::size_t gradient_buffer(const Sizes& s, std::size_t element_size) {
     return transposed > s.co * s.wide ? transposed : s.co * s.wide;
 }
 
+// Whether image_3x3 runs instead of image: a 3x3 kernel and at least 32 output channels (two
+// vectors of floats; with fewer, the loads bound its loop and image is faster). Called by
+// conv.cpp only.
+inline bool forward_channel_lanes(const Sizes& s) { return s.kh == 3 && s.kw == 3 && s.co >= 32; }
+
 // Whether conv.cpp takes the direct loop where it applies: the AVX-512 build exists, the CPU
 // runs it, and set_enabled(false) has not turned it off (the tests do, to check both paths on
 // one machine).
@@ -73,6 +78,17 @@ void image(const Sizes& s, const Tap* taps, const Lanes* lanes, const float* x, 
            bool relu, float* y, float* padded);
 void image(const Sizes& s, const Tap* taps, const Lanes* lanes, const double* x, const double* w,
            const double* bias, bool relu, double* y, double* padded);
+
+// The same for a 3x3 kernel with the output channels in the lanes (ops/conv_direct_avx512.cpp
+// says why): transpose_weights writes, once per call, the weights as wt (ci * 9 taps, co rounded
+// up to whole vectors, zeros beyond co; 64-byte aligned), then image_3x3 takes each image, with
+// yt (oh * ow times co rounded up; 64-byte aligned) as scratch.
+void transpose_weights(const Sizes& s, const Tap* taps, const float* w, float* wt);
+void transpose_weights(const Sizes& s, const Tap* taps, const double* w, double* wt);
+void image_3x3(const Sizes& s, const float* wt, const float* x, const float* bias, bool relu, float* y, float* padded,
+               float* yt);
+void image_3x3(const Sizes& s, const double* wt, const double* x, const double* bias, bool relu, double* y,
+               double* padded, double* yt);
 
 // The weight gradient of that convolution, added to gw (at k * w_stride + Tap::weight): for
 // images n < `images`, the sum over output positions of gy_n (co, oh, ow) times the input x_n

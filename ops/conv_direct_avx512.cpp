@@ -50,6 +50,22 @@ inline void copy_short(const double* q, double* p, std::size_t n) {
     _mm512_mask_storeu_pd(p, m, _mm512_maskz_loadu_pd(m, q));
 }
 
+// 16 floats (8 doubles) from p + index[l] into lane l, for the lanes in mask (the others zero).
+inline __m512 gather(const float* p, __m512i index, std::uint32_t mask) {
+    return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), static_cast<__mmask16>(mask), index, p, 4);
+}
+inline __m512d gather(const double* p, __m512i index, std::uint32_t mask) {
+    return _mm512_mask_i32gather_pd(_mm512_setzero_pd(), static_cast<__mmask8>(mask), _mm512_castsi512_si256(index), p, 8);
+}
+
+// p[0..n) = the first n lanes of v.
+inline void store_first(float* p, std::size_t n, B<float> v) {
+    _mm512_mask_storeu_ps(p, static_cast<__mmask16>((std::uint32_t(1) << n) - 1), v);
+}
+inline void store_first(double* p, std::size_t n, B<double> v) {
+    _mm512_mask_storeu_pd(p, static_cast<__mmask8>((std::uint32_t(1) << n) - 1), v);
+}
+
 // The lanes of a vector selected by mask set from consecutive elements at p, the others zero.
 inline B<float> load_selected(const float* p, std::uint32_t mask) {
     return _mm512_maskz_expandloadu_ps(static_cast<__mmask16>(mask), p);
@@ -133,6 +149,97 @@ void run(const Sizes& s, const Tap* taps, const Lanes* lanes, const T* x, const 
     for (; k < s.co; ++k) channels<1>(s, taps, lanes, padded, w + k * s.w_stride, at(k), relu, y + k * out);
 }
 
+// ---- the forward loop of a 3x3 kernel with output channels in the lanes ----
+//
+// For P output positions of a row and KV vectors of output channels, every kernel row (c, i)
+// loads the 3 taps' weight vectors once and broadcasts the P + 2 inputs the row reads: input m
+// feeds position m - j through tap j. So there is no lane of padding columns to compute, and
+// the loads stay well below the multiply-adds. The results go to yt (positions x channels), and
+// image_3x3 transposes them into y with the bias and relu.
+
+template <class T>
+void transpose_weights_run(const Sizes& s, const Tap* taps, const T* w, T* wt) {
+    constexpr std::size_t L = B<T>::size;
+    const std::size_t cop = (s.co + L - 1) / L * L, n = s.ci * 9;
+    for (std::size_t t = 0; t < n; ++t)
+        for (std::size_t k = 0; k < cop; ++k) wt[t * cop + k] = k < s.co ? w[k * s.w_stride + taps[t].weight] : T(0);
+}
+
+template <int P, int KV, class T>
+inline void block_3x3(const Sizes& s, const T* padded, const T* wt, std::size_t cop, std::size_t p, T* yt) {
+    B<T> acc[P][KV];
+    for (int m = 0; m < P; ++m)
+        for (int v = 0; v < KV; ++v) acc[m][v] = B<T>(T(0));
+    const std::size_t plane = s.plane, wp = s.wp;
+    // one flat loop over the kernel rows (c, i), as in block()
+    const T* x = padded + p;
+    std::size_t i = 0;
+    for (std::size_t r = 0, rows = s.ci * 3; r < rows; ++r, wt += 3 * cop) {
+        B<T> wv[3][KV];
+        for (int j = 0; j < 3; ++j)
+            for (int v = 0; v < KV; ++v) wv[j][v] = B<T>::load_aligned(wt + j * cop + v * B<T>::size);
+        // unrolled (GCC leaves an 18-step loop rolled, and the accumulators in memory)
+#pragma GCC unroll 32
+        for (int m = 0; m < P + 2; ++m) {
+            const B<T> xb(x[m]);
+#pragma GCC unroll 3
+            for (int j = 0; j < 3; ++j)
+                if (m - j >= 0 && m - j < P)
+                    for (int v = 0; v < KV; ++v) acc[m - j][v] = fused(wv[j][v], xb, acc[m - j][v]);
+        }
+        if (++i == 3) {
+            i = 0;
+            x += plane - 2 * wp;
+        } else {
+            x += wp;
+        }
+    }
+    for (int m = 0; m < P; ++m)
+        for (int v = 0; v < KV; ++v) acc[m][v].store_aligned(yt + m * cop + v * B<T>::size);
+}
+
+// The output row oy's positions [ox, ow) of channel vectors [kv, kv + KV), P at a time, then fewer.
+template <int KV, class T>
+void row_3x3(const Sizes& s, const T* padded, const T* wt, std::size_t cop, std::size_t kv, std::size_t oy, T* yt) {
+    constexpr std::size_t L = B<T>::size;
+    const T* w = wt + kv * L;
+    std::size_t ox = 0;
+    const auto at = [&](std::size_t x) { return yt + (oy * s.ow + x) * cop + kv * L; };
+    if constexpr (KV == 1)
+        for (; ox + 16 <= s.ow; ox += 16) block_3x3<16, 1>(s, padded, w, cop, oy * s.wp + ox, at(ox));
+    if (s.ow % 8 != 0 && s.ow % 7 == 0)
+        for (; ox + 7 <= s.ow; ox += 7) block_3x3<7, KV>(s, padded, w, cop, oy * s.wp + ox, at(ox));
+    for (; ox + 8 <= s.ow; ox += 8) block_3x3<8, KV>(s, padded, w, cop, oy * s.wp + ox, at(ox));
+    if (ox + 4 <= s.ow) block_3x3<4, KV>(s, padded, w, cop, oy * s.wp + ox, at(ox)), ox += 4;
+    if (ox + 2 <= s.ow) block_3x3<2, KV>(s, padded, w, cop, oy * s.wp + ox, at(ox)), ox += 2;
+    if (ox < s.ow) block_3x3<1, KV>(s, padded, w, cop, oy * s.wp + ox, at(ox));
+}
+
+template <class T>
+void image_3x3_run(const Sizes& s, const T* wt, const T* x, const T* bias, bool relu, T* y, T* padded, T* yt) {
+    constexpr std::size_t L = B<T>::size;
+    pad_image(s, x, padded);
+    const std::size_t cop = (s.co + L - 1) / L * L, vectors = cop / L, q_count = s.oh * s.ow;
+    for (std::size_t oy = 0; oy < s.oh; ++oy) {
+        std::size_t kv = 0;
+        for (; kv + 2 <= vectors; kv += 2) row_3x3<2>(s, padded, wt, cop, kv, oy, yt);
+        if (kv < vectors) row_3x3<1>(s, padded, wt, cop, kv, oy, yt);
+    }
+    // y (co, q) = yt (q, cop) transposed, 16 positions (8 doubles) per gather, bias and relu added
+    alignas(64) std::int32_t offsets[16];
+    for (std::size_t l = 0; l < L; ++l) offsets[l] = static_cast<std::int32_t>(l * cop);
+    const __m512i index = _mm512_load_si512(offsets);
+    for (std::size_t k = 0; k < s.co; ++k)
+        for (std::size_t q = 0; q < q_count; q += L) {
+            const std::size_t n = q_count - q < L ? q_count - q : L;
+            const std::uint32_t mask = n == L ? (L == 16 ? 0xffffu : 0xffu) : (std::uint32_t(1) << n) - 1;
+            B<T> r = B<T>(gather(yt + q * cop + k, index, mask));
+            if (bias) r = r + B<T>(bias[k]);
+            if (relu) r = xsimd::select(r < B<T>(T(0)), B<T>(T(0)), r);
+            store_first(y + k * q_count + q, n, r);
+        }
+}
+
 // The weight gradient's block: KB output channels times TB taps, each a vector of partial sums
 // over the wide positions of every image of the chunk, added to gw at the end. gy is the chunk's
 // first image's wide gradient at the block's first channel; gw is at that channel. Only the
@@ -189,13 +296,6 @@ inline bool uses_channel_lanes(const Sizes& s) { return s.kh == 3 && s.kw == 3 &
 
 // gyt (images, oh * ow, cop) = gy's (images, co, oh, ow) transposed: 16 channels (8 doubles) of
 // one position per gather; lanes at or beyond co are left as they are (zeros).
-inline __m512 gather(const float* p, __m512i index, std::uint32_t mask) {
-    return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), static_cast<__mmask16>(mask), index, p, 4);
-}
-inline __m512d gather(const double* p, __m512i index, std::uint32_t mask) {
-    return _mm512_mask_i32gather_pd(_mm512_setzero_pd(), static_cast<__mmask8>(mask), _mm512_castsi512_si256(index), p, 8);
-}
-
 template <class T>
 void transpose_gradient(const Sizes& s, std::size_t images, const T* gy, std::size_t gy_step, std::size_t cop, T* gyt) {
     constexpr std::size_t L = B<T>::size;
@@ -475,6 +575,20 @@ void scatter_2x2_run(const T* g, const T* y, const std::uint8_t* places, std::si
 
 }  // namespace
 
+void transpose_weights(const Sizes& s, const Tap* taps, const float* w, float* wt) {
+    transpose_weights_run(s, taps, w, wt);
+}
+void transpose_weights(const Sizes& s, const Tap* taps, const double* w, double* wt) {
+    transpose_weights_run(s, taps, w, wt);
+}
+void image_3x3(const Sizes& s, const float* wt, const float* x, const float* bias, bool relu, float* y, float* padded,
+               float* yt) {
+    image_3x3_run(s, wt, x, bias, relu, y, padded, yt);
+}
+void image_3x3(const Sizes& s, const double* wt, const double* x, const double* bias, bool relu, double* y,
+               double* padded, double* yt) {
+    image_3x3_run(s, wt, x, bias, relu, y, padded, yt);
+}
 void image(const Sizes& s, const Tap* taps, const Lanes* lanes, const float* x, const float* w, const float* bias,
            bool relu, float* y, float* padded) {
     run(s, taps, lanes, x, w, bias, relu, y, padded);

@@ -229,6 +229,13 @@ void larger_images() {
             check_against(run_conv_t, direct_conv_t, {2, 11, 13, 20}, {11, 5, 3, 3}, bias, Geo{1, 1, p, p, 1, 1, 1},
                           seed += 4);
         }
+    // 37 output channels (40 per group): the 3 x 3 loop with the channels in the lanes, rows of 13,
+    // 14, 16 and 18 outputs (blocks of 8 or 7 positions and every shorter tail)
+    for (long p : {0, 1, 2}) {
+        check_against(run_conv, direct_conv, {2, 6, 11, 16}, {37, 6, 3, 3}, true, Geo{1, 1, p, p, 1, 1, 1}, seed += 4);
+        check_against(run_conv, direct_conv, {2, 6, 15, 13}, {80, 3, 3, 3}, p == 1, Geo{1, 1, p, p, 1, 1, 2}, seed += 4);
+        check_against(run_conv_t, direct_conv_t, {2, 6, 11, 16}, {6, 37, 3, 3}, true, Geo{1, 1, p, p, 1, 1, 1}, seed += 4);
+    }
     check_against(run_conv, direct_conv, {3, 6, 9, 17}, {10, 3, 5, 4}, true, Geo{1, 1, 4, 3, 1, 1, 2}, 700);
     check_against(run_conv, direct_conv, {3, 6, 9, 17}, {10, 3, 5, 4}, false, Geo{1, 1, 2, 1, 1, 1, 2}, 704);
     check_against(run_conv_t, direct_conv_t, {3, 10, 9, 17}, {10, 3, 5, 4}, true, Geo{1, 1, 2, 1, 1, 1, 2}, 708);
@@ -381,6 +388,15 @@ BOOST_AUTO_TEST_CASE(float32_close_to_float64) {
     xg::sum(y1f * F(AF(xt::cast<float>(gy1)))).backward();
     BOOST_TEST(close(x1f.grad().data(), x1.grad().data()));
     BOOST_TEST(close(w1f.grad().data(), w1.grad().data()));
+    // 40 output channels on rows of 8 and 14: the loop with the channels in the lanes, in float
+    for (std::size_t side : {8u, 14u}) {
+        const A x2 = random_array({2, 16, side, side}, 30), w2 = random_array({40, 16, 3, 3}, 31);
+        const A b2 = random_array({40}, 32);
+        const V y2 = xg::conv2d_relu(V(x2), V(w2), V(b2), {.padding = 1});
+        const F y2f = xg::conv2d_relu(F(AF(xt::cast<float>(x2))), F(AF(xt::cast<float>(w2))), F(AF(xt::cast<float>(b2))),
+                                      {.padding = 1});
+        BOOST_TEST(close(y2f.data(), y2.data()), "side " << side);
+    }
 }
 
 BOOST_AUTO_TEST_CASE(empty_batch) {
