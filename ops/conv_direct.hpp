@@ -59,7 +59,9 @@ inline std::size_t gradient_buffer(const Sizes& s, std::size_t element_size) {
 // Whether image_3x3 runs instead of image: a 3x3 kernel and at least 32 output channels (two
 // vectors of floats; with fewer, the loads bound its loop and image is faster). Called by
 // conv.cpp only.
-inline bool forward_channel_lanes(const Sizes& s) { return s.kh == 3 && s.kw == 3 && s.co >= 32; }
+inline bool forward_channel_lanes(const Sizes& s) {
+    return s.kh == 3 && s.kw == 3 && s.co >= 32 && s.co * s.w_stride < (std::size_t(1) << 26);  // gather offsets
+}
 
 // Whether conv.cpp takes the direct loop where it applies: the AVX-512 build exists, the CPU
 // runs it, and set_enabled(false) has not turned it off (the tests do, to check both paths on
