@@ -285,7 +285,7 @@ Array<T> affine(std::string_view op, const ArrayRefs<T>& xs) {
     if (b.dimension() != 1 || b.shape()[0] != s.n)
         throw ShapeError(fmt::format("{}: bias of shape {} does not match output of shape {}", op,
                                      shape_str(b.shape()), shape_str(out)));
-    for (std::size_t i = 0; i < s.m; ++i) std::copy_n(b.data(), s.n, y.data() + i * s.n);
+    kernels::fill_rows(b.data(), s.n, s.m, y.data());
     gemm_into(x, W, false, false, y, T(1));
     return y;
 }
@@ -395,7 +395,7 @@ struct TorchLinear final : Function<T> {
             gemm_into(x, xs[1], false, true, y, T(0));
             return y;
         }
-        for (std::size_t i = 0; i < s.m; ++i) std::copy_n(xs[2].data(), s.n, y.data() + i * s.n);
+        kernels::fill_rows(xs[2].data(), s.n, s.m, y.data());
         gemm_into(x, xs[1], false, true, y, T(1));
         return y;
     }
