@@ -3,17 +3,17 @@
 //
 // Why: composed, the convolution's full-size output is written, read by the pool, and its
 // gradient is written by the pool's scatter, read and written again by relu's mask and read
-// by the weight gradient: five passes over an array several times the size of the cache
-// (SimpleConvNet's first layer: 6.9 MB at batch 100), each bound by memory bandwidth. This op
-// runs the convolution over chunks of images whose output stays in cache and pools each chunk
-// as it is made; it keeps only the pooled output and one byte per window (the maximum's place).
-// Backward, chunk by chunk: the pooled gradient where the pooled output is > 0 (relu's mask at
-// the maximum: relu(max) = max(relu)), scattered to the places, summed per channel for the bias,
-// and handed to the convolution's weight and input gradient kernels (ops/conv_kernels.hpp).
+// by the weight gradient: five passes over an array larger than the cache (SimpleConvNet's
+// first layer: 6.9 MB at batch 100). This op runs the convolution over chunks of images whose
+// output stays in cache and pools each chunk as it is made; it keeps only the pooled output and
+// one byte per window (the maximum's place). Backward, chunk by chunk: the pooled gradient where
+// the pooled output is > 0 (relu's mask at the maximum: relu(max) = max(relu)) scattered to the
+// places in one pass, summed per channel for the bias, and handed to the convolution's weight
+// and input gradient kernels (ops/conv_kernels.hpp).
 //
 // The values and gradients are the composed ops' bits: the same kernels per image, the same
 // pooling rule (ops/pool_2x2.hpp), the same summation order for the bias, and chunks of the
-// weight gradient's own size (tests/test_conv_nn.cpp). Under create_graph the backward is the
+// weight gradient's own size (tests/test_conv_pool.cpp). Under create_graph the backward is the
 // composed ops' backward on a recomputed forward, so gradients of gradients are made of ops.
 #include <algorithm>
 #include <cstdint>

@@ -11,14 +11,12 @@
 // each gy over its window divided by the window's count (the adjoint of the mean), whose
 // gradient is the pool again.
 #include <algorithm>
-#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <memory>
 #include <new>
 #include <string_view>
-#include <type_traits>
 #include <vector>
 
 #include <fmt/format.h>
