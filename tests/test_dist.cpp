@@ -10,7 +10,10 @@
 #include <memory>
 #include <numeric>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include <mpi.h>
 
 #include "data/dataset.hpp"
 #include "data/tensor_dataset.hpp"
@@ -158,6 +161,41 @@ void trainer_matches_one_process(const std::string& rule, Norm norm) {
     BOOST_TEST(same_on_every_rank(h_many.epochs.back().train_loss));
 }
 
+// The value Open MPI's shared-memory transport took for its single-copy mechanism ("none",
+// "cma", ...), read back through the MPI tool interface; "" if this MPI has no such variable.
+std::string single_copy_mechanism() {
+    int provided = 0, count = 0;
+    MPI_T_init_thread(MPI_THREAD_SINGLE, &provided);
+    MPI_T_cvar_get_num(&count);
+    std::string value;
+    for (int i = 0; i < count && value.empty(); ++i) {
+        char name[256], text[1024];
+        int name_len = sizeof name, text_len = sizeof text, verbosity = 0, bind = 0, scope = 0;
+        MPI_Datatype type;
+        MPI_T_enum kinds;
+        if (MPI_T_cvar_get_info(i, name, &name_len, &verbosity, &type, &kinds, text, &text_len, &bind, &scope) !=
+            MPI_SUCCESS)
+            continue;
+        const std::string_view n(name);
+        if (n != "btl_vader_single_copy_mechanism" && n != "btl_sm_single_copy_mechanism") continue;
+        MPI_T_cvar_handle handle;
+        int elements = 0, chosen = -1, items = 0;
+        MPI_T_cvar_handle_alloc(i, nullptr, &handle, &elements);
+        MPI_T_cvar_read(handle, &chosen);
+        MPI_T_cvar_handle_free(&handle);
+        name_len = sizeof name;
+        MPI_T_enum_get_info(kinds, &items, name, &name_len);
+        for (int k = 0; k < items; ++k) {
+            int item = 0;
+            name_len = sizeof name;
+            MPI_T_enum_get_item(kinds, k, &item, name, &name_len);
+            if (item == chosen) value = name;
+        }
+    }
+    MPI_T_finalize();
+    return value;
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(dist_layer)
@@ -178,6 +216,14 @@ BOOST_AUTO_TEST_CASE(context_reduces_and_broadcasts) {
     BOOST_CHECK_THROW(world().all_reduce_sum(uneven), dist::DistError);
     BOOST_CHECK_THROW(world().broadcast(bytes, n), dist::DistError);
     BOOST_CHECK_THROW(dist::Context second, dist::DistError);  // one per process
+}
+
+// dist::Context makes Open MPI's two-copy shared-memory path the default (twice as fast here for
+// DataParallel's messages); this suite's mpirun chooses nothing, so the default must hold.
+BOOST_AUTO_TEST_CASE(context_prefers_two_copy_shared_memory) {
+    const std::string mechanism = single_copy_mechanism();
+    BOOST_TEST_REQUIRE(!mechanism.empty(), "Open MPI has no single_copy_mechanism variable");
+    BOOST_TEST(mechanism == "none");
 }
 
 BOOST_AUTO_TEST_CASE(broadcast_parameters_copies_rank_0s_model) {
