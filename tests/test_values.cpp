@@ -3,8 +3,11 @@
 
 #include <cmath>
 #include <limits>
+#include <numeric>
 #include <utility>
 #include <vector>
+
+#include <xtensor/xbroadcast.hpp>
 
 #include "fixtures.hpp"
 #include "xgrad.hpp"
@@ -171,6 +174,26 @@ BOOST_AUTO_TEST_CASE(shape_ops_values) {
     BOOST_TEST(xg::broadcast_to(V(A{1.0, 2.0}), xg::Shape{2, 2}).data() == A({{1, 2}, {1, 2}}), tt::per_element());
     const V c = xg::concatenate<double>({V(A{{1.0, 2.0}}), V(A{{3.0, 4.0}, {5.0, 6.0}})}, 0);
     BOOST_TEST(c.data() == A({{1, 2}, {3, 4}, {5, 6}}), tt::per_element());
+}
+
+// broadcast_to's own loops against xtensor's broadcast: copied runs, filled runs, both at once,
+// broadcasts in the middle, new leading axes, a scalar, empty outputs.
+BOOST_AUTO_TEST_CASE(broadcast_to_agrees_with_xtensor) {
+    const std::vector<std::pair<xg::Shape, xg::Shape>> cases{
+        {{3}, {4, 3}},          {{4, 1}, {4, 3}},       {{1, 3}, {5, 3}},       {{2, 1, 4}, {2, 3, 4}},
+        {{1, 3, 1}, {2, 3, 4}}, {{3, 1}, {2, 3, 4}},    {{2, 1, 1}, {2, 3, 4}}, {{1}, {2, 3}},
+        {{}, {2, 2}},           {{1, 1}, {3, 1}},       {{2, 3}, {2, 3}},       {{0, 3}, {2, 0, 3}},
+        {{1, 3}, {0, 3}},       {{5, 1, 2, 1}, {5, 3, 2, 4}}};
+    for (const auto& [from, to] : cases) {
+        A x = A::from_shape(from);
+        std::iota(x.begin(), x.end(), 1.0);
+        const A want = xt::broadcast(x, to);
+        BOOST_TEST_CONTEXT(xg::shape_str(from) << " -> " << xg::shape_str(to)) {
+            const A got = xg::broadcast_to(V(x), to).data();
+            BOOST_TEST(got.shape() == want.shape(), tt::per_element());
+            BOOST_TEST(got == want, tt::per_element());
+        }
+    }
 }
 
 BOOST_AUTO_TEST_CASE(rows_gradient_scatters_repeated_indices) {
