@@ -1,6 +1,7 @@
 // Softmax, log-softmax and the losses. All subtract the row maximum before exponentiating.
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -106,28 +107,36 @@ struct LogSoftmax final : Function<T> {
 
 // Cross entropy of softmax(x) against a target distribution per row (one-hot for labels):
 // loss_i = -sum_j t_ij log softmax(x)_ij. Inputs: x, and the target when it is a Variable.
+// Softmax cross entropy of logits (N, C) against integer labels (`labels`, one per row) or against
+// a target (N, C) given as the second input (soft targets). With labels, no one-hot array is made:
+// the loss is -log softmax(x)[label] and the gradient (softmax(x) - onehot) * w is written in one
+// pass, with the same bits as the one-hot route (every term of the one-hot sum but one is zero).
 template <class T>
 struct SoftmaxCrossEntropy final : Function<T> {
-    SoftmaxCrossEntropy(Array<T> target, Reduction reduction) : target(std::move(target)), reduction(reduction) {}
+    SoftmaxCrossEntropy(std::vector<std::size_t> labels, Reduction reduction)
+        : labels(std::move(labels)), reduction(reduction) {}
     std::string_view name() const override { return "softmax_cross_entropy"; }
     Array<T> forward(const ArrayRefs<T>& xs) override {
-        const Array<T>& t = xs.size() == 2 ? xs[1] : target;
+        const bool soft = xs.size() == 2;
         const std::size_t n = xs[0].shape()[0], c = xs[0].shape()[1];
-        Array<T> logp = Array<T>::from_shape(xs[0].shape());
+        Array<T> logp = soft ? Array<T>::from_shape(xs[0].shape()) : Array<T>();
         probs = Array<T>::from_shape(xs[0].shape());  // kept for backward
         Array<T> loss = Array<T>::from_shape({n});
         for (std::size_t i = 0; i < n; ++i) {
             const T* x = xs[0].data() + i * c;
-            const T* ti = t.data() + i * c;
             T* p = probs.data() + i * c;
-            T* lp = logp.data() + i * c;
             const T m = exp_shifted(x, p, c, 1);
             const T z = lane_sum(p, c, 1);
             const T log_z = std::log(z);
             for (std::size_t j = 0; j < c; ++j) p[j] /= z;  // separate loops: they vectorise
+            if (!soft) {
+                loss(i) = -((x[labels[i]] - m) - log_z);
+                continue;
+            }
+            const T* ti = xs[1].data() + i * c;
+            T* lp = logp.data() + i * c;
             for (std::size_t j = 0; j < c; ++j) lp[j] = (x[j] - m) - log_z;
-            // -sum_j t_j lp_j in four running sums, not one chain of dependent additions. With
-            // one-hot targets every term but one is a zero, so the loss has the one chain's bits.
+            // -sum_j t_j lp_j in four running sums, not one chain of dependent additions.
             T l4[4] = {0, 0, 0, 0};
             std::size_t j = 0;
             for (; j + 4 <= c; j += 4)
@@ -135,7 +144,7 @@ struct SoftmaxCrossEntropy final : Function<T> {
             for (; j < c; ++j) l4[0] += ti[j] * lp[j];
             loss(i) = -((l4[0] + l4[1]) + (l4[2] + l4[3]));
         }
-        if (xs.size() == 2) log_probs = std::move(logp);
+        if (soft) log_probs = std::move(logp);
         T total = 0;
         for (std::size_t i = 0; i < n; ++i) total += loss(i);
         switch (reduction) {
@@ -153,7 +162,8 @@ struct SoftmaxCrossEntropy final : Function<T> {
                         : reduction == Reduction::mean ? gy * (T(1) / static_cast<T>(n))
                                                        : gy;
         const bool soft = this->inputs().size() == 2;
-        const Variable<T> t = soft ? this->input(1) : Variable<T>(target);
+        if (!soft && !recording_backward()) return {labels_grad(w.data())};
+        const Variable<T> t = soft ? this->input(1) : Variable<T>(onehot());
         // Recorded (create_graph): softmax as an op, so the gradient is differentiable again.
         const Variable<T> p = recording_backward() ? softmax(x, 1) : Variable<T>(probs);
         // d/dx of -sum_j t_j log softmax(x)_j is softmax(x) * sum_j t_j - t: (p - t) only when each
@@ -165,12 +175,30 @@ struct SoftmaxCrossEntropy final : Function<T> {
         if (this->needs_input_grad(1)) gt = neg((recording_backward() ? log_softmax(x, 1) : Variable<T>(log_probs)) * w);
         return {gx, gt};
     }
+    // (probs - onehot) * w in one pass: w is one weight, or one per row.
+    Variable<T> labels_grad(const Array<T>& w) const {
+        const std::size_t n = probs.shape()[0], c = probs.shape()[1];
+        Array<T> gx = Array<T>::from_shape(probs.shape());
+        for (std::size_t i = 0; i < n; ++i) {
+            const T wi = w.size() == 1 ? w.data()[0] : w.data()[i];
+            const T* p = probs.data() + i * c;
+            T* g = gx.data() + i * c;
+            for (std::size_t j = 0; j < c; ++j) g[j] = p[j] * wi;
+            g[labels[i]] = (p[labels[i]] - T(1)) * wi;
+        }
+        return Variable<T>(std::move(gx));
+    }
+    Array<T> onehot() const {
+        Array<T> t = full<T>({labels.size(), this->input(0).shape()[1]}, T(0));
+        for (std::size_t i = 0; i < labels.size(); ++i) t(i, labels[i]) = T(1);
+        return t;
+    }
     void release_saved() override {
         probs = {};
         log_probs = {};
-        target = {};
+        labels = {};
     }
-    Array<T> target;  // one-hot of integer labels; unused when the target is an input
+    std::vector<std::size_t> labels;  // when the target is not an input
     Reduction reduction;
     Array<T> probs, log_probs;
 };
@@ -203,14 +231,14 @@ template <class T>
 Variable<T> softmax_cross_entropy(const Variable<T>& x, const Labels& labels, Reduction r) {
     check_logits(x, labels.size(), "labels");
     const std::size_t n = x.shape()[0], c = x.shape()[1];
-    Array<T> onehot = full<T>({n, c}, T(0));
+    std::vector<std::size_t> rows(n);
     for (std::size_t i = 0; i < n; ++i) {
         const std::int64_t t = labels(i);
         if (t < 0 || static_cast<std::size_t>(t) >= c)
             throw IndexError(fmt::format("softmax_cross_entropy: label {} at row {} is outside [0, {})", t, i, c));
-        onehot(i, static_cast<std::size_t>(t)) = T(1);
+        rows[i] = static_cast<std::size_t>(t);
     }
-    return apply<SoftmaxCrossEntropy<T>>({x}, std::move(onehot), r);
+    return apply<SoftmaxCrossEntropy<T>>({x}, std::move(rows), r);
 }
 
 template <class T>
@@ -219,7 +247,7 @@ Variable<T> softmax_cross_entropy(const Variable<T>& x, const Variable<T>& oneho
     if (onehot.shape() != x.shape())
         throw ShapeError(fmt::format("softmax_cross_entropy: logits of shape {} but target of shape {}",
                                      shape_str(x.shape()), shape_str(onehot.shape())));
-    return apply<SoftmaxCrossEntropy<T>>({x, onehot}, Array<T>(), r);
+    return apply<SoftmaxCrossEntropy<T>>({x, onehot}, std::vector<std::size_t>(), r);
 }
 
 template <class T>

@@ -141,6 +141,33 @@ BOOST_AUTO_TEST_CASE(cross_entropy_of_labels_is_minus_log_softmax_at_the_label_e
     }
 }
 
+// Labels take their own route (no one-hot array, the gradient in one pass): the same bits as the
+// one-hot target's route, loss and gradient, for every reduction, float and double.
+template <class T>
+void labels_and_onehot_agree_bitwise() {
+    using AT = xg::Array<T>;
+    using VT = xg::Variable<T>;
+    const std::size_t n = 6, c = 97;
+    const AT x = xt::cast<T>(xgt::random_array({n, c}, 7, -30.0, 30.0));
+    const xg::Labels labels{0, c - 1, 5, 5, 48, 1};
+    AT onehot = xt::zeros<T>({n, c});
+    for (std::size_t i = 0; i < n; ++i) onehot(i, static_cast<std::size_t>(labels(i))) = T(1);
+    for (const auto r : {xg::Reduction::mean, xg::Reduction::sum, xg::Reduction::none}) {
+        VT a(x, true), b(x, true);
+        const VT la = xg::softmax_cross_entropy(a, labels, r), lb = xg::softmax_cross_entropy(b, VT(onehot), r);
+        BOOST_TEST(la.data() == lb.data(), tt::per_element());
+        const AT g = xt::cast<T>(xgt::random_array(la.shape(), 3, 0.5, 2.0));
+        la.backward(VT(g));
+        lb.backward(VT(g));
+        BOOST_TEST(a.grad().data() == b.grad().data(), tt::per_element());
+    }
+}
+
+BOOST_AUTO_TEST_CASE(cross_entropy_labels_and_onehot_agree_bitwise) {
+    labels_and_onehot_agree_bitwise<float>();
+    labels_and_onehot_agree_bitwise<double>();
+}
+
 BOOST_AUTO_TEST_CASE(mean_squared_error_value) {
     BOOST_TEST(xg::mean_squared_error(V(A{1.0, 2.0, 4.0}), V(A{1.0, 0.0, 1.0})).item() == 13.0 / 3.0,
                tt::tolerance(1e-14));
