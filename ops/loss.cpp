@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "ops/instantiate.hpp"
+#include "ops/kernels.hpp"
 #include "ops/ops.hpp"
 #include "ops/vector_math.hpp"
 
@@ -51,8 +52,11 @@ T exp_shifted(const T* x, T* e, std::size_t dim, std::size_t stride) {
     return m;
 }
 
+// A contiguous lane in SIMD running sums: one chain of dependent additions took a quarter of the
+// language model's loss (2048 rows of 96 logits).
 template <class T>
 T lane_sum(const T* e, std::size_t dim, std::size_t stride) {
+    if (stride == 1) return kernels::row_sum(e, dim);
     T z = 0;
     for (std::size_t d = 0; d < dim; ++d) z += e[d * stride];
     return z;

@@ -10,6 +10,7 @@
 #include <xsimd/xsimd.hpp>
 
 #include "ops/instantiate.hpp"
+#include "ops/kernels.hpp"
 #include "ops/ops.hpp"
 
 namespace xg {
@@ -17,23 +18,6 @@ namespace {
 
 template <class T>
 using Batch = xsimd::batch<T>;
-
-// sum(p[0..n)), in SIMD lanes (two accumulators, so consecutive additions do not wait for each
-// other) then the tail.
-template <class T>
-T row_sum(const T* p, std::size_t n) {
-    using B = Batch<T>;
-    B acc0(T(0)), acc1(T(0));
-    std::size_t j = 0;
-    for (; j + 2 * B::size <= n; j += 2 * B::size) {
-        acc0 += B::load_unaligned(p + j);
-        acc1 += B::load_unaligned(p + j + B::size);
-    }
-    for (; j + B::size <= n; j += B::size) acc0 += B::load_unaligned(p + j);
-    T s = xsimd::hadd(acc0 + acc1);
-    for (; j < n; ++j) s += p[j];
-    return s;
-}
 
 // sum((p[j] - m)^2), likewise.
 template <class T>
@@ -147,7 +131,7 @@ struct LayerNorm final : Function<T> {
         for (std::size_t i = 0; i < rows; ++i) {
             const T* xr = x.data() + i * n;
             T* yr = y.data() + i * n;
-            const T m = row_sum(xr, n) * inv_n;
+            const T m = kernels::row_sum(xr, n) * inv_n;
             const T r = T(1) / std::sqrt(row_centred_squares(xr, n, m) * inv_n + eps);
             row_mean(i) = m;
             row_rstd(i) = r;

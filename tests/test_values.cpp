@@ -2,6 +2,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <numeric>
 #include <utility>
@@ -220,6 +221,20 @@ BOOST_AUTO_TEST_CASE(broadcast_to_agrees_with_xtensor) {
             BOOST_TEST(got.shape() == want.shape(), tt::per_element());
             BOOST_TEST(got == want, tt::per_element());
         }
+    }
+}
+
+// sum_to onto a row (a bias's gradient) sums each column in row order, in register blocks of
+// columns and a tail: the bits of the plain loop, for widths around the block size.
+BOOST_AUTO_TEST_CASE(sum_to_a_row_keeps_row_order_bits) {
+    for (const std::size_t w : {1, 7, 31, 32, 33, 64, 70, 512}) {
+        const std::size_t rows = 37;
+        const xg::Array<float> x = xt::cast<float>(xgt::random_array({rows, w}, unsigned(w), -100.0, 100.0));
+        xg::Array<float> want = xt::zeros<float>({std::size_t{1}, w});
+        for (std::size_t r = 0; r < rows; ++r)
+            for (std::size_t j = 0; j < w; ++j) want(0, j) += x(r, j);
+        const xg::Array<float> got = xg::sum_to(xg::Variable<float>(x), xg::Shape{1, w}).data();
+        BOOST_TEST(std::memcmp(got.data(), want.data(), w * sizeof(float)) == 0, "width " << w);
     }
 }
 
