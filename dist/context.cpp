@@ -27,17 +27,15 @@ int as_count(std::size_t n, std::string_view call) {
     return static_cast<int>(n);
 }
 
-// Between ranks on one machine, Open MPI's shared-memory transport (vader, named sm from Open MPI
-// 5) moves a large message by default with one copy through the kernel (CMA: process_vm_readv).
+// Between ranks on one machine, Open MPI 4's shared-memory transport (vader) moves a large message
+// by default with one copy through the kernel (CMA: process_vm_readv).
 // Its other path, two copies through a shared buffer, measured twice as fast for the messages
 // DataParallel sends (2 ranks, MPI_Allreduce of floats: 944 KB 199 -> 97 us, 4 MB 995 -> 487 us,
 // 16 MB 5.75 -> 2.68 ms; MPI_Iallreduce alike; docs/distributed.md), so it is the default here.
 // Only a default: a choice made in the environment or with mpirun's --mca (which reaches the
-// ranks as this variable) stands; one in an mca-params.conf file is overridden.
-void prefer_two_copy_shared_memory() {
-    setenv("OMPI_MCA_btl_vader_single_copy_mechanism", "none", 0);
-    setenv("OMPI_MCA_btl_sm_single_copy_mechanism", "none", 0);
-}
+// ranks as this variable) stands; one in an mca-params.conf file is overridden. Open MPI 5 moved
+// single copy into a framework of its own (smsc), which this leaves alone.
+void prefer_two_copy_shared_memory() { setenv("OMPI_MCA_btl_vader_single_copy_mechanism", "none", 0); }
 
 }  // namespace
 

@@ -12,6 +12,9 @@
 // Started by `mpirun -np N program`, the program is one of N ranks; started alone, it is a world
 // of one (MPI's singleton start), so the same binary serves both. MPI is initialised for one
 // thread to call it (MPI_THREAD_FUNNELED): dist:: calls come from the thread that made the Context.
+// Make it before the program starts other threads: it sets an environment variable for Open MPI
+// (the shared-memory transport's two-copy path, docs/distributed.md), and setenv is not safe
+// beside other threads' getenv.
 //
 // A rank that fails must not leave the others waiting forever in a collective: run() prints the
 // exception with the rank's number and calls MPI_Abort, which ends every rank of the job; a
