@@ -47,9 +47,6 @@ void store_lane(T* p, const V& v) {
         v.store_unaligned(p);
 }
 
-// Each of the `rows` rows of y (n elements each) set to row[0..n): a bias before the GEMM adds to
-// it. Batches of xsimd instead of std::copy_n per row, whose memmove call cost more than the
-// copy of a row of 128 floats (3.9% of the transformer's training step).
 // sum(p[0..n)), in SIMD lanes (two accumulators, so consecutive additions do not wait for each
 // other) then the tail.
 template <class T>
@@ -67,6 +64,9 @@ T row_sum(const T* p, std::size_t n) {
     return s;
 }
 
+// Each of the `rows` rows of y (n elements each) set to row[0..n): a bias before the GEMM adds to
+// it. Batches of xsimd instead of std::copy_n per row, whose memmove call cost more than the
+// copy of a row of 128 floats (3.9% of the transformer's training step).
 template <class T>
 void fill_rows(const T* row, std::size_t n, std::size_t rows, T* y) {
     for (std::size_t i = 0; i < rows; ++i, y += n)

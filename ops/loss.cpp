@@ -109,12 +109,11 @@ struct LogSoftmax final : Function<T> {
     std::size_t axis;
 };
 
-// Cross entropy of softmax(x) against a target distribution per row (one-hot for labels):
-// loss_i = -sum_j t_ij log softmax(x)_ij. Inputs: x, and the target when it is a Variable.
-// Softmax cross entropy of logits (N, C) against integer labels (`labels`, one per row) or against
-// a target (N, C) given as the second input (soft targets). With labels, no one-hot array is made:
-// the loss is -log softmax(x)[label] and the gradient (softmax(x) - onehot) * w is written in one
-// pass, with the same bits as the one-hot route (every term of the one-hot sum but one is zero).
+// Cross entropy of softmax(x) against a target distribution per row: loss_i = -sum_j t_ij log
+// softmax(x)_ij, for logits (N, C) and integer labels (`labels`, one per row) or a target (N, C)
+// given as the second input (soft targets). With labels no one-hot array is made: the loss is
+// -log softmax(x)[label] and the gradient (softmax(x) - onehot) * w is written in one pass, with
+// the one-hot route's bits (every term of the one-hot sum but one is zero).
 template <class T>
 struct SoftmaxCrossEntropy final : Function<T> {
     SoftmaxCrossEntropy(std::vector<std::size_t> labels, Reduction reduction)
