@@ -265,42 +265,22 @@ Array<T> attention_probs_forward(const Plan& p, const Array<T>& q, const Array<T
         for (std::size_t i = 0; i < p.L; ++i) {
             T* row = pb + i * p.S;
             const std::size_t stop = p.causal ? std::min(p.S, i + 1) : p.S;  // entries past `stop` are -inf
-            T m = ninf;
-            for (std::size_t j = 0; j < stop; ++j) {
-                T s = row[j] * scale;
-                if (mb) s += mb[i * p.ml + j * p.ms];
-                row[j] = s;
-                if (s > m) m = s;
-            }
+            if (mb)
+                for (std::size_t j = 0; j < stop; ++j) row[j] = row[j] * scale + mb[i * p.ml + j * p.ms];
+            else
+                vmath::scale_row(row, scale, stop);
+            const T m = vmath::row_max(row, stop);
             if (m == ninf) {  // fully masked: zeros (a NaN score keeps m = -inf only if all are NaN or -inf)
                 bool nan = false;
                 for (std::size_t j = 0; j < stop; ++j) nan = nan || std::isnan(row[j]);
                 std::fill(row, row + p.S, nan ? std::numeric_limits<T>::quiet_NaN() : T(0));
                 continue;
             }
-            vmath::exp_shifted(row, m, stop);  // in SIMD batches (AVX2 where the CPU has it)
-            T sum = 0;
-            for (std::size_t j = 0; j < stop; ++j) sum += row[j];
-            const T inv = T(1) / sum;
-            for (std::size_t j = 0; j < stop; ++j) row[j] *= inv;
+            vmath::scale_row(row, T(1) / vmath::exp_shifted_sum(row, m, stop), stop);
             std::fill(row + stop, row + p.S, T(0));
         }
     }
     return P;
-}
-
-// P * (gP - rowsum(gP * P)) over the last axis, one pass per row: softmax's backward when it is
-// not recorded (as ops it was four passes over (..., L, S) arrays, with an array each).
-template <class T>
-void softmax_rows_backward(const T* P, const T* gP, T* gS, std::size_t rows, std::size_t S) {
-    for (std::size_t r = 0; r < rows; ++r) {
-        const T* p = P + r * S;
-        const T* g = gP + r * S;
-        T* out = gS + r * S;
-        T dot = 0;
-        for (std::size_t j = 0; j < S; ++j) dot += g[j] * p[j];
-        for (std::size_t j = 0; j < S; ++j) out[j] = p[j] * (g[j] - dot);
-    }
 }
 
 // The gradients of q, k and mask from gP, the gradient of the probabilities P:
@@ -403,7 +383,7 @@ void strided_backward(const Plan& p, const T* P, const T* gy, const T* q, const 
         if (!need_gS) continue;
         gemm_strided(false, true, p.L, p.S, p.Ev, T(1), gyb, p.ldo, v + p.vo[b], p.ldv, T(0), gP.data(), p.S);
         T* gS = gS_all ? gS_all + b * p.L * p.S : gS_one.data();
-        softmax_rows_backward(Pb, gP.data(), gS, p.L, p.S);
+        vmath::softmax_rows_backward(Pb, gP.data(), gS, p.L, p.S);
         if (gq)
             gemm_strided(false, false, p.L, p.E, p.S, scale, gS, p.S, k + p.ko[b], p.ldk, T(p.q_shared ? 1 : 0),
                          gq + p.qo[b], p.ldq);

@@ -47,23 +47,6 @@ void store_lane(T* p, const V& v) {
         v.store_unaligned(p);
 }
 
-// sum(p[0..n)), in SIMD lanes (two accumulators, so consecutive additions do not wait for each
-// other) then the tail.
-template <class T>
-T row_sum(const T* p, std::size_t n) {
-    using B = xsimd::batch<T>;
-    B acc0(T(0)), acc1(T(0));
-    std::size_t j = 0;
-    for (; j + 2 * B::size <= n; j += 2 * B::size) {
-        acc0 += B::load_unaligned(p + j);
-        acc1 += B::load_unaligned(p + j + B::size);
-    }
-    for (; j + B::size <= n; j += B::size) acc0 += B::load_unaligned(p + j);
-    T s = xsimd::hadd(acc0 + acc1);
-    for (; j < n; ++j) s += p[j];
-    return s;
-}
-
 // Each of the `rows` rows of y (n elements each) set to row[0..n): a bias before the GEMM adds to
 // it. Batches of xsimd instead of std::copy_n per row, whose memmove call cost more than the
 // copy of a row of 128 floats (3.9% of the transformer's training step).

@@ -6,7 +6,6 @@
 #include <fmt/format.h>
 
 #include "ops/instantiate.hpp"
-#include "ops/kernels.hpp"
 #include "ops/ops.hpp"
 #include "ops/vector_math.hpp"
 
@@ -24,42 +23,28 @@ void for_each_lane(const AxisSplit& l, F&& f) {
         for (std::size_t i = 0; i < l.inner; ++i) f(o * l.dim * l.inner + i, l.inner);
 }
 
-// For one lane of x: returns its maximum m and writes e = exp(x - m), the shift that keeps exp()
-// from overflowing; the caller normalises by sum(e), which is at least 1. A contiguous lane (the
-// last axis: a classifier's logits) takes the vector math's exp in SIMD batches, as attention's
-// softmax does, where libm's scalar exp cost as much as the rest of the loss.
+// For one lane of x: its maximum m, and the sum of e = exp(x - m), written to e: the shift keeps
+// exp() from overflowing, and the caller normalises by the sum, which is at least 1. A contiguous
+// lane (the last axis: a classifier's logits) runs ops/vector_math's row loops, in SIMD batches of
+// the widest instruction set the CPU has, as attention's softmax does: libm's scalar exp cost as
+// much as the rest of the loss, and one chain of dependent additions a quarter of it.
 template <class T>
-T exp_shifted(const T* x, T* e, std::size_t dim, std::size_t stride) {
-    T m = x[0];
-    if (stride == 1 && dim >= 8) {
-        // Four running maxima instead of one chain of dependent comparisons (the maximum is the
-        // same; a NaN anywhere in the lane makes the whole lane NaN through its sum either way).
-        T m4[4] = {x[0], x[1], x[2], x[3]};
-        std::size_t d = 4;
-        for (; d + 4 <= dim; d += 4)
-            for (std::size_t k = 0; k < 4; ++k) m4[k] = std::max(m4[k], x[d + k]);
-        for (; d < dim; ++d) m4[0] = std::max(m4[0], x[d]);
-        m = std::max(std::max(m4[0], m4[1]), std::max(m4[2], m4[3]));
-    } else {
-        for (std::size_t d = 1; d < dim; ++d) m = std::max(m, x[d * stride]);
-    }
-    if (stride == 1) {
-        std::copy_n(x, dim, e);
-        vmath::exp_shifted(e, m, dim);
-        return m;
-    }
-    for (std::size_t d = 0; d < dim; ++d) e[d * stride] = std::exp(x[d * stride] - m);
-    return m;
-}
+struct ShiftedExp {
+    T max, sum;
+};
 
-// A contiguous lane in SIMD running sums: one chain of dependent additions took a quarter of the
-// language model's loss (2048 rows of 96 logits).
 template <class T>
-T lane_sum(const T* e, std::size_t dim, std::size_t stride) {
-    if (stride == 1) return kernels::row_sum(e, dim);
+ShiftedExp<T> exp_shifted(const T* x, T* e, std::size_t dim, std::size_t stride) {
+    if (stride == 1) {
+        const T m = vmath::row_max(x, dim);
+        std::copy_n(x, dim, e);
+        return {m, vmath::exp_shifted_sum(e, m, dim)};
+    }
+    T m = x[0];
+    for (std::size_t d = 1; d < dim; ++d) m = std::max(m, x[d * stride]);
     T z = 0;
-    for (std::size_t d = 0; d < dim; ++d) z += e[d * stride];
-    return z;
+    for (std::size_t d = 0; d < dim; ++d) z += e[d * stride] = std::exp(x[d * stride] - m);
+    return {m, z};
 }
 
 template <class T>
@@ -72,8 +57,7 @@ struct Softmax final : Function<T> {
         const std::size_t dim = xs[0].shape()[axis];
         for_each_lane(split_at_axis(y.shape(), axis), [&](std::size_t at, std::size_t stride) {
             T* e = y.data() + at;
-            exp_shifted(xs[0].data() + at, e, dim, stride);
-            const T z = lane_sum(e, dim, stride);
+            const T z = exp_shifted(xs[0].data() + at, e, dim, stride).sum;
             for (std::size_t d = 0; d < dim; ++d) e[d * stride] /= z;
         });
         return y;
@@ -97,8 +81,8 @@ struct LogSoftmax final : Function<T> {
         for_each_lane(split_at_axis(y.shape(), axis), [&](std::size_t at, std::size_t stride) {
             const T* x = xs[0].data() + at;
             T* s = y.data() + at;
-            const T m = exp_shifted(x, s, dim, stride);
-            const T log_z = std::log(lane_sum(s, dim, stride));
+            const auto [m, z] = exp_shifted(x, s, dim, stride);
+            const T log_z = std::log(z);
             for (std::size_t d = 0; d < dim; ++d) s[d * stride] = (x[d * stride] - m) - log_z;
         });
         return y;
@@ -128,8 +112,7 @@ struct SoftmaxCrossEntropy final : Function<T> {
         for (std::size_t i = 0; i < n; ++i) {
             const T* x = xs[0].data() + i * c;
             T* p = probs.data() + i * c;
-            const T m = exp_shifted(x, p, c, 1);
-            const T z = lane_sum(p, c, 1);
+            const auto [m, z] = exp_shifted(x, p, c, 1);
             const T log_z = std::log(z);
             for (std::size_t j = 0; j < c; ++j) p[j] /= z;  // separate loops: they vectorise
             if (!soft) {

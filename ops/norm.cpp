@@ -1,116 +1,19 @@
 // Normalisation: layer_norm as one fused op. Each row (the block of the normalised axes, flattened)
-// is normalised with plain SIMD loops that keep the row in cache: two passes for the mean and the
-// variance (the variance from the centred values: no cancellation for large magnitudes), one to
-// write the output. Backward uses the closed formula, or the same formula made of ops when the
+// is normalised by ops/vector_math's row loops (AVX2 or AVX-512 where the CPU has them), which keep
+// the row in cache: two passes for the mean and the variance (the variance from the centred
+// values: no cancellation for large magnitudes), one to write the output. Backward uses the closed formula, or the same formula made of ops when the
 // backward pass is recorded (create_graph).
 #include <algorithm>
 #include <cmath>
 
 #include <fmt/format.h>
-#include <xsimd/xsimd.hpp>
 
 #include "ops/instantiate.hpp"
-#include "ops/kernels.hpp"
 #include "ops/ops.hpp"
+#include "ops/vector_math.hpp"
 
 namespace xg {
 namespace {
-
-template <class T>
-using Batch = xsimd::batch<T>;
-
-// sum((p[j] - m)^2), likewise.
-template <class T>
-T row_centred_squares(const T* p, std::size_t n, T m) {
-    using B = Batch<T>;
-    const B mb(m);
-    B acc0(T(0)), acc1(T(0));
-    std::size_t j = 0;
-    for (; j + 2 * B::size <= n; j += 2 * B::size) {
-        const B d0 = B::load_unaligned(p + j) - mb, d1 = B::load_unaligned(p + j + B::size) - mb;
-        acc0 += d0 * d0;
-        acc1 += d1 * d1;
-    }
-    for (; j + B::size <= n; j += B::size) {
-        const B d = B::load_unaligned(p + j) - mb;
-        acc0 += d * d;
-    }
-    T s = xsimd::hadd(acc0 + acc1);
-    for (; j < n; ++j) s += (p[j] - m) * (p[j] - m);
-    return s;
-}
-
-// y = (x - m) * r [* gamma] [+ beta] over one row.
-template <bool Gamma, bool Beta, class T>
-void normalize_row(const T* x, T* y, std::size_t n, T m, T r, const T* gamma, const T* beta) {
-    using B = Batch<T>;
-    auto f = [&](auto xv, std::size_t j) {
-        using V = decltype(xv);
-        V v = (xv - V(m)) * V(r);
-        if constexpr (Gamma) {
-            if constexpr (std::is_same_v<V, T>) v = v * gamma[j];
-            else v = v * B::load_unaligned(gamma + j);
-        }
-        if constexpr (Beta) {
-            if constexpr (std::is_same_v<V, T>) v = v + beta[j];
-            else v = v + B::load_unaligned(beta + j);
-        }
-        return v;
-    };
-    std::size_t j = 0;
-    for (; j + B::size <= n; j += B::size) f(B::load_unaligned(x + j), j).store_unaligned(y + j);
-    for (; j < n; ++j) y[j] = f(x[j], j);
-}
-
-// One row of the backward pass, with g = gy [* gamma] and xhat = (x - m) * r:
-//   gx = r * (g - mean(g) - xhat * mean(g * xhat))
-// and, when Acc, ggamma += gy * xhat and gbeta += gy (column sums over the rows, in row order).
-// gx may be null (x needs no gradient).
-template <bool Gamma, bool Acc, class T>
-void backward_row(const T* x, const T* gy, T* gx, std::size_t n, T m, T r, const T* gamma, T* ggamma, T* gbeta) {
-    using B = Batch<T>;
-    const B mb(m), rb(r);
-    B s1(T(0)), s2(T(0));
-    std::size_t j = 0;
-    for (; j + B::size <= n; j += B::size) {
-        const B xhat = (B::load_unaligned(x + j) - mb) * rb;
-        const B gyv = B::load_unaligned(gy + j);
-        const B g = Gamma ? gyv * B::load_unaligned(gamma + j) : gyv;
-        s1 += g;
-        s2 += g * xhat;
-        if constexpr (Acc) {
-            (B::load_unaligned(ggamma + j) + gyv * xhat).store_unaligned(ggamma + j);
-            (B::load_unaligned(gbeta + j) + gyv).store_unaligned(gbeta + j);
-        }
-    }
-    T sum_g = xsimd::hadd(s1), sum_gx = xsimd::hadd(s2);
-    for (; j < n; ++j) {
-        const T xhat = (x[j] - m) * r;
-        const T g = Gamma ? gy[j] * gamma[j] : gy[j];
-        sum_g += g;
-        sum_gx += g * xhat;
-        if constexpr (Acc) {
-            ggamma[j] += gy[j] * xhat;
-            gbeta[j] += gy[j];
-        }
-    }
-    if (!gx) return;
-    // gx = r * g - r * mean(g) - xhat * r * mean(g * xhat)
-    const T a = r * sum_g / static_cast<T>(n), c = r * sum_gx / static_cast<T>(n);
-    const B ab(a), cb(c);
-    j = 0;
-    for (; j + B::size <= n; j += B::size) {
-        const B xhat = (B::load_unaligned(x + j) - mb) * rb;
-        const B gyv = B::load_unaligned(gy + j);
-        const B g = Gamma ? gyv * B::load_unaligned(gamma + j) : gyv;
-        (rb * g - ab - xhat * cb).store_unaligned(gx + j);
-    }
-    for (; j < n; ++j) {
-        const T xhat = (x[j] - m) * r;
-        const T g = Gamma ? gy[j] * gamma[j] : gy[j];
-        gx[j] = r * g - a - xhat * c;
-    }
-}
 
 template <class T>
 struct LayerNorm final : Function<T> {
@@ -127,19 +30,7 @@ struct LayerNorm final : Function<T> {
         row_mean = Array<T>::from_shape({rows});
         row_rstd = Array<T>::from_shape({rows});
         if (n == 0) return y;
-        const T inv_n = T(1) / static_cast<T>(n);
-        for (std::size_t i = 0; i < rows; ++i) {
-            const T* xr = x.data() + i * n;
-            T* yr = y.data() + i * n;
-            const T m = kernels::row_sum(xr, n) * inv_n;
-            const T r = T(1) / std::sqrt(row_centred_squares(xr, n, m) * inv_n + eps);
-            row_mean(i) = m;
-            row_rstd(i) = r;
-            if (gamma && beta) normalize_row<true, true>(xr, yr, n, m, r, gamma, beta);
-            else if (gamma) normalize_row<true, false>(xr, yr, n, m, r, gamma, beta);
-            else if (beta) normalize_row<false, true>(xr, yr, n, m, r, gamma, beta);
-            else normalize_row<false, false>(xr, yr, n, m, r, gamma, beta);
-        }
+        vmath::layer_norm_rows(x.data(), y.data(), rows, n, gamma, beta, eps, row_mean.data(), row_rstd.data());
         return y;
     }
 
@@ -166,16 +57,9 @@ struct LayerNorm final : Function<T> {
         const Shape block(x.shape().end() - static_cast<std::ptrdiff_t>(axes), x.shape().end());
         Array<T> ggamma = acc ? full<T>(block, T(0)) : Array<T>();
         Array<T> gbeta = acc ? full<T>(block, T(0)) : Array<T>();
-        for (std::size_t i = 0; i < rows; ++i) {
-            const T* xr = x.data() + i * n;
-            const T* gr = g.data() + i * n;
-            T* gxr = need_x ? gx.data() + i * n : nullptr;
-            const T m = row_mean(i), r = row_rstd(i);
-            if (gamma && acc) backward_row<true, true>(xr, gr, gxr, n, m, r, gamma, ggamma.data(), gbeta.data());
-            else if (gamma) backward_row<true, false>(xr, gr, gxr, n, m, r, gamma, ggamma.data(), gbeta.data());
-            else if (acc) backward_row<false, true>(xr, gr, gxr, n, m, r, gamma, ggamma.data(), gbeta.data());
-            else backward_row<false, false>(xr, gr, gxr, n, m, r, gamma, ggamma.data(), gbeta.data());
-        }
+        vmath::layer_norm_rows_backward(x.data(), g.data(), need_x ? gx.data() : nullptr, rows, n, row_mean.data(),
+                                        row_rstd.data(), gamma, acc ? ggamma.data() : nullptr,
+                                        acc ? gbeta.data() : nullptr);
         if (need_x) grads[0] = Variable<T>(std::move(gx));
         if (need_gamma) grads[gi] = Variable<T>(std::move(ggamma));
         if (need_beta) grads[bi] = Variable<T>(std::move(gbeta));

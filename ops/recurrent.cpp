@@ -15,14 +15,11 @@
 #include <fmt/format.h>
 
 #include "ops/instantiate.hpp"
-#include "ops/kernels.hpp"
 #include "ops/ops.hpp"
 #include "ops/vector_math.hpp"
 
 namespace xg {
 namespace {
-
-using kernels::lanes, kernels::load_lane, kernels::store_lane;
 
 // Where lstm_cell reads its gates: x_gates' rows at block `step` (when stepped) plus h_gates
 // (when present), each row 4 H wide, i f g o.
@@ -54,18 +51,10 @@ struct LstmGates final : Function<T> {
     // The gradient of the pre-activations, gy times each activation's derivative (a (1 - a), or
     // 1 - a^2 for g), written to `out` or added to it.
     void pre_grad(const Array<T>& gy, T* out, bool add) const {
-        const Array<T>& act = this->output().data();
+        const T* act = this->output().data().data();
         const std::size_t H = s.H;
-        for (std::size_t k = 0; k < s.N * 4 * H; k += H) {
-            const bool is_g = k / H % 4 == 2;
-            lanes<T>(H, [&](std::size_t j, auto lane) {
-                using V = decltype(lane);
-                const V a = load_lane<V>(act.data() + k + j), one(T(1));
-                V d = load_lane<V>(gy.data() + k + j) * (is_g ? V(one - a * a) : V(a * (one - a)));
-                if (add) d = d + load_lane<V>(out + k + j);
-                store_lane(out + k + j, d);
-            });
-        }
+        for (std::size_t k = 0; k < s.N * 4 * H; k += H)
+            vmath::gate_grad(act + k, gy.data() + k, out + k, H, k / H % 4 == 2, add);
     }
     std::vector<Variable<T>> backward(const Variable<T>& gy) override {
         if (recording_backward()) return recorded_backward(gy);
@@ -103,34 +92,16 @@ struct LstmGates final : Function<T> {
     CellShape s;
 };
 
-// Columns [first, first + count H) of every (4 H)-wide row of `out`: written (zeros elsewhere)
-// or added, one H-wide gate at a time; value(n, gate, j, V()) is the element.
-template <class T, class F>
-void fill_gate_columns(T* out, const CellShape& s, std::size_t first, std::size_t count, bool add, F value) {
+// Zeros in columns [0, first H) and [(first + count) H, 4 H) of every (4 H)-wide row of `out`: the
+// gates a gradient of lstm_state or lstm_output does not reach, when it is written, not added.
+template <class T>
+void zero_other_gates(T* out, const CellShape& s, std::size_t first, std::size_t count) {
     const std::size_t H = s.H, G = 4 * H;
     for (std::size_t n = 0; n < s.N; ++n) {
         T* row = out + n * G;
-        if (!add) {
-            std::fill(row, row + first * H, T(0));
-            std::fill(row + (first + count) * H, row + G, T(0));
-        }
-        for (std::size_t gate = first; gate < first + count; ++gate)
-            lanes<T>(H, [&](std::size_t j, auto lane) {
-                using V = decltype(lane);
-                V v = value(n, gate, j, lane);
-                if (add) v = v + load_lane<V>(row + gate * H + j);
-                store_lane(row + gate * H + j, v);
-            });
+        std::fill(row, row + first * H, T(0));
+        std::fill(row + (first + count) * H, row + G, T(0));
     }
-}
-
-// An (N, H) array (a state's gradient), element value(n, j, V()) in SIMD lanes.
-template <class T, class F>
-Array<T> state_array(const CellShape& s, F value) {
-    Array<T> out = Array<T>::from_shape({s.N, s.H});
-    for (std::size_t n = 0; n < s.N; ++n)
-        lanes<T>(s.H, [&](std::size_t j, auto lane) { store_lane(out.data() + n * s.H + j, value(n, j, lane)); });
-    return out;
 }
 
 // c' = f c + i g (f c left out without c), from act (N, 4H) and c (N, H).
@@ -142,27 +113,28 @@ struct LstmState final : Function<T> {
         const std::size_t H = s.H;
         const T* act = xs[0].data();
         const T* c = s.has_c ? xs[1].data() : nullptr;
-        return state_array<T>(s, [&](std::size_t n, std::size_t j, auto lane) {
-            using V = decltype(lane);
+        Array<T> out = Array<T>::from_shape({s.N, H});
+        for (std::size_t n = 0; n < s.N; ++n) {
             const T* a = act + n * 4 * H;
-            V v = load_lane<V>(a + j) * load_lane<V>(a + 2 * H + j);
-            if (c) v = v + load_lane<V>(a + H + j) * load_lane<V>(c + n * H + j);
-            return v;
-        });
+            vmath::mul_add(a, a + 2 * H, c ? a + H : nullptr, c ? c + n * H : nullptr, out.data() + n * H, H);
+        }
+        return out;
     }
     // d i = gy g, d f = gy c, d g = gy i: columns 0 to 3H of the activations' gradient.
     void act_grad(const Array<T>& gy, T* out, bool add) const {
         const std::size_t H = s.H;
         const T* act = this->input(0).data().data();
         const T* c = s.has_c ? this->input(1).data().data() : nullptr;
-        fill_gate_columns<T>(out, s, 0, 3, add, [&](std::size_t n, std::size_t gate, std::size_t j, auto lane) {
-            using V = decltype(lane);
+        if (!add) zero_other_gates(out, s, 0, 3);
+        for (std::size_t n = 0; n < s.N; ++n) {
             const T* a = act + n * 4 * H;
-            const V g = load_lane<V>(gy.data() + n * H + j);
-            if (gate == 0) return V(g * load_lane<V>(a + 2 * H + j));
-            if (gate == 2) return V(g * load_lane<V>(a + j));
-            return c ? V(g * load_lane<V>(c + n * H + j)) : V(T(0));
-        });
+            const T* g = gy.data() + n * H;
+            T* row = out + n * 4 * H;
+            vmath::mul(g, a + 2 * H, row, H, add);
+            if (c) vmath::mul(g, c + n * H, row + H, H, add);
+            else if (!add) std::fill(row + H, row + 2 * H, T(0));  // added: 0 + y is y
+            vmath::mul(g, a, row + 2 * H, H, add);
+        }
     }
     std::vector<Variable<T>> backward(const Variable<T>& gy) override {
         if (recording_backward()) return recorded_backward(gy);
@@ -176,10 +148,9 @@ struct LstmState final : Function<T> {
             const std::size_t H = s.H;
             const T* act = this->input(0).data().data();
             const T* g = gy.data().data();
-            gxs[1] = Variable<T>(state_array<T>(s, [&](std::size_t n, std::size_t j, auto lane) {
-                using V = decltype(lane);
-                return V(load_lane<V>(g + n * H + j) * load_lane<V>(act + n * 4 * H + H + j));
-            }));
+            Array<T> dc = Array<T>::from_shape({s.N, H});
+            for (std::size_t n = 0; n < s.N; ++n) vmath::mul(g + n * H, act + n * 4 * H + H, dc.data() + n * H, H, false);
+            gxs[1] = Variable<T>(std::move(dc));
         }
         return gxs;
     }
@@ -211,19 +182,18 @@ struct LstmOutput final : Function<T> {
         tanh_c = Array<T>::from_shape({s.N, H});
         vmath::tanh(xs[1].data(), nullptr, tanh_c.data(), s.N * H);
         const T* act = xs[0].data();
-        return state_array<T>(s, [&](std::size_t n, std::size_t j, auto lane) {
-            using V = decltype(lane);
-            return V(load_lane<V>(act + n * 4 * H + 3 * H + j) * load_lane<V>(tanh_c.data() + n * H + j));
-        });
+        Array<T> h = Array<T>::from_shape({s.N, H});
+        for (std::size_t n = 0; n < s.N; ++n)
+            vmath::mul(act + n * 4 * H + 3 * H, tanh_c.data() + n * H, h.data() + n * H, H, false);
+        return h;
     }
     // d o = gy tanh(c'): column block 3 of the activations' gradient.
     void act_grad(const Array<T>& gy, T* out, bool add) const {
         const std::size_t H = s.H;
         (void)this->input(1);  // throws if c' was changed in place since the forward pass
-        fill_gate_columns<T>(out, s, 3, 1, add, [&](std::size_t n, std::size_t, std::size_t j, auto lane) {
-            using V = decltype(lane);
-            return V(load_lane<V>(gy.data() + n * H + j) * load_lane<V>(tanh_c.data() + n * H + j));
-        });
+        if (!add) zero_other_gates(out, s, 3, 1);
+        for (std::size_t n = 0; n < s.N; ++n)
+            vmath::mul(gy.data() + n * H, tanh_c.data() + n * H, out + n * 4 * H + 3 * H, H, add);
     }
     std::vector<Variable<T>> backward(const Variable<T>& gy) override {
         if (recording_backward()) return recorded_backward(gy);
@@ -238,11 +208,10 @@ struct LstmOutput final : Function<T> {
             const T* act = this->input(0).data().data();
             const T* g = gy.data().data();
             (void)this->input(1);
-            gxs[1] = Variable<T>(state_array<T>(s, [&](std::size_t n, std::size_t j, auto lane) {
-                using V = decltype(lane);
-                const V t = load_lane<V>(tanh_c.data() + n * H + j), one(T(1));
-                return V(load_lane<V>(g + n * H + j) * load_lane<V>(act + n * 4 * H + 3 * H + j) * (one - t * t));
-            }));
+            Array<T> dc = Array<T>::from_shape({s.N, H});
+            for (std::size_t n = 0; n < s.N; ++n)
+                vmath::mul_tanh_grad(g + n * H, act + n * 4 * H + 3 * H, tanh_c.data() + n * H, dc.data() + n * H, H);
+            gxs[1] = Variable<T>(std::move(dc));
         }
         return gxs;
     }

@@ -18,7 +18,33 @@ namespace baseline {
     void gelu(const T* x, T* y, std::size_t n, bool t) { baseline::gelu(x, y, n, t); }                   \
     void gelu_grad(const T* g, const T* x, T* y, std::size_t n, bool t) { baseline::gelu_grad(g, x, y, n, t); } \
     void gelu_with_grad(const T* x, T* y, T* d, std::size_t n, bool t) { baseline::gelu_with_grad(x, y, d, n, t); } \
-    void exp_shifted(T* x, T s, std::size_t n) { baseline::exp_shifted(x, s, n); }
+    void exp_shifted(T* x, T s, std::size_t n) { baseline::exp_shifted(x, s, n); }                       \
+    T row_sum(const T* x, std::size_t n) { return baseline::row_sum(x, n); }                             \
+    T row_dot(const T* a, const T* b, std::size_t n) { return baseline::row_dot(a, b, n); }              \
+    T row_max(const T* x, std::size_t n) { return baseline::row_max(x, n); }                             \
+    T exp_shifted_sum(T* x, T s, std::size_t n) { return baseline::exp_shifted_sum(x, s, n); }           \
+    void scale_row(T* x, T s, std::size_t n) { baseline::scale_row(x, s, n); }                           \
+    void layer_norm_rows(const T* x, T* y, std::size_t rows, std::size_t n, const T* gamma, const T* beta, \
+                         T eps, T* mean, T* rstd) {                                                       \
+        baseline::layer_norm_rows(x, y, rows, n, gamma, beta, eps, mean, rstd);                           \
+    }                                                                                                     \
+    void layer_norm_rows_backward(const T* x, const T* gy, T* gx, std::size_t rows, std::size_t n,        \
+                                  const T* mean, const T* rstd, const T* gamma, T* ggamma, T* gbeta) {    \
+        baseline::layer_norm_rows_backward(x, gy, gx, rows, n, mean, rstd, gamma, ggamma, gbeta);         \
+    }                                                                                                     \
+    void softmax_rows_backward(const T* p, const T* gp, T* gs, std::size_t rows, std::size_t n) {         \
+        baseline::softmax_rows_backward(p, gp, gs, rows, n);                                              \
+    }                                                                                                     \
+    void mul(const T* a, const T* b, T* y, std::size_t n, bool add) { baseline::mul(a, b, y, n, add); }   \
+    void mul_add(const T* a, const T* b, const T* c, const T* d, T* y, std::size_t n) {                   \
+        baseline::mul_add(a, b, c, d, y, n);                                                              \
+    }                                                                                                     \
+    void gate_grad(const T* a, const T* g, T* y, std::size_t n, bool tanh_gate, bool add) {               \
+        baseline::gate_grad(a, g, y, n, tanh_gate, add);                                                  \
+    }                                                                                                     \
+    void mul_tanh_grad(const T* g, const T* o, const T* t, T* y, std::size_t n) {                         \
+        baseline::mul_tanh_grad(g, o, t, y, n);                                                           \
+    }
 #ifndef XG_VECTOR_MATH_AVX2
 namespace avx2 {
 XG_VECTOR_MATH_FORWARD(float)
@@ -80,7 +106,33 @@ Build best_build() {
     void gelu_with_grad(const T* x, T* y, T* d, std::size_t n, bool t) {                                        \
         XG_VECTOR_MATH_CALL(gelu_with_grad, x, y, d, n, t)                                                      \
     }                                                                                                           \
-    void exp_shifted(T* x, T s, std::size_t n) { XG_VECTOR_MATH_CALL(exp_shifted, x, s, n) }
+    void exp_shifted(T* x, T s, std::size_t n) { XG_VECTOR_MATH_CALL(exp_shifted, x, s, n) }                     \
+    T row_sum(const T* x, std::size_t n) { XG_VECTOR_MATH_CALL(row_sum, x, n) }                                  \
+    T row_dot(const T* a, const T* b, std::size_t n) { XG_VECTOR_MATH_CALL(row_dot, a, b, n) }                   \
+    T row_max(const T* x, std::size_t n) { XG_VECTOR_MATH_CALL(row_max, x, n) }                                  \
+    T exp_shifted_sum(T* x, T s, std::size_t n) { XG_VECTOR_MATH_CALL(exp_shifted_sum, x, s, n) }                \
+    void scale_row(T* x, T s, std::size_t n) { XG_VECTOR_MATH_CALL(scale_row, x, s, n) }                         \
+    void layer_norm_rows(const T* x, T* y, std::size_t rows, std::size_t n, const T* gamma, const T* beta,       \
+                         T eps, T* mean, T* rstd) {                                                             \
+        XG_VECTOR_MATH_CALL(layer_norm_rows, x, y, rows, n, gamma, beta, eps, mean, rstd)                       \
+    }                                                                                                           \
+    void layer_norm_rows_backward(const T* x, const T* gy, T* gx, std::size_t rows, std::size_t n,              \
+                                  const T* mean, const T* rstd, const T* gamma, T* ggamma, T* gbeta) {          \
+        XG_VECTOR_MATH_CALL(layer_norm_rows_backward, x, gy, gx, rows, n, mean, rstd, gamma, ggamma, gbeta)     \
+    }                                                                                                           \
+    void softmax_rows_backward(const T* p, const T* gp, T* gs, std::size_t rows, std::size_t n) {               \
+        XG_VECTOR_MATH_CALL(softmax_rows_backward, p, gp, gs, rows, n)                                          \
+    }                                                                                                           \
+    void mul(const T* a, const T* b, T* y, std::size_t n, bool add) { XG_VECTOR_MATH_CALL(mul, a, b, y, n, add) } \
+    void mul_add(const T* a, const T* b, const T* c, const T* d, T* y, std::size_t n) {                         \
+        XG_VECTOR_MATH_CALL(mul_add, a, b, c, d, y, n)                                                          \
+    }                                                                                                           \
+    void gate_grad(const T* a, const T* g, T* y, std::size_t n, bool tanh_gate, bool add) {                     \
+        XG_VECTOR_MATH_CALL(gate_grad, a, g, y, n, tanh_gate, add)                                              \
+    }                                                                                                           \
+    void mul_tanh_grad(const T* g, const T* o, const T* t, T* y, std::size_t n) {                               \
+        XG_VECTOR_MATH_CALL(mul_tanh_grad, g, o, t, y, n)                                                       \
+    }
 XG_VECTOR_MATH_DISPATCH(float)
 XG_VECTOR_MATH_DISPATCH(double)
 #undef XG_VECTOR_MATH_DISPATCH

@@ -1,23 +1,58 @@
 #pragma once
-// Internal to the ops' .cpp files (not installed): the activations whose cost is their
-// exponentials (sigmoid, tanh, gelu and its derivative, the softmaxes' contiguous rows) over
-// arrays at raw pointers, run with AVX2 where the CPU has it. xsimd's exp takes 2.2 ns an element in the baseline build's 4-lane
+// Internal to the ops' .cpp files (not installed): the loops whose cost is their exponentials or
+// their narrow SIMD batches, over arrays at raw pointers, run with AVX2 or AVX-512 where the CPU
+// has them: the activations (sigmoid, tanh, gelu and its derivative), the softmaxes' contiguous
+// rows, layer_norm's rows. xsimd's exp takes 2.2 ns an element in the baseline build's 4-lane
 // SSE2 batches and 0.65 ns in 8-lane AVX2 ones; gelu's erfc 5.0 and 1.7 (float, this machine).
-// The same source, ops/vector_math.inc, is compiled twice: for the build's baseline
-// (ops/vector_math.cpp, which also dispatches) and with -mavx2 (ops/vector_math_avx2.cpp), without
-// fused multiply-add, so both give the same bits (tests/test_elementwise.cpp checks).
+// The same source, ops/vector_math.inc, is compiled three times: for the build's baseline
+// (ops/vector_math.cpp, which also dispatches), with -mavx2 (ops/vector_math_avx2.cpp) and for
+// AVX-512 (ops/vector_math_avx512.cpp), without fused multiply-add, so all give the same bits
+// (tests/test_elementwise.cpp checks).
 #include <cstddef>
 
 // y = f(x + b) for sigmoid and tanh (b may be null: f(x)); gelu and its derivative times g;
 // gelu and its derivative d together (the bits of gelu and of gelu_grad with g = 1);
 // x = exp(x - shift) in place (a softmax row less its maximum).
-#define XG_VECTOR_MATH_DECLARE(T)                                                      \
-    void sigmoid(const T* x, const T* b, T* y, std::size_t n);                         \
-    void tanh(const T* x, const T* b, T* y, std::size_t n);                            \
-    void gelu(const T* x, T* y, std::size_t n, bool tanh_form);                        \
-    void gelu_grad(const T* g, const T* x, T* y, std::size_t n, bool tanh_form);       \
-    void gelu_with_grad(const T* x, T* y, T* d, std::size_t n, bool tanh_form);        \
-    void exp_shifted(T* x, T shift, std::size_t n);
+//
+// Reductions over n contiguous elements, in one order whatever the build's batch width, so that
+// every build gives the baseline's bits: 64 bytes of running lanes (16 floats or 8 doubles, lane k
+// taking elements k, k + 16, k + 32, ... in turn), then lane k and lane k + 8 combined, and so on
+// down to one. row_sum, row_dot (sum of a * b); row_max: the largest element that is not NaN
+// (-inf if there is none); exp_shifted_sum: exp_shifted, returning the sum of the new values.
+// scale_row: x *= s.
+// layer_norm_rows: for each of `rows` rows of n (n > 0): mean[i], rstd[i] = 1 / sqrt(the mean of
+// (x - mean)^2 + eps), y = (x - mean) * rstd [* gamma] [+ beta] (gamma, beta may be null).
+// layer_norm_rows_backward: gx = rstd * (g - mean(g) - xhat * mean(g * xhat)) for g = gy [* gamma]
+// and xhat = (x - mean) * rstd (gx may be null), and the column sums over the rows, in row order,
+// ggamma += gy * xhat and gbeta += gy (both null, or neither).
+// softmax_rows_backward: gs = p * (gp - row_dot(gp, p)) for each of `rows` rows of n.
+//
+// The LSTM cell's loops (ops/recurrent.cpp), in the order of operations given; `add`: the result
+// added to y (y + result) instead of written.
+// mul: a * b. mul_add: a * b + c * d (c null: a * b). gate_grad: g * (1 - a^2) for a tanh gate,
+// g * (a * (1 - a)) for a sigmoid one, a the activation. mul_tanh_grad: y = g * o * (1 - t^2).
+#define XG_VECTOR_MATH_DECLARE(T)                                                                   \
+    void sigmoid(const T* x, const T* b, T* y, std::size_t n);                                      \
+    void tanh(const T* x, const T* b, T* y, std::size_t n);                                         \
+    void gelu(const T* x, T* y, std::size_t n, bool tanh_form);                                     \
+    void gelu_grad(const T* g, const T* x, T* y, std::size_t n, bool tanh_form);                    \
+    void gelu_with_grad(const T* x, T* y, T* d, std::size_t n, bool tanh_form);                     \
+    void exp_shifted(T* x, T shift, std::size_t n);                                                 \
+    T row_sum(const T* x, std::size_t n);                                                           \
+    T row_dot(const T* a, const T* b, std::size_t n);                                               \
+    T row_max(const T* x, std::size_t n);                                                           \
+    T exp_shifted_sum(T* x, T shift, std::size_t n);                                                \
+    void scale_row(T* x, T s, std::size_t n);                                                       \
+    void layer_norm_rows(const T* x, T* y, std::size_t rows, std::size_t n, const T* gamma,         \
+                         const T* beta, T eps, T* mean, T* rstd);                                   \
+    void layer_norm_rows_backward(const T* x, const T* gy, T* gx, std::size_t rows, std::size_t n,  \
+                                  const T* mean, const T* rstd, const T* gamma, T* ggamma,          \
+                                  T* gbeta);                                                        \
+    void softmax_rows_backward(const T* p, const T* gp, T* gs, std::size_t rows, std::size_t n);     \
+    void mul(const T* a, const T* b, T* y, std::size_t n, bool add);                                \
+    void mul_add(const T* a, const T* b, const T* c, const T* d, T* y, std::size_t n);               \
+    void gate_grad(const T* a, const T* g, T* y, std::size_t n, bool tanh_gate, bool add);          \
+    void mul_tanh_grad(const T* g, const T* o, const T* t, T* y, std::size_t n);
 
 namespace xg::vmath {
 XG_VECTOR_MATH_DECLARE(float)
