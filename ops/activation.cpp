@@ -159,7 +159,7 @@ struct Gelu final : Function<T> {
         keep_derivative = false;
         const T* g = gy.data().data();
         T* d = gx.data();
-        for (std::size_t i = 0; i < gx.size(); ++i) d[i] *= g[i];
+        vmath::mul(d, g, d, gx.size(), false);
         return {Variable<T>(std::move(gx))};
     }
     void release_saved() override { derivative = {}; }

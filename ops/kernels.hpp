@@ -47,15 +47,6 @@ void store_lane(T* p, const V& v) {
         v.store_unaligned(p);
 }
 
-// Each of the `rows` rows of y (n elements each) set to row[0..n): a bias before the GEMM adds to
-// it. Batches of xsimd instead of std::copy_n per row, whose memmove call cost more than the
-// copy of a row of 128 floats (3.9% of the transformer's training step).
-template <class T>
-void fill_rows(const T* row, std::size_t n, std::size_t rows, T* y) {
-    for (std::size_t i = 0; i < rows; ++i, y += n)
-        lanes<T>(n, [&](std::size_t j, auto v) { store_lane(y + j, load_lane<decltype(v)>(row + j)); });
-}
-
 // y[i] = f(a[i]) for every element.
 template <class T, class F>
 Array<T> map(const Array<T>& a, F f) {

@@ -12,6 +12,7 @@
 #include "ops/instantiate.hpp"
 #include "ops/kernels.hpp"
 #include "ops/ops.hpp"
+#include "ops/vector_math.hpp"
 
 namespace xg {
 
@@ -285,7 +286,7 @@ Array<T> affine(std::string_view op, const ArrayRefs<T>& xs) {
     if (b.dimension() != 1 || b.shape()[0] != s.n)
         throw ShapeError(fmt::format("{}: bias of shape {} does not match output of shape {}", op,
                                      shape_str(b.shape()), shape_str(out)));
-    kernels::fill_rows(b.data(), s.n, s.m, y.data());
+    vmath::fill_rows(b.data(), s.n, s.m, y.data());
     gemm_into(x, W, false, false, y, T(1));
     return y;
 }
@@ -395,7 +396,7 @@ struct TorchLinear final : Function<T> {
             gemm_into(x, xs[1], false, true, y, T(0));
             return y;
         }
-        kernels::fill_rows(xs[2].data(), s.n, s.m, y.data());
+        vmath::fill_rows(xs[2].data(), s.n, s.m, y.data());
         gemm_into(x, xs[1], false, true, y, T(1));
         return y;
     }

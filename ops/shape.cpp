@@ -9,6 +9,7 @@
 #include "ops/instantiate.hpp"
 #include "ops/kernels.hpp"
 #include "ops/ops.hpp"
+#include "ops/vector_math.hpp"
 
 namespace xg {
 namespace {
@@ -213,16 +214,8 @@ Array<T> sum_to_shape(const Array<T>& x, const Shape& shape) {
         if (x.size() == 1) y.data()[0] = x.data()[0];
         return y;
     }
-    if (kernels::is_row_of(y, x)) {  // rows onto one row (a bias's gradient): in SIMD lanes, in order
-        const std::size_t w = y.size();
-        T* dst = y.data();
-        for (std::size_t r = 0; r < x.size(); r += w) {
-            const T* src = x.data() + r;
-            kernels::lanes<T>(w, [&](std::size_t j, auto lane) {
-                using V = decltype(lane);
-                kernels::store_lane(dst + j, V(kernels::load_lane<V>(dst + j) + kernels::load_lane<V>(src + j)));
-            });
-        }
+    if (kernels::is_row_of(y, x)) {  // rows onto one row (a bias's gradient): in SIMD batches, in order
+        vmath::add_rows(x.data(), x.size() / y.size(), y.size(), y.data());
         return y;
     }
     // Row-major strides of the output in x's alignment, 0 along summed axes.

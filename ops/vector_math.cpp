@@ -44,7 +44,9 @@ namespace baseline {
     }                                                                                                     \
     void mul_tanh_grad(const T* g, const T* o, const T* t, T* y, std::size_t n) {                         \
         baseline::mul_tanh_grad(g, o, t, y, n);                                                           \
-    }
+    }                                                                                                     \
+    void fill_rows(const T* row, std::size_t n, std::size_t rows, T* y) { baseline::fill_rows(row, n, rows, y); } \
+    void add_rows(const T* x, std::size_t rows, std::size_t n, T* y) { baseline::add_rows(x, rows, n, y); }
 #ifndef XG_VECTOR_MATH_AVX2
 namespace avx2 {
 XG_VECTOR_MATH_FORWARD(float)
@@ -132,7 +134,11 @@ Build best_build() {
     }                                                                                                           \
     void mul_tanh_grad(const T* g, const T* o, const T* t, T* y, std::size_t n) {                               \
         XG_VECTOR_MATH_CALL(mul_tanh_grad, g, o, t, y, n)                                                       \
-    }
+    }                                                                                                           \
+    void fill_rows(const T* row, std::size_t n, std::size_t rows, T* y) {                                       \
+        XG_VECTOR_MATH_CALL(fill_rows, row, n, rows, y)                                                         \
+    }                                                                                                           \
+    void add_rows(const T* x, std::size_t rows, std::size_t n, T* y) { XG_VECTOR_MATH_CALL(add_rows, x, rows, n, y) }
 XG_VECTOR_MATH_DISPATCH(float)
 XG_VECTOR_MATH_DISPATCH(double)
 #undef XG_VECTOR_MATH_DISPATCH

@@ -31,6 +31,9 @@
 // added to y (y + result) instead of written.
 // mul: a * b. mul_add: a * b + c * d (c null: a * b). gate_grad: g * (1 - a^2) for a tanh gate,
 // g * (a * (1 - a)) for a sigmoid one, a the activation. mul_tanh_grad: y = g * o * (1 - t^2).
+//
+// fill_rows: each of `rows` rows of y (n elements) set to row[0..n) (a bias before the GEMM adds
+// to it). add_rows: y[j] += x[r n + j] for r = 0, 1, ..., rows - 1 in turn (a bias's gradient).
 #define XG_VECTOR_MATH_DECLARE(T)                                                                   \
     void sigmoid(const T* x, const T* b, T* y, std::size_t n);                                      \
     void tanh(const T* x, const T* b, T* y, std::size_t n);                                         \
@@ -52,7 +55,9 @@
     void mul(const T* a, const T* b, T* y, std::size_t n, bool add);                                \
     void mul_add(const T* a, const T* b, const T* c, const T* d, T* y, std::size_t n);               \
     void gate_grad(const T* a, const T* g, T* y, std::size_t n, bool tanh_gate, bool add);          \
-    void mul_tanh_grad(const T* g, const T* o, const T* t, T* y, std::size_t n);
+    void mul_tanh_grad(const T* g, const T* o, const T* t, T* y, std::size_t n);                    \
+    void fill_rows(const T* row, std::size_t n, std::size_t rows, T* y);                            \
+    void add_rows(const T* x, std::size_t rows, std::size_t n, T* y);
 
 namespace xg::vmath {
 XG_VECTOR_MATH_DECLARE(float)

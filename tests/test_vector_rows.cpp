@@ -1,5 +1,5 @@
 // ops/vector_math's row loops (the reductions in their fixed lane order, layer_norm's rows,
-// softmax's backward rows, the LSTM cell's loops): each build the CPU runs (baseline, AVX2,
+// softmax's backward rows, the LSTM cell's loops, a bias's rows): each build the CPU runs (baseline, AVX2,
 // AVX-512) gives the bits of a plain scalar loop written here in the documented order, over
 // lengths that end on a full batch and that leave every tail, at edge values.
 #include <boost/test/unit_test.hpp>
@@ -33,6 +33,8 @@ struct Rows {
     void (*mul_add)(const T*, const T*, const T*, const T*, T*, std::size_t);
     void (*gate_grad)(const T*, const T*, T*, std::size_t, bool, bool);
     void (*mul_tanh_grad)(const T*, const T*, const T*, T*, std::size_t);
+    void (*fill_rows)(const T*, std::size_t, std::size_t, T*);
+    void (*add_rows)(const T*, std::size_t, std::size_t, T*);
 };
 #define XGT_ROWS(ns, T)                                                                                          \
     Rows<T> {                                                                                                    \
@@ -40,7 +42,8 @@ struct Rows {
             xg::vmath::ns::exp_shifted_sum, xg::vmath::ns::exp_shifted, xg::vmath::ns::scale_row,               \
             xg::vmath::ns::layer_norm_rows, xg::vmath::ns::layer_norm_rows_backward,                            \
             xg::vmath::ns::softmax_rows_backward, xg::vmath::ns::mul, xg::vmath::ns::mul_add,                   \
-            xg::vmath::ns::gate_grad, xg::vmath::ns::mul_tanh_grad                                              \
+            xg::vmath::ns::gate_grad, xg::vmath::ns::mul_tanh_grad, xg::vmath::ns::fill_rows,                   \
+            xg::vmath::ns::add_rows                                                                             \
     }
 
 template <class T>
@@ -236,7 +239,8 @@ BOOST_AUTO_TEST_CASE(layer_norm_and_softmax_rows_match_scalar_loops) {
     check_layer_norm_and_softmax_rows<double>();
 }
 
-// The LSTM cell's loops: the scalar expressions' bits, written and added, at every tail.
+// The LSTM cell's loops and a bias's (fill_rows, add_rows): the scalar expressions' bits, written
+// and added, at every tail.
 template <class T>
 void check_lstm_loops() {
     std::mt19937 rng(5);
@@ -270,6 +274,16 @@ void check_lstm_loops() {
             b.mul_tanh_grad(g.data(), c.data(), a.data(), y.data(), n);
             for (std::size_t i = 0; i < n; ++i) want[i] = T(g[i] * c[i]) * (T(1) - a[i] * a[i]);
             BOOST_TEST(same_bits(y, want), at << ", mul_tanh_grad");
+            // a bias's rows and its gradient: 3 rows of n
+            std::vector<T> rows(3 * n, T(-1)), wrows(3 * n), sum = y0, wsum = y0;
+            b.fill_rows(a.data(), n, 3, rows.data());
+            for (std::size_t i = 0; i < 3 * n; ++i) wrows[i] = a[i % (n ? n : 1)];
+            BOOST_TEST(same_bits(rows, wrows), at << ", fill_rows");
+            const std::vector<T> x3 = random_row<T>(3 * n, rng);
+            b.add_rows(x3.data(), 3, n, sum.data());
+            for (std::size_t r = 0; r < 3; ++r)
+                for (std::size_t i = 0; i < n; ++i) wsum[i] = wsum[i] + x3[r * n + i];
+            BOOST_TEST(same_bits(sum, wsum), at << ", add_rows");
         }
     }
 }
