@@ -40,6 +40,31 @@ struct Plan {
     double scale = 1.0;
 };
 
+// What a causal plan's GEMMs can skip: rows [0, h) of the scores reach only the columns [0, c0)
+// (row i's last unmasked column is min(S, i + 1) - 1 < h), rows [h, L) the columns [0, c1), and
+// columns from c1 = min(S, L) on are masked in every row. So each product runs on two row blocks
+// (a quarter fewer multiply-adds for L = S), and a key's gradient from c0 on only sums the
+// queries from h on. Without causal: one block (h = 0, c0 = c1 = S).
+struct CausalBlocks {
+    std::size_t h, c0, c1;
+};
+CausalBlocks causal_blocks(const Plan& p) {
+    if (!p.causal) return {0, p.S, p.S};
+    const std::size_t h = p.L / 2;
+    return {h, std::min(p.S, h), std::min(p.S, p.L)};
+}
+
+// The last column + 1 of row i of the scores that the causal mask leaves: min(S, i + 1), or S.
+std::size_t row_stop(const Plan& p, std::size_t i) { return p.causal ? std::min(p.S, i + 1) : p.S; }
+
+// Rows [from, to) of an (rows, cols) matrix at leading dimension ld set to zero (a gradient that
+// the causal mask leaves empty), unless it is `shared` (added to: nothing to add).
+template <class T>
+void zero_rows(T* m, std::size_t from, std::size_t to, std::size_t cols, std::size_t ld, bool shared) {
+    if (shared) return;
+    for (std::size_t r = from; r < to; ++r) std::fill_n(m + r * ld, cols, T(0));
+}
+
 // The shape of the scores and probabilities: (batch..., L, S).
 Shape scores_shape(const Plan& p) {
     Shape s = p.batch;
@@ -255,30 +280,21 @@ template <class T>
 Array<T> attention_probs_forward(const Plan& p, const Array<T>& q, const Array<T>& k, const T* mask) {
     Array<T> P = Array<T>::from_shape(scores_shape(p));
     const T scale = static_cast<T>(p.scale);
-    const T ninf = -std::numeric_limits<T>::infinity();
+    const CausalBlocks cb = causal_blocks(p);
     for (std::size_t b = 0; b < p.nb; ++b) {
         T* pb = P.data() + b * p.L * p.S;
         if (p.L == 0 || p.S == 0) continue;
-        gemm_strided(false, true, p.L, p.S, p.E, T(1), q.data() + p.qo[b], p.ldq, k.data() + p.ko[b], p.ldk, T(0), pb,
-                     p.S);
+        const T* qb = q.data() + p.qo[b];
+        const T* kb = k.data() + p.ko[b];
+        if (cb.h) gemm_strided(false, true, cb.h, cb.c0, p.E, T(1), qb, p.ldq, kb, p.ldk, T(0), pb, p.S);
+        gemm_strided(false, true, p.L - cb.h, cb.c1, p.E, T(1), qb + cb.h * p.ldq, p.ldq, kb, p.ldk, T(0),
+                     pb + cb.h * p.S, p.S);
         const T* mb = mask ? mask + p.mo[b] : nullptr;
-        for (std::size_t i = 0; i < p.L; ++i) {
-            T* row = pb + i * p.S;
-            const std::size_t stop = p.causal ? std::min(p.S, i + 1) : p.S;  // entries past `stop` are -inf
-            if (mb)
-                for (std::size_t j = 0; j < stop; ++j) row[j] = row[j] * scale + mb[i * p.ml + j * p.ms];
-            else
-                vmath::scale_row(row, scale, stop);
-            const T m = vmath::row_max(row, stop);
-            if (m == ninf) {  // fully masked: zeros (a NaN score keeps m = -inf only if all are NaN or -inf)
-                bool nan = false;
-                for (std::size_t j = 0; j < stop; ++j) nan = nan || std::isnan(row[j]);
-                std::fill(row, row + p.S, nan ? std::numeric_limits<T>::quiet_NaN() : T(0));
-                continue;
-            }
-            vmath::scale_row(row, T(1) / vmath::exp_shifted_sum(row, m, stop), stop);
-            std::fill(row + stop, row + p.S, T(0));
-        }
+        if (mb)  // scaled and masked here, so the softmax scales by 1 (exactly)
+            for (std::size_t i = 0; i < p.L; ++i)
+                for (std::size_t j = 0, stop = row_stop(p, i); j < stop; ++j)
+                    pb[i * p.S + j] = pb[i * p.S + j] * scale + mb[i * p.ml + j * p.ms];
+        vmath::softmax_rows(pb, p.L, p.S, mb ? T(1) : scale, p.causal);  // entries past a row's stop: not computed
     }
     return P;
 }
@@ -335,9 +351,15 @@ Array<T> attention_forward(const Plan& p, const ArrayRefs<T>& xs, const T* mask,
         return out;
     }
     const Array<T>& v = xs[2];
-    for (std::size_t b = 0; b < p.nb; ++b)
-        gemm_strided(false, false, p.L, p.Ev, p.S, T(1), probs.data() + b * p.L * p.S, p.S, v.data() + p.vo[b],
-                     p.ldv, T(0), out.data() + p.oo[b], p.ldo);
+    const CausalBlocks cb = causal_blocks(p);
+    for (std::size_t b = 0; b < p.nb; ++b) {
+        const T* pb = probs.data() + b * p.L * p.S;
+        const T* vb = v.data() + p.vo[b];
+        T* ob = out.data() + p.oo[b];
+        if (cb.h) gemm_strided(false, false, cb.h, p.Ev, cb.c0, T(1), pb, p.S, vb, p.ldv, T(0), ob, p.ldo);
+        gemm_strided(false, false, p.L - cb.h, p.Ev, cb.c1, T(1), pb + cb.h * p.S, p.S, vb, p.ldv, T(0),
+                     ob + cb.h * p.ldo, p.ldo);
+    }
     return out;
 }
 
@@ -373,23 +395,53 @@ void strided_backward(const Plan& p, const T* P, const T* gy, const T* q, const 
     if (p.L == 0 || p.S == 0 || p.Ev == 0) return;
     const bool need_gS = gq || gk || gS_all;
     const T scale = static_cast<T>(p.scale);
-    std::vector<T> gP(need_gS ? p.L * p.S : 0), gS_one(need_gS && !gS_all ? p.L * p.S : 0);
+    const CausalBlocks cb = causal_blocks(p);
+    const std::size_t h = cb.h, c0 = cb.c0, c1 = cb.c1, L = p.L, S = p.S;
+    std::vector<T> gP(need_gS ? L * S : 0), gS_one(need_gS && !gS_all ? L * S : 0);
     for (std::size_t b = 0; b < p.nb; ++b) {
-        const T* Pb = P + b * p.L * p.S;
+        const T* Pb = P + b * L * S;
         const T* gyb = gy + p.oo[b];
-        if (gv)
-            gemm_strided(true, false, p.S, p.Ev, p.L, T(1), Pb, p.S, gyb, p.ldo, T(p.v_shared ? 1 : 0), gv + p.vo[b],
-                         p.ldv);
+        if (gv) {  // keys [0, c0) from every query, [c0, c1) from the queries from h on
+            T* gvb = gv + p.vo[b];
+            const T beta(p.v_shared ? 1 : 0);
+            if (c0) gemm_strided(true, false, c0, p.Ev, L, T(1), Pb, S, gyb, p.ldo, beta, gvb, p.ldv);
+            if (c1 > c0)
+                gemm_strided(true, false, c1 - c0, p.Ev, L - h, T(1), Pb + h * S + c0, S, gyb + h * p.ldo, p.ldo,
+                             beta, gvb + c0 * p.ldv, p.ldv);
+            zero_rows(gvb, c1, S, p.Ev, p.ldv, p.v_shared);
+        }
         if (!need_gS) continue;
-        gemm_strided(false, true, p.L, p.S, p.Ev, T(1), gyb, p.ldo, v + p.vo[b], p.ldv, T(0), gP.data(), p.S);
-        T* gS = gS_all ? gS_all + b * p.L * p.S : gS_one.data();
-        vmath::softmax_rows_backward(Pb, gP.data(), gS, p.L, p.S);
-        if (gq)
-            gemm_strided(false, false, p.L, p.E, p.S, scale, gS, p.S, k + p.ko[b], p.ldk, T(p.q_shared ? 1 : 0),
-                         gq + p.qo[b], p.ldq);
-        if (gk)
-            gemm_strided(true, false, p.S, p.E, p.L, scale, gS, p.S, q + p.qo[b], p.ldq, T(p.k_shared ? 1 : 0),
-                         gk + p.ko[b], p.ldk);
+        const T* vb = v + p.vo[b];
+        if (h) gemm_strided(false, true, h, c0, p.Ev, T(1), gyb, p.ldo, vb, p.ldv, T(0), gP.data(), S);
+        gemm_strided(false, true, L - h, c1, p.Ev, T(1), gyb + h * p.ldo, p.ldo, vb, p.ldv, T(0), gP.data() + h * S,
+                     S);
+        T* gS = gS_all ? gS_all + b * L * S : gS_one.data();
+        if (!p.causal) {
+            vmath::softmax_rows_backward(Pb, gP.data(), gS, L, S);
+        } else {  // up to each row's stop (gP is not computed beyond), zeros after
+            for (std::size_t i = 0; i < L; ++i) {
+                const std::size_t stop = row_stop(p, i);
+                vmath::softmax_rows_backward(Pb + i * S, gP.data() + i * S, gS + i * S, 1, stop);
+                std::fill(gS + i * S + stop, gS + (i + 1) * S, T(0));
+            }
+        }
+        if (gq) {
+            T* gqb = gq + p.qo[b];
+            const T beta(p.q_shared ? 1 : 0);
+            const T* kb = k + p.ko[b];
+            if (h) gemm_strided(false, false, h, p.E, c0, scale, gS, S, kb, p.ldk, beta, gqb, p.ldq);
+            gemm_strided(false, false, L - h, p.E, c1, scale, gS + h * S, S, kb, p.ldk, beta, gqb + h * p.ldq, p.ldq);
+        }
+        if (gk) {
+            T* gkb = gk + p.ko[b];
+            const T beta(p.k_shared ? 1 : 0);
+            const T* qb = q + p.qo[b];
+            if (c0) gemm_strided(true, false, c0, p.E, L, scale, gS, S, qb, p.ldq, beta, gkb, p.ldk);
+            if (c1 > c0)
+                gemm_strided(true, false, c1 - c0, p.E, L - h, scale, gS + h * S + c0, S, qb + h * p.ldq, p.ldq, beta,
+                             gkb + c0 * p.ldk, p.ldk);
+            zero_rows(gkb, c1, S, p.E, p.ldk, p.k_shared);
+        }
     }
 }
 

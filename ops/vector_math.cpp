@@ -32,6 +32,9 @@ namespace baseline {
                                   const T* mean, const T* rstd, const T* gamma, T* ggamma, T* gbeta) {    \
         baseline::layer_norm_rows_backward(x, gy, gx, rows, n, mean, rstd, gamma, ggamma, gbeta);         \
     }                                                                                                     \
+    void softmax_rows(T* s, std::size_t rows, std::size_t n, T scale, bool causal) {                      \
+        baseline::softmax_rows(s, rows, n, scale, causal);                                                \
+    }                                                                                                     \
     void softmax_rows_backward(const T* p, const T* gp, T* gs, std::size_t rows, std::size_t n) {         \
         baseline::softmax_rows_backward(p, gp, gs, rows, n);                                              \
     }                                                                                                     \
@@ -121,6 +124,9 @@ Build best_build() {
     void layer_norm_rows_backward(const T* x, const T* gy, T* gx, std::size_t rows, std::size_t n,              \
                                   const T* mean, const T* rstd, const T* gamma, T* ggamma, T* gbeta) {          \
         XG_VECTOR_MATH_CALL(layer_norm_rows_backward, x, gy, gx, rows, n, mean, rstd, gamma, ggamma, gbeta)     \
+    }                                                                                                           \
+    void softmax_rows(T* s, std::size_t rows, std::size_t n, T scale, bool causal) {                            \
+        XG_VECTOR_MATH_CALL(softmax_rows, s, rows, n, scale, causal)                                            \
     }                                                                                                           \
     void softmax_rows_backward(const T* p, const T* gp, T* gs, std::size_t rows, std::size_t n) {               \
         XG_VECTOR_MATH_CALL(softmax_rows_backward, p, gp, gs, rows, n)                                          \

@@ -25,6 +25,10 @@
 // layer_norm_rows_backward: gx = rstd * (g - mean(g) - xhat * mean(g * xhat)) for g = gy [* gamma]
 // and xhat = (x - mean) * rstd (gx may be null), and the column sums over the rows, in row order,
 // ggamma += gy * xhat and gbeta += gy (both null, or neither).
+// softmax_rows: attention's probabilities from its scores in place, for each of `rows` rows of n
+// (row i reaching only its first min(n, i + 1) columns when causal, the others set to 0): the
+// scores times `scale`, less their row_max m, through exp_shifted_sum, times 1 / the sum; a row
+// whose maximum is -inf (all masked) is 0, or NaN if it holds a NaN.
 // softmax_rows_backward: gs = p * (gp - row_dot(gp, p)) for each of `rows` rows of n.
 //
 // The LSTM cell's loops (ops/recurrent.cpp), in the order of operations given; `add`: the result
@@ -51,6 +55,7 @@
     void layer_norm_rows_backward(const T* x, const T* gy, T* gx, std::size_t rows, std::size_t n,  \
                                   const T* mean, const T* rstd, const T* gamma, T* ggamma,          \
                                   T* gbeta);                                                        \
+    void softmax_rows(T* s, std::size_t rows, std::size_t n, T scale, bool causal);                 \
     void softmax_rows_backward(const T* p, const T* gp, T* gs, std::size_t rows, std::size_t n);     \
     void mul(const T* a, const T* b, T* y, std::size_t n, bool add);                                \
     void mul_add(const T* a, const T* b, const T* c, const T* d, T* y, std::size_t n);               \

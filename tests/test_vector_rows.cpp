@@ -4,6 +4,7 @@
 // lengths that end on a full batch and that leave every tail, at edge values.
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -28,6 +29,7 @@ struct Rows {
     void (*layer_norm_rows)(const T*, T*, std::size_t, std::size_t, const T*, const T*, T, T*, T*);
     void (*layer_norm_rows_backward)(const T*, const T*, T*, std::size_t, std::size_t, const T*, const T*, const T*,
                                      T*, T*);
+    void (*softmax_rows)(T*, std::size_t, std::size_t, T, bool);
     void (*softmax_rows_backward)(const T*, const T*, T*, std::size_t, std::size_t);
     void (*mul)(const T*, const T*, T*, std::size_t, bool);
     void (*mul_add)(const T*, const T*, const T*, const T*, T*, std::size_t);
@@ -41,7 +43,7 @@ struct Rows {
         #ns, xg::vmath::ns::row_sum, xg::vmath::ns::row_dot, xg::vmath::ns::row_max,                            \
             xg::vmath::ns::exp_shifted_sum, xg::vmath::ns::exp_shifted, xg::vmath::ns::scale_row,               \
             xg::vmath::ns::layer_norm_rows, xg::vmath::ns::layer_norm_rows_backward,                            \
-            xg::vmath::ns::softmax_rows_backward, xg::vmath::ns::mul, xg::vmath::ns::mul_add,                   \
+            xg::vmath::ns::softmax_rows, xg::vmath::ns::softmax_rows_backward, xg::vmath::ns::mul, xg::vmath::ns::mul_add,                   \
             xg::vmath::ns::gate_grad, xg::vmath::ns::mul_tanh_grad, xg::vmath::ns::fill_rows,                   \
             xg::vmath::ns::add_rows                                                                             \
     }
@@ -157,6 +159,45 @@ void check_reduction_edges() {
         BOOST_TEST(row[0] == T(0));
         BOOST_TEST(row[3] == T(0));
     }
+}
+
+// softmax_rows (attention's probabilities) against its documented steps, causal or not, over row
+// lengths with every tail; a row of -inf is zeros, one holding a NaN and otherwise -inf NaN.
+template <class T>
+void check_softmax_rows() {
+    std::mt19937 rng(3);
+    const T inf = std::numeric_limits<T>::infinity(), nan = std::numeric_limits<T>::quiet_NaN();
+    for (const Rows<T>& b : builds<T>()) {
+        for (std::size_t n : lengths) {
+            const std::size_t rows = n ? 40 : 3;
+            for (bool causal : {false, true}) {
+                std::vector<T> s = random_row<T>(rows * n, rng, 4);
+                if (n > 3) s[n + 1] = -inf;  // one masked score in row 1
+                std::vector<T> want = s;
+                for (std::size_t i = 0; i < rows; ++i) {
+                    T* r = want.data() + i * n;
+                    const std::size_t stop = causal ? std::min(n, i + 1) : n;
+                    std::vector<T> row(r, r + stop);
+                    for (T& v : row) v = v * T(0.25);
+                    const T m = fixed_order(row, -inf, greater<T>);
+                    b.exp_shifted(row.data(), m, stop);  // exp's bits: checked against the baseline elsewhere
+                    const T inv = T(1) / fixed_order(row, T(0), plus<T>);
+                    for (std::size_t j = 0; j < n; ++j) r[j] = j < stop ? row[j] * inv : T(0);
+                }
+                b.softmax_rows(s.data(), rows, n, T(0.25), causal);
+                BOOST_TEST(same_bits(s, want), b.name << ", softmax_rows, n = " << n << ", causal " << causal);
+            }
+        }
+        std::vector<T> masked{-inf, -inf, -inf, -inf, nan, -inf, T(1), T(2)};
+        b.softmax_rows(masked.data(), 2, 4, T(1), false);
+        for (std::size_t j = 0; j < 4; ++j) BOOST_TEST(masked[j] == T(0), b.name);
+        for (std::size_t j = 4; j < 8; ++j) BOOST_TEST(std::isnan(masked[j]), b.name);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(softmax_rows_follow_their_steps) {
+    check_softmax_rows<float>();
+    check_softmax_rows<double>();
 }
 
 BOOST_AUTO_TEST_CASE(reductions_at_edge_values_skip_nan_in_max) {
