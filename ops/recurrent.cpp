@@ -6,7 +6,8 @@
 // activations: their gradients fill only those columns, and add them in place when the engine
 // offers the running sum (Function::add_input_grad), so the two make one (N, 4H) gradient. A
 // whole sequence's input projection (L, N, 4H) is read at row block `step` without slicing it,
-// and its gradient is added there in place. Recorded backward passes (create_graph) are written
+// and its gradient is added there in place. The loops are ops/vector_math's (AVX2 or AVX-512 where
+// the CPU has them, with the baseline's bits). Recorded backward passes (create_graph) are written
 // with ops, so the cell is differentiable any number of times.
 #include <algorithm>
 #include <cmath>
