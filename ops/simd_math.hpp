@@ -52,15 +52,6 @@ struct GeluConstants {
     static constexpr T c = T(0.044715);
 };
 
-// c[0] + x (c[1] + x (c[2] + ...)) with the coefficients given as float bits, multiplying and
-// adding in xsimd's horner order (its fma without FMA is a product, then a sum).
-template <class V, std::size_t N>
-V horner_of_bits(V x, const std::array<std::uint32_t, N>& c) {
-    V p(std::bit_cast<float>(c[N - 1]));
-    for (std::size_t k = N - 1; k-- > 0;) p = x * p + V(std::bit_cast<float>(c[k]));
-    return p;
-}
-
 // erfc(s) and exp(-s^2). Generic: the two calls.
 template <class V>
 std::pair<V, V> erfc_and_gauss(V s) {
@@ -68,8 +59,8 @@ std::pair<V, V> erfc_and_gauss(V s) {
     return {erfc(s), exp(-s * s)};
 }
 
-// For float batches: xsimd 8's erfc for float (boost.simd's kernels; the same polynomials,
-// operations and order, so the same bits), which evaluates exp(-s^2) on its way and here hands it
+// For float batches: xsimd 8's erfc for float (boost.simd's kernels: the same polynomials and,
+// lane by lane, the same operations in the same order, so the same bits), which evaluates exp(-s^2) on its way and here hands it
 // back. gelu's derivative needs x exp(-x^2 / 2) for s = -x / sqrt(2), and a second exp cost a
 // quarter of gelu_with_grad's time.
 template <class A>
@@ -86,8 +77,19 @@ std::pair<xsimd::batch<float, A>, xsimd::batch<float, A>> erfc_and_gauss(xsimd::
     const V a = xsimd::abs(s);
     const V z = a / (V(1.f) + a);
     const V gauss = xsimd::exp(-a * a);
-    V r = xsimd::select(a < V(2.f / 3.f), (V(1.f) - z) * horner_of_bits(z, near_zero),
-                        gauss * horner_of_bits(z - V(0.4f), tail));
+    // The two polynomials, c[0] + t (c[1] + t (c[2] + ...)) from the coefficients' bits, multiplied
+    // and added in xsimd's horner order (its fma without FMA is a product, then a sum), in one
+    // loop: each lane takes its own polynomial's coefficients and argument, instead of every lane
+    // running both (gelu's inputs fall nearly half on each side). near_zero's two missing top
+    // coefficients are 0, and t * 0 + 0 = +0 for its t = z in [0, 0.4), so its lanes get the bits
+    // of its own 9-term loop.
+    const auto near = a < V(2.f / 3.f);
+    const V t = xsimd::select(near, z, z - V(0.4f));
+    V p = xsimd::select(near, V(0.f), V(std::bit_cast<float>(tail.back())));
+    for (std::size_t k = tail.size() - 1; k-- > 0;)
+        p = t * p + xsimd::select(near, V(k < near_zero.size() ? std::bit_cast<float>(near_zero[k]) : 0.f),
+                                  V(std::bit_cast<float>(tail[k])));
+    V r = xsimd::select(near, V(1.f) - z, gauss) * p;
     r = xsimd::select(a == V(std::numeric_limits<float>::infinity()), V(0.f), r);
     return {xsimd::select(s < V(0.f), V(2.f) - r, r), gauss};
 }
