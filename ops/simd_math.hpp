@@ -60,9 +60,9 @@ std::pair<V, V> erfc_and_gauss(V s) {
 }
 
 // For float batches: xsimd 8's erfc for float (boost.simd's kernels: the same polynomials and,
-// lane by lane, the same operations in the same order, so the same bits), which evaluates exp(-s^2) on its way and here hands it
-// back. gelu's derivative needs x exp(-x^2 / 2) for s = -x / sqrt(2), and a second exp cost a
-// quarter of gelu_with_grad's time.
+// lane by lane, the same operations in the same order, so the same bits), which evaluates
+// exp(-s^2) on its way and here hands it back. gelu's derivative needs x exp(-x^2 / 2) for
+// s = -x / sqrt(2), and a second exp cost a quarter of gelu_with_grad's time.
 template <class A>
 std::pair<xsimd::batch<float, A>, xsimd::batch<float, A>> erfc_and_gauss(xsimd::batch<float, A> s) {
     using V = xsimd::batch<float, A>;
