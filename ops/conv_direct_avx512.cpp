@@ -307,7 +307,7 @@ template <class T>
 void image_3x3_run(const Sizes& s, const T* wt, const T* x, const T* bias, bool relu, T* y, T* padded, T* yt) {
     constexpr std::size_t L = B<T>::size;
     pad_image(s, x, padded);
-    const std::size_t cop = (s.co + L - 1) / L * L, vectors = cop / L, q_count = s.oh * s.ow;
+    const std::size_t cop = (s.co + L - 1) / L * L, vectors = cop / L;
     for (std::size_t oy = 0; oy < s.oh; ++oy) {
         std::size_t kv = 0;
         for (; kv + 2 <= vectors; kv += 2) row_3x3<2>(s, padded, wt, cop, kv, oy, yt);
