@@ -22,6 +22,7 @@
 using V = xg::Variable<double>;
 using A = xg::Array<double>;
 using xgt::expect_error;
+namespace tt = boost::test_tools;
 
 namespace {
 
@@ -350,6 +351,43 @@ BOOST_AUTO_TEST_CASE(second_derivatives) {
             BOOST_TEST(r2.ok, r2.str());
         }
     }
+}
+
+// conv2d_relu's backward (not recorded) takes the images a chunk at a time: its gradients must be
+// those of relu(conv2d(...)) run as two ops, bit for bit for x and w (the bias sums the same
+// numbers per image first: to rounding), over several chunks (37 images of 65 KB of output: 8 to
+// a chunk, the weight gradient's at most 16), for each set of inputs that want a gradient, with
+// the direct loop and without.
+void conv2d_relu_backward_in_chunks() {
+    const A xs = random_array({37, 2, 30, 34}, 40), ws = random_array({8, 2, 3, 3}, 41), bs = random_array({8}, 42);
+    const A gys = random_array({37, 8, 30, 34}, 43);
+    for (int wanted : {7, 1, 2, 4, 3}) {  // bits: x, w, b
+        BOOST_TEST_CONTEXT("inputs wanting a gradient " << wanted) {
+            auto run = [&](bool fused) {
+                V x(xs, (wanted & 1) != 0), w(ws, (wanted & 2) != 0), b(bs, (wanted & 4) != 0);
+                const V y = fused ? xg::conv2d_relu(x, w, b, {.padding = 1}) : xg::relu(xg::conv2d(x, w, b, {.padding = 1}));
+                xg::sum(y * V(gys)).backward();
+                const A none = A::from_shape({0});
+                return std::vector<A>{y.data(), x.has_grad() ? x.grad().data() : none,
+                                      w.has_grad() ? w.grad().data() : none, b.has_grad() ? b.grad().data() : none};
+            };
+            const std::vector<A> fused = run(true), apart = run(false);
+            BOOST_TEST(fused[0] == apart[0], tt::per_element());
+            for (int i : {1, 2}) {
+                BOOST_TEST(fused[i].size() == (wanted & (1 << (i - 1)) ? apart[i].size() : 0));
+                BOOST_TEST(fused[i] == apart[i], tt::per_element());
+            }
+            BOOST_TEST(fused[3].size() == apart[3].size());
+            if (wanted & 4) BOOST_TEST(xgt::close(fused[3], apart[3], 1e-12));
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(conv2d_relu_backward_in_chunks_is_the_composed_backward) { conv2d_relu_backward_in_chunks(); }
+
+BOOST_AUTO_TEST_CASE(conv2d_relu_backward_in_chunks_is_the_composed_backward_without_the_direct_loop) {
+    const DirectLoopOff off;
+    conv2d_relu_backward_in_chunks();
 }
 
 BOOST_AUTO_TEST_CASE(float32_close_to_float64) {
