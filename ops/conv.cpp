@@ -532,36 +532,16 @@ struct Conv final : Function<T> {
     // steps 34.0 -> 33.5 ms). The same kernels on the same images in the same order: the bits of
     // the unchunked backward.
     std::vector<Variable<T>> relu_backward_in_chunks(const Variable<T>& gy) {
-        const Variable<T>& xv = this->input(0);
-        const Variable<T>& wv = this->input(1);
-        const Shape &x = xv.shape(), &w = wv.shape();
-        const bool need_x = this->needs_input_grad(0), need_w = this->needs_input_grad(1);
-        const bool need_b = this->inputs().size() > 2 && this->needs_input_grad(2);
-        const std::size_t n = x[0], in = x[1] * x[2] * x[3], out = w[0] * oh * ow;
-        const Geometry all = geometry(o, n, x[1], x[2], x[3], w[0], oh, ow, w[2], w[3]);
-        Array<T> gx = need_x ? Array<T>::from_shape(x) : Array<T>();
-        Array<T> gw = need_w ? full<T>(w, T(0)) : Array<T>();
-        Array<T> gb = need_b ? full<T>({w[0]}, T(0)) : Array<T>();
-        const T *g = gy.data().data(), *y = this->output().data().data(), *wd = wv.data().data();
-        const auto chunk_grads = [&](std::size_t i, std::size_t m, T* gh) {
-            relu_grad_and_add_channel_sums(g + i * out, y + i * out, m, w[0], oh * ow, gh, need_b ? gb.data() : nullptr);
-            if (!need_x) return;
-            Geometry part = all;
-            part.n = m;
-            conv_t_forward_into(gh, wd, static_cast<const T*>(nullptr), part, gx.data() + i * in);
-        };
-        if (need_w) {
-            conv_kernels::add_weight_grad_chunks<T>(xv.data().data(), all, gw.data(), chunk_grads);
-        } else if (need_x || need_b) {
-            const std::size_t chunk = std::min(n, conv_kernels::images_in_cache(out * sizeof(T)));
-            const auto gh = std::make_unique_for_overwrite<T[]>(chunk * out);
-            for (std::size_t i = 0; i < n; i += chunk) chunk_grads(i, std::min(chunk, n - i), gh.get());
-        }
-        std::vector<Variable<T>> grads(this->inputs().size());
-        if (need_x) grads[0] = Variable<T>(std::move(gx));
-        if (need_w) grads[1] = Variable<T>(std::move(gw));
-        if (need_b) grads[2] = Variable<T>(std::move(gb));
-        return grads;
+        const Shape &x = this->input(0).shape(), &w = this->input(1).shape();
+        const std::size_t out = w[0] * oh * ow;
+        const T *g = gy.data().data(), *y = this->output().data().data();
+        return conv_kernels::gradients_in_chunks<T>(
+            this->inputs().size(), this->input(0).data().data(), this->input(1).data().data(),
+            geometry(o, x[0], x[1], x[2], x[3], w[0], oh, ow, w[2], w[3]), this->needs_input_grad(0),
+            this->needs_input_grad(1), this->inputs().size() > 2 && this->needs_input_grad(2),
+            [&](std::size_t i, std::size_t m, T* gh, T* gb) {
+                relu_grad_and_add_channel_sums(g + i * out, y + i * out, m, w[0], oh * ow, gh, gb);
+            });
     }
     Conv2dOptions o;
     std::size_t oh, ow;
@@ -813,35 +793,33 @@ void forward(const T* x, const T* w, const T* bias, const Geometry& g, bool relu
 }
 
 template <class T>
-void transpose(const T* y, const T* w, const T* bias, const Geometry& g, T* x) {
-    conv_t_forward_into(y, w, bias, g, x);
-}
-
-template <class T>
-void add_weight_grad(const T* x, const T* y, const Geometry& g, T* gw) {
-    conv_w_add(x, y, g, gw);
-}
-
-template <class T>
-void add_weight_grad_chunks(const T* x, const Geometry& g, T* gw, const ChunkProducer<T>& produce) {
+std::vector<Variable<T>> gradients_in_chunks(std::size_t inputs, const T* x, const T* w, const Geometry& g, bool want_x,
+                                             bool want_w, bool want_b, const ChunkProducer<T>& produce) {
+    Array<T> gx = want_x ? Array<T>::from_shape({g.n, g.ci, g.h, g.w}) : Array<T>();
+    Array<T> gw = want_w ? full<T>({g.co, g.cig(), g.kh, g.kw}, T(0)) : Array<T>();
+    Array<T> gb = want_b ? full<T>({g.co}, T(0)) : Array<T>();
     const std::size_t in = g.ci * g.h * g.w, out = g.co * g.oh * g.ow;
-    const auto s = g.co * g.k() == 0 || g.p() == 0 ? std::nullopt : direct_conv_sizes<T>(g);
+    const auto s = !want_w || g.co * g.k() == 0 || g.p() == 0 ? std::nullopt : direct_conv_sizes<T>(g);
     std::optional<DirectWeightGrad<T>> dw;
     if (s) dw.emplace(*s, g.n, g.groups);
-    // The GEMMs add image by image: any chunk gives the same bits.
+    // The GEMMs add image by image: any chunk gives the same bits; the direct loop's own chunks.
     const std::size_t chunk = dw ? dw->chunk : std::min(std::max<std::size_t>(g.n, 1), images_in_cache(out * sizeof(T)));
-    const auto gy = std::make_unique_for_overwrite<T[]>(chunk * out);
-    for (std::size_t i = 0; i < g.n; i += chunk) {
-        const std::size_t m = std::min(chunk, g.n - i);
-        produce(i, m, gy.get());
-        if (dw) {
-            dw->add(m, x + i * in, gy.get(), gw);
-        } else {
-            Geometry part = g;
-            part.n = m;
-            conv_w_add(x + i * in, gy.get(), part, gw);
-        }
+    const auto gy = std::make_unique_for_overwrite<T[]>(want_x || want_w || want_b ? chunk * out : 0);
+    for (std::size_t i = 0; i < g.n && (want_x || want_w || want_b); i += chunk) {
+        Geometry part = g;
+        part.n = std::min(chunk, g.n - i);
+        produce(i, part.n, gy.get(), want_b ? gb.data() : nullptr);
+        if (want_x) conv_t_forward_into(gy.get(), w, static_cast<const T*>(nullptr), part, gx.data() + i * in);
+        if (dw)
+            dw->add(part.n, x + i * in, gy.get(), gw.data());
+        else if (want_w)
+            conv_w_add(x + i * in, gy.get(), part, gw.data());
     }
+    std::vector<Variable<T>> grads(inputs);
+    if (want_x) grads[0] = Variable<T>(std::move(gx));
+    if (want_w) grads[1] = Variable<T>(std::move(gw));
+    if (want_b) grads[2] = Variable<T>(std::move(gb));
+    return grads;
 }
 
 template <class T>
@@ -863,9 +841,8 @@ std::pair<std::size_t, std::size_t> output_size(std::string_view op, const Varia
 
 #define XG_CONV_KERNELS(T)                                                                                  \
     template void forward(const T*, const T*, const T*, const Geometry&, bool, T*);                      \
-    template void transpose(const T*, const T*, const T*, const Geometry&, T*);                          \
-    template void add_weight_grad(const T*, const T*, const Geometry&, T*);                              \
-    template void add_weight_grad_chunks(const T*, const Geometry&, T*, const ChunkProducer<T>&);         \
+    template std::vector<Variable<T>> gradients_in_chunks(std::size_t, const T*, const T*, const Geometry&, \
+                                                          bool, bool, bool, const ChunkProducer<T>&);      \
     template T plane_sum(const T*, std::size_t);                                                         \
     template std::pair<std::size_t, std::size_t> output_size(std::string_view, const Variable<T>&,       \
                                                              const Variable<T>&, const Variable<T>&,      \

@@ -1,12 +1,13 @@
 #pragma once
 // Internal to ops/ (not installed): the convolution's array kernels, defined in ops/conv.cpp for
-// float and double, for the op that runs a convolution over chunks of a batch
-// (ops/conv_pool.cpp's conv2d_relu_max_pool2d). Each works on any number of images, so a chunk
-// is the same call as a whole batch.
+// float and double, for the ops that run a convolution over chunks of a batch (conv2d_relu's
+// backward, ops/conv_pool.cpp's conv2d_relu_max_pool2d). Each works on any number of images, so
+// a chunk is the same call as a whole batch.
 #include <cstddef>
 #include <functional>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "ops/ops.hpp"
 
@@ -42,20 +43,18 @@ inline std::size_t images_in_cache(std::size_t image_bytes) {
 // y (n, co, oh, ow) = conv2d of x (n, ci, h, w) with w [+ bias], relu'd when `relu`.
 template <class T>
 void forward(const T* x, const T* w, const T* bias, const Geometry& g, bool relu, T* y);
-// x (n, ci, h, w) = conv_transpose2d of y (n, co, oh, ow) with w [+ bias]: conv's adjoint in x.
+// Writes the output gradient of images [first, first + count) (count * co * oh * ow elements) at
+// gy and, when gb is not null, adds its sums per channel to gb (co).
 template <class T>
-void transpose(const T* y, const T* w, const T* bias, const Geometry& g, T* x);
-// gw (co, ci / groups, kh, kw) += the weight gradient of x's images for output gradient y.
+using ChunkProducer = std::function<void(std::size_t first, std::size_t count, T* gy, T* gb)>;
+// The input, weight and bias gradients (undefined where not wanted, and the bias's left off when
+// `inputs` is 2) of the convolution of x's g.n images with w, for an output gradient that
+// `produce` writes a chunk of images at a time, each just before the input and weight gradients
+// read it (while it is in cache), in chunks of the weight gradient's own size: the bits of
+// conv2d's backward on the whole output gradient.
 template <class T>
-void add_weight_grad(const T* x, const T* y, const Geometry& g, T* gw);
-// Writes the output gradient of images [first, first + count) (count * co * oh * ow elements) at gy.
-template <class T>
-using ChunkProducer = std::function<void(std::size_t first, std::size_t count, T* gy)>;
-// gw += the weight gradient of x's g.n images for an output gradient that `produce` writes a
-// chunk of images at a time, each just before it is used (while it is in cache), in chunks of
-// the weight gradient's own size: the bits of add_weight_grad on the whole gradient.
-template <class T>
-void add_weight_grad_chunks(const T* x, const Geometry& g, T* gw, const ChunkProducer<T>& produce);
+std::vector<Variable<T>> gradients_in_chunks(std::size_t inputs, const T* x, const T* w, const Geometry& g, bool want_x,
+                                             bool want_w, bool want_b, const ChunkProducer<T>& produce);
 
 // The sum of p[0..n) in the order the bias gradients of conv2d_relu take it: vectors of lanes
 // summed side by side, then their lanes, then the tail.

@@ -66,39 +66,19 @@ struct ConvReluMaxPool final : Function<T> {
     std::vector<Variable<T>> backward(const Variable<T>& gy) override {
         if (recording_backward()) return composed_backward(gy);
         if (!places) throw GraphError("conv2d_relu_max_pool2d: backward without the maxima's places of the forward pass");
-        const Variable<T>& xv = this->input(0);
-        const Variable<T>& wv = this->input(1);
-        const Shape &x = xv.shape(), &w = wv.shape();
-        const bool need_x = this->needs_input_grad(0), need_w = this->needs_input_grad(1);
-        const bool need_b = this->inputs().size() > 2 && this->needs_input_grad(2);
-        const std::size_t n = x[0], co = w[0], in = x[1] * x[2] * x[3], plane = oh * ow, conv_out = co * plane;
-        const std::size_t pooled = co * (oh / 2) * (ow / 2);
-        Array<T> gx = need_x ? Array<T>::from_shape(x) : Array<T>();
-        Array<T> gw = need_w ? full<T>(w, T(0)) : Array<T>();
-        Array<T> gb = need_b ? full<T>({co}, T(0)) : Array<T>();
-        const T *g = gy.data().data(), *p = this->output().data().data(), *wd = wv.data().data();
-        // The gradient at the convolution's output for images [i, i + m), into gh, and what
-        // comes from it besides the weight gradient: the bias's sums and the input gradient.
-        const auto chunk_grads = [&](std::size_t i, std::size_t m, T* gh) {
-            pool_2x2::scatter(g + i * pooled, p + i * pooled, places.get() + i * pooled, m * co, oh, ow, gh);
-            if (need_b)
-                for (std::size_t k = 0; k < m; ++k)
+        const Shape &x = this->input(0).shape(), &w = this->input(1).shape();
+        const std::size_t co = w[0], plane = oh * ow, pooled = co * (oh / 2) * (ow / 2);
+        const T *g = gy.data().data(), *p = this->output().data().data();
+        // The gradient at the convolution's output for images [i, i + m) and the bias's sums.
+        return conv_kernels::gradients_in_chunks<T>(
+            this->inputs().size(), this->input(0).data().data(), this->input(1).data().data(), geometry(x[0], x, w),
+            this->needs_input_grad(0), this->needs_input_grad(1),
+            this->inputs().size() > 2 && this->needs_input_grad(2), [&](std::size_t i, std::size_t m, T* gh, T* gb) {
+                pool_2x2::scatter(g + i * pooled, p + i * pooled, places.get() + i * pooled, m * co, oh, ow, gh);
+                for (std::size_t k = 0; gb && k < m; ++k)
                     for (std::size_t c = 0; c < co; ++c)
-                        gb.data()[c] += conv_kernels::plane_sum(gh + (k * co + c) * plane, plane);
-            if (need_x) conv_kernels::transpose(gh, wd, static_cast<const T*>(nullptr), geometry(m, x, w), gx.data() + i * in);
-        };
-        if (need_w) {
-            conv_kernels::add_weight_grad_chunks<T>(xv.data().data(), geometry(n, x, w), gw.data(), chunk_grads);
-        } else {
-            const std::size_t chunk = std::min(n, conv_kernels::images_in_cache(conv_out * sizeof(T)));
-            const auto gh = std::make_unique_for_overwrite<T[]>(chunk * conv_out);
-            for (std::size_t i = 0; i < n; i += chunk) chunk_grads(i, std::min(chunk, n - i), gh.get());
-        }
-        std::vector<Variable<T>> grads(this->inputs().size());
-        if (need_x) grads[0] = Variable<T>(std::move(gx));
-        if (need_w) grads[1] = Variable<T>(std::move(gw));
-        if (need_b) grads[2] = Variable<T>(std::move(gb));
-        return grads;
+                        gb[c] += conv_kernels::plane_sum(gh + (k * co + c) * plane, plane);
+            });
     }
 
     // The composed ops on the inputs again, and their backwards in turn: recorded, so the
