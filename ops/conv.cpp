@@ -296,36 +296,56 @@ struct DirectTables {
     }
 };
 
-// Runs the direct loop over every image and group: x (N, groups * s.ci, h, w) into y (N, groups *
-// s.co, oh, ow) with the weights w of conv2d or, flipped, of conv_transpose2d.
+// The direct loop over images and groups: x (N, groups * s.ci, h, w) into y (N, groups * s.co,
+// oh, ow) with the weights w of conv2d or, flipped, of conv_transpose2d. Holds the tables, the
+// padded image and (a 3x3 kernel with the channels in the lanes) the weights transposed, made
+// once for every run: a batch taken a chunk at a time prepares them once.
 template <class T>
-void direct_images(const direct_conv::Sizes& s, bool flipped, std::size_t n, std::size_t groups, const T* x,
-                   const T* w, const T* bias, bool relu, T* y) {
+struct DirectImages {
+    DirectImages(const direct_conv::Sizes& s, bool flipped, std::size_t groups, const T* w)
+        : s(s), groups(groups), w(w), tables(s, flipped), padded(s.ci * s.plane + 64, T(0)),
+          channel_lanes(direct_conv::forward_channel_lanes(s)) {
 #ifdef XG_DIRECT_CONV_AVX512
-    const DirectTables<T> tables(s, flipped);
-    AlignedVector<T> padded(s.ci * s.plane + 64, T(0));
-    const std::size_t in = s.ci * s.h * s.w, out = s.co * s.oh * s.ow, wg = s.ci * s.co * s.kh * s.kw;
-    if (direct_conv::forward_channel_lanes(s)) {
-        const std::size_t lanes = 64 / sizeof(T), cop = (s.co + lanes - 1) / lanes * lanes, wt_size = s.ci * 9 * cop;
-        AlignedVector<T> wt(groups * wt_size), yt(s.oh * s.ow * cop);
+        if (!channel_lanes) return;
+        wt.resize(groups * wt_size());
+        yt.resize(s.oh * s.ow * cop());
         for (std::size_t grp = 0; grp < groups; ++grp)
-            direct_conv::avx512::transpose_weights(s, tables.taps.data(), w + grp * wg, wt.data() + grp * wt_size);
-        for (std::size_t i = 0; i < n; ++i)
-            for (std::size_t grp = 0; grp < groups; ++grp)
-                direct_conv::avx512::image_3x3(s, wt.data() + grp * wt_size, x + (i * groups + grp) * in,
-                                               bias ? bias + grp * s.co : nullptr, relu, y + (i * groups + grp) * out,
-                                               padded.data(), yt.data());
-        return;
-    }
-    for (std::size_t i = 0; i < n; ++i)
-        for (std::size_t grp = 0; grp < groups; ++grp)
-            direct_conv::avx512::image(s, tables.taps.data(), tables.lanes.data(), x + (i * groups + grp) * in,
-                                       w + grp * wg, bias ? bias + grp * s.co : nullptr, relu,
-                                       y + (i * groups + grp) * out, padded.data());
-#else
-    (void)s, (void)flipped, (void)n, (void)groups, (void)x, (void)w, (void)bias, (void)relu, (void)y;
+            direct_conv::avx512::transpose_weights(s, tables.taps.data(), w + grp * weights(),
+                                                   wt.data() + grp * wt_size());
 #endif
-}
+    }
+
+    void run(std::size_t n, const T* x, const T* bias, bool relu, T* y) {
+#ifdef XG_DIRECT_CONV_AVX512
+        const std::size_t in = s.ci * s.h * s.w, out = s.co * s.oh * s.ow;
+        for (std::size_t i = 0; i < n; ++i)
+            for (std::size_t grp = 0; grp < groups; ++grp) {
+                const T* xi = x + (i * groups + grp) * in;
+                const T* b = bias ? bias + grp * s.co : nullptr;
+                T* yi = y + (i * groups + grp) * out;
+                if (channel_lanes)
+                    direct_conv::avx512::image_3x3(s, wt.data() + grp * wt_size(), xi, b, relu, yi, padded.data(),
+                                                   yt.data());
+                else
+                    direct_conv::avx512::image(s, tables.taps.data(), tables.lanes.data(), xi, w + grp * weights(), b,
+                                               relu, yi, padded.data());
+            }
+#else
+        (void)n, (void)x, (void)bias, (void)relu, (void)y;
+#endif
+    }
+
+    std::size_t weights() const { return s.ci * s.co * s.kh * s.kw; }  // per group
+    std::size_t cop() const { return (s.co + 64 / sizeof(T) - 1) / (64 / sizeof(T)) * (64 / sizeof(T)); }
+    std::size_t wt_size() const { return s.ci * 9 * cop(); }
+
+    direct_conv::Sizes s;
+    std::size_t groups;
+    const T* w;
+    DirectTables<T> tables;
+    AlignedVector<T> padded, wt, yt;
+    bool channel_lanes;
+};
 
 // The direct loop's weight gradient takes the images in chunks of up to 16 whose padded inputs
 // and wide gradients take at most about 2 MB (they stay in cache for the chunk's passes; a large
@@ -382,13 +402,22 @@ std::optional<direct_conv::Sizes> direct_conv_sizes(const Geometry& g) {
     return direct_sizes<T>(g.cig(), g.h, g.w, g.cog(), g.oh, g.ow, g, g.ph, g.pw, false);
 }
 
+// The direct loop's sizes for conv_t on g, when it applies: with stride 1 the adjoint is itself a
+// convolution, of y padded by kh - 1 - ph, with the kernel turned by 180 degrees and its channel
+// axes swapped.
+template <class T>
+std::optional<direct_conv::Sizes> direct_transpose_sizes(const Geometry& g) {
+    return direct_sizes<T>(g.cog(), g.oh, g.ow, g.cig(), g.h, g.w, g, static_cast<long>(g.kh) - 1 - g.ph,
+                           static_cast<long>(g.kw) - 1 - g.pw, true);
+}
+
 // conv: y_ng (cog, P) = w_g (cog, K) · col(x_ng) (K, P) [+ bias].
 template <class T>
 void conv_forward_into(const T* x, const T* w, const T* bias, const Geometry& g, bool relu, T* y) {
     const std::size_t K = g.k(), P = g.p(), cig = g.cig(), cog = g.cog();
     if (g.n * g.co * P == 0) return;
     if (const auto s = direct_conv_sizes<T>(g)) {
-        direct_images(*s, false, g.n, g.groups, x, w, bias, relu, y);
+        DirectImages<T>(*s, false, g.groups, w).run(g.n, x, bias, relu, y);
         return;
     }
     const auto col = K == 0 ? nullptr : column_buffer<T>(g);
@@ -418,11 +447,8 @@ template <class T>
 void conv_t_forward_into(const T* y, const T* w, const T* bias, const Geometry& g, T* x) {
     const std::size_t K = g.k(), P = g.p(), cig = g.cig(), cog = g.cog();
     if (g.n * g.ci * g.h * g.w == 0) return;
-    // With stride 1 the adjoint is itself a convolution: of y, padded by kh - 1 - ph, with the
-    // kernel turned by 180 degrees and its channel axes swapped.
-    if (const auto s = direct_sizes<T>(cog, g.oh, g.ow, cig, g.h, g.w, g, static_cast<long>(g.kh) - 1 - g.ph,
-                                       static_cast<long>(g.kw) - 1 - g.pw, true)) {
-        direct_images(*s, true, g.n, g.groups, y, w, bias, false, x);
+    if (const auto s = direct_transpose_sizes<T>(g)) {
+        DirectImages<T>(*s, true, g.groups, w).run(g.n, y, bias, false, x);
         return;
     }
     const bool empty = P == 0 || cog == 0;  // nothing to add to the bias
@@ -804,12 +830,19 @@ std::vector<Variable<T>> gradients_in_chunks(std::size_t inputs, const T* x, con
     if (s) dw.emplace(*s, g.n, g.groups);
     // The GEMMs add image by image: any chunk gives the same bits; the direct loop's own chunks.
     const std::size_t chunk = dw ? dw->chunk : std::min(std::max<std::size_t>(g.n, 1), images_in_cache(out * sizeof(T)));
+    // The input gradient's direct loop, prepared once for all chunks.
+    const auto ts = want_x && g.n * g.ci * g.h * g.w > 0 ? direct_transpose_sizes<T>(g) : std::nullopt;
+    std::optional<DirectImages<T>> transposed;
+    if (ts) transposed.emplace(*ts, true, g.groups, w);
     const auto gy = std::make_unique_for_overwrite<T[]>(want_x || want_w || want_b ? chunk * out : 0);
     for (std::size_t i = 0; i < g.n && (want_x || want_w || want_b); i += chunk) {
         Geometry part = g;
         part.n = std::min(chunk, g.n - i);
         produce(i, part.n, gy.get(), want_b ? gb.data() : nullptr);
-        if (want_x) conv_t_forward_into(gy.get(), w, static_cast<const T*>(nullptr), part, gx.data() + i * in);
+        if (transposed)
+            transposed->run(part.n, gy.get(), nullptr, false, gx.data() + i * in);
+        else if (want_x)
+            conv_t_forward_into(gy.get(), w, static_cast<const T*>(nullptr), part, gx.data() + i * in);
         if (dw)
             dw->add(part.n, x + i * in, gy.get(), gw.data());
         else if (want_w)
