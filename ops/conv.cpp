@@ -210,34 +210,17 @@ void relu_in_place(T* p, std::size_t n) {
     for (; i < n; ++i) p[i] = p[i] < T(0) ? T(0) : p[i];
 }
 
-// relu's backward for output y and incoming gradient gy of `images` images (C, P): gh = gy where
-// y > 0, else 0 * gy (as leaky_relu_grad), and, when sums is given, sums[c] += the sum of gh over
-// the images and pixels (the bias gradient), in one pass. Each (image, channel) plane is summed
-// in conv_kernels::add_plane_sums's order, which conv2d_relu_max_pool2d's backward sums in.
+// relu's backward for output y and incoming gradient gy of n elements: gh = gy where y > 0, else
+// 0 * gy (as leaky_relu_grad).
 template <class T>
-void relu_grad_and_add_channel_sums(const T* gy, const T* y, std::size_t images, std::size_t c, std::size_t p, T* gh,
-                                    T* sums) {
+void relu_grad(const T* gy, const T* y, std::size_t n, T* gh) {
     using B = xsimd::batch<T>;
-    for (std::size_t i = 0; i < images; ++i)
-        for (std::size_t ch = 0; ch < c; ++ch) {
-            const std::size_t off = (i * c + ch) * p;
-            const T *pg = gy + off, *py = y + off;
-            T* ph = gh + off;
-            B acc(T(0));
-            std::size_t j = 0;
-            for (; j + B::size <= p; j += B::size) {
-                const B g = B::load_unaligned(pg + j);
-                const B h = xsimd::select(B::load_unaligned(py + j) > B(T(0)), g, B(T(0)) * g);
-                h.store_unaligned(ph + j);
-                acc += h;
-            }
-            T s = xsimd::hadd(acc);
-            for (; j < p; ++j) {
-                ph[j] = py[j] > T(0) ? pg[j] : T(0) * pg[j];
-                s += ph[j];
-            }
-            if (sums) sums[ch] += s;
-        }
+    std::size_t j = 0;
+    for (; j + B::size <= n; j += B::size) {
+        const B g = B::load_unaligned(gy + j);
+        xsimd::select(B::load_unaligned(y + j) > B(T(0)), g, B(T(0)) * g).store_unaligned(gh + j);
+    }
+    for (; j < n; ++j) gh[j] = y[j] > T(0) ? gy[j] : T(0) * gy[j];
 }
 
 // The direct loop's sizes for a convolution of ci channels of h x w into co channels of oh x ow
@@ -566,7 +549,8 @@ struct Conv final : Function<T> {
             geometry(o, x[0], x[1], x[2], x[3], w[0], oh, ow, w[2], w[3]), this->needs_input_grad(0),
             this->needs_input_grad(1), this->inputs().size() > 2 && this->needs_input_grad(2),
             [&](std::size_t i, std::size_t m, T* gh, T* gb) {
-                relu_grad_and_add_channel_sums(g + i * out, y + i * out, m, w[0], oh * ow, gh, gb);
+                relu_grad(g + i * out, y + i * out, m * out, gh);
+                if (gb) conv_kernels::add_plane_sums(gh, m, w[0], oh * ow, gb);
             });
     }
     Conv2dOptions o;

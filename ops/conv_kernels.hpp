@@ -57,8 +57,8 @@ std::vector<Variable<T>> gradients_in_chunks(std::size_t inputs, const T* x, con
                                              bool want_w, bool want_b, const ChunkProducer<T>& produce);
 
 // sums[c] += the sum of plane (i, c) of p (images, channels, n), for i = 0, 1, ... in turn, each
-// plane summed in the order the bias gradients of conv2d_relu take it: vectors of lanes summed
-// side by side, then their lanes, then the tail.
+// plane summed in one order: vectors of lanes summed side by side, then their lanes, then the
+// tail (the bias gradients of conv2d_relu and conv2d_relu_max_pool2d, so that they agree).
 template <class T>
 void add_plane_sums(const T* p, std::size_t images, std::size_t channels, std::size_t n, T* sums);
 
