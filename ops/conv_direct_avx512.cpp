@@ -98,16 +98,15 @@ struct Swaps {
     static Swaps of() {
         constexpr int L = B<T>::size;
         Swaps s;
+        using Index = std::conditional_t<L == 16, std::int32_t, std::int64_t>;  // the permutes' lane width
         for (int r = 0, d = L / 2; d >= 1; ++r, d /= 2) {
-            alignas(64) std::int32_t lo32[16], hi32[16];
-            alignas(64) std::int64_t lo64[8], hi64[8];
+            alignas(64) Index lo[L], hi[L];
             for (int j = 0; j < L; ++j) {
-                const int lo = (j & d) ? L + j - d : j, hi = (j & d) ? L + j : j + d;
-                if constexpr (L == 16) lo32[j] = lo, hi32[j] = hi;
-                else lo64[j] = lo, hi64[j] = hi;
+                lo[j] = (j & d) ? L + j - d : j;
+                hi[j] = (j & d) ? L + j : j + d;
             }
-            s.low[r] = L == 16 ? _mm512_load_si512(lo32) : _mm512_load_si512(lo64);
-            s.high[r] = L == 16 ? _mm512_load_si512(hi32) : _mm512_load_si512(hi64);
+            s.low[r] = _mm512_load_si512(lo);
+            s.high[r] = _mm512_load_si512(hi);
         }
         return s;
     }
