@@ -805,6 +805,8 @@ void forward(const T* x, const T* w, const T* bias, const Geometry& g, bool relu
 template <class T>
 std::vector<Variable<T>> gradients_in_chunks(std::size_t inputs, const T* x, const T* w, const Geometry& g, bool want_x,
                                              bool want_w, bool want_b, const ChunkProducer<T>& produce) {
+    std::vector<Variable<T>> grads(inputs);
+    if (!want_x && !want_w && !want_b) return grads;
     Array<T> gx = want_x ? Array<T>::from_shape({g.n, g.ci, g.h, g.w}) : Array<T>();
     Array<T> gw = want_w ? full<T>({g.co, g.cig(), g.kh, g.kw}, T(0)) : Array<T>();
     Array<T> gb = want_b ? full<T>({g.co}, T(0)) : Array<T>();
@@ -818,8 +820,8 @@ std::vector<Variable<T>> gradients_in_chunks(std::size_t inputs, const T* x, con
     const auto ts = want_x && g.n * g.ci * g.h * g.w > 0 ? direct_transpose_sizes<T>(g) : std::nullopt;
     std::optional<DirectImages<T>> transposed;
     if (ts) transposed.emplace(*ts, true, g.groups, w);
-    const auto gy = std::make_unique_for_overwrite<T[]>(want_x || want_w || want_b ? chunk * out : 0);
-    for (std::size_t i = 0; i < g.n && (want_x || want_w || want_b); i += chunk) {
+    const auto gy = std::make_unique_for_overwrite<T[]>(chunk * out);
+    for (std::size_t i = 0; i < g.n; i += chunk) {
         Geometry part = g;
         part.n = std::min(chunk, g.n - i);
         produce(i, part.n, gy.get(), want_b ? gb.data() : nullptr);
@@ -832,7 +834,6 @@ std::vector<Variable<T>> gradients_in_chunks(std::size_t inputs, const T* x, con
         else if (want_w)
             conv_w_add(x + i * in, gy.get(), part, gw.data());
     }
-    std::vector<Variable<T>> grads(inputs);
     if (want_x) grads[0] = Variable<T>(std::move(gx));
     if (want_w) grads[1] = Variable<T>(std::move(gw));
     if (want_b) grads[2] = Variable<T>(std::move(gb));
