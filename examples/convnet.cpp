@@ -36,6 +36,7 @@
 
 #include "support/cli.hpp"
 #include "support/plot.hpp"
+#include "train/csv.hpp"
 #include "xgrad.hpp"
 
 namespace data = xg::data;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <xtensor/xview.hpp>
 
 #include "expect_error.hpp"
 #include "fixtures.hpp"
