@@ -40,16 +40,6 @@ inline void store_selected(double* p, std::uint32_t mask, B<double> v) {
     _mm512_mask_compressstoreu_pd(p, static_cast<__mmask8>(mask), v);
 }
 
-// p[0..n) = q[0..n) for n below one vector, without a call.
-inline void copy_short(const float* q, float* p, std::size_t n) {
-    const auto m = static_cast<__mmask16>((1u << n) - 1);
-    _mm512_mask_storeu_ps(p, m, _mm512_maskz_loadu_ps(m, q));
-}
-inline void copy_short(const double* q, double* p, std::size_t n) {
-    const auto m = static_cast<__mmask8>((1u << n) - 1);
-    _mm512_mask_storeu_pd(p, m, _mm512_maskz_loadu_pd(m, q));
-}
-
 // 16 floats (8 doubles) from p + index[l] into lane l, for the lanes in mask (the others zero).
 inline __m512 gather(const float* p, __m512i index, std::uint32_t mask) {
     return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), static_cast<__mmask16>(mask), index, p, 4);
@@ -83,6 +73,21 @@ M first_lanes(std::size_t n) {
 // The lanes of mask loaded from p, the others zero.
 inline B<float> load_first(const float* p, __mmask16 mask) { return _mm512_maskz_loadu_ps(mask, p); }
 inline B<double> load_first(const double* p, __mmask8 mask) { return _mm512_maskz_loadu_pd(mask, p); }
+
+template <class T>
+using Mask = std::conditional_t<std::is_same_v<T, float>, __mmask16, __mmask8>;
+
+// p[0..n) in the first n lanes (n at most L), for arrays streamed from memory, which end at end.
+// On AMD's Zen 5 a masked load whose line is not in L1 takes about twice as long as a whole one,
+// even with every lane selected: pad_image's rows of 14 floats took 4.5 times as long as with
+// whole loads (docs/benchmarks.md). So a vector that lies inside the array is loaded whole, and
+// its lanes from n on hold what follows p (callers use only the first n); only the array's last
+// vectors take the mask, which reads nothing beyond the end.
+template <class T>
+inline B<T> load_head(const T* p, std::size_t n, const T* end) {
+    constexpr std::ptrdiff_t L = B<T>::size;
+    return end - p >= L ? B<T>::load_unaligned(p) : load_first(p, first_lanes<Mask<T>>(n));
+}
 
 // ---- L x L tiles transposed in registers (16 floats, 8 doubles) ----
 //
@@ -135,13 +140,14 @@ inline void transpose_tile(const Swaps& swaps, B<T>* r) {
 template <class T>
 void pad_image(const Sizes& s, const T* x, T* padded) {
     constexpr std::size_t L = B<T>::size;
+    const T* end = x + s.ci * s.h * s.w;
     for (std::size_t c = 0; c < s.ci; ++c)
         for (std::size_t r = 0; r < s.h; ++r) {
             const T* src = x + (c * s.h + r) * s.w;
             T* dst = padded + c * s.plane + (r + s.ph) * s.wp + s.pw;
             std::size_t j = 0;
             for (; j + L <= s.w; j += L) B<T>::load_unaligned(src + j).store_unaligned(dst + j);
-            if (j < s.w) copy_short(src + j, dst + j, s.w - j);
+            if (j < s.w) store_first(dst + j, s.w - j, load_head(src + j, s.w - j, end));
         }
 }
 
@@ -374,19 +380,19 @@ inline bool uses_channel_lanes(const Sizes& s) { return s.kh == 3 && s.kw == 3; 
 template <class T>
 void transpose_gradient(const Sizes& s, std::size_t images, const T* gy, std::size_t gy_step, std::size_t cop, T* gyt) {
     constexpr std::size_t L = B<T>::size;
-    using M = std::conditional_t<L == 16, __mmask16, __mmask8>;
     const std::size_t q_count = s.oh * s.ow;
     const Swaps swaps = Swaps::of<T>();
     for (std::size_t n = 0; n < images; ++n)
         for (std::size_t v = 0; v < cop; v += L) {
             const std::size_t channels = s.co - v < L ? s.co - v : L;
             const T* g = gy + n * gy_step + v * q_count;
+            const T* end = gy + n * gy_step + s.co * q_count;
             T* out = gyt + n * q_count * cop + v;
             for (std::size_t q = 0; q < q_count; q += L) {
                 const std::size_t m = q_count - q < L ? q_count - q : L;
-                const M mask = first_lanes<M>(m);
+                // lanes from m on go to rows r[m..L) of the transposed tile, which are not stored
                 B<T> r[L];
-                for (std::size_t i = 0; i < L; ++i) r[i] = i < channels ? load_first(g + i * q_count + q, mask) : B<T>(T(0));
+                for (std::size_t i = 0; i < L; ++i) r[i] = i < channels ? load_head(g + i * q_count + q, m, end) : B<T>(T(0));
                 transpose_tile(swaps, r);
                 for (std::size_t i = 0; i < m; ++i) r[i].store_aligned(out + (q + i) * cop);
             }
@@ -533,7 +539,6 @@ struct PoolF {
     using V = __m512;
     using M = __mmask16;
     static constexpr std::size_t L = 16;
-    static V load(M m, const float* p) { return _mm512_maskz_loadu_ps(m, p); }
     static void store(float* p, M m, V v) { _mm512_mask_storeu_ps(p, m, v); }
     static V even(V lo, V hi) {
         return _mm512_permutex2var_ps(lo, _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0), hi);
@@ -553,8 +558,13 @@ struct PoolF {
     static V only(M m, V v) { return _mm512_maskz_mov_ps(m, v); }
     static M positive(V v) { return _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ); }
     static V times_zero(V v) { return _mm512_mul_ps(_mm512_setzero_ps(), v); }
-    // the place bytes of the L lanes, and the lanes whose place is k
-    static __m512i places(M m, const std::uint8_t* p) { return _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, p)); }
+    // the place bytes of the first n lanes (whole where the array goes on; see load_head), and
+    // the lanes whose place is k
+    static __m512i places(const std::uint8_t* p, std::size_t n, const std::uint8_t* end) {
+        const __m128i bytes = end - p >= 16 ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(p))
+                                            : _mm_maskz_loadu_epi8(first_lanes<__mmask16>(n), p);
+        return _mm512_cvtepu8_epi32(bytes);
+    }
     static M place_is(__m512i places, int k) { return _mm512_cmpeq_epi32_mask(places, _mm512_set1_epi32(k)); }
 };
 
@@ -562,7 +572,6 @@ struct PoolD {
     using V = __m512d;
     using M = __mmask8;
     static constexpr std::size_t L = 8;
-    static V load(M m, const double* p) { return _mm512_maskz_loadu_pd(m, p); }
     static void store(double* p, M m, V v) { _mm512_mask_storeu_pd(p, m, v); }
     static V even(V lo, V hi) { return _mm512_permutex2var_pd(lo, _mm512_set_epi64(14, 12, 10, 8, 6, 4, 2, 0), hi); }
     static V odd(V lo, V hi) { return _mm512_permutex2var_pd(lo, _mm512_set_epi64(15, 13, 11, 9, 7, 5, 3, 1), hi); }
@@ -573,7 +582,11 @@ struct PoolD {
     static V only(M m, V v) { return _mm512_maskz_mov_pd(m, v); }
     static M positive(V v) { return _mm512_cmp_pd_mask(v, _mm512_setzero_pd(), _CMP_GT_OQ); }
     static V times_zero(V v) { return _mm512_mul_pd(_mm512_setzero_pd(), v); }
-    static __m512i places(M m, const std::uint8_t* p) { return _mm512_cvtepu8_epi64(_mm_maskz_loadu_epi8(m, p)); }
+    static __m512i places(const std::uint8_t* p, std::size_t n, const std::uint8_t* end) {
+        const __m128i bytes = end - p >= 8 ? _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))
+                                           : _mm_maskz_loadu_epi8(first_lanes<__mmask16>(n), p);
+        return _mm512_cvtepu8_epi64(bytes);
+    }
     static M place_is(__m512i places, int k) { return _mm512_cmpeq_epi64_mask(places, _mm512_set1_epi64(k)); }
 };
 
@@ -589,6 +602,7 @@ void max_pool_2x2_run(const T* x, std::size_t planes, std::size_t h, std::size_t
     using M = typename P::M;
     constexpr std::size_t L = P::L;
     const std::size_t oh = h / 2, ow = w / 2;
+    const T* end = x + planes * h * w;
     for (std::size_t q = 0; q < planes; ++q, x += h * w)
         for (std::size_t i = 0; i < oh; ++i, y += ow) {
             const T* r0 = x + 2 * i * w;
@@ -596,9 +610,10 @@ void max_pool_2x2_run(const T* x, std::size_t planes, std::size_t h, std::size_t
             std::uint8_t* at = places + (keep ? (q * oh + i) * ow : 0);
             for (std::size_t j = 0; j < ow; j += L) {
                 const std::size_t n = ow - j < L ? ow - j : L;
-                const M lo = first_lanes<M>(2 * n), hi = first_lanes<M>(2 * n > L ? 2 * n - L : 0);
-                const typename P::V p0 = P::load(lo, r0 + 2 * j), p1 = P::load(hi, r0 + 2 * j + L);
-                const typename P::V p2 = P::load(lo, r1 + 2 * j), p3 = P::load(hi, r1 + 2 * j + L);
+                // 2 n elements of each row, the first L in p0 (p2) and the rest in p1 (p3)
+                const std::size_t lo = 2 * n < L ? 2 * n : L, hi = 2 * n - lo;
+                const typename P::V p0 = load_head(r0 + 2 * j, lo, end), p1 = load_head(r0 + 2 * j + L, hi, end);
+                const typename P::V p2 = load_head(r1 + 2 * j, lo, end), p3 = load_head(r1 + 2 * j + L, hi, end);
                 const typename P::V a = P::even(p0, p1), b = P::odd(p0, p1), c = P::even(p2, p3), d = P::odd(p2, p3);
                 const M take_b = P::take(b, a), take_d = P::take(d, c);
                 const typename P::V ab = P::blend(take_b, a, b), cd = P::blend(take_d, c, d);
@@ -622,17 +637,20 @@ void scatter_2x2_run(const T* g, const T* y, const std::uint8_t* places, std::si
     using M = typename P::M;
     constexpr std::size_t L = P::L;
     const std::size_t oh = h / 2, ow = w / 2;
+    const T* g_end = g + planes * oh * ow;
+    const T* y_end = y ? y + planes * oh * ow : nullptr;
+    const std::uint8_t* places_end = places + planes * oh * ow;
     for (std::size_t q = 0; q < planes; ++q, gx += h * w) {
         for (std::size_t i = 0; i < oh; ++i, g += ow, places += ow, y += y ? ow : 0) {
             T* r0 = gx + 2 * i * w;
             T* r1 = r0 + w;
             for (std::size_t j = 0; j < ow; j += L) {
+                // lanes from n on (see load_head) reach only elements from 2 n on, which are not stored
                 const std::size_t n = ow - j < L ? ow - j : L;
-                const M in = first_lanes<M>(n);
                 const M lo = first_lanes<M>(2 * n), hi = first_lanes<M>(2 * n > L ? 2 * n - L : 0);
-                typename P::V v = P::load(in, g + j);
-                if (y) v = P::blend(P::positive(P::load(in, y + j)), P::times_zero(v), v);
-                const __m512i k = P::places(in, places + j);
+                typename P::V v = load_head(g + j, n, g_end);
+                if (y) v = P::blend(P::positive(load_head(y + j, n, y_end)), P::times_zero(v), v);
+                const __m512i k = P::places(places + j, n, places_end);
                 const typename P::V a = P::only(P::place_is(k, 0), v), b = P::only(P::place_is(k, 1), v);
                 const typename P::V c = P::only(P::place_is(k, 2), v), d = P::only(P::place_is(k, 3), v);
                 P::store(r0 + 2 * j, lo, P::interleave_lo(a, b));
