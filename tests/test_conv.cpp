@@ -238,6 +238,12 @@ void larger_images() {
         check_against(run_conv, direct_conv, {2, 6, 15, 13}, {80, 3, 3, 3}, p == 1, Geo{1, 1, p, p, 1, 1, 2}, seed += 4);
         check_against(run_conv_t, direct_conv_t, {2, 6, 11, 16}, {6, 37, 3, 3}, true, Geo{1, 1, p, p, 1, 1, 1}, seed += 4);
     }
+    // 5-wide kernels (SimpleConvNet's 5 x 5, and 3 x 5 with groups): 37 output channels (blocks
+    // of 4, 2 and 1 in the weight gradient's loop), 6 per group
+    for (long p : {0, 2}) {
+        check_against(run_conv, direct_conv, {2, 3, 12, 14}, {37, 3, 5, 5}, true, Geo{1, 1, p, p, 1, 1, 1}, seed += 4);
+        check_against(run_conv, direct_conv, {2, 4, 9, 11}, {12, 2, 3, 5}, p == 0, Geo{1, 1, p, p, 1, 1, 2}, seed += 4);
+    }
     // margins of 8 and more (a padded row's zeros fill a whole vector of doubles before it starts)
     check_against(run_conv, direct_conv, {2, 2, 5, 6}, {3, 2, 11, 12}, true, Geo{1, 1, 9, 10, 1, 1, 1}, 690);
     check_against(run_conv_t, direct_conv_t, {2, 3, 13, 15}, {3, 2, 11, 12}, false, Geo{1, 1, 1, 2, 1, 1, 1}, 694);
@@ -439,6 +445,14 @@ BOOST_AUTO_TEST_CASE(float32_close_to_float64) {
                                       {.padding = 1});
         BOOST_TEST(close(y2f.data(), y2.data()), "side " << side);
     }
+    // SimpleConvNet's 5 x 5 convolution of one channel into 30: its weight gradient in float
+    const A x3 = random_array({3, 1, 16, 16}, 33), w3 = random_array({30, 1, 5, 5}, 34);
+    const A gy3 = random_array({3, 30, 12, 12}, 35);
+    V x3d(x3), w3d(w3, true);
+    F x3f(AF(xt::cast<float>(x3))), w3f(AF(xt::cast<float>(w3)), true);
+    xg::sum(xg::conv2d(x3d, w3d, V()) * V(gy3)).backward();
+    xg::sum(xg::conv2d(x3f, w3f, F()) * F(AF(xt::cast<float>(gy3)))).backward();
+    BOOST_TEST(close(w3f.grad().data(), w3d.grad().data()));
 }
 
 BOOST_AUTO_TEST_CASE(empty_batch) {
