@@ -48,11 +48,15 @@ inline __m512d gather(const double* p, __m512i index, std::uint32_t mask) {
     return _mm512_mask_i32gather_pd(_mm512_setzero_pd(), static_cast<__mmask8>(mask), _mm512_castsi512_si256(index), p, 8);
 }
 
-// p[0..n) = the first n lanes of v.
+// p[0..n) = the first n lanes of v (n at most L). A whole vector is stored without a mask: on
+// Zen 5 a masked store to lines not in cache takes about 1.7 times as long as a plain one, even
+// with every lane selected (docs/benchmarks.md).
 inline void store_first(float* p, std::size_t n, B<float> v) {
+    if (n == 16) return v.store_unaligned(p);
     _mm512_mask_storeu_ps(p, static_cast<__mmask16>((std::uint32_t(1) << n) - 1), v);
 }
 inline void store_first(double* p, std::size_t n, B<double> v) {
+    if (n == 8) return v.store_unaligned(p);
     _mm512_mask_storeu_pd(p, static_cast<__mmask8>((std::uint32_t(1) << n) - 1), v);
 }
 
@@ -539,7 +543,6 @@ struct PoolF {
     using V = __m512;
     using M = __mmask16;
     static constexpr std::size_t L = 16;
-    static void store(float* p, M m, V v) { _mm512_mask_storeu_ps(p, m, v); }
     static V even(V lo, V hi) {
         return _mm512_permutex2var_ps(lo, _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0), hi);
     }
@@ -565,6 +568,11 @@ struct PoolF {
                                             : _mm_maskz_loadu_epi8(first_lanes<__mmask16>(n), p);
         return _mm512_cvtepu8_epi32(bytes);
     }
+    // the place bytes of the first n lanes stored at p (a whole vector without a mask; see store_first)
+    static void store_places(std::uint8_t* p, std::size_t n, __m128i k) {
+        if (n == L) return _mm_storeu_si128(reinterpret_cast<__m128i*>(p), k);
+        _mm_mask_storeu_epi8(p, first_lanes<__mmask16>(n), k);
+    }
     static M place_is(__m512i places, int k) { return _mm512_cmpeq_epi32_mask(places, _mm512_set1_epi32(k)); }
 };
 
@@ -572,7 +580,6 @@ struct PoolD {
     using V = __m512d;
     using M = __mmask8;
     static constexpr std::size_t L = 8;
-    static void store(double* p, M m, V v) { _mm512_mask_storeu_pd(p, m, v); }
     static V even(V lo, V hi) { return _mm512_permutex2var_pd(lo, _mm512_set_epi64(14, 12, 10, 8, 6, 4, 2, 0), hi); }
     static V odd(V lo, V hi) { return _mm512_permutex2var_pd(lo, _mm512_set_epi64(15, 13, 11, 9, 7, 5, 3, 1), hi); }
     static V interleave_lo(V a, V b) { return _mm512_permutex2var_pd(a, _mm512_set_epi64(11, 3, 10, 2, 9, 1, 8, 0), b); }
@@ -586,6 +593,10 @@ struct PoolD {
         const __m128i bytes = end - p >= 8 ? _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))
                                            : _mm_maskz_loadu_epi8(first_lanes<__mmask16>(n), p);
         return _mm512_cvtepu8_epi64(bytes);
+    }
+    static void store_places(std::uint8_t* p, std::size_t n, __m128i k) {
+        if (n == L) return _mm_storel_epi64(reinterpret_cast<__m128i*>(p), k);
+        _mm_mask_storeu_epi8(p, first_lanes<__mmask16>(n), k);
     }
     static M place_is(__m512i places, int k) { return _mm512_cmpeq_epi64_mask(places, _mm512_set1_epi64(k)); }
 };
@@ -618,11 +629,10 @@ void max_pool_2x2_run(const T* x, std::size_t planes, std::size_t h, std::size_t
                 const M take_b = P::take(b, a), take_d = P::take(d, c);
                 const typename P::V ab = P::blend(take_b, a, b), cd = P::blend(take_d, c, d);
                 const M take_cd = P::take(cd, ab);
-                const M out = first_lanes<M>(n);
-                P::store(y + j, out, P::blend(take_cd, ab, cd));
+                store_first(y + j, n, B<T>(P::blend(take_cd, ab, cd)));
                 const M column = static_cast<M>((take_cd & take_d) | (~take_cd & take_b));
                 const __m128i k = _mm_add_epi8(_mm_maskz_set1_epi8(take_cd, 2), _mm_maskz_set1_epi8(column, 1));
-                _mm_mask_storeu_epi8(at + j, out, k);
+                P::store_places(at + j, n, k);
             }
         }
 }
@@ -634,7 +644,6 @@ template <class T>
 void scatter_2x2_run(const T* g, const T* y, const std::uint8_t* places, std::size_t planes, std::size_t h,
                      std::size_t w, T* gx) {
     using P = PoolOps<T>;
-    using M = typename P::M;
     constexpr std::size_t L = P::L;
     const std::size_t oh = h / 2, ow = w / 2;
     const T* g_end = g + planes * oh * ow;
@@ -647,16 +656,16 @@ void scatter_2x2_run(const T* g, const T* y, const std::uint8_t* places, std::si
             for (std::size_t j = 0; j < ow; j += L) {
                 // lanes from n on (see load_head) reach only elements from 2 n on, which are not stored
                 const std::size_t n = ow - j < L ? ow - j : L;
-                const M lo = first_lanes<M>(2 * n), hi = first_lanes<M>(2 * n > L ? 2 * n - L : 0);
+                const std::size_t lo = 2 * n < L ? 2 * n : L, hi = 2 * n - lo;  // elements of each row
                 typename P::V v = load_head(g + j, n, g_end);
                 if (y) v = P::blend(P::positive(load_head(y + j, n, y_end)), P::times_zero(v), v);
                 const __m512i k = P::places(places + j, n, places_end);
                 const typename P::V a = P::only(P::place_is(k, 0), v), b = P::only(P::place_is(k, 1), v);
                 const typename P::V c = P::only(P::place_is(k, 2), v), d = P::only(P::place_is(k, 3), v);
-                P::store(r0 + 2 * j, lo, P::interleave_lo(a, b));
-                P::store(r0 + 2 * j + L, hi, P::interleave_hi(a, b));
-                P::store(r1 + 2 * j, lo, P::interleave_lo(c, d));
-                P::store(r1 + 2 * j + L, hi, P::interleave_hi(c, d));
+                store_first(r0 + 2 * j, lo, B<T>(P::interleave_lo(a, b)));
+                store_first(r0 + 2 * j + L, hi, B<T>(P::interleave_hi(a, b)));
+                store_first(r1 + 2 * j, lo, B<T>(P::interleave_lo(c, d)));
+                store_first(r1 + 2 * j + L, hi, B<T>(P::interleave_hi(c, d)));
             }
             if (w > 2 * ow) r0[w - 1] = r1[w - 1] = T(0);
         }
