@@ -82,7 +82,7 @@ template <class T>
 using Mask = std::conditional_t<std::is_same_v<T, float>, __mmask16, __mmask8>;
 
 // p[0..n) in the first n lanes (n at most L), for arrays streamed from memory, which end at end.
-// On AMD's Zen 5 a masked load whose line is not in L1 takes about twice as long as a whole one,
+// On AMD's Zen 5 a masked load from memory (not in cache) takes about twice as long as a whole one,
 // even with every lane selected: pad_image's rows of 14 floats took 4.5 times as long as with
 // whole loads (docs/benchmarks.md). So a vector that lies inside the array is loaded whole, and
 // its lanes from n on hold what follows p (callers use only the first n); only the array's last
