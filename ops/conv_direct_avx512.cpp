@@ -561,18 +561,8 @@ struct PoolF {
     static V only(M m, V v) { return _mm512_maskz_mov_ps(m, v); }
     static M positive(V v) { return _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ); }
     static V times_zero(V v) { return _mm512_mul_ps(_mm512_setzero_ps(), v); }
-    // the place bytes of the first n lanes (whole where the array goes on; see load_head), and
-    // the lanes whose place is k
-    static __m512i places(const std::uint8_t* p, std::size_t n, const std::uint8_t* end) {
-        const __m128i bytes = end - p >= 16 ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(p))
-                                            : _mm_maskz_loadu_epi8(first_lanes<__mmask16>(n), p);
-        return _mm512_cvtepu8_epi32(bytes);
-    }
-    // the place bytes of the first n lanes stored at p (a whole vector without a mask; see store_first)
-    static void store_places(std::uint8_t* p, std::size_t n, __m128i k) {
-        if (n == L) return _mm_storeu_si128(reinterpret_cast<__m128i*>(p), k);
-        _mm_mask_storeu_epi8(p, first_lanes<__mmask16>(n), k);
-    }
+    // the place bytes (place_bytes) widened to lanes, and the lanes whose place is k
+    static __m512i places(__m128i bytes) { return _mm512_cvtepu8_epi32(bytes); }
     static M place_is(__m512i places, int k) { return _mm512_cmpeq_epi32_mask(places, _mm512_set1_epi32(k)); }
 };
 
@@ -589,20 +579,27 @@ struct PoolD {
     static V only(M m, V v) { return _mm512_maskz_mov_pd(m, v); }
     static M positive(V v) { return _mm512_cmp_pd_mask(v, _mm512_setzero_pd(), _CMP_GT_OQ); }
     static V times_zero(V v) { return _mm512_mul_pd(_mm512_setzero_pd(), v); }
-    static __m512i places(const std::uint8_t* p, std::size_t n, const std::uint8_t* end) {
-        const __m128i bytes = end - p >= 8 ? _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))
-                                           : _mm_maskz_loadu_epi8(first_lanes<__mmask16>(n), p);
-        return _mm512_cvtepu8_epi64(bytes);
-    }
-    static void store_places(std::uint8_t* p, std::size_t n, __m128i k) {
-        if (n == L) return _mm_storel_epi64(reinterpret_cast<__m128i*>(p), k);
-        _mm_mask_storeu_epi8(p, first_lanes<__mmask16>(n), k);
-    }
+    static __m512i places(__m128i bytes) { return _mm512_cvtepu8_epi64(bytes); }
     static M place_is(__m512i places, int k) { return _mm512_cmpeq_epi64_mask(places, _mm512_set1_epi64(k)); }
 };
 
 template <class T>
 using PoolOps = std::conditional_t<std::is_same_v<T, float>, PoolF, PoolD>;
+
+// The place bytes of the first n of L lanes from p, as load_head loads (a whole 16 or 8 bytes
+// where they lie before end), and stored at p as store_first stores.
+template <std::size_t L>
+__m128i load_place_bytes(const std::uint8_t* p, std::size_t n, const std::uint8_t* end) {
+    if (end - p < std::ptrdiff_t(L)) return _mm_maskz_loadu_epi8(first_lanes<__mmask16>(n), p);
+    return L == 16 ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(p))
+                   : _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+}
+template <std::size_t L>
+void store_place_bytes(std::uint8_t* p, std::size_t n, __m128i bytes) {
+    if (n < L) return _mm_mask_storeu_epi8(p, first_lanes<__mmask16>(n), bytes);
+    if (L == 16) _mm_storeu_si128(reinterpret_cast<__m128i*>(p), bytes);
+    else _mm_storel_epi64(reinterpret_cast<__m128i*>(p), bytes);
+}
 
 // L windows at a time: the even and odd columns of both rows, each pair's first maximum, then
 // the second pair's if greater or NaN (the scalar rule's order); the place as row * 2 + column.
@@ -632,7 +629,7 @@ void max_pool_2x2_run(const T* x, std::size_t planes, std::size_t h, std::size_t
                 store_first(y + j, n, B<T>(P::blend(take_cd, ab, cd)));
                 const M column = static_cast<M>((take_cd & take_d) | (~take_cd & take_b));
                 const __m128i k = _mm_add_epi8(_mm_maskz_set1_epi8(take_cd, 2), _mm_maskz_set1_epi8(column, 1));
-                P::store_places(at + j, n, k);
+                store_place_bytes<L>(at + j, n, k);
             }
         }
 }
@@ -659,7 +656,7 @@ void scatter_2x2_run(const T* g, const T* y, const std::uint8_t* places, std::si
                 const std::size_t lo = 2 * n < L ? 2 * n : L, hi = 2 * n - lo;  // elements of each row
                 typename P::V v = load_head(g + j, n, g_end);
                 if (y) v = P::blend(P::positive(load_head(y + j, n, y_end)), P::times_zero(v), v);
-                const __m512i k = P::places(places + j, n, places_end);
+                const __m512i k = P::places(load_place_bytes<L>(places + j, n, places_end));
                 const typename P::V a = P::only(P::place_is(k, 0), v), b = P::only(P::place_is(k, 1), v);
                 const typename P::V c = P::only(P::place_is(k, 2), v), d = P::only(P::place_is(k, 3), v);
                 store_first(r0 + 2 * j, lo, B<T>(P::interleave_lo(a, b)));
