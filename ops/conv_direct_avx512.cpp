@@ -561,7 +561,7 @@ struct PoolF {
     static V only(M m, V v) { return _mm512_maskz_mov_ps(m, v); }
     static M positive(V v) { return _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ); }
     static V times_zero(V v) { return _mm512_mul_ps(_mm512_setzero_ps(), v); }
-    // the place bytes (place_bytes) widened to lanes, and the lanes whose place is k
+    // the place bytes (load_place_bytes) widened to lanes, and the lanes whose place is k
     static __m512i places(__m128i bytes) { return _mm512_cvtepu8_epi32(bytes); }
     static M place_is(__m512i places, int k) { return _mm512_cmpeq_epi32_mask(places, _mm512_set1_epi32(k)); }
 };
