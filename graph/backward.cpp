@@ -258,7 +258,12 @@ void run_backward(const Variable<T>& root, Variable<T> seed, const BackwardOptio
                                          "backward(); pass retain_graph = true to the first call",
                                          fn->name()));
         const std::shared_ptr<Node<T>> out = fn->output().node_ptr();
-        const Variable<T> gy(out->pending);
+        // The output's gradient is handed over to gy (out->pending emptied) unless it is kept,
+        // as a retained .grad() or for xg::grad: then a backward may reuse its array
+        // (Function::take_gradient) when nothing else holds it.
+        const bool retained = !capture && (out->retains_grad || opt.retain_grad);
+        const bool captured_here = capture && capture->holds(out.get());
+        const Variable<T> gy(retained || captured_here ? out->pending : std::move(out->pending));
         std::vector<Variable<T>> gxs;
         std::uint32_t added = 0;
         try {
@@ -292,8 +297,8 @@ void run_backward(const Variable<T>& root, Variable<T> seed, const BackwardOptio
             }
             if (!hooked_uses.empty() && !x.creator() && x.requires_grad()) used(x.node_ptr());
         }
-        if (!capture && (out->retains_grad || opt.retain_grad)) store_grad(out->grad, gy.node_ptr(), create_graph);
-        if (!capture || !capture->holds(out.get())) out->pending.reset();
+        if (retained) store_grad(out->grad, gy.node_ptr(), create_graph);
+        if (!captured_here) out->pending.reset();
         if (!retain_graph) fn->release();
     }
 

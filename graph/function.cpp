@@ -187,6 +187,12 @@ XG_INSTANTIATE(double)
 
 template struct Node<float>;
 template struct Node<double>;
+template <class T>
+std::optional<Array<T>> Function<T>::take_gradient(const Variable<T>& gy) const {
+    if (!gy.defined() || recording_backward() || gy.node_ptr().use_count() != 1 || gy.creator()) return std::nullopt;
+    return std::move(gy.mutable_data());
+}
+
 template class Function<float>;
 template class Function<double>;
 

@@ -7,6 +7,7 @@
 #include <initializer_list>
 #include <memory>
 #include <new>
+#include <optional>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -95,6 +96,12 @@ public:
 protected:
     // Ops that keep state besides their inputs (masks, cached softmax) free it here.
     virtual void release_saved() {}
+    // gy's array, moved out for backward() to reuse as its result's (gy is left empty), when the
+    // backward is not recorded and nothing but the engine holds gy: the engine hands a gradient
+    // over once it needs it no more (PyTorch's engine steals such buffers too). Else nullopt: a
+    // gradient that is shared (add sends one to both inputs), a caller's seed, one kept for
+    // retain_grad or for xg::grad, or any gradient under create_graph.
+    std::optional<Array<T>> take_gradient(const Variable<T>& gy) const;
 
 private:
     friend struct Node<T>;  // takes the inputs when the graph is freed (iteratively)

@@ -1,6 +1,7 @@
 // Shape ops. Each one's gradient is another shape op, so all of them are twice differentiable.
 #include <algorithm>
 #include <numeric>
+#include <optional>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -53,6 +54,12 @@ struct Reshape final : Function<T> {
         return y;
     }
     std::vector<Variable<T>> backward(const Variable<T>& gy) override {
+        // gy's own array reshaped when the engine hands it over: no copy (a flatten's backward
+        // was 2.6% of SimpleConvNet's step)
+        if (std::optional<Array<T>> g = this->take_gradient(gy)) {
+            g->reshape(this->input(0).shape());
+            return {Variable<T>(std::move(*g))};
+        }
         return {reshape(gy, as_long(this->input(0).shape()))};
     }
     Shape shape;

@@ -422,4 +422,55 @@ BOOST_AUTO_TEST_CASE(added_gradients_equal_those_of_backward) {
     BOOST_TEST(xgt::close(fw, sw, 1e-12));
 }
 
+// y = x, whose backward sends a new array of 2 gy and notes where that array lives.
+struct Source : xg::Function<double> {
+    const double** sent;
+    explicit Source(const double** sent) : sent(sent) {}
+    std::string_view name() const override { return "source"; }
+    A forward(const xg::ArrayRefs<double>& xs) override { return xs[0]; }
+    std::vector<V> backward(const V& gy) override {
+        A g = 2.0 * gy.data();
+        *sent = g.data();
+        return {V(std::move(g))};
+    }
+};
+
+// Reshape's backward reuses the gradient's array when the engine hands it over, and never one
+// that anything else holds (Function::take_gradient).
+BOOST_AUTO_TEST_CASE(a_handed_over_gradient_is_reused_and_a_shared_one_never) {
+    const double* sent = nullptr;
+    auto source = [&](const V& v) { return xg::apply(std::make_shared<Source>(&sent), {v}); };
+    V x(A{{1.0, -2.0, 3.0}, {4.0, 5.0, -6.0}}, true);
+    // x -> reshape -> source -> sum: source's gradient goes through reshape to x.grad(), unmoved.
+    xg::sum(source(xg::reshape(x, {6}))).backward();
+    BOOST_TEST(x.grad().data().data() == sent);
+    BOOST_TEST(xgt::close(x.grad().data(), xg::full<double>({2, 3}, 2.0), 0));
+    // One gradient sent to two reshapes (add's backward): each gets it whole.
+    x.zero_grad();
+    xg::sum(source(xg::reshape(x, {6}) + xg::reshape(x, {6}))).backward();
+    BOOST_TEST(xgt::close(x.grad().data(), xg::full<double>({2, 3}, 4.0), 0));
+    // A caller's seed, a retained gradient and one xg::grad returns stay as they were.
+    x.zero_grad();
+    const V seed(A{1.0, 2.0, 3.0, 4.0, 5.0, 6.0});
+    const V r = xg::reshape(x, {6});
+    r.backward(seed);
+    BOOST_TEST(xgt::close(seed.data(), A{1.0, 2.0, 3.0, 4.0, 5.0, 6.0}, 0));
+    BOOST_TEST(xgt::close(x.grad().data(), A{{1.0, 2.0, 3.0}, {4.0, 5.0, 6.0}}, 0));
+    x.zero_grad();
+    const V kept = xg::reshape(x, {6});
+    kept.retain_grad();
+    xg::sum(source(kept)).backward();
+    BOOST_TEST(xgt::close(kept.grad().data(), xg::full<double>({6}, 2.0), 0));
+    BOOST_TEST(xgt::close(x.grad().data(), xg::full<double>({2, 3}, 2.0), 0));
+    const V mid = xg::reshape(x, {6});
+    const std::vector<V> both = xg::grad(xg::sum(source(mid)), {mid, x});
+    BOOST_TEST(xgt::close(both[0].data(), xg::full<double>({6}, 2.0), 0));
+    BOOST_TEST(xgt::close(both[1].data(), xg::full<double>({2, 3}, 2.0), 0));
+    // Under create_graph the gradient is an op's output: copied, and differentiable.
+    x.zero_grad();
+    xg::sum(source(xg::reshape(x, {6}))).backward({.create_graph = true});
+    BOOST_TEST(x.grad().data().data() != sent);
+    BOOST_TEST(xgt::close(x.grad().data(), xg::full<double>({2, 3}, 2.0), 0));
+}
+
 BOOST_AUTO_TEST_SUITE_END()
