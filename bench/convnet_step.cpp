@@ -133,9 +133,11 @@ struct Limit : bench::GemmLimit {
                 size = conv_out(size, l);
                 const int o = static_cast<int>(l.out), k = static_cast<int>(l.in * l.kernel * l.kernel),
                           p = static_cast<int>(size * size);
-                gemms.push_back({CblasNoTrans, CblasNoTrans, o, p, k, b, false});  // y_n = W col_n
-                gemms.push_back({CblasNoTrans, CblasTrans, o, k, p, b, true});     // gW += gy_n col_n^T
-                if (!first) gemms.push_back({CblasTrans, CblasNoTrans, k, p, o, b, false});  // gcol_n = W^T gy_n
+                // per image n (run_own: y_n and gy_n at places of their own, one col buffer)
+                gemms.push_back({CblasNoTrans, CblasNoTrans, o, p, k, b, false, false, false, true});  // y_n = W col_n
+                gemms.push_back({CblasNoTrans, CblasTrans, o, k, p, b, true, true});  // gW += gy_n col_n^T
+                if (!first)  // gcol_n = W^T gy_n
+                    gemms.push_back({CblasTrans, CblasNoTrans, k, p, o, b, false, false, true});
             }
             if (l.kind == Kind::linear) {
                 const int in = static_cast<int>(l.in), out = static_cast<int>(l.out);
@@ -146,6 +148,7 @@ struct Limit : bench::GemmLimit {
             if (l.kind == Kind::conv || l.kind == Kind::linear) first = false;
         }
         prepare();
+        prepare_own();
     }
 };
 
@@ -200,10 +203,12 @@ int main(int argc, char** argv) {
                         static_cast<double>(xg::softmax_cross_entropy(m.forward(false), m.y).item()));
         }
         Limit limit(name, batch);
-        const std::vector<std::function<void()>> bodies = {[&] { m.step(); }, [&] { limit(); }};
+        const std::vector<std::function<void()>> bodies = {[&] { m.step(); }, [&] { limit(); },
+                                                           [&] { limit.run_own(); }};
         const auto t = bench::interleaved_median_us(bodies, 3, 2, 10, 4 * bench::budget_s());
         bench::emit(key("xgrad", name, batch), t[0]);
         bench::emit(key("limit", name, batch), t[1]);
+        bench::emit(key("own_limit", name, batch), t[2]);
         return 0;
     });
 }

@@ -16,6 +16,8 @@ struct GemmLimit {
         int m, n, k;
         int repeats = 1;          // the same product this many times (images, time steps, heads)
         bool accumulate = false;  // repeats add up into one result (weight gradients): beta = 1
+        // For run_own: operands that differ per repeat (one image's activations or gradients).
+        bool a_each = false, b_each = false, c_each = false;
     };
 
     // Sizes the buffers for the largest product: call once the products are listed.
@@ -44,8 +46,42 @@ struct GemmLimit {
         }
     }
 
+    // The same products on operands placed as in the step (run_own): every product its own
+    // buffers, and an operand marked per repeat at a place of its own for each repeat; the
+    // weights, and the columns an im2col rebuilds per image in one buffer, shared by the repeats.
+    // operator() reuses three buffers for every product, so its operands stay in cache: a lower
+    // bound that a step whose activations exceed the cache cannot reach. Call after prepare().
+    void prepare_own() {
+        own.clear();
+        for (const Gemm& g : gemms) {
+            const std::size_t r = static_cast<std::size_t>(g.repeats), m = g.m, n = g.n, k = g.k;
+            own.push_back({std::vector<float>(m * k * (g.a_each ? r : 1), 0.5f),
+                           std::vector<float>(k * n * (g.b_each ? r : 1), 0.25f),
+                           std::vector<float>(m * n * (g.c_each ? r : 1), 0.0f)});
+        }
+    }
+
+    void run_own() {
+        for (std::size_t i = 0; i < gemms.size(); ++i) {
+            const Gemm& g = gemms[i];
+            Operands& o = own[i];
+            const int lda = g.ta == CblasNoTrans ? g.k : g.m, ldb = g.tb == CblasNoTrans ? g.n : g.k;
+            const std::size_t sa = std::size_t(g.m) * g.k, sb = std::size_t(g.k) * g.n, sc = std::size_t(g.m) * g.n;
+            for (int r = 0; r < g.repeats; ++r) {
+                const std::size_t ru = static_cast<std::size_t>(r);
+                cblas_sgemm(CblasRowMajor, g.ta, g.tb, g.m, g.n, g.k, 1.0f, o.a.data() + (g.a_each ? ru * sa : 0), lda,
+                            o.b.data() + (g.b_each ? ru * sb : 0), ldb, g.accumulate && r > 0 ? 1.0f : 0.0f,
+                            o.c.data() + (g.c_each ? ru * sc : 0), g.n);
+            }
+        }
+    }
+
     std::vector<Gemm> gemms;
     std::vector<float> a, bm, c;
+    struct Operands {
+        std::vector<float> a, b, c;
+    };
+    std::vector<Operands> own;
 };
 
 }  // namespace bench
