@@ -1,6 +1,13 @@
 // ops/conv_direct.hpp's direct convolution, compiled for AVX-512 (F, CD, BW, DQ, VL: ops/meson.build)
 // and called only after ops/conv.cpp has seen these instructions in the CPU. Everything here has
 // internal linkage or lives in xg::direct_conv::avx512 (tests/check_simd_symbols.sh).
+//
+// GCC 12 warns that `__Y` "may be used uninitialized" inside its own _mm512_extractf64x4_pd
+// (the undefined vector its header passes through), inlined from xsimd's horizontal sum of
+// doubles: a false positive in the compiler's header, 25 lines of it in every clean build.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 #include <type_traits>
