@@ -1,17 +1,7 @@
 // ops/conv_direct.hpp's direct convolution, compiled for AVX-512 (F, CD, BW, DQ, VL: ops/meson.build)
 // and called only after ops/conv.cpp has seen these instructions in the CPU. Everything here has
 // internal linkage or lives in xg::direct_conv::avx512 (tests/check_simd_symbols.sh).
-//
-// GCC 12's _mm256_undefined_pd() initialises its vector with itself (`__m256d __Y = __Y;`), so
-// each inlined use of an intrinsic that passes it through (_mm512_extractf64x4_pd in xsimd's
-// horizontal sum of doubles) warns that `__Y` is, or may be, used uninitialized: 27 false
-// warnings in every clean build, none about this file's own variables (checked before silencing
-// them for GCC 12 and older).
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
+#include "ops/avx512_intrinsics.hpp"
 
 #include <type_traits>
 

@@ -2,6 +2,7 @@
 // 8-lane double batches, with -ffp-contract=off: AVX-512 has fused multiply-add, which would change
 // the bits. Called only after ops/vector_math.cpp has seen these instructions in the CPU. Like
 // ops/vector_math_avx2.cpp, it includes xsimd and the formulas alone.
+#include "ops/avx512_intrinsics.hpp"
 #include "ops/simd_math.hpp"
 #include "ops/vector_math.hpp"
 

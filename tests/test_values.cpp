@@ -134,7 +134,8 @@ BOOST_AUTO_TEST_CASE(cross_entropy_of_labels_is_minus_log_softmax_at_the_label_e
     // so each row's loss is exactly -log_softmax at its label, as one chain of sums gives
     for (const std::size_t c : {3, 10, 96, 97}) {
         const A x = xgt::random_array({5, c}, unsigned(c), -20.0, 20.0);
-        const xg::Labels labels{0, c - 1, c / 2, 1, c - 2};
+        const auto k = static_cast<std::int64_t>(c);
+        const xg::Labels labels{0, k - 1, k / 2, 1, k - 2};
         const A loss = xg::softmax_cross_entropy(V(x), labels, xg::Reduction::none).data();
         const A lp = xg::log_softmax(V(x), 1).data();
         for (std::size_t i = 0; i < labels.size(); ++i)

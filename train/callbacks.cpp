@@ -77,7 +77,8 @@ void write_epoch_csv(const std::string& path, const std::vector<EpochMetrics>& e
         row.emplace_back(e.train_loss);
         for (std::size_t k = 2; k + 1 < header.size(); ++k) {
             const auto v = e.find(header[k]);
-            row.push_back(v ? Cell(*v) : Cell(""));
+            if (v) row.emplace_back(*v);
+            else row.emplace_back("");
         }
         row.push_back(e.seconds);
         csv.row(row);

@@ -7,10 +7,11 @@
 
 namespace xg::train {
 
-namespace {
+std::string Cell::number_text(std::int64_t n) { return fmt::format("{}", n); }
+std::string Cell::number_text(double x) { return fmt::format("{}", x); }  // shortest round-trip
 
 // RFC 4180: a field with a comma, quote or line break is quoted, quotes doubled.
-std::string quote_if_needed(const std::string& s) {
+std::string Cell::field_text(const std::string& s) {
     if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
     std::string quoted = "\"";
     for (char c : s) {
@@ -18,17 +19,6 @@ std::string quote_if_needed(const std::string& s) {
         quoted += c;
     }
     return quoted + '"';
-}
-
-}  // namespace
-
-std::string Cell::str() const {
-    struct Printer {
-        std::string operator()(std::int64_t n) const { return fmt::format("{}", n); }
-        std::string operator()(double x) const { return fmt::format("{}", x); }  // shortest round-trip
-        std::string operator()(const std::string& s) const { return quote_if_needed(s); }
-    };
-    return std::visit(Printer{}, value_);
 }
 
 CsvWriter::CsvWriter(std::filesystem::path path, std::vector<std::string> header)

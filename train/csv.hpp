@@ -6,7 +6,6 @@
 #include <filesystem>
 #include <string>
 #include <type_traits>
-#include <variant>
 #include <vector>
 
 #include "graph/atomic_file.hpp"
@@ -14,24 +13,27 @@
 namespace xg::train {
 
 // One CSV value: a number (printed shortest round-trip, so reading it back gives the same double)
-// or a string (quoted only when it contains a comma, quote or line break).
+// or a string (quoted only when it contains a comma, quote or line break), kept as its text.
 class Cell {
 public:
     template <class N>
         requires(std::is_arithmetic_v<N> && !std::is_same_v<N, bool> && !std::is_same_v<N, char>)
     Cell(N n) {  // NOLINT(google-explicit-constructor): rows are written as {"SGD", 3, 0.5}
         if constexpr (std::is_integral_v<N>)
-            value_ = static_cast<std::int64_t>(n);
+            text_ = number_text(static_cast<std::int64_t>(n));
         else
-            value_ = static_cast<double>(n);
+            text_ = number_text(static_cast<double>(n));
     }
-    Cell(std::string s) : value_(std::move(s)) {}  // NOLINT(google-explicit-constructor)
-    Cell(const char* s) : value_(std::string(s)) {}  // NOLINT(google-explicit-constructor)
+    Cell(const std::string& s) : text_(field_text(s)) {}  // NOLINT(google-explicit-constructor)
+    Cell(const char* s) : text_(field_text(s)) {}         // NOLINT(google-explicit-constructor)
 
-    std::string str() const;
+    const std::string& str() const { return text_; }
 
 private:
-    std::variant<std::int64_t, double, std::string> value_;
+    static std::string number_text(std::int64_t n);
+    static std::string number_text(double x);
+    static std::string field_text(const std::string& s);
+    std::string text_;
 };
 
 class CsvWriter {
