@@ -97,6 +97,12 @@ Variable<T> Function<T>::output() const {
 }
 
 template <class T>
+std::optional<Array<T>> Function<T>::take_gradient(const Variable<T>& gy) const {
+    if (!gy.defined() || recording_backward() || gy.node_ptr().use_count() != 1 || gy.creator()) return std::nullopt;
+    return std::move(gy.mutable_data());
+}
+
+template <class T>
 void Function<T>::attach(std::vector<Variable<T>> inputs, const std::shared_ptr<Node<T>>& output) {
     int generation = 0;
     for (std::size_t i = 0; i < inputs.size(); ++i) {
@@ -187,11 +193,6 @@ XG_INSTANTIATE(double)
 
 template struct Node<float>;
 template struct Node<double>;
-template <class T>
-std::optional<Array<T>> Function<T>::take_gradient(const Variable<T>& gy) const {
-    if (!gy.defined() || recording_backward() || gy.node_ptr().use_count() != 1 || gy.creator()) return std::nullopt;
-    return std::move(gy.mutable_data());
-}
 
 template class Function<float>;
 template class Function<double>;
