@@ -38,19 +38,16 @@ struct GemmLimit {
     }
 
     void operator()() {
-        for (const Gemm& g : gemms) {
-            const int lda = g.ta == CblasNoTrans ? g.k : g.m, ldb = g.tb == CblasNoTrans ? g.n : g.k;
-            for (int r = 0; r < g.repeats; ++r)
-                cblas_sgemm(CblasRowMajor, g.ta, g.tb, g.m, g.n, g.k, 1.0f, a.data(), lda, bm.data(), ldb,
-                            g.accumulate && r > 0 ? 1.0f : 0.0f, c.data(), g.n);
-        }
+        for (const Gemm& g : gemms)
+            for (int r = 0; r < g.repeats; ++r) multiply(g, r, a.data(), bm.data(), c.data());
     }
 
     // The same products on operands placed as in the step (run_own): every product its own
     // buffers, and an operand marked per repeat at a place of its own for each repeat; the
     // weights, and the columns an im2col rebuilds per image in one buffer, shared by the repeats.
     // operator() reuses three buffers for every product, so its operands stay in cache: a lower
-    // bound that a step whose activations exceed the cache cannot reach. Call after prepare().
+    // bound that a step whose activations exceed the cache cannot reach. Call once the products are
+    // listed.
     void prepare_own() {
         own.clear();
         for (const Gemm& g : gemms) {
@@ -65,15 +62,20 @@ struct GemmLimit {
         for (std::size_t i = 0; i < gemms.size(); ++i) {
             const Gemm& g = gemms[i];
             Operands& o = own[i];
-            const int lda = g.ta == CblasNoTrans ? g.k : g.m, ldb = g.tb == CblasNoTrans ? g.n : g.k;
             const std::size_t sa = std::size_t(g.m) * g.k, sb = std::size_t(g.k) * g.n, sc = std::size_t(g.m) * g.n;
             for (int r = 0; r < g.repeats; ++r) {
                 const std::size_t ru = static_cast<std::size_t>(r);
-                cblas_sgemm(CblasRowMajor, g.ta, g.tb, g.m, g.n, g.k, 1.0f, o.a.data() + (g.a_each ? ru * sa : 0), lda,
-                            o.b.data() + (g.b_each ? ru * sb : 0), ldb, g.accumulate && r > 0 ? 1.0f : 0.0f,
-                            o.c.data() + (g.c_each ? ru * sc : 0), g.n);
+                multiply(g, r, o.a.data() + (g.a_each ? ru * sa : 0), o.b.data() + (g.b_each ? ru * sb : 0),
+                         o.c.data() + (g.c_each ? ru * sc : 0));
             }
         }
+    }
+
+    // Repeat r of product g on operands at a, b and c.
+    static void multiply(const Gemm& g, int r, const float* a, const float* b, float* c) {
+        const int lda = g.ta == CblasNoTrans ? g.k : g.m, ldb = g.tb == CblasNoTrans ? g.n : g.k;
+        cblas_sgemm(CblasRowMajor, g.ta, g.tb, g.m, g.n, g.k, 1.0f, a, lda, b, ldb, g.accumulate && r > 0 ? 1.0f : 0.0f,
+                    c, g.n);
     }
 
     std::vector<Gemm> gemms;
