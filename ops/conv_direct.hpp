@@ -97,9 +97,10 @@ void image_3x3(const Sizes& s, const double* wt, const double* x, const double* 
 // (ci, h, w) each tap reads, x_n at x + n * x_step and gy_n at gy + n * gy_step. padded holds
 // images * (ci * plane + 64) elements and wide images * gradient_buffer(s) (64-byte aligned),
 // both zeros where weight_grad does not write (the padding, and the wide positions that are not
-// outputs), so that they serve every chunk of a batch. A 3x3 kernel's gradient is taken with the
-// output channels in the lanes (the gradient transposed to positions x channels in `wide`), any
-// other kernel's with the output positions in the lanes (the gradient spread over wide rows).
+// outputs), so that they serve every chunk of a batch. The gradient of a kernel 3 wide, or 5 wide
+// with more output channels than half a vector, is taken with the output channels in the lanes
+// (the gradient transposed to positions x channels in `wide`), any other kernel's with the output
+// positions in the lanes (the gradient spread over wide rows).
 void weight_grad(const Sizes& s, const Tap* taps, const Lanes* lanes, std::size_t images, const float* x,
                  std::size_t x_step, const float* gy, std::size_t gy_step, float* gw, float* padded, float* wide);
 void weight_grad(const Sizes& s, const Tap* taps, const Lanes* lanes, std::size_t images, const double* x,

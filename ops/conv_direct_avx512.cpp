@@ -365,19 +365,27 @@ void weight_channels(const Sizes& s, const Tap* taps, const Lanes* lanes, std::s
     for (; t < n; ++t) weight_block<KB, 1>(s, taps + t, lanes, images, padded, padded_step, gy, gy_step, gw);
 }
 
-// ---- the weight gradient of a 3x3 kernel: output channels in the lanes ----
+// ---- the weight gradient with the output channels in the lanes (kernels 3 or 5 wide) ----
 //
 // The loop above puts output positions in the lanes and needs a horizontal sum per weight; it
-// runs at about 100 GFLOP/s whatever its block shape or cache footprint. For 3x3 kernels (the
-// ConvNets' layers) the lanes hold output channels instead: the gradient is first transposed to
-// gyt (positions, channels rounded up to whole vectors, zeros beyond co), and then, for every
-// output position, a vector of KV * L channels' gradients is multiplied with the one input value
-// each tap reads (a broadcast) and added to that tap's accumulators. Only output positions are
-// visited, so there is no lane to mask, and each weight's sum runs over the chunk's images and
-// positions in order, in one lane.
+// runs at about 100 GFLOP/s whatever its block shape or cache footprint. For kernels 3 or 5
+// wide (the ConvNets' 3x3 and 5x5 layers, any height) the lanes hold output channels instead:
+// the gradient is first transposed to gyt (positions, channels rounded up to whole vectors,
+// zeros beyond co), and then, for every output position, a vector of KV * L channels' gradients
+// is multiplied with the one input value each tap reads (a broadcast) and added to that tap's
+// accumulators. Only output positions are visited, so there is no lane to mask, and each
+// weight's sum runs over the chunk's images and positions in order, in one lane. The taps are
+// taken a few kernel rows at a time: the rows (c, i) of all input channels in order, each row KW
+// taps, as many rows as leave the accumulators in registers.
 
-// A 3x3 kernel's gradient is taken with the output channels in the lanes (conv_direct.hpp).
-inline bool uses_channel_lanes(const Sizes& s) { return s.kh == 3 && s.kw == 3; }
+// Whether the gradient is taken with the output channels in the lanes: kernels 3 wide (any
+// number of channels), and 5 wide with more output channels than half a vector (the weight gradient of 100 images of 28 x 28 by a 5 x 5 kernel, one thread: 30
+// channels 1081-1172 -> 979-1017 us, 16 channels 511-521 -> 393-409, 6 channels 209 -> 314).
+// Each width is a set of instantiations (code and compile time); others are rare with stride 1.
+template <class T>
+bool uses_channel_lanes(const Sizes& s) {
+    return s.kw == 3 || (s.kw == 5 && 2 * s.co > B<T>::size);
+}
 
 // gyt (images, oh * ow, cop) = gy's (images, co, oh, ow) transposed in L x L tiles; the lanes at
 // or beyond co are zeros.
@@ -403,31 +411,33 @@ void transpose_gradient(const Sizes& s, std::size_t images, const T* gy, std::si
         }
 }
 
-// KV vectors of output channels (from channel vector kv) times the 9 taps of CB input channels
-// (from input channel c), over every output position of the chunk's images; the sums added to
-// gw. One flat loop over images and positions, as in block(); p is the position's offset in the
-// padded planes.
-template <int KV, int CB, class T>
-inline void weight_block_3x3(const Sizes& s, const Tap* taps, std::size_t images, const T* padded,
-                             std::size_t padded_step, std::size_t c, const T* gyt, std::size_t cop, std::size_t kv,
-                             T* gw) {
+// KV vectors of output channels (from channel vector kv) times the KW taps of ROWS kernel rows
+// (from row r0 of the ci * kh rows (c, i)), over every output position of the chunk's images;
+// the sums added to gw. One flat loop over images and positions, as in block(); p is the
+// position's offset in the padded planes.
+template <int KV, int ROWS, int KW, class T>
+inline void weight_block_rows(const Sizes& s, const Tap* taps, std::size_t images, const T* padded,
+                              std::size_t padded_step, std::size_t r0, const T* gyt, std::size_t cop, std::size_t kv,
+                              T* gw) {
     constexpr std::size_t L = B<T>::size;
-    B<T> acc[KV][CB * 9];
+    B<T> acc[KV][ROWS * KW];
     for (int v = 0; v < KV; ++v)
-        for (int t = 0; t < CB * 9; ++t) acc[v][t] = B<T>(T(0));
-    const T* x = padded + c * s.plane;
+        for (int t = 0; t < ROWS * KW; ++t) acc[v][t] = B<T>(T(0));
+    const Tap* first = taps + r0 * KW;
+    std::size_t rows[ROWS];  // each row's first input, c * plane + i * wp
+    for (int r = 0; r < ROWS; ++r) rows[r] = first[r * KW].input;
+    const T* x = padded;
     const T* g = gyt + kv * L;
-    const std::size_t plane = s.plane, wp = s.wp;
+    const std::size_t wp = s.wp;
     std::size_t p = 0, col = 0, row = 0;
     for (std::size_t step = 0, steps = images * s.oh * s.ow; step < steps; ++step, g += cop) {
         B<T> gv[KV];
         for (int v = 0; v < KV; ++v) gv[v] = B<T>::load_aligned(g + v * L);
-        for (int b = 0; b < CB; ++b)
-            for (int i = 0; i < 3; ++i)
-                for (int j = 0; j < 3; ++j) {
-                    const B<T> xb(x[b * plane + i * wp + j + p]);
-                    for (int v = 0; v < KV; ++v) acc[v][b * 9 + i * 3 + j] = fused(gv[v], xb, acc[v][b * 9 + i * 3 + j]);
-                }
+        for (int r = 0; r < ROWS; ++r)
+            for (int j = 0; j < KW; ++j) {
+                const B<T> xb(x[rows[r] + j + p]);
+                for (int v = 0; v < KV; ++v) acc[v][r * KW + j] = fused(gv[v], xb, acc[v][r * KW + j]);
+            }
         ++p;
         if (++col == s.ow) {
             col = 0;
@@ -437,39 +447,40 @@ inline void weight_block_3x3(const Sizes& s, const Tap* taps, std::size_t images
     }
     alignas(64) T sums[L];
     for (int v = 0; v < KV; ++v)
-        for (int t = 0; t < CB * 9; ++t) {
+        for (int t = 0; t < ROWS * KW; ++t) {
             acc[v][t].store_aligned(sums);
-            const std::size_t k0 = (kv + v) * L, weight = taps[c * 9 + t].weight;
+            const std::size_t k0 = (kv + v) * L, weight = first[t].weight;
             for (std::size_t l = 0; l < L && k0 + l < s.co; ++l) gw[(k0 + l) * s.w_stride + weight] += sums[l];
         }
 }
 
-// One vector of output channels (16 floats or fewer) times the 9 taps of CB input channels, two
+// One vector of output channels (16 floats or fewer) times the KW taps of ROWS kernel rows, two
 // output positions of a row per step: one vector each would need a broadcast per multiply-add
-// (the loads then bound the loop), while positions p and p + 1 share three of the four inputs
+// (the loads then bound the loop), while positions p and p + 1 share KW - 1 of the KW + 1 inputs
 // each kernel row reads. For rows of an even number of outputs.
-template <int CB, class T>
-inline void weight_block_3x3_pairs(const Sizes& s, const Tap* taps, std::size_t images, const T* padded,
-                                   std::size_t padded_step, std::size_t c, const T* gyt, std::size_t cop, std::size_t kv,
-                                   T* gw) {
+template <int ROWS, int KW, class T>
+inline void weight_block_rows_pairs(const Sizes& s, const Tap* taps, std::size_t images, const T* padded,
+                                    std::size_t padded_step, std::size_t r0, const T* gyt, std::size_t cop,
+                                    std::size_t kv, T* gw) {
     constexpr std::size_t L = B<T>::size;
-    B<T> acc[CB * 9];
-    for (int t = 0; t < CB * 9; ++t) acc[t] = B<T>(T(0));
-    const T* x = padded + c * s.plane;
+    B<T> acc[ROWS * KW];
+    for (int t = 0; t < ROWS * KW; ++t) acc[t] = B<T>(T(0));
+    const Tap* first = taps + r0 * KW;
+    std::size_t rows[ROWS];
+    for (int r = 0; r < ROWS; ++r) rows[r] = first[r * KW].input;
+    const T* x = padded;
     const T* g = gyt + kv * L;
-    const std::size_t plane = s.plane, wp = s.wp;
+    const std::size_t wp = s.wp;
     std::size_t p = 0, col = 0, row = 0;
     for (std::size_t step = 0, steps = images * s.oh * s.ow / 2; step < steps; ++step, g += 2 * cop) {
         const B<T> g0 = B<T>::load_aligned(g), g1 = B<T>::load_aligned(g + cop);
-        for (int b = 0; b < CB; ++b)
-            for (int i = 0; i < 3; ++i) {
-                const T* r = x + b * plane + i * wp + p;
-                const B<T> x0(r[0]), x1(r[1]), x2(r[2]), x3(r[3]);
-                B<T>* a = acc + b * 9 + i * 3;
-                a[0] = fused(g1, x1, fused(g0, x0, a[0]));
-                a[1] = fused(g1, x2, fused(g0, x1, a[1]));
-                a[2] = fused(g1, x3, fused(g0, x2, a[2]));
-            }
+        for (int r = 0; r < ROWS; ++r) {
+            const T* in = x + rows[r] + p;
+            B<T> xb[KW + 1];
+            for (int j = 0; j <= KW; ++j) xb[j] = B<T>(in[j]);
+            B<T>* a = acc + r * KW;
+            for (int j = 0; j < KW; ++j) a[j] = fused(g1, xb[j + 1], fused(g0, xb[j], a[j]));
+        }
         p += 2;
         if ((col += 2) == s.ow) {
             col = 0;
@@ -478,33 +489,53 @@ inline void weight_block_3x3_pairs(const Sizes& s, const Tap* taps, std::size_t 
         }
     }
     alignas(64) T sums[L];
-    for (int t = 0; t < CB * 9; ++t) {
+    for (int t = 0; t < ROWS * KW; ++t) {
         acc[t].store_aligned(sums);
-        const std::size_t k0 = kv * L, weight = taps[c * 9 + t].weight;
+        const std::size_t k0 = kv * L, weight = first[t].weight;
         for (std::size_t l = 0; l < L && k0 + l < s.co; ++l) gw[(k0 + l) * s.w_stride + weight] += sums[l];
     }
 }
 
-template <class T>
-void weight_grad_3x3(const Sizes& s, const Tap* taps, std::size_t images, const T* padded, std::size_t padded_step,
-                     const T* gyt, std::size_t cop, T* gw) {
+// All ci * kh kernel rows of a kernel KW wide: two channel vectors at a time where there are two
+// (KV2 rows a block), else one (KV1 rows a block, two positions a step when the rows' outputs
+// pair up); the rows left after the last whole block in one of half that, then one at a time.
+template <int KW, int KV2, int KV1, class T>
+void weight_grad_rows(const Sizes& s, const Tap* taps, std::size_t images, const T* padded, std::size_t padded_step,
+                      const T* gyt, std::size_t cop, T* gw) {
     constexpr std::size_t L = B<T>::size;
-    const std::size_t vectors = cop / L;
+    const std::size_t vectors = cop / L, rows = s.ci * s.kh;
     std::size_t kv = 0;
-    // two channel vectors (18 accumulators) where there are two; one with two input channels' taps
-    for (; kv + 2 <= vectors; kv += 2)
-        for (std::size_t c = 0; c < s.ci; ++c)
-            weight_block_3x3<2, 1>(s, taps, images, padded, padded_step, c, gyt, cop, kv, gw);
-    if (kv < vectors && s.ow % 2 == 0) {
-        std::size_t c = 0;
-        for (; c + 2 <= s.ci; c += 2)
-            weight_block_3x3_pairs<2>(s, taps, images, padded, padded_step, c, gyt, cop, kv, gw);
-        if (c < s.ci) weight_block_3x3_pairs<1>(s, taps, images, padded, padded_step, c, gyt, cop, kv, gw);
-    } else if (kv < vectors) {
-        std::size_t c = 0;
-        for (; c + 2 <= s.ci; c += 2) weight_block_3x3<1, 2>(s, taps, images, padded, padded_step, c, gyt, cop, kv, gw);
-        if (c < s.ci) weight_block_3x3<1, 1>(s, taps, images, padded, padded_step, c, gyt, cop, kv, gw);
+    for (; kv + 2 <= vectors; kv += 2) {
+        std::size_t r = 0;
+        for (; r + KV2 <= rows; r += KV2)
+            weight_block_rows<2, KV2, KW>(s, taps, images, padded, padded_step, r, gyt, cop, kv, gw);
+        for (; r < rows; ++r) weight_block_rows<2, 1, KW>(s, taps, images, padded, padded_step, r, gyt, cop, kv, gw);
     }
+    if (kv == vectors) return;
+    constexpr int half = KV1 / 2;
+    std::size_t r = 0;
+    if (s.ow % 2 == 0) {
+        for (; r + KV1 <= rows; r += KV1)
+            weight_block_rows_pairs<KV1, KW>(s, taps, images, padded, padded_step, r, gyt, cop, kv, gw);
+        if (r + half <= rows)
+            weight_block_rows_pairs<half, KW>(s, taps, images, padded, padded_step, r, gyt, cop, kv, gw), r += half;
+        for (; r < rows; ++r) weight_block_rows_pairs<1, KW>(s, taps, images, padded, padded_step, r, gyt, cop, kv, gw);
+    } else {
+        for (; r + KV1 <= rows; r += KV1)
+            weight_block_rows<1, KV1, KW>(s, taps, images, padded, padded_step, r, gyt, cop, kv, gw);
+        if (r + half <= rows)
+            weight_block_rows<1, half, KW>(s, taps, images, padded, padded_step, r, gyt, cop, kv, gw), r += half;
+        for (; r < rows; ++r) weight_block_rows<1, 1, KW>(s, taps, images, padded, padded_step, r, gyt, cop, kv, gw);
+    }
+}
+
+// Rows a block: at most 28 of the 32 vector registers hold accumulators (2 x 3 x 3 and 6 x 3 for
+// 3-wide rows, as the 3x3 loops had; 2 x 2 x 5 and 5 x 5 for 5-wide).
+template <class T>
+void weight_grad_channel_lanes(const Sizes& s, const Tap* taps, std::size_t images, const T* padded,
+                               std::size_t padded_step, const T* gyt, std::size_t cop, T* gw) {
+    if (s.kw == 3) return weight_grad_rows<3, 3, 6>(s, taps, images, padded, padded_step, gyt, cop, gw);
+    weight_grad_rows<5, 2, 5>(s, taps, images, padded, padded_step, gyt, cop, gw);
 }
 
 template <class T>
@@ -513,10 +544,10 @@ void run_weight_grad(const Sizes& s, const Tap* taps, const Lanes* lanes, std::s
     constexpr std::size_t L = B<T>::size;
     const std::size_t padded_step = s.ci * s.plane + 64, wide_step = s.co * s.wide, out = s.oh * s.ow;
     for (std::size_t n = 0; n < images; ++n) pad_image(s, x + n * x_step, padded + n * padded_step);
-    if (uses_channel_lanes(s)) {
+    if (uses_channel_lanes<T>(s)) {
         const std::size_t cop = (s.co + L - 1) / L * L;
         transpose_gradient(s, images, gy, gy_step, cop, wide);
-        weight_grad_3x3(s, taps, images, padded, padded_step, wide, cop, gw);
+        weight_grad_channel_lanes(s, taps, images, padded, padded_step, wide, cop, gw);
         return;
     }
     for (std::size_t n = 0; n < images; ++n) {

@@ -244,6 +244,17 @@ void larger_images() {
         check_against(run_conv, direct_conv, {2, 3, 12, 14}, {37, 3, 5, 5}, true, Geo{1, 1, p, p, 1, 1, 1}, seed += 4);
         check_against(run_conv, direct_conv, {2, 4, 9, 11}, {12, 2, 3, 5}, p == 0, Geo{1, 1, p, p, 1, 1, 2}, seed += 4);
     }
+    // the weight gradient's blocks of kernel rows with the channels in the lanes and the rows
+    // left over: 5 x 3 kernels (10 rows: blocks of 3 or 6, then 3 and 1), 3 x 5 (9 rows: blocks
+    // of 2 or 5, then 2 and 1), 20 output channels (two vectors of doubles, then one), rows of an
+    // even and an odd number of outputs; and 4 channels, below half a vector: the output
+    // positions in the lanes for a kernel 5 wide
+    for (long p : {0, 1})
+        for (std::size_t w : {12u, 13u}) {
+            check_against(run_conv, direct_conv, {2, 2, 11, w}, {20, 2, 5, 3}, p == 0, Geo{1, 1, p, p, 1, 1, 1}, seed += 4);
+            check_against(run_conv, direct_conv, {2, 3, 10, w}, {20, 3, 3, 5}, p == 1, Geo{1, 1, p, p, 1, 1, 1}, seed += 4);
+            check_against(run_conv, direct_conv, {2, 3, 10, w}, {4, 3, 3, 5}, p == 1, Geo{1, 1, p, p, 1, 1, 1}, seed += 4);
+        }
     // margins of 8 and more (a padded row's zeros fill a whole vector of doubles before it starts)
     check_against(run_conv, direct_conv, {2, 2, 5, 6}, {3, 2, 11, 12}, true, Geo{1, 1, 9, 10, 1, 1, 1}, 690);
     check_against(run_conv_t, direct_conv_t, {2, 3, 13, 15}, {3, 2, 11, 12}, false, Geo{1, 1, 1, 2, 1, 1, 1}, 694);
