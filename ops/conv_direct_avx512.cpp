@@ -379,9 +379,11 @@ void weight_channels(const Sizes& s, const Tap* taps, const Lanes* lanes, std::s
 // taps, as many rows as leave the accumulators in registers.
 
 // Whether the gradient is taken with the output channels in the lanes: kernels 3 wide (any
-// number of channels), and 5 wide with more output channels than half a vector (the weight gradient of 100 images of 28 x 28 by a 5 x 5 kernel, one thread: 30
-// channels 1081-1172 -> 979-1017 us, 16 channels 511-521 -> 393-409, 6 channels 209 -> 314).
-// Each width is a set of instantiations (code and compile time); others are rare with stride 1.
+// number of channels), and 5 wide with more output channels than half a vector. The weight
+// gradient of 100 images of 28 x 28 by a 5 x 5 kernel in float, one thread, positions in the
+// lanes -> channels: 30 channels 1081-1172 -> 979-1017 us, 16 channels 511-521 -> 393-409,
+// 6 channels 209 -> 314. Each width is a set of instantiations (code and compile time); other
+// widths are rare with stride 1.
 template <class T>
 bool uses_channel_lanes(const Sizes& s) {
     return s.kw == 3 || (s.kw == 5 && 2 * s.co > B<T>::size);
@@ -424,7 +426,8 @@ inline void weight_block_rows(const Sizes& s, const Tap* taps, std::size_t image
     for (int v = 0; v < KV; ++v)
         for (int t = 0; t < ROWS * KW; ++t) acc[v][t] = B<T>(T(0));
     const Tap* first = taps + r0 * KW;
-    std::size_t rows[ROWS];  // each row's first input, c * plane + i * wp
+    // each row's first input, c * plane + i * wp; its tap j reads j further (the taps' order)
+    std::size_t rows[ROWS];
     for (int r = 0; r < ROWS; ++r) rows[r] = first[r * KW].input;
     const T* x = padded;
     const T* g = gyt + kv * L;
