@@ -803,6 +803,32 @@ void forward(const T* x, const T* w, const T* bias, const Geometry& g, bool relu
 }
 
 template <class T>
+bool forward_relu_pool(const T* x, const T* w, const T* bias, const Geometry& g, T* y, std::uint8_t* places) {
+#ifdef XG_DIRECT_CONV_AVX512
+    const auto s = g.n * g.co == 0 ? std::nullopt : direct_conv_sizes<T>(g);
+    if (!s || s->oh < 2 || s->ow < 2 || !direct_conv::pool_channel_lanes<T>(*s)) return false;
+    constexpr std::size_t lanes = 64 / sizeof(T);
+    const std::size_t cop = (s->co + lanes - 1) / lanes * lanes, taps = s->ci * s->kh * s->kw;
+    const std::size_t pooled = (s->oh / 2) * (s->ow / 2), in = s->ci * s->h * s->w, out = s->co * pooled;
+    const DirectTables<T> tables(*s, false);
+    AlignedVector<T> wt(g.groups * taps * cop), padded(s->ci * s->plane + 64, T(0)), yt(pooled * cop), pt(pooled * cop);
+    for (std::size_t grp = 0; grp < g.groups; ++grp)
+        direct_conv::avx512::transpose_weights(*s, tables.taps.data(), w + grp * s->co * taps,
+                                               wt.data() + grp * taps * cop);
+    for (std::size_t i = 0; i < g.n * g.groups; ++i) {
+        const std::size_t grp = i % g.groups;
+        direct_conv::avx512::conv_relu_pool(*s, wt.data() + grp * taps * cop, x + i * in,
+                                            bias ? bias + grp * s->co : nullptr, y + i * out,
+                                            places ? places + i * out : nullptr, padded.data(), yt.data(), pt.data());
+    }
+    return true;
+#else
+    (void)x, (void)w, (void)bias, (void)g, (void)y, (void)places;
+    return false;
+#endif
+}
+
+template <class T>
 std::vector<Variable<T>> gradients_in_chunks(std::size_t inputs, const T* x, const T* w, const Geometry& g, bool want_x,
                                              bool want_w, bool want_b, const ChunkProducer<T>& produce) {
     std::vector<Variable<T>> grads(inputs);
@@ -880,6 +906,7 @@ std::pair<std::size_t, std::size_t> output_size(std::string_view op, const Varia
 
 #define XG_CONV_KERNELS(T)                                                                                  \
     template void forward(const T*, const T*, const T*, const Geometry&, bool, T*);                      \
+    template bool forward_relu_pool(const T*, const T*, const T*, const Geometry&, T*, std::uint8_t*);    \
     template std::vector<Variable<T>> gradients_in_chunks(std::size_t, const T*, const T*, const Geometry&, \
                                                           bool, bool, bool, const ChunkProducer<T>&);      \
     template void add_plane_sums(const T*, std::size_t, std::size_t, std::size_t, T*);                   \

@@ -63,6 +63,14 @@ inline bool forward_channel_lanes(const Sizes& s) {
     return s.kh == 3 && s.kw == 3 && s.co >= 32 && s.co * s.w_stride < (std::size_t(1) << 26);  // gather offsets
 }
 
+// Whether conv_relu_pool runs for conv2d_relu_max_pool2d: a kernel 3 or 5 wide and more output
+// channels than one vector of T (with fewer, the loads bound its loop, as image_3x3's). Called
+// by conv.cpp only.
+template <class T>
+bool pool_channel_lanes(const Sizes& s) {
+    return (s.kw == 3 || s.kw == 5) && s.co > 64 / sizeof(T) && s.co * s.w_stride < (std::size_t(1) << 26);  // gathers
+}
+
 // Whether conv.cpp takes the direct loop where it applies: the AVX-512 build exists, the CPU
 // runs it, and set_enabled(false) has not turned it off (the tests do, to check both paths on
 // one machine).
@@ -82,15 +90,26 @@ void image(const Sizes& s, const Tap* taps, const Lanes* lanes, const double* x,
            const double* bias, bool relu, double* y, double* padded);
 
 // The same for a 3x3 kernel with the output channels in the lanes (ops/conv_direct_avx512.cpp
-// says why): transpose_weights writes, once per call, the weights as wt (ci * 9 taps, co rounded
-// up to whole vectors, zeros beyond co; 64-byte aligned), then image_3x3 takes each image, with
-// yt (oh * ow times co rounded up; 64-byte aligned) as scratch.
+// says why): transpose_weights writes, once per call, the weights as wt (ci * kh * kw taps, co
+// rounded up to whole vectors, zeros beyond co; 64-byte aligned), then image_3x3 takes each
+// image, with yt (oh * ow times co rounded up; 64-byte aligned) as scratch.
 void transpose_weights(const Sizes& s, const Tap* taps, const float* w, float* wt);
 void transpose_weights(const Sizes& s, const Tap* taps, const double* w, double* wt);
 void image_3x3(const Sizes& s, const float* wt, const float* x, const float* bias, bool relu, float* y, float* padded,
                float* yt);
 void image_3x3(const Sizes& s, const double* wt, const double* x, const double* bias, bool relu, double* y,
                double* padded, double* yt);
+
+// max_pool2d(relu(conv2d(x, w) + bias), 2x2, stride 2) of one image, with the output channels in
+// the lanes (ops/conv_direct_avx512.cpp says why), for a kernel 3 or 5 wide: y (co, oh / 2,
+// ow / 2) and, when places is not null, each window's maximum's place (row * 2 + column) there,
+// the values and places of the composed ops (ops/pool_2x2.hpp's rule). wt as transpose_weights
+// writes it; yt and pt hold (oh / 2) (ow / 2) times co rounded up to whole vectors (64-byte
+// aligned), scratch; padded as for image().
+void conv_relu_pool(const Sizes& s, const float* wt, const float* x, const float* bias, float* y, std::uint8_t* places,
+                    float* padded, float* yt, float* pt);
+void conv_relu_pool(const Sizes& s, const double* wt, const double* x, const double* bias, double* y,
+                    std::uint8_t* places, double* padded, double* yt, double* pt);
 
 // The weight gradient of that convolution, added to gw (at k * w_stride + Tap::weight): for
 // images n < `images`, the sum over output positions of gy_n (co, oh, ow) times the input x_n

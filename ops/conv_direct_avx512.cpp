@@ -224,12 +224,12 @@ void run(const Sizes& s, const Tap* taps, const Lanes* lanes, const T* x, const 
 // the loads stay well below the multiply-adds. The results go to yt (positions x channels), and
 // image_3x3 transposes them into y with the bias and relu.
 
-// wt (ci * 9, cop): the weights of each tap for all output channels, L channels per gather (at a
-// stride of w_stride; a scalar loop made DeepConvNet's inference at batch 1 a third slower).
+// wt (ci * kh * kw, cop): the weights of each tap for all output channels, L channels per gather
+// (at a stride of w_stride; a scalar loop made DeepConvNet's inference at batch 1 a third slower).
 template <class T>
 void transpose_weights_run(const Sizes& s, const Tap* taps, const T* w, T* wt) {
     constexpr std::size_t L = B<T>::size;
-    const std::size_t cop = (s.co + L - 1) / L * L, n = s.ci * 9;
+    const std::size_t cop = (s.co + L - 1) / L * L, n = s.ci * s.kh * s.kw;
     alignas(64) std::int32_t offsets[16];
     for (std::size_t l = 0; l < L; ++l) offsets[l] = static_cast<std::int32_t>(l * s.w_stride);
     const __m512i index = _mm512_load_si512(offsets);
@@ -598,6 +598,8 @@ struct PoolF {
     // the place bytes (load_place_bytes) widened to lanes, and the lanes whose place is k
     static __m512i places(__m128i bytes) { return _mm512_cvtepu8_epi32(bytes); }
     static M place_is(__m512i places, int k) { return _mm512_cmpeq_epi32_mask(places, _mm512_set1_epi32(k)); }
+    // places held as floats 0 to 3, as bytes
+    static __m128i bytes(V places) { return _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(places)); }
 };
 
 struct PoolD {
@@ -615,6 +617,7 @@ struct PoolD {
     static V times_zero(V v) { return _mm512_mul_pd(_mm512_setzero_pd(), v); }
     static __m512i places(__m128i bytes) { return _mm512_cvtepu8_epi64(bytes); }
     static M place_is(__m512i places, int k) { return _mm512_cmpeq_epi64_mask(places, _mm512_set1_epi64(k)); }
+    static __m128i bytes(V places) { return _mm256_cvtepi32_epi8(_mm512_cvttpd_epi32(places)); }
 };
 
 template <class T>
@@ -709,6 +712,138 @@ void scatter_2x2_run(const T* g, const T* y, const std::uint8_t* places, std::si
     }
 }
 
+// ---- conv2d, relu and the 2x2 max pool with the output channels in the lanes ----
+//
+// conv2d_relu_max_pool2d's forward for kernels 3 or 5 wide and more output channels than one
+// vector: a block of two output rows times 2 PP columns (PP pooled windows) times KV channel
+// vectors is summed in registers, each kernel row's KW weight vectors loaded once for both output
+// rows; then bias, relu and the pool (ops/pool_2x2.hpp's rule) on the registers, and only the
+// pooled values and places are stored, as (pooled positions, channels), to be transposed once per
+// image. The convolution's full output is never written, and the transpose that image_3x3 makes
+// of its whole output is made of the pooled quarter. The sums run over the taps (c, i, j) in the
+// order of block() and block_3x3(), so the values are the composed ops' bits.
+
+// The pool of 2x2 window values a, b (row 0) and c, d (row 1): the maximum and its place,
+// row * 2 + column, as pool_2x2::max_forward decides them (first maximum of each row pair, then
+// the second pair's if greater or NaN). The place comes back as a T (0 to 3) in each lane.
+template <class T>
+inline B<T> pool_window(B<T> a, B<T> b, B<T> c, B<T> d, B<T>& place) {
+    using P = PoolOps<T>;
+    const typename P::M take_b = P::take(b, a), take_d = P::take(d, c);
+    const B<T> ab = P::blend(take_b, a, b), cd = P::blend(take_d, c, d);
+    const typename P::M take_cd = P::take(cd, ab);
+    const B<T> row0 = P::blend(take_b, B<T>(T(0)), B<T>(T(1))), row1 = P::blend(take_d, B<T>(T(2)), B<T>(T(3)));
+    place = P::blend(take_cd, row0, row1);
+    return P::blend(take_cd, ab, cd);
+}
+
+// Pooled windows [pc, pc + PP) of pooled row pr, channel vectors [kv, kv + KV): their values and
+// places into yt and pt (pooled positions x cop).
+template <int PP, int KV, int KW, class T>
+inline void pool_block(const Sizes& s, const T* padded, const T* wt, std::size_t cop, std::size_t kv, std::size_t pr,
+                       std::size_t pc, std::size_t pooled_w, const T* bias, T* yt, T* pt) {
+    constexpr int P = 2 * PP;  // output columns
+    constexpr std::size_t L = B<T>::size;
+    B<T> acc[2][P][KV];
+    for (int h = 0; h < 2; ++h)
+        for (int m = 0; m < P; ++m)
+            for (int v = 0; v < KV; ++v) acc[h][m][v] = B<T>(T(0));
+    const std::size_t wp = s.wp, kh = s.kh;
+    const T* x = padded + 2 * pr * wp + 2 * pc;
+    const T* w = wt + kv * L;
+    // one flat loop over the kernel rows (c, i), as in block()
+    std::size_t i = 0;
+    for (std::size_t r = 0, rows = s.ci * kh; r < rows; ++r, w += KW * cop) {
+        B<T> wv[KW][KV];
+        for (int j = 0; j < KW; ++j)
+            for (int v = 0; v < KV; ++v) wv[j][v] = B<T>::load_aligned(w + j * cop + v * L);
+        for (int h = 0; h < 2; ++h) {
+            const T* in = x + h * wp;
+#pragma GCC unroll 16
+            for (int m = 0; m < P + KW - 1; ++m) {
+                const B<T> xb(in[m]);
+#pragma GCC unroll 5
+                for (int j = 0; j < KW; ++j)
+                    if (m - j >= 0 && m - j < P)
+                        for (int v = 0; v < KV; ++v) acc[h][m - j][v] = fused(wv[j][v], xb, acc[h][m - j][v]);
+            }
+        }
+        if (++i == kh) {
+            i = 0;
+            x += s.plane - (kh - 1) * wp;
+        } else {
+            x += wp;
+        }
+    }
+    for (int v = 0; v < KV; ++v) {
+        const std::size_t k0 = (kv + v) * L;
+        const B<T> b = bias ? load_first(bias + k0, first_lanes<Mask<T>>(s.co - k0)) : B<T>(T(0));
+        for (int q = 0; q < PP; ++q) {
+            B<T> window[4];
+            for (int k = 0; k < 4; ++k) {
+                B<T> r = acc[k / 2][2 * q + k % 2][v];
+                if (bias) r = r + b;
+                window[k] = xsimd::select(r < B<T>(T(0)), B<T>(T(0)), r);
+            }
+            B<T> place;
+            const std::size_t at = (pr * pooled_w + pc + q) * cop + (kv + v) * L;
+            pool_window(window[0], window[1], window[2], window[3], place).store_aligned(yt + at);
+            place.store_aligned(pt + at);
+        }
+    }
+}
+
+// Pooled row pr for channel vectors [kv, kv + KV): PB pooled windows at a time, then fewer.
+template <int KV, int KW, int PB, class T>
+void pool_row(const Sizes& s, const T* padded, const T* wt, std::size_t cop, std::size_t kv, std::size_t pr,
+              std::size_t pooled_w, const T* bias, T* yt, T* pt) {
+    std::size_t pc = 0;
+    for (; pc + PB <= pooled_w; pc += PB)
+        pool_block<PB, KV, KW>(s, padded, wt, cop, kv, pr, pc, pooled_w, bias, yt, pt);
+    if constexpr (PB > 2)
+        if (pc + PB / 2 <= pooled_w)
+            pool_block<PB / 2, KV, KW>(s, padded, wt, cop, kv, pr, pc, pooled_w, bias, yt, pt), pc += PB / 2;
+    for (; pc < pooled_w; ++pc) pool_block<1, KV, KW>(s, padded, wt, cop, kv, pr, pc, pooled_w, bias, yt, pt);
+}
+
+// y (co, oh / 2, ow / 2) and places (the same, bytes) = yt and pt (pooled positions x cop)
+// transposed in L x L tiles.
+template <class T>
+void transpose_pooled(const Sizes& s, std::size_t pooled, const T* yt, const T* pt, std::size_t cop, T* y,
+                      std::uint8_t* places) {
+    constexpr std::size_t L = B<T>::size;
+    const Swaps swaps = Swaps::of<T>();
+    for (std::size_t k = 0; k < s.co; k += L) {
+        const std::size_t channels = s.co - k < L ? s.co - k : L;
+        for (std::size_t q = 0; q < pooled; q += L) {
+            const std::size_t n = pooled - q < L ? pooled - q : L;
+            B<T> r[L];
+            for (std::size_t i = 0; i < L; ++i) r[i] = i < n ? B<T>::load_aligned(yt + (q + i) * cop + k) : B<T>(T(0));
+            transpose_tile(swaps, r);
+            for (std::size_t i = 0; i < channels; ++i) store_first(y + (k + i) * pooled + q, n, r[i]);
+            if (!places) continue;
+            for (std::size_t i = 0; i < L; ++i) r[i] = i < n ? B<T>::load_aligned(pt + (q + i) * cop + k) : B<T>(T(0));
+            transpose_tile(swaps, r);
+            for (std::size_t i = 0; i < channels; ++i)
+                store_place_bytes<L>(places + (k + i) * pooled + q, n, PoolOps<T>::bytes(r[i]));
+        }
+    }
+}
+
+template <int KW, class T>
+void conv_relu_pool_run(const Sizes& s, const T* wt, const T* x, const T* bias, T* y, std::uint8_t* places, T* padded,
+                        T* yt, T* pt) {
+    constexpr std::size_t L = B<T>::size;
+    pad_image(s, x, padded);
+    const std::size_t cop = (s.co + L - 1) / L * L, vectors = cop / L, pooled_h = s.oh / 2, pooled_w = s.ow / 2;
+    for (std::size_t pr = 0; pr < pooled_h; ++pr) {
+        std::size_t kv = 0;
+        for (; kv + 2 <= vectors; kv += 2) pool_row<2, KW, 2>(s, padded, wt, cop, kv, pr, pooled_w, bias, yt, pt);
+        if (kv < vectors) pool_row<1, KW, 4>(s, padded, wt, cop, kv, pr, pooled_w, bias, yt, pt);
+    }
+    transpose_pooled(s, pooled_h * pooled_w, yt, pt, cop, y, places);
+}
+
 }  // namespace
 
 void transpose_weights(const Sizes& s, const Tap* taps, const float* w, float* wt) {
@@ -724,6 +859,16 @@ void image_3x3(const Sizes& s, const float* wt, const float* x, const float* bia
 void image_3x3(const Sizes& s, const double* wt, const double* x, const double* bias, bool relu, double* y,
                double* padded, double* yt) {
     image_3x3_run(s, wt, x, bias, relu, y, padded, yt);
+}
+void conv_relu_pool(const Sizes& s, const float* wt, const float* x, const float* bias, float* y, std::uint8_t* places,
+                    float* padded, float* yt, float* pt) {
+    if (s.kw == 3) return conv_relu_pool_run<3>(s, wt, x, bias, y, places, padded, yt, pt);
+    conv_relu_pool_run<5>(s, wt, x, bias, y, places, padded, yt, pt);
+}
+void conv_relu_pool(const Sizes& s, const double* wt, const double* x, const double* bias, double* y,
+                    std::uint8_t* places, double* padded, double* yt, double* pt) {
+    if (s.kw == 3) return conv_relu_pool_run<3>(s, wt, x, bias, y, places, padded, yt, pt);
+    conv_relu_pool_run<5>(s, wt, x, bias, y, places, padded, yt, pt);
 }
 void image(const Sizes& s, const Tap* taps, const Lanes* lanes, const float* x, const float* w, const float* bias,
            bool relu, float* y, float* padded) {

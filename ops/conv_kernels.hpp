@@ -4,6 +4,7 @@
 // backward, ops/conv_pool.cpp's conv2d_relu_max_pool2d). Each works on any number of images, so
 // a chunk is the same call as a whole batch.
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <string_view>
 #include <utility>
@@ -43,6 +44,14 @@ inline std::size_t images_in_cache(std::size_t image_bytes) {
 // y (n, co, oh, ow) = conv2d of x (n, ci, h, w) with w [+ bias], relu'd when `relu`.
 template <class T>
 void forward(const T* x, const T* w, const T* bias, const Geometry& g, bool relu, T* y);
+// max_pool2d(relu(conv2d(...)), 2x2, stride 2) of x's g.n images into y (n, co, oh / 2, ow / 2)
+// and, when places is not null, each window's maximum's place (row * 2 + column) there, in one
+// pass with the output channels in the lanes (ops/conv_direct_avx512.cpp), where the CPU and the
+// geometry allow it (a direct loop, a kernel 3 or 5 wide, more output channels than a vector);
+// else false, and nothing is written. The values and places are those of forward and
+// pool_2x2::max_forward.
+template <class T>
+bool forward_relu_pool(const T* x, const T* w, const T* bias, const Geometry& g, T* y, std::uint8_t* places);
 // Writes the output gradient of images [first, first + count) (count * co * oh * ow elements) at
 // gy and, when gb is not null, adds its sums per channel to gb (co).
 template <class T>

@@ -51,6 +51,9 @@ struct ConvReluMaxPool final : Function<T> {
             std::make_shared_for_overwrite<std::uint8_t[]>(keep_places ? y.size() : ow / 2);
         if (keep_places) places = kept;
         if (y.size() == 0) return y;
+        if (conv_kernels::forward_relu_pool(xs[0].data(), xs[1].data(), xs.size() > 2 ? xs[2].data() : nullptr,
+                                            geometry(n, x, w), y.data(), keep_places ? kept.get() : nullptr))
+            return y;
         const std::size_t chunk = std::min(n, conv_kernels::images_in_cache(conv_out * sizeof(T)));
         const auto out = std::make_unique_for_overwrite<T[]>(chunk * conv_out);
         const T* bias = xs.size() > 2 ? xs[2].data() : nullptr;

@@ -52,6 +52,12 @@ std::vector<Case> cases() {
         {"stride 2 (im2col on every CPU)", {4, 3, 13, 12}, {4, 3, 3, 3}, true, {.stride = 2, .padding = 1}},
         {"several forward chunks", {9, 4, 34, 34}, {16, 4, 3, 3}, true, {.padding = 1}},
         {"ties, zeros, infinities, NaN", {6, 2, 8, 9}, {3, 2, 3, 3}, true, {.padding = 1}, true},
+        // more output channels than a vector of floats: the direct loop pools in the lanes
+        // (kernels 3 and 5 wide; doubles take blocks of two channel vectors and of one)
+        {"5x5, 30 channels (SimpleConvNet's), an odd column dropped", {4, 1, 16, 17}, {30, 1, 5, 5}},
+        {"3x3, 20 channels, padding 1, odd rows and columns", {3, 3, 11, 15}, {20, 3, 3, 3}, true, {.padding = 1}},
+        {"3x5, groups 2 of 18 channels, no bias", {2, 4, 9, 14}, {36, 2, 3, 5}, false, {.padding = 1, .groups = 2}},
+        {"ties, zeros, infinities, NaN in 24 channels", {6, 2, 8, 9}, {24, 2, 3, 3}, true, {.padding = 1}, true},
     };
 }
 
