@@ -5,8 +5,9 @@
 // gradient is written by the pool's scatter, read and written again by relu's mask and read
 // by the weight gradient: five passes over an array larger than the cache (SimpleConvNet's
 // first layer: 6.9 MB at batch 100). This op runs the convolution over chunks of images whose
-// output stays in cache and pools each chunk as it is made; it keeps only the pooled output and
-// one byte per window (the maximum's place). Backward, chunk by chunk: the pooled gradient where
+// output stays in cache and pools each chunk as it is made, or, where the direct loop can, pools
+// in its registers (conv_kernels::forward_relu_pool); it keeps only the pooled output and one
+// byte per window (the maximum's place). Backward, chunk by chunk: the pooled gradient where
 // the pooled output is > 0 (relu's mask at the maximum: relu(max) = max(relu)) scattered to the
 // places in one pass, summed per channel for the bias, and handed to the convolution's weight
 // and input gradient kernels (ops/conv_kernels.hpp).
