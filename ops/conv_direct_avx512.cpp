@@ -290,26 +290,37 @@ void row_3x3(const Sizes& s, const T* padded, const T* wt, std::size_t cop, std:
     if (ox < s.ow) block_3x3<1, KV>(s, padded, w, cop, oy * s.wp + ox, at(ox));
 }
 
-// y (co, q) = yt (q, cop) transposed in L x L tiles, bias and relu added.
-template <class T>
-void transpose_output(const Sizes& s, const T* yt, std::size_t cop, const T* bias, bool relu, T* y) {
+// The L x L tiles of src (count positions of cop elements each: positions x channels), each
+// transposed in registers: f(k, q, n, channels, r) with r[i] channel k + i's values at
+// positions q .. q + n (i < channels).
+template <class T, class F>
+inline void transposed_tiles(std::size_t co, std::size_t count, const T* src, std::size_t cop, F f) {
     constexpr std::size_t L = B<T>::size;
-    const std::size_t q_count = s.oh * s.ow;
     const Swaps swaps = Swaps::of<T>();
-    for (std::size_t k = 0; k < s.co; k += L) {
-        const std::size_t channels = s.co - k < L ? s.co - k : L;
-        for (std::size_t q = 0; q < q_count; q += L) {
-            const std::size_t n = q_count - q < L ? q_count - q : L;
+    for (std::size_t k = 0; k < co; k += L) {
+        const std::size_t channels = co - k < L ? co - k : L;
+        for (std::size_t q = 0; q < count; q += L) {
+            const std::size_t n = count - q < L ? count - q : L;
             B<T> r[L];
-            for (std::size_t i = 0; i < L; ++i) r[i] = i < n ? B<T>::load_aligned(yt + (q + i) * cop + k) : B<T>(T(0));
+            for (std::size_t i = 0; i < L; ++i) r[i] = i < n ? B<T>::load_aligned(src + (q + i) * cop + k) : B<T>(T(0));
             transpose_tile(swaps, r);
-            for (std::size_t i = 0; i < channels; ++i) {
-                if (bias) r[i] = r[i] + B<T>(bias[k + i]);
-                if (relu) r[i] = xsimd::select(r[i] < B<T>(T(0)), B<T>(T(0)), r[i]);
-                store_first(y + (k + i) * q_count + q, n, r[i]);
-            }
+            f(k, q, n, channels, r);
         }
     }
+}
+
+// y (co, q) = yt (q, cop) transposed, bias and relu added.
+template <class T>
+void transpose_output(const Sizes& s, const T* yt, std::size_t cop, const T* bias, bool relu, T* y) {
+    const std::size_t q_count = s.oh * s.ow;
+    const auto store = [&](std::size_t k, std::size_t q, std::size_t n, std::size_t channels, B<T>* r) {
+        for (std::size_t i = 0; i < channels; ++i) {
+            if (bias) r[i] = r[i] + B<T>(bias[k + i]);
+            if (relu) r[i] = xsimd::select(r[i] < B<T>(T(0)), B<T>(T(0)), r[i]);
+            store_first(y + (k + i) * q_count + q, n, r[i]);
+        }
+    };
+    transposed_tiles(s.co, q_count, yt, cop, store);
 }
 
 template <class T>
@@ -807,27 +818,20 @@ void pool_row(const Sizes& s, const T* padded, const T* wt, std::size_t cop, std
 }
 
 // y (co, oh / 2, ow / 2) and places (the same, bytes) = yt and pt (pooled positions x cop)
-// transposed in L x L tiles.
+// transposed.
 template <class T>
 void transpose_pooled(const Sizes& s, std::size_t pooled, const T* yt, const T* pt, std::size_t cop, T* y,
                       std::uint8_t* places) {
     constexpr std::size_t L = B<T>::size;
-    const Swaps swaps = Swaps::of<T>();
-    for (std::size_t k = 0; k < s.co; k += L) {
-        const std::size_t channels = s.co - k < L ? s.co - k : L;
-        for (std::size_t q = 0; q < pooled; q += L) {
-            const std::size_t n = pooled - q < L ? pooled - q : L;
-            B<T> r[L];
-            for (std::size_t i = 0; i < L; ++i) r[i] = i < n ? B<T>::load_aligned(yt + (q + i) * cop + k) : B<T>(T(0));
-            transpose_tile(swaps, r);
-            for (std::size_t i = 0; i < channels; ++i) store_first(y + (k + i) * pooled + q, n, r[i]);
-            if (!places) continue;
-            for (std::size_t i = 0; i < L; ++i) r[i] = i < n ? B<T>::load_aligned(pt + (q + i) * cop + k) : B<T>(T(0));
-            transpose_tile(swaps, r);
-            for (std::size_t i = 0; i < channels; ++i)
-                store_place_bytes<L>(places + (k + i) * pooled + q, n, PoolOps<T>::bytes(r[i]));
-        }
-    }
+    const auto store_values = [&](std::size_t k, std::size_t q, std::size_t n, std::size_t channels, B<T>* r) {
+        for (std::size_t i = 0; i < channels; ++i) store_first(y + (k + i) * pooled + q, n, r[i]);
+    };
+    const auto store_places = [&](std::size_t k, std::size_t q, std::size_t n, std::size_t channels, B<T>* r) {
+        for (std::size_t i = 0; i < channels; ++i)
+            store_place_bytes<L>(places + (k + i) * pooled + q, n, PoolOps<T>::bytes(r[i]));
+    };
+    transposed_tiles(s.co, pooled, yt, cop, store_values);
+    if (places) transposed_tiles(s.co, pooled, pt, cop, store_places);
 }
 
 template <int KW, class T>
