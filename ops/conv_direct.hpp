@@ -64,8 +64,9 @@ inline bool forward_channel_lanes(const Sizes& s) {
 }
 
 // Whether conv_relu_pool runs for conv2d_relu_max_pool2d: a kernel 3 or 5 wide and more output
-// channels than one vector of T (with fewer, the loads bound its loop, as image_3x3's). Called
-// by conv.cpp only.
+// channels than one vector of T. With one vector its loop would load twice as much per
+// multiply-add, which bounds image_3x3's there; such layers keep the wide-row loop (this one was
+// not timed on them). Called by conv.cpp only.
 template <class T>
 bool pool_channel_lanes(const Sizes& s) {
     return (s.kw == 3 || s.kw == 5) && s.co > 64 / sizeof(T) && s.co * s.w_stride < (std::size_t(1) << 26);  // gathers
