@@ -95,8 +95,9 @@ inline B<T> load_head(const T* p, std::size_t n, const T* end) {
 
 // ---- L x L tiles transposed in registers (16 floats, 8 doubles) ----
 //
-// The 3x3 loops keep output channels in the lanes; their inputs and outputs in (channels,
-// positions) order are turned by these tiles. Round d swaps the off-diagonal d x d blocks of
+// The loops that keep output channels in the lanes (the 3x3 forward, the weight gradient of
+// kernels 3 and 5 wide, the conv-relu-pool loop) turn their inputs and outputs in (channels,
+// positions) order with these tiles. Round d swaps the off-diagonal d x d blocks of
 // every 2d x 2d block, one two-source permute per row: log2(L) rounds of L permutes instead of a
 // gather per row (L cache lines each). In DeepConvNet's step (perf) the weight gradient's
 // transpose went from 4.1% to 1.8%, image_3x3's output from 4.4% to 3.9% (there it is mostly
@@ -424,6 +425,18 @@ void transpose_gradient(const Sizes& s, std::size_t images, const T* gy, std::si
         }
 }
 
+// gw += the sums of one vector of output channels (from channel k0) for n taps from `first`:
+// acc[t] holds tap t's, one lane per channel (lanes at or beyond co dropped).
+template <class T>
+inline void add_tap_sums(const Sizes& s, const B<T>* acc, int n, const Tap* first, std::size_t k0, T* gw) {
+    constexpr std::size_t L = B<T>::size;
+    alignas(64) T sums[L];
+    for (int t = 0; t < n; ++t) {
+        acc[t].store_aligned(sums);
+        for (std::size_t l = 0; l < L && k0 + l < s.co; ++l) gw[(k0 + l) * s.w_stride + first[t].weight] += sums[l];
+    }
+}
+
 // KV vectors of output channels (from channel vector kv) times the KW taps of ROWS kernel rows
 // (from row r0 of the ci * kh rows (c, i)), over every output position of the chunk's images;
 // the sums added to gw. One flat loop over images and positions, as in block(); p is the
@@ -459,13 +472,7 @@ inline void weight_block_rows(const Sizes& s, const Tap* taps, std::size_t image
             if (++row == s.oh) row = 0, p = 0, x += padded_step;
         }
     }
-    alignas(64) T sums[L];
-    for (int v = 0; v < KV; ++v)
-        for (int t = 0; t < ROWS * KW; ++t) {
-            acc[v][t].store_aligned(sums);
-            const std::size_t k0 = (kv + v) * L, weight = first[t].weight;
-            for (std::size_t l = 0; l < L && k0 + l < s.co; ++l) gw[(k0 + l) * s.w_stride + weight] += sums[l];
-        }
+    for (int v = 0; v < KV; ++v) add_tap_sums(s, acc[v], ROWS * KW, first, (kv + v) * L, gw);
 }
 
 // One vector of output channels (16 floats or fewer) times the KW taps of ROWS kernel rows, two
@@ -502,12 +509,7 @@ inline void weight_block_rows_pairs(const Sizes& s, const Tap* taps, std::size_t
             if (++row == s.oh) row = 0, p = 0, x += padded_step;
         }
     }
-    alignas(64) T sums[L];
-    for (int t = 0; t < ROWS * KW; ++t) {
-        acc[t].store_aligned(sums);
-        const std::size_t k0 = kv * L, weight = first[t].weight;
-        for (std::size_t l = 0; l < L && k0 + l < s.co; ++l) gw[(k0 + l) * s.w_stride + weight] += sums[l];
-    }
+    add_tap_sums(s, acc, ROWS * KW, first, kv * L, gw);
 }
 
 // All ci * kh kernel rows of a kernel KW wide: two channel vectors at a time where there are two
