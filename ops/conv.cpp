@@ -802,13 +802,41 @@ void forward(const T* x, const T* w, const T* bias, const Geometry& g, bool relu
     conv_forward_into(x, w, bias, g, relu, y);
 }
 
+// The direct loop's sizes when conv_relu_pool runs for g (AVX-512 only), else none.
 template <class T>
-bool forward_relu_pool(const T* x, const T* w, const T* bias, const Geometry& g, T* y, std::uint8_t* places) {
+std::optional<direct_conv::Sizes> relu_pool_sizes(const Geometry& g) {
 #ifdef XG_DIRECT_CONV_AVX512
     const auto s = g.n * g.co == 0 ? std::nullopt : direct_conv_sizes<T>(g);
-    if (!s || s->oh < 2 || s->ow < 2 || !direct_conv::pool_channel_lanes<T>(*s)) return false;
+    if (!s || s->oh < 2 || s->ow < 2 || !direct_conv::pool_channel_lanes<T>(*s)) return std::nullopt;
+    return s;
+#else
+    (void)g;
+    return std::nullopt;
+#endif
+}
+
+// output channels rounded up to whole vectors of the AVX-512 loops
+template <class T>
+std::size_t whole_vectors(std::size_t channels) {
     constexpr std::size_t lanes = 64 / sizeof(T);
-    const std::size_t cop = (s->co + lanes - 1) / lanes * lanes, taps = s->ci * s->kh * s->kw;
+    return (channels + lanes - 1) / lanes * lanes;
+}
+
+template <class T>
+std::size_t lane_places_channels(const Geometry& g) {
+    // add_plane_sums's lanes must be a chain count chain_sums knows
+    constexpr std::size_t chains = xsimd::batch<T>::size;
+    static_assert(chains == 1 || chains == 2 || chains == 4 || chains == 8 || chains == 16);
+    return g.groups == 1 && relu_pool_sizes<T>(g) ? whole_vectors<T>(g.co) : 0;
+}
+
+template <class T>
+bool forward_relu_pool(const T* x, const T* w, const T* bias, const Geometry& g, T* y, std::uint8_t* places,
+                       bool lane_places) {
+#ifdef XG_DIRECT_CONV_AVX512
+    const auto s = relu_pool_sizes<T>(g);
+    if (!s) return false;
+    const std::size_t cop = whole_vectors<T>(s->co), taps = s->ci * s->kh * s->kw;
     const std::size_t pooled = (s->oh / 2) * (s->ow / 2), in = s->ci * s->h * s->w, out = s->co * pooled;
     const DirectTables<T> tables(*s, false);
     AlignedVector<T> wt(g.groups * taps * cop), padded(s->ci * s->plane + 64, T(0)), yt(pooled * cop), pt(pooled * cop);
@@ -819,14 +847,34 @@ bool forward_relu_pool(const T* x, const T* w, const T* bias, const Geometry& g,
         const std::size_t grp = i % g.groups;
         direct_conv::avx512::conv_relu_pool(*s, wt.data() + grp * taps * cop, x + i * in,
                                             bias ? bias + grp * s->co : nullptr, y + i * out,
-                                            places ? places + i * out : nullptr, padded.data(), yt.data(), pt.data());
+                                            places ? places + i * (lane_places ? pooled * cop : out) : nullptr,
+                                            lane_places, padded.data(), yt.data(), pt.data());
     }
     return true;
 #else
-    (void)x, (void)w, (void)bias, (void)g, (void)y, (void)places;
+    (void)x, (void)w, (void)bias, (void)g, (void)y, (void)places, (void)lane_places;
     return false;
 #endif
 }
+
+// The input gradient's loop for a chunk of output gradients: the direct one where it applies
+// (prepared once for all chunks), else conv_t's GEMMs.
+template <class T>
+struct InputGradient {
+    InputGradient(const Geometry& g, const T* w) : w(w) {
+        if (const auto ts = g.n * g.ci * g.h * g.w > 0 ? direct_transpose_sizes<T>(g) : std::nullopt)
+            transposed.emplace(*ts, true, g.groups, w);
+    }
+    // gx of part's images from their output gradient gy
+    void run(const Geometry& part, const T* gy, T* gx) {
+        if (transposed)
+            transposed->run(part.n, gy, nullptr, false, gx);
+        else
+            conv_t_forward_into(gy, w, static_cast<const T*>(nullptr), part, gx);
+    }
+    const T* w;
+    std::optional<DirectImages<T>> transposed;
+};
 
 template <class T>
 std::vector<Variable<T>> gradients_in_chunks(std::size_t inputs, const T* x, const T* w, const Geometry& g, bool want_x,
@@ -842,19 +890,14 @@ std::vector<Variable<T>> gradients_in_chunks(std::size_t inputs, const T* x, con
     if (s) dw.emplace(*s, g.n, g.groups);
     // The GEMMs add image by image: any chunk gives the same bits; the direct loop's own chunks.
     const std::size_t chunk = dw ? dw->chunk : std::min(std::max<std::size_t>(g.n, 1), images_in_cache(out * sizeof(T)));
-    // The input gradient's direct loop, prepared once for all chunks.
-    const auto ts = want_x && g.n * g.ci * g.h * g.w > 0 ? direct_transpose_sizes<T>(g) : std::nullopt;
-    std::optional<DirectImages<T>> transposed;
-    if (ts) transposed.emplace(*ts, true, g.groups, w);
+    std::optional<InputGradient<T>> input;
+    if (want_x) input.emplace(g, w);
     const auto gy = std::make_unique_for_overwrite<T[]>(chunk * out);
     for (std::size_t i = 0; i < g.n; i += chunk) {
         Geometry part = g;
         part.n = std::min(chunk, g.n - i);
         produce(i, part.n, gy.get(), want_b ? gb.data() : nullptr);
-        if (transposed)
-            transposed->run(part.n, gy.get(), nullptr, false, gx.data() + i * in);
-        else if (want_x)
-            conv_t_forward_into(gy.get(), w, static_cast<const T*>(nullptr), part, gx.data() + i * in);
+        if (input) input->run(part, gy.get(), gx.data() + i * in);
         if (dw)
             dw->add(part.n, x + i * in, gy.get(), gw.data());
         else if (want_w)
@@ -863,6 +906,62 @@ std::vector<Variable<T>> gradients_in_chunks(std::size_t inputs, const T* x, con
     if (want_x) grads[0] = Variable<T>(std::move(gx));
     if (want_w) grads[1] = Variable<T>(std::move(gw));
     if (want_b) grads[2] = Variable<T>(std::move(gb));
+    return grads;
+}
+
+template <class T>
+std::vector<Variable<T>> relu_pool_gradients_in_lanes(std::size_t inputs, const T* x, const T* w, const Geometry& g,
+                                                      bool want_x, bool want_w, bool want_b, const T* gp,
+                                                      const std::uint8_t* places) {
+    std::vector<Variable<T>> grads(inputs);
+#ifdef XG_DIRECT_CONV_AVX512
+    if (!want_x && !want_w && !want_b) return grads;
+    const direct_conv::Sizes s = relu_pool_sizes<T>(g).value();
+    Array<T> gx = want_x ? Array<T>::from_shape({g.n, g.ci, g.h, g.w}) : Array<T>();
+    Array<T> gw = want_w ? full<T>({g.co, g.ci, g.kh, g.kw}, T(0)) : Array<T>();
+    Array<T> gb = want_b ? full<T>({g.co}, T(0)) : Array<T>();
+    constexpr std::size_t chains = xsimd::batch<T>::size;  // add_plane_sums's lanes
+    const std::size_t cop = whole_vectors<T>(g.co), positions = g.oh * g.ow, pooled = (g.oh / 2) * (g.ow / 2);
+    const std::size_t in = g.ci * g.h * g.w, out = g.co * positions;
+    // its buffers: the chunk's padded images and its gradient at the output (gyt)
+    DirectWeightGrad<T> dw(s, g.n, 1);
+    const std::size_t chunk = dw.chunk;
+    T* gyt = dw.wide.data();
+    AlignedVector<T> gt(pooled * cop), sums(want_b ? chunk * chains * cop : 0);
+    std::optional<InputGradient<T>> input;
+    if (want_x) input.emplace(g, w);
+    const auto gy = want_x ? std::make_unique_for_overwrite<T[]>(chunk * out) : nullptr;
+    for (std::size_t i = 0; i < g.n; i += chunk) {
+        Geometry part = g;
+        part.n = std::min(chunk, g.n - i);
+        direct_conv::avx512::scatter_2x2_lanes(s, part.n, gp + i * g.co * pooled, places + i * pooled * cop, cop,
+                                               gt.data(), gyt);
+        if (want_b) {  // add_plane_sums's order: its lanes' chains, their hadd, the positions after them
+            direct_conv::avx512::chain_sums(part.n, positions, cop, chains, gyt, sums.data());
+            alignas(64) T chain[chains];
+            for (std::size_t n = 0; n < part.n; ++n)
+                for (std::size_t c = 0; c < g.co; ++c) {
+                    for (std::size_t l = 0; l < chains; ++l) chain[l] = sums[(n * chains + l) * cop + c];
+                    T sum = xsimd::hadd(xsimd::batch<T>::load_aligned(chain));
+                    for (std::size_t q = positions / chains * chains; q < positions; ++q)
+                        sum += gyt[(n * positions + q) * cop + c];
+                    gb[c] += sum;
+                }
+        }
+        if (input) {
+            direct_conv::avx512::lanes_to_planes(g.co, positions, part.n, gyt, cop, gy.get());
+            input->run(part, gy.get(), gx.data() + i * in);
+        }
+        if (want_w)
+            direct_conv::avx512::weight_grad_lanes(s, dw.tables.taps.data(), part.n, x + i * in, in, gyt, cop,
+                                                   gw.data(), dw.padded.data());
+    }
+    if (want_x) grads[0] = Variable<T>(std::move(gx));
+    if (want_w) grads[1] = Variable<T>(std::move(gw));
+    if (want_b) grads[2] = Variable<T>(std::move(gb));
+#else
+    (void)x, (void)w, (void)g, (void)want_x, (void)want_w, (void)want_b, (void)gp, (void)places;
+#endif
     return grads;
 }
 
@@ -906,7 +1005,11 @@ std::pair<std::size_t, std::size_t> output_size(std::string_view op, const Varia
 
 #define XG_CONV_KERNELS(T)                                                                                  \
     template void forward(const T*, const T*, const T*, const Geometry&, bool, T*);                      \
-    template bool forward_relu_pool(const T*, const T*, const T*, const Geometry&, T*, std::uint8_t*);    \
+    template std::size_t lane_places_channels<T>(const Geometry&);                                        \
+    template bool forward_relu_pool(const T*, const T*, const T*, const Geometry&, T*, std::uint8_t*, bool); \
+    template std::vector<Variable<T>> relu_pool_gradients_in_lanes(std::size_t, const T*, const T*,         \
+                                                                   const Geometry&, bool, bool, bool,     \
+                                                                   const T*, const std::uint8_t*);        \
     template std::vector<Variable<T>> gradients_in_chunks(std::size_t, const T*, const T*, const Geometry&, \
                                                           bool, bool, bool, const ChunkProducer<T>&);      \
     template void add_plane_sums(const T*, std::size_t, std::size_t, std::size_t, T*);                   \

@@ -107,10 +107,36 @@ void image_3x3(const Sizes& s, const double* wt, const double* x, const double* 
 // the values and places of the composed ops (ops/pool_2x2.hpp's rule). wt as transpose_weights
 // writes it; yt and pt hold (oh / 2) (ow / 2) times co rounded up to whole vectors (64-byte
 // aligned), scratch; padded as for image().
+// With lane_places, places are kept as (oh / 2 * ow / 2, co rounded up to whole vectors) instead,
+// 4 added where the pooled value is not > 0 (relu's mask), for scatter_2x2_lanes.
 void conv_relu_pool(const Sizes& s, const float* wt, const float* x, const float* bias, float* y, std::uint8_t* places,
-                    float* padded, float* yt, float* pt);
+                    bool lane_places, float* padded, float* yt, float* pt);
 void conv_relu_pool(const Sizes& s, const double* wt, const double* x, const double* bias, double* y,
-                    std::uint8_t* places, double* padded, double* yt, double* pt);
+                    std::uint8_t* places, bool lane_places, double* padded, double* yt, double* pt);
+
+// conv2d_relu_max_pool2d's backward from lane places, with the output channels in the lanes
+// (cop: co rounded up to whole vectors; arrays 64-byte aligned):
+// - scatter_2x2_lanes: gyt (images, oh * ow, cop) = the gradient at the convolution's output for
+//   the pooled gradient g (images, co, oh / 2, ow / 2), scatter_2x2's values (zeros beyond co);
+//   gt is scratch for one image (oh / 2 * ow / 2 * cop).
+// - chain_sums: sums (images, chains, cop) = per image and channel, gyt's positions below the last
+//   multiple of `chains` (1, 2, 4, 8 or 16) summed into chain q % chains in the order of q:
+//   add_plane_sums's vector lanes, for its finish.
+// - lanes_to_planes: dst (images, co, positions) = src (images, positions, cop) transposed.
+// - weight_grad_lanes: weight_grad for a gradient already in that layout (gyt), for a kernel 3
+//   wide, or 5 wide with more output channels than half a vector.
+#define XG_RELU_POOL_LANES(T)                                                                                     \
+    void scatter_2x2_lanes(const Sizes& s, std::size_t images, const T* g, const std::uint8_t* places,           \
+                           std::size_t cop, T* gt, T* gyt);                                                        \
+    void chain_sums(std::size_t images, std::size_t positions, std::size_t cop, std::size_t chains, const T* gyt, \
+                    T* sums);                                                                                     \
+    void lanes_to_planes(std::size_t co, std::size_t positions, std::size_t images, const T* src, std::size_t cop, \
+                         T* dst);                                                                                 \
+    void weight_grad_lanes(const Sizes& s, const Tap* taps, std::size_t images, const T* x, std::size_t x_step,  \
+                           const T* gyt, std::size_t cop, T* gw, T* padded);
+XG_RELU_POOL_LANES(float)
+XG_RELU_POOL_LANES(double)
+#undef XG_RELU_POOL_LANES
 
 // The weight gradient of that convolution, added to gw (at k * w_stride + Tap::weight): for
 // images n < `images`, the sum over output positions of gy_n (co, oh, ow) times the input x_n

@@ -401,24 +401,24 @@ bool uses_channel_lanes(const Sizes& s) {
     return s.kw == 3 || (s.kw == 5 && 2 * s.co > B<T>::size);
 }
 
-// gyt (images, oh * ow, cop) = gy's (images, co, oh, ow) transposed in L x L tiles; the lanes at
-// or beyond co are zeros.
+// dst (images, positions, cop) = src's (images, co, positions) transposed in L x L tiles, images
+// src_step apart; the lanes at or beyond co are zeros.
 template <class T>
-void transpose_gradient(const Sizes& s, std::size_t images, const T* gy, std::size_t gy_step, std::size_t cop, T* gyt) {
+void transpose_to_lanes(std::size_t co, std::size_t positions, std::size_t images, const T* src, std::size_t src_step,
+                        std::size_t cop, T* dst) {
     constexpr std::size_t L = B<T>::size;
-    const std::size_t q_count = s.oh * s.ow;
     const Swaps swaps = Swaps::of<T>();
     for (std::size_t n = 0; n < images; ++n)
         for (std::size_t v = 0; v < cop; v += L) {
-            const std::size_t channels = s.co - v < L ? s.co - v : L;
-            const T* g = gy + n * gy_step + v * q_count;
-            const T* end = gy + n * gy_step + s.co * q_count;
-            T* out = gyt + n * q_count * cop + v;
-            for (std::size_t q = 0; q < q_count; q += L) {
-                const std::size_t m = q_count - q < L ? q_count - q : L;
+            const std::size_t channels = co - v < L ? co - v : L;
+            const T* g = src + n * src_step + v * positions;
+            const T* end = src + n * src_step + co * positions;
+            T* out = dst + n * positions * cop + v;
+            for (std::size_t q = 0; q < positions; q += L) {
+                const std::size_t m = positions - q < L ? positions - q : L;
                 // lanes from m on go to rows r[m..L) of the transposed tile, which are not stored
                 B<T> r[L];
-                for (std::size_t i = 0; i < L; ++i) r[i] = i < channels ? load_head(g + i * q_count + q, m, end) : B<T>(T(0));
+                for (std::size_t i = 0; i < L; ++i) r[i] = i < channels ? load_head(g + i * positions + q, m, end) : B<T>(T(0));
                 transpose_tile(swaps, r);
                 for (std::size_t i = 0; i < m; ++i) r[i].store_aligned(out + (q + i) * cop);
             }
@@ -562,7 +562,7 @@ void run_weight_grad(const Sizes& s, const Tap* taps, const Lanes* lanes, std::s
     for (std::size_t n = 0; n < images; ++n) pad_image(s, x + n * x_step, padded + n * padded_step);
     if (uses_channel_lanes<T>(s)) {
         const std::size_t cop = (s.co + L - 1) / L * L;
-        transpose_gradient(s, images, gy, gy_step, cop, wide);
+        transpose_to_lanes(s.co, out, images, gy, gy_step, cop, wide);
         weight_grad_channel_lanes(s, taps, images, padded, padded_step, wide, cop, gw);
         return;
     }
@@ -611,6 +611,9 @@ struct PoolF {
     // the place bytes (load_place_bytes) widened to lanes, and the lanes whose place is k
     static __m512i places(__m128i bytes) { return _mm512_cvtepu8_epi32(bytes); }
     static M place_is(__m512i places, int k) { return _mm512_cmpeq_epi32_mask(places, _mm512_set1_epi32(k)); }
+    // lane places (store_lane_places): the lanes whose value passed relu (below 4), and the place
+    static M passed(__m512i places) { return _mm512_cmplt_epu32_mask(places, _mm512_set1_epi32(4)); }
+    static __m512i place(__m512i places) { return _mm512_and_si512(places, _mm512_set1_epi32(3)); }
     // places held as floats 0 to 3, as bytes
     static __m128i bytes(V places) { return _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(places)); }
 };
@@ -630,6 +633,8 @@ struct PoolD {
     static V times_zero(V v) { return _mm512_mul_pd(_mm512_setzero_pd(), v); }
     static __m512i places(__m128i bytes) { return _mm512_cvtepu8_epi64(bytes); }
     static M place_is(__m512i places, int k) { return _mm512_cmpeq_epi64_mask(places, _mm512_set1_epi64(k)); }
+    static M passed(__m512i places) { return _mm512_cmplt_epu64_mask(places, _mm512_set1_epi64(4)); }
+    static __m512i place(__m512i places) { return _mm512_and_si512(places, _mm512_set1_epi64(3)); }
     static __m128i bytes(V places) { return _mm256_cvtepi32_epi8(_mm512_cvttpd_epi32(places)); }
 };
 
@@ -836,9 +841,22 @@ void transpose_pooled(const Sizes& s, std::size_t pooled, const T* yt, const T* 
     if (places) transposed_tiles(s.co, pooled, pt, cop, store_places);
 }
 
+// The places of yt's pooled values in pt as bytes (pooled positions x cop) with relu's mask: 4 added
+// where the value is not > 0 (its gradient is 0 * g; scatter_2x2_lanes reads them).
+template <class T>
+void store_lane_places(std::size_t pooled, const T* yt, const T* pt, std::size_t cop, std::uint8_t* places) {
+    using P = PoolOps<T>;
+    constexpr std::size_t L = B<T>::size;
+    for (std::size_t e = 0; e < pooled * cop; e += L) {
+        const B<T> place = B<T>::load_aligned(pt + e);
+        const B<T> kept = P::blend(P::positive(B<T>::load_aligned(yt + e)), place + B<T>(T(4)), place);
+        store_place_bytes<L>(places + e, L, P::bytes(kept));
+    }
+}
+
 template <int KW, class T>
-void conv_relu_pool_run(const Sizes& s, const T* wt, const T* x, const T* bias, T* y, std::uint8_t* places, T* padded,
-                        T* yt, T* pt) {
+void conv_relu_pool_run(const Sizes& s, const T* wt, const T* x, const T* bias, T* y, std::uint8_t* places,
+                        bool lane_places, T* padded, T* yt, T* pt) {
     constexpr std::size_t L = B<T>::size;
     pad_image(s, x, padded);
     const std::size_t cop = (s.co + L - 1) / L * L, vectors = cop / L, pooled_h = s.oh / 2, pooled_w = s.ow / 2;
@@ -847,7 +865,99 @@ void conv_relu_pool_run(const Sizes& s, const T* wt, const T* x, const T* bias, 
         for (; kv + 2 <= vectors; kv += 2) pool_row<2, KW, 2>(s, padded, wt, cop, kv, pr, pooled_w, bias, yt, pt);
         if (kv < vectors) pool_row<1, KW, 4>(s, padded, wt, cop, kv, pr, pooled_w, bias, yt, pt);
     }
-    transpose_pooled(s, pooled_h * pooled_w, yt, pt, cop, y, places);
+    if (places && lane_places) store_lane_places(pooled_h * pooled_w, yt, pt, cop, places);
+    transpose_pooled(s, pooled_h * pooled_w, yt, pt, cop, y, lane_places ? nullptr : places);
+}
+
+// ---- conv2d_relu_max_pool2d's backward with the output channels in the lanes ----
+//
+// When its forward kept lane places, the gradient at the convolution's output is written straight
+// in the weight gradient's layout (positions x channels): the pooled gradient, a quarter of the
+// size, is transposed instead of the full one, and the scatter writes whole channel vectors.
+
+// gyt (images, oh * ow, cop) = each pooled gradient g (images, co, oh / 2, ow / 2) at its window's
+// place, 0 * g there where relu stopped it (scatter_2x2's values), zeros elsewhere; gt holds one
+// image's pooled gradient transposed (oh / 2 * ow / 2 * cop, 64-byte aligned).
+template <class T>
+void scatter_2x2_lanes_run(const Sizes& s, std::size_t images, const T* g, const std::uint8_t* places, std::size_t cop,
+                           T* gt, T* gyt) {
+    using P = PoolOps<T>;
+    constexpr std::size_t L = B<T>::size;
+    const std::size_t pooled_h = s.oh / 2, pooled_w = s.ow / 2, pooled = pooled_h * pooled_w, ow = s.ow;
+    const B<T> zero(T(0));
+    for (std::size_t n = 0; n < images; ++n, g += s.co * pooled, places += pooled * cop, gyt += s.oh * ow * cop) {
+        transpose_to_lanes(s.co, pooled, 1, g, 0, cop, gt);
+        for (std::size_t pr = 0; pr < pooled_h; ++pr) {
+            T* r0 = gyt + 2 * pr * ow * cop;
+            T* r1 = r0 + ow * cop;
+            for (std::size_t pc = 0; pc < pooled_w; ++pc)
+                for (std::size_t v = 0; v < cop; v += L) {
+                    const std::size_t at = (pr * pooled_w + pc) * cop + v;
+                    const __m512i k = P::places(L == 16 ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(places + at))
+                                                        : _mm_loadl_epi64(reinterpret_cast<const __m128i*>(places + at)));
+                    typename P::V gv = B<T>::load_aligned(gt + at);
+                    gv = P::blend(P::passed(k), P::times_zero(gv), gv);
+                    const __m512i place = P::place(k);
+                    B<T>(P::only(P::place_is(place, 0), gv)).store_aligned(r0 + 2 * pc * cop + v);
+                    B<T>(P::only(P::place_is(place, 1), gv)).store_aligned(r0 + (2 * pc + 1) * cop + v);
+                    B<T>(P::only(P::place_is(place, 2), gv)).store_aligned(r1 + 2 * pc * cop + v);
+                    B<T>(P::only(P::place_is(place, 3), gv)).store_aligned(r1 + (2 * pc + 1) * cop + v);
+                }
+            if (ow > 2 * pooled_w)  // an odd last column, in no window
+                for (std::size_t v = 0; v < cop; v += L) {
+                    zero.store_aligned(r0 + (ow - 1) * cop + v);
+                    zero.store_aligned(r1 + (ow - 1) * cop + v);
+                }
+        }
+        for (std::size_t e = 2 * pooled_h * ow * cop; e < s.oh * ow * cop; e += L) zero.store_aligned(gyt + e);
+    }
+}
+
+// sums (images, LANES, cop): per image and channel, gyt's values at positions q < the last
+// multiple of LANES summed in LANES chains, position q into chain q % LANES, each in the order of q
+// (add_plane_sums's vectors of LANES lanes over a plane).
+template <std::size_t LANES, class T>
+void chain_sums(std::size_t images, std::size_t positions, std::size_t cop, const T* gyt, T* sums) {
+    constexpr std::size_t L = B<T>::size;
+    const std::size_t end = positions / LANES * LANES;
+    for (std::size_t n = 0; n < images; ++n, gyt += positions * cop, sums += LANES * cop)
+        for (std::size_t v = 0; v < cop; v += L) {
+            B<T> acc[LANES];
+            for (std::size_t l = 0; l < LANES; ++l) acc[l] = B<T>(T(0));
+            for (std::size_t q = 0; q < end; q += LANES)
+                for (std::size_t l = 0; l < LANES; ++l) acc[l] = acc[l] + B<T>::load_aligned(gyt + (q + l) * cop + v);
+            for (std::size_t l = 0; l < LANES; ++l) acc[l].store_aligned(sums + l * cop + v);
+        }
+}
+
+// dst (images, co, positions) = src (images, positions, cop) transposed.
+template <class T>
+void lanes_to_planes_run(std::size_t co, std::size_t positions, std::size_t images, const T* src, std::size_t cop,
+                         T* dst) {
+    for (std::size_t n = 0; n < images; ++n, src += positions * cop, dst += co * positions)
+        transposed_tiles(co, positions, src, cop, [&](std::size_t k, std::size_t q, std::size_t m, std::size_t channels, B<T>* r) {
+            for (std::size_t i = 0; i < channels; ++i) store_first(dst + (k + i) * positions + q, m, r[i]);
+        });
+}
+
+template <class T>
+void weight_grad_lanes_run(const Sizes& s, const Tap* taps, std::size_t images, const T* x, std::size_t x_step,
+                           const T* gyt, std::size_t cop, T* gw, T* padded) {
+    const std::size_t padded_step = s.ci * s.plane + 64;
+    for (std::size_t n = 0; n < images; ++n) pad_image(s, x + n * x_step, padded + n * padded_step);
+    weight_grad_channel_lanes(s, taps, images, padded, padded_step, gyt, cop, gw);
+}
+
+template <class T>
+void chain_sums_run(std::size_t images, std::size_t positions, std::size_t cop, std::size_t chains, const T* gyt,
+                    T* sums) {
+    switch (chains) {
+        case 1: return chain_sums<1>(images, positions, cop, gyt, sums);
+        case 2: return chain_sums<2>(images, positions, cop, gyt, sums);
+        case 4: return chain_sums<4>(images, positions, cop, gyt, sums);
+        case 8: return chain_sums<8>(images, positions, cop, gyt, sums);
+        default: return chain_sums<16>(images, positions, cop, gyt, sums);
+    }
 }
 
 }  // namespace
@@ -867,14 +977,14 @@ void image_3x3(const Sizes& s, const double* wt, const double* x, const double* 
     image_3x3_run(s, wt, x, bias, relu, y, padded, yt);
 }
 void conv_relu_pool(const Sizes& s, const float* wt, const float* x, const float* bias, float* y, std::uint8_t* places,
-                    float* padded, float* yt, float* pt) {
-    if (s.kw == 3) return conv_relu_pool_run<3>(s, wt, x, bias, y, places, padded, yt, pt);
-    conv_relu_pool_run<5>(s, wt, x, bias, y, places, padded, yt, pt);
+                    bool lane_places, float* padded, float* yt, float* pt) {
+    if (s.kw == 3) return conv_relu_pool_run<3>(s, wt, x, bias, y, places, lane_places, padded, yt, pt);
+    conv_relu_pool_run<5>(s, wt, x, bias, y, places, lane_places, padded, yt, pt);
 }
 void conv_relu_pool(const Sizes& s, const double* wt, const double* x, const double* bias, double* y,
-                    std::uint8_t* places, double* padded, double* yt, double* pt) {
-    if (s.kw == 3) return conv_relu_pool_run<3>(s, wt, x, bias, y, places, padded, yt, pt);
-    conv_relu_pool_run<5>(s, wt, x, bias, y, places, padded, yt, pt);
+                    std::uint8_t* places, bool lane_places, double* padded, double* yt, double* pt) {
+    if (s.kw == 3) return conv_relu_pool_run<3>(s, wt, x, bias, y, places, lane_places, padded, yt, pt);
+    conv_relu_pool_run<5>(s, wt, x, bias, y, places, lane_places, padded, yt, pt);
 }
 void image(const Sizes& s, const Tap* taps, const Lanes* lanes, const float* x, const float* w, const float* bias,
            bool relu, float* y, float* padded) {
@@ -915,5 +1025,26 @@ void scatter_2x2(const double* g, const double* y, const std::uint8_t* places, s
                  std::size_t w, double* gx) {
     scatter_2x2_run(g, y, places, planes, h, w, gx);
 }
+
+#define XG_RELU_POOL_LANES(T)                                                                                        \
+    void scatter_2x2_lanes(const Sizes& s, std::size_t images, const T* g, const std::uint8_t* places,              \
+                           std::size_t cop, T* gt, T* gyt) {                                                          \
+        scatter_2x2_lanes_run(s, images, g, places, cop, gt, gyt);                                                   \
+    }                                                                                                                \
+    void chain_sums(std::size_t images, std::size_t positions, std::size_t cop, std::size_t chains, const T* gyt,    \
+                    T* sums) {                                                                                       \
+        chain_sums_run(images, positions, cop, chains, gyt, sums);                                                   \
+    }                                                                                                                \
+    void lanes_to_planes(std::size_t co, std::size_t positions, std::size_t images, const T* src, std::size_t cop,  \
+                         T* dst) {                                                                                   \
+        lanes_to_planes_run(co, positions, images, src, cop, dst);                                                   \
+    }                                                                                                                \
+    void weight_grad_lanes(const Sizes& s, const Tap* taps, std::size_t images, const T* x, std::size_t x_step,     \
+                           const T* gyt, std::size_t cop, T* gw, T* padded) {                                        \
+        weight_grad_lanes_run(s, taps, images, x, x_step, gyt, cop, gw, padded);                                     \
+    }
+XG_RELU_POOL_LANES(float)
+XG_RELU_POOL_LANES(double)
+#undef XG_RELU_POOL_LANES
 
 }  // namespace xg::direct_conv::avx512

@@ -49,9 +49,24 @@ void forward(const T* x, const T* w, const T* bias, const Geometry& g, bool relu
 // pass with the output channels in the lanes (ops/conv_direct_avx512.cpp), where the CPU and the
 // geometry allow it (a direct loop, a kernel 3 or 5 wide, more output channels than a vector);
 // else false, and nothing is written. The values and places are those of forward and
-// pool_2x2::max_forward.
+// pool_2x2::max_forward. With lane_places (where lane_places_channels is not 0), the places are
+// kept for relu_pool_gradients_in_lanes instead: (n, oh / 2 * ow / 2, lane_places_channels) bytes.
 template <class T>
-bool forward_relu_pool(const T* x, const T* w, const T* bias, const Geometry& g, T* y, std::uint8_t* places);
+bool forward_relu_pool(const T* x, const T* w, const T* bias, const Geometry& g, T* y, std::uint8_t* places,
+                       bool lane_places);
+// The channels of a lane place (co rounded up to whole vectors) where forward_relu_pool can keep
+// them for g (the loop of forward_relu_pool runs, and one group), else 0.
+template <class T>
+std::size_t lane_places_channels(const Geometry& g);
+// The input, weight and bias gradients of conv2d_relu_max_pool2d (as gradients_in_chunks) for the
+// pooled gradient gp (n, co, oh / 2, ow / 2) from forward_relu_pool's lane places: the gradient
+// at the convolution's output is scattered with the channels in the lanes, the layout of the
+// weight gradient's loop, instead of transposed to it. The bits of gradients_in_chunks's, the bias
+// summed in add_plane_sums's order.
+template <class T>
+std::vector<Variable<T>> relu_pool_gradients_in_lanes(std::size_t inputs, const T* x, const T* w, const Geometry& g,
+                                                      bool want_x, bool want_w, bool want_b, const T* gp,
+                                                      const std::uint8_t* places);
 // Writes the output gradient of images [first, first + count) (count * co * oh * ow elements) at
 // gy and, when gb is not null, adds its sums per channel to gb (co).
 template <class T>

@@ -42,6 +42,7 @@ struct Case {
     // edge values: integers 0..2 in x (ties everywhere), a negative bias (relu zeros), and
     // infinities and NaN in one image
     bool edges = false;
+    bool input_grad = true;  // x requires its gradient (a first layer's does not)
 };
 
 std::vector<Case> cases() {
@@ -58,6 +59,11 @@ std::vector<Case> cases() {
         {"3x3, 20 channels, padding 1, odd rows and columns", {3, 3, 11, 15}, {20, 3, 3, 3}, true, {.padding = 1}},
         {"3x5, groups 2 of 18 channels, no bias", {2, 4, 9, 14}, {36, 2, 3, 5}, false, {.padding = 1, .groups = 2}},
         {"ties, zeros, infinities, NaN in 24 channels", {6, 2, 8, 9}, {24, 2, 3, 3}, true, {.padding = 1}, true},
+        // a first layer: no input gradient, several weight-gradient chunks, the bias summed over
+        // positions that are not a whole number of vectors (10 x 11, the last two in windows),
+        // and without a bias
+        {"SimpleConvNet's first layer, 3 chunks, no input gradient", {37, 1, 14, 15}, {30, 1, 5, 5}, true, {}, false, false},
+        {"3x3, 40 channels, no bias, no input gradient", {5, 2, 11, 12}, {40, 2, 3, 3}, false, {.padding = 1}, false, false},
     };
 }
 
@@ -71,12 +77,13 @@ template <class T>
 Result<T> run(bool fused, const Case& c, const xg::Array<T>& x, const xg::Array<T>& w, const xg::Array<T>& b,
               const xg::Array<T>& gy) {
     using V = xg::Variable<T>;
-    const V xv(x, true), wv(w, true), bv = c.bias ? V(b, true) : V();
+    const V xv(x, c.input_grad), wv(w, true), bv = c.bias ? V(b, true) : V();
     const V y = fused ? xg::conv2d_relu_max_pool2d(xv, wv, bv, c.o)
                       : xg::max_pool2d(xg::conv2d_relu(xv, wv, bv, c.o), {.kernel = 2});
     BOOST_TEST(std::string(y.creator()->name()) == (fused ? "conv2d_relu_max_pool2d" : "max_pool2d"));
     y.backward(V(gy));
-    return {y.data(), xv.grad().data(), wv.grad().data(), c.bias ? bv.grad().data() : xg::Array<T>()};
+    return {y.data(), c.input_grad ? xv.grad().data() : xg::Array<T>(), wv.grad().data(),
+            c.bias ? bv.grad().data() : xg::Array<T>()};
 }
 
 template <class T>
