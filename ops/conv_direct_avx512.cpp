@@ -554,18 +554,27 @@ void weight_grad_channel_lanes(const Sizes& s, const Tap* taps, std::size_t imag
     weight_grad_rows<5, 2, 5>(s, taps, images, padded, padded_step, gyt, cop, gw);
 }
 
+// The weight gradient from gyt, the output gradient with the channels in the lanes (images,
+// oh * ow, cop), for the kernels uses_channel_lanes takes.
+template <class T>
+void weight_grad_lanes_run(const Sizes& s, const Tap* taps, std::size_t images, const T* x, std::size_t x_step,
+                           const T* gyt, std::size_t cop, T* gw, T* padded) {
+    const std::size_t padded_step = s.ci * s.plane + 64;
+    for (std::size_t n = 0; n < images; ++n) pad_image(s, x + n * x_step, padded + n * padded_step);
+    weight_grad_channel_lanes(s, taps, images, padded, padded_step, gyt, cop, gw);
+}
+
 template <class T>
 void run_weight_grad(const Sizes& s, const Tap* taps, const Lanes* lanes, std::size_t images, const T* x,
                      std::size_t x_step, const T* gy, std::size_t gy_step, T* gw, T* padded, T* wide) {
     constexpr std::size_t L = B<T>::size;
     const std::size_t padded_step = s.ci * s.plane + 64, wide_step = s.co * s.wide, out = s.oh * s.ow;
-    for (std::size_t n = 0; n < images; ++n) pad_image(s, x + n * x_step, padded + n * padded_step);
     if (uses_channel_lanes<T>(s)) {
         const std::size_t cop = (s.co + L - 1) / L * L;
         transpose_to_lanes(s.co, out, images, gy, gy_step, cop, wide);
-        weight_grad_channel_lanes(s, taps, images, padded, padded_step, wide, cop, gw);
-        return;
+        return weight_grad_lanes_run(s, taps, images, x, x_step, wide, cop, gw, padded);
     }
+    for (std::size_t n = 0; n < images; ++n) pad_image(s, x + n * x_step, padded + n * padded_step);
     for (std::size_t n = 0; n < images; ++n) {
         for (std::size_t k = 0; k < s.co; ++k)
             for (std::size_t v = 0; v < s.wide / L; ++v)
@@ -893,8 +902,7 @@ void scatter_2x2_lanes_run(const Sizes& s, std::size_t images, const T* g, const
             for (std::size_t pc = 0; pc < pooled_w; ++pc)
                 for (std::size_t v = 0; v < cop; v += L) {
                     const std::size_t at = (pr * pooled_w + pc) * cop + v;
-                    const __m512i k = P::places(L == 16 ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(places + at))
-                                                        : _mm_loadl_epi64(reinterpret_cast<const __m128i*>(places + at)));
+                    const __m512i k = P::places(load_place_bytes<L>(places + at, L, places + pooled * cop));
                     typename P::V gv = B<T>::load_aligned(gt + at);
                     gv = P::blend(P::passed(k), P::times_zero(gv), gv);
                     const __m512i place = P::place(k);
@@ -938,14 +946,6 @@ void lanes_to_planes_run(std::size_t co, std::size_t positions, std::size_t imag
         transposed_tiles(co, positions, src, cop, [&](std::size_t k, std::size_t q, std::size_t m, std::size_t channels, B<T>* r) {
             for (std::size_t i = 0; i < channels; ++i) store_first(dst + (k + i) * positions + q, m, r[i]);
         });
-}
-
-template <class T>
-void weight_grad_lanes_run(const Sizes& s, const Tap* taps, std::size_t images, const T* x, std::size_t x_step,
-                           const T* gyt, std::size_t cop, T* gw, T* padded) {
-    const std::size_t padded_step = s.ci * s.plane + 64;
-    for (std::size_t n = 0; n < images; ++n) pad_image(s, x + n * x_step, padded + n * padded_step);
-    weight_grad_channel_lanes(s, taps, images, padded, padded_step, gyt, cop, gw);
 }
 
 template <class T>
