@@ -210,7 +210,8 @@ BOOST_AUTO_TEST_CASE(sequential_fuses_conv2d_relu) {
     BOOST_TEST(first_op(std::make_shared<DerivedConv2d>(3, 2, 3), std::make_shared<nn::ReLU<float>>()) == "relu");
     BOOST_TEST(first_op(conv, std::make_shared<nn::LeakyReLU<float>>()) == "leaky_relu");
     // the fused layer still names itself on a wrong channel count
-    expect_error<xg::ShapeError>([&] { net(F(FA(xt::zeros<float>({1, 4, 11, 13})))); }, {"Conv2d(3, 7", "(1, 4, 11, 13)"});
+    expect_error<xg::ShapeError>([&] { net(F(FA(xt::zeros<float>({1, 4, 11, 13})))); },
+                                 {"Conv2d(3, 7", "(1, 4, 11, 13)"});
 }
 
 // Sequential runs a Conv2d, a ReLU and a MaxPool2d(2) as one conv2d_relu_max_pool2d op: the
@@ -308,7 +309,8 @@ BOOST_AUTO_TEST_CASE(init_uses_torch_fans) {
     const nn::Linear<double> lin(300, 200, {.generator = &gen});
     BOOST_TEST(mean_std(lin.weight().data()).second == std::sqrt(2.0 / 300), tt::tolerance(0.02));
     V w(A::from_shape({2, 0, 3, 3}));
-    expect_error<xg::ValueError>([&] { nn::Init::he().apply(w, gen, nn::conv_fan(w.shape())); }, {"he", "fan_in", "(2, 0, 3, 3)"});
+    expect_error<xg::ValueError>([&] { nn::Init::he().apply(w, gen, nn::conv_fan(w.shape())); },
+                                 {"he", "fan_in", "(2, 0, 3, 3)"});
 }
 
 BOOST_AUTO_TEST_CASE(batchnorm2d_training_matches_direct_computation) {
@@ -346,7 +348,8 @@ BOOST_AUTO_TEST_CASE(batchnorm2d_training_matches_direct_computation) {
     BOOST_TEST(close(bn(V(A::from_shape({0, 3, 4, 4}))).data(), A::from_shape({0, 3, 4, 4})));  // N = 0 in eval
     bn.train();
     // a single value per channel has no batch variance (torch refuses it too)
-    expect_error<xg::ValueError>([&] { bn(V(A::from_shape({1, 3, 1, 1}))); }, {"BatchNorm2d(3", "more than one value", "(1, 3, 1, 1)"});
+    expect_error<xg::ValueError>([&] { bn(V(A::from_shape({1, 3, 1, 1}))); },
+                                 {"BatchNorm2d(3", "more than one value", "(1, 3, 1, 1)"});
     BOOST_CHECK_NO_THROW(bn(V(random_array({1, 3, 1, 2}, 3))));  // two values per channel are enough
 }
 
@@ -411,7 +414,7 @@ BOOST_AUTO_TEST_CASE(convnet_state_dict_and_checkpoint_round_trip) {
 
     // a checkpoint of another architecture is refused, naming the entry
     nn::Sequential<double> wrong(std::make_shared<nn::Conv2d<double>>(2, 5, 3));
-    BOOST_CHECK_THROW(nn::load(dir / "convnet.npz", wrong), xg::Error);
+    expect_error<xg::Error>([&] { nn::load(dir / "convnet.npz", wrong); }, {});
 }
 
 BOOST_AUTO_TEST_CASE(errors_name_the_layer) {
@@ -422,22 +425,26 @@ BOOST_AUTO_TEST_CASE(errors_name_the_layer) {
     nn::ConvTranspose2d<double> up(3, 8, 3);
     expect_error<xg::ShapeError>([&] { up(V(A::from_shape({2, 8, 5, 5}))); }, {"ConvTranspose2d(3, 8", "(2, 8, 5, 5)"});
     nn::BatchNorm2d<double> bn(4);
-    expect_error<xg::ShapeError>([&] { bn(V(A::from_shape({2, 3, 5, 5}))); }, {"BatchNorm2d(4", "(N, 4, H, W)", "(2, 3, 5, 5)"});
+    expect_error<xg::ShapeError>([&] { bn(V(A::from_shape({2, 3, 5, 5}))); },
+                                 {"BatchNorm2d(4", "(N, 4, H, W)", "(2, 3, 5, 5)"});
     expect_error<xg::ShapeError>([&] { bn(V(A::from_shape({2, 4}))); }, {"BatchNorm2d(4", "(2, 4)"});
 
     expect_error<xg::ShapeError>([] { nn::Conv2d<double>(0, 8, 3); }, {"Conv2d", "0 -> 8"});
     expect_error<xg::ValueError>([] { nn::Conv2d<double>(3, 8, 0); }, {"Conv2d", "kernel_size", "(0, 0)"});
-    expect_error<xg::ValueError>([] { nn::Conv2d<double>(3, 8, 3, {.stride = {1, 0}}); }, {"Conv2d", "stride", "(1, 0)"});
+    expect_error<xg::ValueError>([] { nn::Conv2d<double>(3, 8, 3, {.stride = {1, 0}}); },
+                                 {"Conv2d", "stride", "(1, 0)"});
     expect_error<xg::ValueError>([] { nn::Conv2d<double>(3, 8, 3, {.padding = -1}); }, {"Conv2d", "padding"});
     expect_error<xg::ValueError>([] { nn::Conv2d<double>(3, 8, 3, {.dilation = 0}); }, {"Conv2d", "dilation"});
     expect_error<xg::ShapeError>([] { nn::Conv2d<double>(4, 6, 3, {.groups = 4}); }, {"Conv2d", "groups 4", "4", "6"});
     expect_error<xg::ValueError>([] { nn::Conv2d<double>(4, 6, 3, {.groups = 0}); }, {"Conv2d", "groups"});
     expect_error<xg::ValueError>([] { nn::ConvTranspose2d<double>(4, 6, 3, {.stride = 2, .output_padding = 2}); },
                                  {"ConvTranspose2d", "output_padding", "(2, 2)"});
-    expect_error<xg::ResourceError>([] { nn::Conv2d<float>(1L << 20, 1L << 20, 1L << 10); }, {"Conv2d(1048576, 1048576"});
+    expect_error<xg::ResourceError>([] { nn::Conv2d<float>(1L << 20, 1L << 20, 1L << 10); },
+                                    {"Conv2d(1048576, 1048576"});
     expect_error<xg::ValueError>([] { nn::MaxPool2d<double>({0}); }, {"MaxPool2d", "kernel_size"});
     expect_error<xg::ValueError>([] { nn::MaxPool2d<double>({3, 1, 2}); }, {"MaxPool2d", "padding", "half"});
-    expect_error<xg::ValueError>([] { nn::AvgPool2d<double>({2, xg::Size2(1, -1)}); }, {"AvgPool2d", "stride", "(1, -1)"});
+    expect_error<xg::ValueError>([] { nn::AvgPool2d<double>({2, xg::Size2(1, -1)}); },
+                                 {"AvgPool2d", "stride", "(1, -1)"});
     expect_error<xg::ValueError>([] { nn::AdaptiveAvgPool2d<double>({0, 3}); }, {"AdaptiveAvgPool2d", "(0, 3)"});
     expect_error<xg::ShapeError>([] { nn::BatchNorm2d<double>(0); }, {"BatchNorm2d", "channels"});
     expect_error<xg::ValueError>([] { nn::BatchNorm2d<double>(3, {.eps = 0}); }, {"BatchNorm2d", "eps"});

@@ -25,7 +25,6 @@ namespace xd = xg::data;
 using Bytes = std::vector<std::uint8_t>;
 
 namespace {
-using xgt::mentions;
 
 // One scratch directory for the whole file, removed when the test program exits.
 struct ScratchDir {
@@ -68,7 +67,7 @@ void expect_io_error(const std::string& name, const Bytes& bytes, std::vector<st
     write_bytes(path, bytes);
     fragments.push_back(path);
     BOOST_TEST_CONTEXT(name) {
-        BOOST_CHECK_EXCEPTION(xd::read_idx(path, max_bytes), xg::IoError, mentions(fragments));
+        xgt::expect_error<xg::IoError>([&] { xd::read_idx(path, max_bytes); }, fragments);
     }
 }
 
@@ -168,11 +167,11 @@ BOOST_AUTO_TEST_CASE(idx_in_memory_and_concatenated_gzip_members) {
 
 BOOST_AUTO_TEST_CASE(idx_file_errors_name_the_file) {
     const Bytes good = concat(header(0x08, {10, 28, 28}), counting(7840));
-    BOOST_CHECK_EXCEPTION(xd::read_idx(scratch("no-such-file")), xg::IoError,
-                          mentions({scratch("no-such-file"), "cannot open", "No such file"}));
+    xgt::expect_error<xg::IoError>([&] { xd::read_idx(scratch("no-such-file")); },
+                                   {scratch("no-such-file"), "cannot open", "No such file"});
     fs::create_directories(scratch("a-directory"));
-    BOOST_CHECK_EXCEPTION(xd::read_idx(scratch("a-directory")), xg::IoError,
-                          mentions({scratch("a-directory"), "cannot read", "Is a directory"}));
+    xgt::expect_error<xg::IoError>([&] { xd::read_idx(scratch("a-directory")); },
+                                   {scratch("a-directory"), "cannot read", "Is a directory"});
     expect_io_error("empty", {}, {"empty", "0 bytes"});
     expect_io_error("short", {0, 0, 8}, {"too short", "3 bytes"});
     expect_io_error("magic", concat({0x12, 0x34, 0x08, 0x01, 0, 0, 0, 1}, {5}),
@@ -218,15 +217,15 @@ BOOST_AUTO_TEST_CASE(gzip_errors_name_the_file) {
 }
 
 BOOST_AUTO_TEST_CASE(encode_and_write_errors) {
-    BOOST_CHECK_EXCEPTION(xd::encode_idx({2, 3}, counting(5), false), xg::ShapeError,
-                          mentions({"encode_idx", "(2, 3)", "5 bytes"}));
-    BOOST_CHECK_EXCEPTION(xd::encode_idx({1, 1, 1, 1, 1}, counting(1), false), xg::ShapeError,
-                          mentions({"encode_idx", "5 dimensions"}));
-    BOOST_CHECK_EXCEPTION(xd::encode_idx({std::size_t{1} << 33}, counting(1), false), xg::ShapeError,
-                          mentions({"encode_idx", "8589934592", "32 bits"}));
+    xgt::expect_error<xg::ShapeError>([&] { xd::encode_idx({2, 3}, counting(5), false); },
+                                      {"encode_idx", "(2, 3)", "5 bytes"});
+    xgt::expect_error<xg::ShapeError>([&] { xd::encode_idx({1, 1, 1, 1, 1}, counting(1), false); },
+                                      {"encode_idx", "5 dimensions"});
+    xgt::expect_error<xg::ShapeError>([&] { xd::encode_idx({std::size_t{1} << 33}, counting(1), false); },
+                                      {"encode_idx", "8589934592", "32 bits"});
     const std::string nowhere = scratch("no-dir") + "/file.idx";
-    BOOST_CHECK_EXCEPTION(xd::write_idx(nowhere, {1}, counting(1), false), xg::IoError,
-                          mentions({nowhere, "cannot create temporary file", "No such file"}));
+    xgt::expect_error<xg::IoError>([&] { xd::write_idx(nowhere, {1}, counting(1), false); },
+                                   {nowhere, "cannot create temporary file", "No such file"});
     // The write is atomic: a temporary file next to the target, renamed, none left over.
     fs::create_directories(scratch("atomic"));
     xd::write_idx(scratch("atomic/x.idx.gz"), {3}, counting(3), true);
@@ -255,15 +254,15 @@ BOOST_AUTO_TEST_CASE(load_idx_pair_flattens_and_scales) {
     BOOST_TEST(labels_of(d.labels) == (std::vector<std::int64_t>{7, 0, 3}));
 
     xd::write_idx(scratch("pair-labels4.idx"), {4}, Bytes{1, 2, 3, 4}, false);
-    BOOST_CHECK_EXCEPTION(xd::load_idx_pair(scratch("pair-images.idx"), scratch("pair-labels4.idx")), xg::IoError,
-                          mentions({scratch("pair-images.idx"), "3 images", scratch("pair-labels4.idx"), "4 labels"}));
+    xgt::expect_error<xg::IoError>([&] { xd::load_idx_pair(scratch("pair-images.idx"), scratch("pair-labels4.idx")); },
+                                   {scratch("pair-images.idx"), "3 images", scratch("pair-labels4.idx"), "4 labels"});
     xd::write_idx(scratch("pair-labels2d.idx"), {3, 1}, Bytes{1, 2, 3}, false);
-    BOOST_CHECK_EXCEPTION(xd::load_idx_pair(scratch("pair-images.idx"), scratch("pair-labels2d.idx")), xg::IoError,
-                          mentions({scratch("pair-labels2d.idx"), "(N,)", "(3, 1)"}));
-    BOOST_CHECK_EXCEPTION(xd::load_idx_pair(scratch("pair-labels4.idx"), scratch("pair-labels4.idx")), xg::IoError,
-                          mentions({scratch("pair-labels4.idx"), "(N, rows, cols)", "(4,)"}));
-    BOOST_CHECK_EXCEPTION(xd::load_idx_pair(scratch("pair-images.idx"), scratch("absent")), xg::IoError,
-                          mentions({scratch("absent"), "cannot open"}));
+    xgt::expect_error<xg::IoError>([&] { xd::load_idx_pair(scratch("pair-images.idx"), scratch("pair-labels2d.idx")); },
+                                   {scratch("pair-labels2d.idx"), "(N,)", "(3, 1)"});
+    xgt::expect_error<xg::IoError>([&] { xd::load_idx_pair(scratch("pair-labels4.idx"), scratch("pair-labels4.idx")); },
+                                   {scratch("pair-labels4.idx"), "(N, rows, cols)", "(4,)"});
+    xgt::expect_error<xg::IoError>([&] { xd::load_idx_pair(scratch("pair-images.idx"), scratch("absent")); },
+                                   {scratch("absent"), "cannot open"});
 }
 
 BOOST_AUTO_TEST_CASE(load_mnist_dir_finds_raw_or_gzip_and_lists_missing_files) {
@@ -271,9 +270,9 @@ BOOST_AUTO_TEST_CASE(load_mnist_dir_finds_raw_or_gzip_and_lists_missing_files) {
     fs::create_directories(dir);
     xd::write_idx(dir + "/train-images-idx3-ubyte.gz", {5, 2, 3}, counting(30), true);
     xd::write_idx(dir + "/train-labels-idx1-ubyte", {5}, Bytes{0, 1, 2, 1, 0}, false);
-    BOOST_CHECK_EXCEPTION(xd::load_mnist_dir(dir), xg::IoError,
-                          mentions({"load_mnist_dir", "missing in " + dir,
-                                       "t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz]"}));
+    xgt::expect_error<xg::IoError>([&] { xd::load_mnist_dir(dir); },
+                                   {"load_mnist_dir", "missing in " + dir,
+                                    "t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz]"});
     xd::write_idx(dir + "/t10k-images-idx3-ubyte", {2, 2, 3}, counting(12, 3), false);
     xd::write_idx(dir + "/t10k-labels-idx1-ubyte.gz", {2}, Bytes{2, 2}, true);
     const xd::TrainTest tt = xd::load_mnist_dir(dir);
@@ -283,8 +282,8 @@ BOOST_AUTO_TEST_CASE(load_mnist_dir_finds_raw_or_gzip_and_lists_missing_files) {
     BOOST_TEST(tt.test.images(1, 2) == 24.0f / 255.0f);
     BOOST_TEST(labels_of(tt.train.labels) == (std::vector<std::int64_t>{0, 1, 2, 1, 0}));
     BOOST_TEST(tt.test.classes() == 3u);
-    BOOST_CHECK_EXCEPTION(xd::load_mnist_dir(scratch("nowhere")), xg::IoError,
-                          mentions({scratch("nowhere"), "does not exist"}));
+    xgt::expect_error<xg::IoError>([&] { xd::load_mnist_dir(scratch("nowhere")); },
+                                   {scratch("nowhere"), "does not exist"});
     BOOST_TEST(xd::default_data_dir() == "/usr/share/datasets/fashion-mnist");
 }
 
@@ -298,11 +297,11 @@ BOOST_AUTO_TEST_CASE(take_and_select) {
     const xd::Dataset some = xd::select(d, {9, 2, 2, 5});
     BOOST_TEST(labels_of(some.labels) == (std::vector<std::int64_t>{9, 2, 2, 5}));
     BOOST_TEST(rows_match_labels(some.images, some.labels));
-    BOOST_CHECK_EXCEPTION(xd::take(d, 11), xg::ValueError, mentions({"take", "11", "of 10"}));
-    BOOST_CHECK_EXCEPTION(xd::select(d, {1, 10}), xg::IndexError, mentions({"select", "index 10", "10 samples"}));
+    xgt::expect_error<xg::ValueError>([&] { xd::take(d, 11); }, {"take", "11", "of 10"});
+    xgt::expect_error<xg::IndexError>([&] { xd::select(d, {1, 10}); }, {"select", "index 10", "10 samples"});
     xd::Dataset broken = numbered(3, 2);
     broken.labels = xg::Labels{1, 2};
-    BOOST_CHECK_EXCEPTION(xd::take(broken, 1), xg::ShapeError, mentions({"take", "(3, 2)", "2 labels"}));
+    xgt::expect_error<xg::ShapeError>([&] { xd::take(broken, 1); }, {"take", "(3, 2)", "2 labels"});
 }
 
 BOOST_AUTO_TEST_CASE(split_is_a_seeded_partition) {
@@ -326,9 +325,9 @@ BOOST_AUTO_TEST_CASE(split_is_a_seeded_partition) {
     BOOST_TEST(labels_of(validation3.labels) != labels_of(validation.labels));
 
     BOOST_TEST(xd::split(d, 0.0, 1).second.size() == 0u);
-    BOOST_CHECK_EXCEPTION(xd::split(d, 1.0, 1), xg::ValueError, mentions({"split", "validation fraction 1"}));
-    BOOST_CHECK_EXCEPTION(xd::split(d, -0.1, 1), xg::ValueError, mentions({"split", "-0.1"}));
-    BOOST_CHECK_EXCEPTION(xd::split(d, std::nan(""), 1), xg::ValueError, mentions({"split", "nan"}));
+    xgt::expect_error<xg::ValueError>([&] { xd::split(d, 1.0, 1); }, {"split", "validation fraction 1"});
+    xgt::expect_error<xg::ValueError>([&] { xd::split(d, -0.1, 1); }, {"split", "-0.1"});
+    xgt::expect_error<xg::ValueError>([&] { xd::split(d, std::nan(""), 1); }, {"split", "nan"});
 }
 
 BOOST_AUTO_TEST_CASE(permutation_is_reproducible_everywhere) {
@@ -347,7 +346,7 @@ BOOST_AUTO_TEST_CASE(permutation_is_reproducible_everywhere) {
         BOOST_TEST(i < n);
         BOOST_TEST(i == xd::uniform_index(b, n));
     }
-    BOOST_CHECK_EXCEPTION(xd::uniform_index(a, 0), xg::ValueError, mentions({"uniform_index"}));
+    xgt::expect_error<xg::ValueError>([&] { xd::uniform_index(a, 0); }, {"uniform_index"});
 }
 
 BOOST_AUTO_TEST_CASE(epoch_batches_cover_each_sample_once) {
@@ -394,11 +393,11 @@ BOOST_AUTO_TEST_CASE(epoch_batches_cover_each_sample_once) {
     BOOST_TEST(labels_of(ordered.next()->y) == (std::vector<std::int64_t>{8, 9}));
     BOOST_TEST(!ordered.next().has_value());
 
-    BOOST_CHECK_EXCEPTION(xd::Batches(d, 0, 1), xg::ValueError, mentions({"Batches", "batch size is 0"}));
+    xgt::expect_error<xg::ValueError>([&] { xd::Batches(d, 0, 1); }, {"Batches", "batch size is 0"});
     const xd::Dataset none = xd::take(d, 0);
-    BOOST_CHECK_EXCEPTION(xd::Batches(none, 2, 1), xg::ValueError, mentions({"Batches", "empty"}));
-    BOOST_CHECK_EXCEPTION(xd::Batches(d, 11, 1, {.drop_last = true}), xg::ValueError,
-                          mentions({"Batches", "11", "10 samples"}));
+    xgt::expect_error<xg::ValueError>([&] { xd::Batches(none, 2, 1); }, {"Batches", "empty"});
+    xgt::expect_error<xg::ValueError>([&] { xd::Batches(d, 11, 1, {.drop_last = true}); },
+                                      {"Batches", "11", "10 samples"});
 }
 
 BOOST_AUTO_TEST_CASE(random_batch_draws_with_replacement_reproducibly) {
@@ -416,8 +415,8 @@ BOOST_AUTO_TEST_CASE(random_batch_draws_with_replacement_reproducibly) {
     BOOST_TEST(labels_of(xd::random_batch(d, 100, b).y) == labels_of(x.y));
     BOOST_TEST(labels_of(xd::random_batch(d, 100, c).y) != labels_of(x.y));
     BOOST_TEST(labels_of(xd::random_batch(d, 100, a).y) != labels_of(x.y));  // the generator moved on
-    BOOST_CHECK_EXCEPTION(xd::random_batch(d, 0, a), xg::ValueError, mentions({"random_batch", "batch size is 0"}));
-    BOOST_CHECK_EXCEPTION(xd::random_batch(xd::take(d, 0), 5, a), xg::ValueError, mentions({"random_batch", "empty"}));
+    xgt::expect_error<xg::ValueError>([&] { xd::random_batch(d, 0, a); }, {"random_batch", "batch size is 0"});
+    xgt::expect_error<xg::ValueError>([&] { xd::random_batch(xd::take(d, 0), 5, a); }, {"random_batch", "empty"});
 }
 
 namespace {
@@ -491,8 +490,8 @@ BOOST_AUTO_TEST_CASE(shard_splits_a_batch_over_ranks) {
     // Fewer rows than ranks: the last ranks get none.
     BOOST_TEST(xd::shard(std::span(rows).first(2), 2, 3).empty());
     BOOST_TEST(xd::shard(std::span<const std::size_t>(), 0, 2).empty());
-    BOOST_CHECK_THROW(xd::shard(rows, 3, 3), xg::ValueError);
-    BOOST_CHECK_THROW(xd::shard(rows, 0, 0), xg::ValueError);
+    xgt::expect_error<xg::ValueError>([&] { xd::shard(rows, 3, 3); }, {});
+    xgt::expect_error<xg::ValueError>([&] { xd::shard(rows, 0, 0); }, {});
     // Every rank's Batches, side by side in one process: each epoch is partitioned.
     xd::Dataset d = xgt::blobs(23, 1);
     for (std::size_t i = 0; i < d.size(); ++i) d.labels(i) = static_cast<std::int64_t>(i);
@@ -511,7 +510,7 @@ BOOST_AUTO_TEST_CASE(shard_splits_a_batch_over_ranks) {
     BOOST_TEST(b0.y.size() == 3u);
     BOOST_TEST(b1.y.size() == 2u);
     BOOST_TEST(b1.y(1) == all.y(4));
-    BOOST_CHECK_THROW(xd::random_batch(d, 5, g0, 2, 2), xg::ValueError);
+    xgt::expect_error<xg::ValueError>([&] { xd::random_batch(d, 5, g0, 2, 2); }, {});
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -7,6 +7,7 @@
 #include <random>
 #include <sstream>
 
+#include "expect_error.hpp"
 #include "data/dataset.hpp"
 #include "fixtures.hpp"
 #include "nn/nn.hpp"
@@ -61,7 +62,7 @@ BOOST_AUTO_TEST_CASE(trainer_learns_and_records_history) {
     BOOST_TEST(h.epochs.back().at("test_accuracy") == net.accuracy(test.images, test.labels), tt::tolerance(1e-12));
     BOOST_TEST(trainer.evaluate(test, "accuracy") == h.epochs.back().at("test_accuracy"), tt::tolerance(1e-12));
     BOOST_TEST(h.epochs.back().train_loss < h.epochs.front().train_loss);
-    BOOST_CHECK_THROW(h.epochs.back().at("test_loss"), ValueError);
+    xgt::expect_error<ValueError>([&] { h.epochs.back().at("test_loss"); }, {});
     const std::string csv = read_all(dir / "m.csv");
     BOOST_TEST(csv.rfind("epoch,train_loss,train_accuracy,test_accuracy,seconds\n", 0) == 0u);
     BOOST_TEST(std::count(csv.begin(), csv.end(), '\n') == 7);
@@ -112,7 +113,7 @@ BOOST_AUTO_TEST_CASE(resume_continues_exactly_where_it_stopped) {
     nn::MultiLayerNet<float> other({.input_size = 4, .hidden_sizes = {5}, .output_size = 3});
     optim::Adam<float> opt(other.parameters());
     train::Trainer t(other, opt, train, mlp_loss, {.verbose = false});
-    BOOST_CHECK_THROW(t.resume(dir / "ckpt.npz"), IoError);
+    xgt::expect_error<IoError>([&] { t.resume(dir / "ckpt.npz"); }, {});
 }
 
 BOOST_AUTO_TEST_CASE(schedule_sets_each_epochs_rate) {
@@ -153,16 +154,17 @@ BOOST_AUTO_TEST_CASE(trainer_rejects_mismatched_data) {
     nn::MultiLayerNet<float> net({.input_size = 5, .hidden_sizes = {8}, .output_size = 3});
     optim::SGD<float> opt(net.parameters());
     train::Trainer t(net, opt, train, mlp_loss, {.batch_size = 20, .verbose = false});
-    BOOST_CHECK_THROW(t.fit(), ShapeError);  // the model's first Linear names both shapes
+    xgt::expect_error<ShapeError>([&] { t.fit(); }, {});  // the model's first Linear names both shapes
     nn::MultiLayerNet<float> ok(net_options());
     optim::SGD<float> opt2(ok.parameters());
-    BOOST_CHECK_THROW(train::Trainer(ok, opt2, train, mlp_loss, {.batch_size = 0}), ValueError);
-    BOOST_CHECK_THROW(train::Trainer(ok, opt2, train, nullptr, {.batch_size = 20}), ValueError);  // no loss
+    xgt::expect_error<ValueError>([&] { train::Trainer(ok, opt2, train, mlp_loss, {.batch_size = 0}); }, {});
+    xgt::expect_error<ValueError>([&] { train::Trainer(ok, opt2, train, nullptr, {.batch_size = 20}); },
+                                  {});  // no loss
     train::Trainer named(ok, opt2, train, mlp_loss, {.batch_size = 20});
     named.add_metric("accuracy", train::accuracy);
-    BOOST_CHECK_THROW(named.add_metric("accuracy", train::accuracy), ValueError);  // twice
-    BOOST_CHECK_THROW(named.evaluate_on("a,b", train), ValueError);               // a CSV column
-    BOOST_CHECK_THROW(named.add_callback(nullptr), ValueError);
+    xgt::expect_error<ValueError>([&] { named.add_metric("accuracy", train::accuracy); }, {});  // twice
+    xgt::expect_error<ValueError>([&] { named.evaluate_on("a,b", train); }, {});               // a CSV column
+    xgt::expect_error<ValueError>([&] { named.add_callback(nullptr); }, {});
 }
 
 BOOST_AUTO_TEST_CASE(optimizers_by_name) {
@@ -184,7 +186,7 @@ BOOST_AUTO_TEST_CASE(csv_is_published_whole_or_not_at_all) {
     {
         train::CsvWriter csv(dir / "t.csv", {"name", "value"});
         csv.row({"a,b", 0.1}).row({"plain", 3});
-        BOOST_CHECK_THROW(csv.row({1}), ValueError);
+        xgt::expect_error<ValueError>([&] { csv.row({1}); }, {});
         BOOST_TEST(!fs::exists(dir / "t.csv"));  // not before close()
         csv.close();
     }
@@ -195,7 +197,7 @@ BOOST_AUTO_TEST_CASE(csv_is_published_whole_or_not_at_all) {
     }  // destroyed without close(): the old file stays
     BOOST_TEST(read_all(dir / "t.csv") == "name,value\n\"a,b\",0.1\nplain,3\n");
     BOOST_TEST(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator{}) == 1);
-    BOOST_CHECK_THROW(train::CsvWriter(dir / "missing/t.csv", {"x"}), IoError);
+    xgt::expect_error<IoError>([&] { train::CsvWriter(dir / "missing/t.csv", {"x"}); }, {});
 }
 
 BOOST_AUTO_TEST_CASE(progress_prints_plain_lines_off_a_terminal) {
