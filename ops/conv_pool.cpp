@@ -13,7 +13,7 @@
 // and input gradient kernels (ops/conv_kernels.hpp). Where the forward pooled in registers (one
 // group), it keeps the places with the channels in the lanes, relu's mask in them, and the
 // backward scatters straight into the layout of the weight gradient's loop: the full gradient
-// is never transposed, only the pooled one (SimpleConvNet's step: 0.92-0.94 of the time).
+// is never transposed, only the pooled one (SimpleConvNet's step: 0.91-0.94 of the time).
 //
 // The values and gradients are the composed ops' bits: the same kernels per image, the same
 // pooling rule (ops/pool_2x2.hpp), the same summation order for the bias, and chunks of the
@@ -54,7 +54,8 @@ struct ConvReluMaxPool final : Function<T> {
         const Geometry g = geometry(n, x, w);
         lane_channels = keep_places ? conv_kernels::lane_places_channels<T>(g) : 0;  // 0 for no images
         const std::size_t kept_size = lane_channels ? n * (oh / 2) * (ow / 2) * lane_channels : y.size();
-        std::shared_ptr<std::uint8_t[]> kept = std::make_shared_for_overwrite<std::uint8_t[]>(keep_places ? kept_size : ow / 2);
+        std::shared_ptr<std::uint8_t[]> kept =
+            std::make_shared_for_overwrite<std::uint8_t[]>(keep_places ? kept_size : ow / 2);
         if (keep_places) places = kept;
         if (y.size() == 0) return y;
         if (conv_kernels::forward_relu_pool(xs[0].data(), xs[1].data(), xs.size() > 2 ? xs[2].data() : nullptr, g,
