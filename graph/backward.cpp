@@ -4,6 +4,7 @@
 #include <queue>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -293,7 +294,9 @@ void run_backward(const Variable<T>& root, Variable<T> seed, const BackwardOptio
                                                  fn->name(), shape_str(gxs[i].shape()), i,
                                                  shape_str(x.shape())));
                 if (anomaly) check_finite_grad(gxs[i], *fn, i);
-                deliver(x.node_ptr(), gxs[i]);
+                // Handed over, not shared with gxs: a hooked leaf's last use (just below) then
+                // stores a gradient nothing else holds without copying it.
+                deliver(x.node_ptr(), std::exchange(gxs[i], Variable<T>()));
             }
             if (!hooked_uses.empty() && !x.creator() && x.requires_grad()) used(x.node_ptr());
         }

@@ -474,4 +474,27 @@ BOOST_AUTO_TEST_CASE(a_handed_over_gradient_is_reused_and_a_shared_one_never) {
     BOOST_TEST(xgt::close(x.grad().data(), xg::full<double>({2, 3}, 2.0), 0));
 }
 
+// A leaf with a post-accumulate hook (dist::DataParallel's) has its gradient stored when its last
+// use has run: the array its op sent, not a copy; one gradient sent to two such leaves (add's
+// backward) is still copied for one of them, so each .grad() is its own.
+BOOST_AUTO_TEST_CASE(a_hooked_leaf_keeps_the_gradient_its_op_sent) {
+    const double* sent = nullptr;
+    auto source = [&](const V& v) { return xg::apply(std::make_shared<Source>(&sent), {v}); };
+    V x(A{{1.0, -2.0, 3.0}, {4.0, 5.0, -6.0}}, true);
+    int hooked = 0;
+    x.register_post_accumulate_grad_hook([&](const V&) { ++hooked; });
+    xg::sum(source(x)).backward();
+    BOOST_TEST(hooked == 1);
+    BOOST_TEST(x.grad().data().data() == sent);
+    BOOST_TEST(xgt::close(x.grad().data(), xg::full<double>({2, 3}, 2.0), 0));
+    V a(A{1.0, 2.0}, true), b(A{3.0, 4.0}, true);
+    a.register_post_accumulate_grad_hook([&](const V&) { ++hooked; });
+    b.register_post_accumulate_grad_hook([&](const V&) { ++hooked; });
+    xg::sum(source(a + b)).backward();
+    BOOST_TEST(hooked == 3);
+    BOOST_TEST(a.grad().data().data() != b.grad().data().data());
+    a.grad().mutable_data()(0) = 7.0;
+    BOOST_TEST(xgt::close(b.grad().data(), A{2.0, 2.0}, 0));
+}
+
 BOOST_AUTO_TEST_SUITE_END()
