@@ -255,6 +255,11 @@ void DataParallel<T>::finish(std::span<double> sums) {
     stats_.wait_seconds += seconds_since(t0);
     ++stats_.steps;
     const T ranks = static_cast<T>(ctx_.world_size());
+    // x / 2^k and x * 2^-k round the same exact number, so for such worlds the mean takes a
+    // multiply, not a divide: the library is built for baseline x86-64, four floats to a divps,
+    // and the divides bounded this loop (finish() 0.27 -> 0.21 ms for the main job's MLP).
+    const bool power_of_two = (ctx_.world_size() & (ctx_.world_size() - 1)) == 0;
+    const T inverse = T(1) / ranks;
     for (auto& bp : buckets_) {
         Bucket& b = *bp;
         const T* flags = b.buffer.data() + b.flags;
@@ -264,7 +269,11 @@ void DataParallel<T>::finish(std::span<double> sums) {
             const T* src = b.buffer.data() + b.offsets[j];
             if (!p.has_grad()) p.set_grad(Variable<T>(Array<T>::from_shape(p.shape())));
             T* dst = p.grad().mutable_data().data();
-            for (std::size_t i = 0, n = p.size(); i < n; ++i) dst[i] = src[i] / ranks;
+            const std::size_t n = p.size();
+            if (power_of_two)
+                for (std::size_t i = 0; i < n; ++i) dst[i] = src[i] * inverse;
+            else
+                for (std::size_t i = 0; i < n; ++i) dst[i] = src[i] / ranks;
         }
         b.ready = 0;
         b.started = false;
