@@ -505,6 +505,28 @@ BOOST_AUTO_TEST_CASE(trainer_metrics_are_the_whole_sets) {
     xgt::expect_error<ValueError>([&] { small.distribute(world()); }, {});
 }
 
+// SyncBatchNorm1d's statistics are the whole batch's: the Trainer gives it one row a rank (a
+// batch_size of world_size) and trains as one process with BatchNorm1d on those batches (their
+// last single row dropped alike), while a plain BatchNorm1d needs two rows a rank.
+BOOST_AUTO_TEST_CASE(sync_batch_norm_trains_on_one_row_a_rank) {
+    const auto set = blob_set<double>(25);
+    const auto ranks = static_cast<std::size_t>(world().world_size());
+    Net<double> one(3, Norm::batch), many(3, Norm::sync), plain(3, Norm::batch);
+    auto opt_one = make_optimizer("adam", one), opt_many = make_optimizer("adam", many);
+    auto opt_plain = make_optimizer("adam", plain);
+    const train::TrainerOptions options{.epochs = 2, .batch_size = ranks, .seed = 5, .verbose = false};
+    train::Trainer t_one(one, *opt_one, set, net_loss<double>, options);
+    train::Trainer t_many(many, *opt_many, set, net_loss<double>, options);
+    train::Trainer t_plain(plain, *opt_plain, set, net_loss<double>, options);
+    xgt::expect_error<ValueError>([&] { t_plain.distribute(world()); }, {"BatchNorm1d", "SyncBatchNorm1d"});
+    t_many.distribute(world());
+    const train::History& h_one = t_one.fit();
+    const train::History& h_many = t_many.fit();
+    BOOST_TEST(h_many.iteration_loss.size() == h_one.iteration_loss.size());
+    BOOST_TEST(h_many.iteration_loss.size() == 2 * (25 / ranks));
+    BOOST_TEST(relative_difference(one, many) <= tolerance<double>());
+}
+
 BOOST_AUTO_TEST_CASE(sync_batch_norm_2d_matches_one_process) {
     // 5 images of 3 channels (2x2) over the ranks (3 + 2, or 2 + 2 + 1): outputs, input gradients,
     // the parameters' gradients (all-reduced) and the running statistics are those of BatchNorm2d on

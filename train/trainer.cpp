@@ -11,6 +11,7 @@
 
 #include "data/dataset.hpp"
 #include "dist/context.hpp"
+#include "dist/sync_batch_norm.hpp"
 #include "graph/error.hpp"
 #include "nn/checkpoint.hpp"
 #include "nn/layers.hpp"
@@ -34,6 +35,16 @@ bool holds_batch_norm(const nn::Module<T>& m) {
     return false;
 }
 
+// A BatchNorm1d whose statistics are its rank's rows alone (not a dist::SyncBatchNorm1d, whose
+// are the whole batch's): distributed, every rank then needs two rows of each batch.
+template <class T>
+bool holds_rank_batch_norm(const nn::Module<T>& m) {
+    if (dynamic_cast<const nn::BatchNorm1d<T>*>(&m) && !dynamic_cast<const dist::SyncBatchNorm1d<T>*>(&m)) return true;
+    for (const auto& [name, child] : m.named_children())
+        if (holds_rank_batch_norm(*child)) return true;
+    return false;
+}
+
 }  // namespace
 
 std::optional<double> EpochMetrics::find(std::string_view name) const {
@@ -50,8 +61,10 @@ double EpochMetrics::at(std::string_view name) const {
     throw ValueError(fmt::format("epoch {} has no metric '{}' (it has {})", epoch, name, known));
 }
 
-TrainerBase::TrainerBase(std::size_t train_size, bool model_has_batch_norm, TrainerOptions options)
-    : set_names_{"train"}, train_size_(train_size), batch_norm_(model_has_batch_norm), options_(std::move(options)) {
+TrainerBase::TrainerBase(std::size_t train_size, bool model_has_batch_norm, bool model_has_rank_batch_norm,
+                         TrainerOptions options)
+    : set_names_{"train"}, train_size_(train_size), batch_norm_(model_has_batch_norm),
+      rank_batch_norm_(model_has_rank_batch_norm), options_(std::move(options)) {
     if (train_size_ == 0) throw ValueError("Trainer: the training set is empty");
     if (options_.epochs == 0) throw ValueError("Trainer: epochs must be >= 1, got 0");
     if (options_.batch_size == 0 || options_.batch_size > train_size_)
@@ -82,9 +95,10 @@ bool TrainerBase::drops_last_row() const {
     return options_.sampling == Sampling::epochs && batch_norm_ && train_size_ % options_.batch_size == 1;
 }
 
-// Distributed, every rank needs a row of each batch (two with batch norm, for a variance).
+// Distributed, every rank needs a row of each batch (two with a rank's own batch norm, for a
+// variance; a SyncBatchNorm1d's variance is over the whole batch, at least one row a rank).
 std::size_t TrainerBase::min_rows_per_rank() const {
-    return batch_norm_ ? 2 : 1;
+    return rank_batch_norm_ ? 2 : 1;
 }
 
 std::size_t TrainerBase::iterations_per_epoch() const {
@@ -232,7 +246,8 @@ const History& TrainerBase::fit() {
 template <class T>
 TrainerOf<T>::TrainerOf(nn::Module<T>& model, optim::Optimizer<T>& optimizer, std::size_t train_size,
                         TrainerOptions options)
-    : TrainerBase(train_size, holds_batch_norm(model), std::move(options)), model_(model), optimizer_(optimizer) {}
+    : TrainerBase(train_size, holds_batch_norm(model), holds_rank_batch_norm(model), std::move(options)),
+      model_(model), optimizer_(optimizer) {}
 
 template <class T>
 double TrainerOf<T>::step_loss(Rows rows) {
@@ -260,12 +275,17 @@ void TrainerOf<T>::step_update() {
 template <class T>
 void TrainerOf<T>::distribute(const dist::Context& ctx, dist::DataParallelOptions options) {
     if (ctx.world_size() == 1) return;
-    const std::size_t need = (holds_batch_norm(model_) ? 2 : 1) * static_cast<std::size_t>(ctx.world_size());
+    const bool rank_norm = holds_rank_batch_norm(model_);
+    const std::size_t need = (rank_norm ? 2 : 1) * static_cast<std::size_t>(ctx.world_size());
     const std::size_t batch = this->options().batch_size;
     if (batch < need)
         throw ValueError(fmt::format("Trainer::distribute: batch_size {} gives some of the {} ranks fewer than {} "
-                                     "rows; use a batch_size of at least {}",
-                                     batch, ctx.world_size(), need / static_cast<std::size_t>(ctx.world_size()), need));
+                                     "rows{}; use a batch_size of at least {}",
+                                     batch, ctx.world_size(), need / static_cast<std::size_t>(ctx.world_size()),
+                                     rank_norm ? " (the model's BatchNorm1d takes its statistics over its rank's "
+                                                 "rows; dist::SyncBatchNorm1d's over the whole batch need one a rank)"
+                                               : "",
+                                     need));
     data_parallel_ = std::make_unique<dist::DataParallel<T>>(ctx, model_, options);
     context_ = &ctx;
 }

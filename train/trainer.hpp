@@ -163,7 +163,8 @@ public:
     virtual void resume(const std::string& path) = 0;
 
 protected:
-    TrainerBase(std::size_t train_size, bool model_has_batch_norm, TrainerOptions options);
+    TrainerBase(std::size_t train_size, bool model_has_batch_norm, bool model_has_rank_batch_norm,
+                TrainerOptions options);
 
     // One optimisation step on the training rows, in three calls: step_loss returns the loss
     // (this rank's rows' mean); step_backward computes the gradients of that loss times
@@ -200,7 +201,8 @@ private:
     void end_epoch(EpochMetrics& m, class Progress& progress);
 
     std::size_t train_size_;
-    bool batch_norm_;
+    bool batch_norm_;       // a BatchNorm1d (a batch of one row has no variance)
+    bool rank_batch_norm_;  // one that is not a dist::SyncBatchNorm1d (two rows a rank, distributed)
     TrainerOptions options_;
     std::vector<std::shared_ptr<Callback>> callbacks_;
     bool stop_requested_ = false;
@@ -224,7 +226,8 @@ public:
 
     // Trains data-parallel over ctx's ranks (a no-op in a world of one): rank 0's model is
     // broadcast to every rank now (dist::DataParallel), so call it on every rank, after resume()
-    // if any. ValueError when batch_size gives a rank no row (two with batch norm).
+    // if any. ValueError when batch_size gives a rank no row (two with a BatchNorm1d; one with
+    // dist::SyncBatchNorm1d, whose statistics are the whole batch's).
     void distribute(const dist::Context& ctx, dist::DataParallelOptions options = {});
     // The gradient averaging, once distribute() has run (its stats() time the all-reduces).
     const dist::DataParallel<T>* data_parallel() const { return data_parallel_.get(); }
