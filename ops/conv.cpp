@@ -210,19 +210,6 @@ void relu_in_place(T* p, std::size_t n) {
     for (; i < n; ++i) p[i] = p[i] < T(0) ? T(0) : p[i];
 }
 
-// relu's backward for output y and incoming gradient gy of n elements: gh = gy where y > 0, else
-// 0 * gy (as leaky_relu_grad).
-template <class T>
-void relu_grad(const T* gy, const T* y, std::size_t n, T* gh) {
-    using B = xsimd::batch<T>;
-    std::size_t j = 0;
-    for (; j + B::size <= n; j += B::size) {
-        const B g = B::load_unaligned(gy + j);
-        xsimd::select(B::load_unaligned(y + j) > B(T(0)), g, B(T(0)) * g).store_unaligned(gh + j);
-    }
-    for (; j < n; ++j) gh[j] = y[j] > T(0) ? gy[j] : T(0) * gy[j];
-}
-
 // The direct loop's sizes for a convolution of ci channels of h x w into co channels of oh x ow
 // (one group) with stride 1, no dilation and padding ph, pw, when it applies: the output is the
 // standard size for that padding, the padding is below the kernel and the kernel is at most
@@ -549,7 +536,7 @@ struct Conv final : Function<T> {
             geometry(o, x[0], x[1], x[2], x[3], w[0], oh, ow, w[2], w[3]), this->needs_input_grad(0),
             this->needs_input_grad(1), this->inputs().size() > 2 && this->needs_input_grad(2),
             [&](std::size_t i, std::size_t m, T* gh, T* gb) {
-                relu_grad(g + i * out, y + i * out, m * out, gh);
+                vmath::relu_grad_rows(g + i * out, y + i * out, gh, 1, m * out, nullptr);
                 if (gb) conv_kernels::add_plane_sums(gh, m, w[0], oh * ow, gb);
             });
     }

@@ -322,26 +322,9 @@ struct Linear final : Function<T> {
 // as sum_to onto the bias adds them: the same bits.
 template <class T>
 Array<T> relu_grad_and_column_sums(const Array<T>& gy, const Array<T>& y, std::optional<Array<T>>& sums) {
-    using B = xsimd::batch<T>;
     const std::size_t n = y.shape().back(), m = n == 0 ? 0 : y.size() / n;
-    auto grad = [](auto g, auto out) { return kernels::select(out > T(0), g, T(0) * g); };
     Array<T> gh = Array<T>::from_shape(y.shape());
-    T* ps = sums ? sums->data() : nullptr;
-    for (std::size_t i = 0; i < m; ++i) {
-        const T* pg = gy.data() + i * n;
-        const T* py = y.data() + i * n;
-        T* ph = gh.data() + i * n;
-        std::size_t j = 0;
-        for (; j + B::size <= n; j += B::size) {
-            const B h = grad(B::load_unaligned(pg + j), B::load_unaligned(py + j));
-            h.store_unaligned(ph + j);
-            if (ps) (B::load_unaligned(ps + j) + h).store_unaligned(ps + j);
-        }
-        for (; j < n; ++j) {
-            ph[j] = grad(pg[j], py[j]);
-            if (ps) ps[j] += ph[j];
-        }
-    }
+    vmath::relu_grad_rows(gy.data(), y.data(), gh.data(), m, n, sums ? sums->data() : nullptr);
     return gh;
 }
 

@@ -49,7 +49,10 @@ namespace baseline {
         baseline::mul_tanh_grad(g, o, t, y, n);                                                           \
     }                                                                                                     \
     void fill_rows(const T* row, std::size_t n, std::size_t rows, T* y) { baseline::fill_rows(row, n, rows, y); } \
-    void add_rows(const T* x, std::size_t rows, std::size_t n, T* y) { baseline::add_rows(x, rows, n, y); }
+    void add_rows(const T* x, std::size_t rows, std::size_t n, T* y) { baseline::add_rows(x, rows, n, y); } \
+    void relu_grad_rows(const T* g, const T* y, T* h, std::size_t rows, std::size_t n, T* sums) {                \
+        baseline::relu_grad_rows(g, y, h, rows, n, sums);                                                      \
+    }
 #ifndef XG_VECTOR_MATH_AVX2
 namespace avx2 {
 XG_VECTOR_MATH_FORWARD(float)
@@ -144,7 +147,10 @@ Build best_build() {
     void fill_rows(const T* row, std::size_t n, std::size_t rows, T* y) {                                       \
         XG_VECTOR_MATH_CALL(fill_rows, row, n, rows, y)                                                         \
     }                                                                                                           \
-    void add_rows(const T* x, std::size_t rows, std::size_t n, T* y) { XG_VECTOR_MATH_CALL(add_rows, x, rows, n, y) }
+    void add_rows(const T* x, std::size_t rows, std::size_t n, T* y) { XG_VECTOR_MATH_CALL(add_rows, x, rows, n, y) } \
+    void relu_grad_rows(const T* g, const T* y, T* h, std::size_t rows, std::size_t n, T* sums) {               \
+        XG_VECTOR_MATH_CALL(relu_grad_rows, g, y, h, rows, n, sums)                                             \
+    }
 XG_VECTOR_MATH_DISPATCH(float)
 XG_VECTOR_MATH_DISPATCH(double)
 #undef XG_VECTOR_MATH_DISPATCH

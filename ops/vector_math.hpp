@@ -38,6 +38,9 @@
 //
 // fill_rows: each of `rows` rows of y (n elements) set to row[0..n) (a bias before the GEMM adds
 // to it). add_rows: y[j] += x[r n + j] for r = 0, 1, ..., rows - 1 in turn (a bias's gradient).
+// relu_grad_rows: relu's backward from its output y, h = g where y > 0, else 0 * g (NaN for an
+// infinite g, as leaky_relu_grad), over `rows` rows of n; sums (may be null) += each row of h in
+// turn (the bias's gradient of linear_relu).
 #define XG_VECTOR_MATH_DECLARE(T)                                                                   \
     void sigmoid(const T* x, const T* b, T* y, std::size_t n);                                      \
     void tanh(const T* x, const T* b, T* y, std::size_t n);                                         \
@@ -62,7 +65,8 @@
     void gate_grad(const T* a, const T* g, T* y, std::size_t n, bool tanh_gate, bool add);          \
     void mul_tanh_grad(const T* g, const T* o, const T* t, T* y, std::size_t n);                    \
     void fill_rows(const T* row, std::size_t n, std::size_t rows, T* y);                            \
-    void add_rows(const T* x, std::size_t rows, std::size_t n, T* y);
+    void add_rows(const T* x, std::size_t rows, std::size_t n, T* y);                                \
+    void relu_grad_rows(const T* g, const T* y, T* h, std::size_t rows, std::size_t n, T* sums);
 
 namespace xg::vmath {
 XG_VECTOR_MATH_DECLARE(float)

@@ -37,6 +37,7 @@ struct Rows {
     void (*mul_tanh_grad)(const T*, const T*, const T*, T*, std::size_t);
     void (*fill_rows)(const T*, std::size_t, std::size_t, T*);
     void (*add_rows)(const T*, std::size_t, std::size_t, T*);
+    void (*relu_grad_rows)(const T*, const T*, T*, std::size_t, std::size_t, T*);
 };
 #define XGT_ROWS(ns, T)                                                                                          \
     Rows<T> {                                                                                                    \
@@ -45,7 +46,7 @@ struct Rows {
             xg::vmath::ns::layer_norm_rows, xg::vmath::ns::layer_norm_rows_backward,                            \
             xg::vmath::ns::softmax_rows, xg::vmath::ns::softmax_rows_backward, xg::vmath::ns::mul, xg::vmath::ns::mul_add,                   \
             xg::vmath::ns::gate_grad, xg::vmath::ns::mul_tanh_grad, xg::vmath::ns::fill_rows,                   \
-            xg::vmath::ns::add_rows                                                                             \
+            xg::vmath::ns::add_rows, xg::vmath::ns::relu_grad_rows                                              \
     }
 
 template <class T>
@@ -280,8 +281,8 @@ BOOST_AUTO_TEST_CASE(layer_norm_and_softmax_rows_match_scalar_loops) {
     check_layer_norm_and_softmax_rows<double>();
 }
 
-// The LSTM cell's loops and a bias's (fill_rows, add_rows): the scalar expressions' bits, written
-// and added, at every tail.
+// The LSTM cell's loops, a bias's (fill_rows, add_rows) and relu's backward (relu_grad_rows): the
+// scalar expressions' bits, written and added, at every tail.
 template <class T>
 void check_lstm_loops() {
     std::mt19937 rng(5);
@@ -325,6 +326,26 @@ void check_lstm_loops() {
             for (std::size_t r = 0; r < 3; ++r)
                 for (std::size_t i = 0; i < n; ++i) wsum[i] = wsum[i] + x3[r * n + i];
             BOOST_TEST(same_bits(sum, wsum), at << ", add_rows");
+            // relu's backward (linear_relu's, with the bias's sums; conv's, without) at edge
+            // outputs (0, -0, NaN) and gradients (inf: 0 * inf is NaN where relu stops it)
+            std::vector<T> y3 = random_row<T>(3 * n, rng), g3 = random_row<T>(3 * n, rng);
+            const T edges[] = {T(0), -T(0), std::numeric_limits<T>::quiet_NaN(), T(1)};
+            for (std::size_t i = 0; i < 3 * n; i += 5) y3[i] = edges[(i / 5) % 4];
+            for (std::size_t i = 2; i < 3 * n; i += 7) g3[i] = (i / 7) % 2 ? std::numeric_limits<T>::infinity() : -T(0);
+            std::vector<T> h(3 * n), wh(3 * n);
+            sum = y0, wsum = y0;
+            b.relu_grad_rows(g3.data(), y3.data(), h.data(), 3, n, sum.data());
+            for (std::size_t r = 0; r < 3; ++r)
+                for (std::size_t i = 0; i < n; ++i) {
+                    const std::size_t k = r * n + i;
+                    wh[k] = y3[k] > T(0) ? g3[k] : T(0) * g3[k];
+                    wsum[i] = wsum[i] + wh[k];
+                }
+            BOOST_TEST(same_bits(h, wh), at << ", relu_grad_rows");
+            BOOST_TEST(same_bits(sum, wsum), at << ", relu_grad_rows' sums");
+            std::fill(h.begin(), h.end(), T(-1));
+            b.relu_grad_rows(g3.data(), y3.data(), h.data(), 1, 3 * n, nullptr);
+            BOOST_TEST(same_bits(h, wh), at << ", relu_grad_rows without sums");
         }
     }
 }
