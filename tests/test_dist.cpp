@@ -120,8 +120,9 @@ std::unique_ptr<optim::Optimizer<T>> make_optimizer(const std::string& rule, con
 }
 
 // 20 steps by hand with DataParallel, per-rank batch 12 / N (an even split on 2, 3, 4 and 6
-// ranks; on 5 the shards differ and shard_loss weights them), against one process with batch 12. The distributed model starts from a different seed on each rank: the
-// constructor's broadcast makes it rank 0's.
+// ranks; on 5 the shards differ and shard_loss weights them), against one process with batch 12.
+// The distributed model starts from a different seed on each rank: the constructor's broadcast
+// makes it rank 0's.
 template <class T>
 void manual_steps_match_one_process(const std::string& rule) {
     const auto set = blob_set<T>(60);
