@@ -198,18 +198,6 @@ std::unique_ptr<T[]> column_buffer(const Geometry& g) {
     return g.pointwise() ? nullptr : std::unique_ptr<T[]>(new T[g.k() * g.p()]);
 }
 
-// relu on p[0..n), as the relu op computes it (x < 0 ? 0 : x; NaN stays).
-template <class T>
-void relu_in_place(T* p, std::size_t n) {
-    using B = xsimd::batch<T>;
-    std::size_t i = 0;
-    for (; i + B::size <= n; i += B::size) {
-        const B v = B::load_unaligned(p + i);
-        xsimd::select(v < B(T(0)), B(T(0)), v).store_unaligned(p + i);
-    }
-    for (; i < n; ++i) p[i] = p[i] < T(0) ? T(0) : p[i];
-}
-
 // The direct loop's sizes for a convolution of ci channels of h x w into co channels of oh x ow
 // (one group) with stride 1, no dilation and padding ph, pw, when it applies: the output is the
 // standard size for that padding, the padding is below the kernel and the kernel is at most
@@ -400,9 +388,9 @@ void conv_forward_into(const T* x, const T* w, const T* bias, const Geometry& g,
             gemm_raw(false, false, cog, P, K, w + grp * cog * K, col ? col.get() : xg, y + (n * g.co + grp * cog) * P,
                      T(1));
         }
-        if (relu) relu_in_place(y + n * g.co * P, g.co * P);
+        if (relu) vmath::relu_in_place(y + n * g.co * P, g.co * P);
     }
-    if (relu && K == 0) relu_in_place(y, g.n * g.co * P);
+    if (relu && K == 0) vmath::relu_in_place(y, g.n * g.co * P);
 }
 
 template <class T>

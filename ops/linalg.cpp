@@ -10,7 +10,6 @@
 
 #include "ops/gemm.hpp"
 #include "ops/instantiate.hpp"
-#include "ops/kernels.hpp"
 #include "ops/ops.hpp"
 #include "ops/vector_math.hpp"
 
@@ -337,7 +336,7 @@ struct LinearRelu final : Function<T> {
     std::string_view name() const override { return "linear_relu"; }
     Array<T> forward(const ArrayRefs<T>& xs) override {
         Array<T> y = affine(name(), xs);
-        kernels::map_in_place(y, [](auto v) { return kernels::select(v < T(0), decltype(v)(0), v); });
+        vmath::relu_in_place(y.data(), y.size());
         return y;
     }
     std::vector<Variable<T>> backward(const Variable<T>& gy) override {

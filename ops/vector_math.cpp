@@ -52,7 +52,8 @@ namespace baseline {
     void add_rows(const T* x, std::size_t rows, std::size_t n, T* y) { baseline::add_rows(x, rows, n, y); } \
     void relu_grad_rows(const T* g, const T* y, T* h, std::size_t rows, std::size_t n, T* sums) {                \
         baseline::relu_grad_rows(g, y, h, rows, n, sums);                                                      \
-    }
+    }                                                                                                          \
+    void relu_in_place(T* x, std::size_t n) { baseline::relu_in_place(x, n); }
 #ifndef XG_VECTOR_MATH_AVX2
 namespace avx2 {
 XG_VECTOR_MATH_FORWARD(float)
@@ -150,7 +151,8 @@ Build best_build() {
     void add_rows(const T* x, std::size_t rows, std::size_t n, T* y) { XG_VECTOR_MATH_CALL(add_rows, x, rows, n, y) } \
     void relu_grad_rows(const T* g, const T* y, T* h, std::size_t rows, std::size_t n, T* sums) {               \
         XG_VECTOR_MATH_CALL(relu_grad_rows, g, y, h, rows, n, sums)                                             \
-    }
+    }                                                                                                           \
+    void relu_in_place(T* x, std::size_t n) { XG_VECTOR_MATH_CALL(relu_in_place, x, n) }
 XG_VECTOR_MATH_DISPATCH(float)
 XG_VECTOR_MATH_DISPATCH(double)
 #undef XG_VECTOR_MATH_DISPATCH
