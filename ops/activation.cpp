@@ -47,9 +47,13 @@ struct LeakyRelu final : Function<T> {
     explicit LeakyRelu(T slope) : slope(slope) {}
     std::string_view name() const override { return slope == T(0) ? "relu" : "leaky_relu"; }
     Array<T> forward(const ArrayRefs<T>& xs) override {
-        // NaN propagates: it is neither > 0 nor < 0.
-        if (slope == T(0))
-            return kernels::map(xs[0], [](auto x) { return kernels::select(x < T(0), decltype(x)(0), x); });
+        // NaN propagates: it is neither > 0 nor < 0. relu runs in the widest vector-math build (the
+        // same loop as linear_relu's and conv2d's fused relu).
+        if (slope == T(0)) {
+            Array<T> y = Array<T>::from_shape(xs[0].shape());
+            vmath::relu(xs[0].data(), y.data(), y.size());
+            return y;
+        }
         return kernels::map(xs[0], [s = slope](auto x) { return kernels::select(x > T(0), x, s * x); });
     }
     std::vector<Variable<T>> backward(const Variable<T>& gy) override {
@@ -69,6 +73,11 @@ struct LeakyReluGrad final : Function<T> {
         if (xs[0].shape() != xs[1].shape())
             throw ShapeError(fmt::format("leaky_relu_grad: gradient of shape {} for an input of shape {}",
                                          shape_str(xs[0].shape()), shape_str(xs[1].shape())));
+        if (slope == T(0)) {  // relu's backward, as linear_relu's and conv2d's fused relu's
+            Array<T> y = Array<T>::from_shape(xs[0].shape());
+            vmath::relu_grad_rows(xs[0].data(), xs[1].data(), y.data(), 1, y.size(), nullptr);
+            return y;
+        }
         return kernels::zip(xs[0], xs[1], [s = slope](auto g, auto x) { return kernels::select(x > T(0), g, s * g); });
     }
     std::vector<Variable<T>> backward(const Variable<T>& ggx) override {

@@ -388,9 +388,9 @@ void conv_forward_into(const T* x, const T* w, const T* bias, const Geometry& g,
             gemm_raw(false, false, cog, P, K, w + grp * cog * K, col ? col.get() : xg, y + (n * g.co + grp * cog) * P,
                      T(1));
         }
-        if (relu) vmath::relu_in_place(y + n * g.co * P, g.co * P);
+        if (relu) vmath::relu(y + n * g.co * P, y + n * g.co * P, g.co * P);
     }
-    if (relu && K == 0) vmath::relu_in_place(y, g.n * g.co * P);
+    if (relu && K == 0) vmath::relu(y, y, g.n * g.co * P);
 }
 
 template <class T>

@@ -336,7 +336,7 @@ struct LinearRelu final : Function<T> {
     std::string_view name() const override { return "linear_relu"; }
     Array<T> forward(const ArrayRefs<T>& xs) override {
         Array<T> y = affine(name(), xs);
-        vmath::relu_in_place(y.data(), y.size());
+        vmath::relu(y.data(), y.data(), y.size());
         return y;
     }
     std::vector<Variable<T>> backward(const Variable<T>& gy) override {

@@ -53,7 +53,7 @@ namespace baseline {
     void relu_grad_rows(const T* g, const T* y, T* h, std::size_t rows, std::size_t n, T* sums) {                \
         baseline::relu_grad_rows(g, y, h, rows, n, sums);                                                      \
     }                                                                                                          \
-    void relu_in_place(T* x, std::size_t n) { baseline::relu_in_place(x, n); }
+    void relu(const T* x, T* y, std::size_t n) { baseline::relu(x, y, n); }
 #ifndef XG_VECTOR_MATH_AVX2
 namespace avx2 {
 XG_VECTOR_MATH_FORWARD(float)
@@ -152,7 +152,7 @@ Build best_build() {
     void relu_grad_rows(const T* g, const T* y, T* h, std::size_t rows, std::size_t n, T* sums) {               \
         XG_VECTOR_MATH_CALL(relu_grad_rows, g, y, h, rows, n, sums)                                             \
     }                                                                                                           \
-    void relu_in_place(T* x, std::size_t n) { XG_VECTOR_MATH_CALL(relu_in_place, x, n) }
+    void relu(const T* x, T* y, std::size_t n) { XG_VECTOR_MATH_CALL(relu, x, y, n) }
 XG_VECTOR_MATH_DISPATCH(float)
 XG_VECTOR_MATH_DISPATCH(double)
 #undef XG_VECTOR_MATH_DISPATCH

@@ -40,8 +40,8 @@
 // to it). add_rows: y[j] += x[r n + j] for r = 0, 1, ..., rows - 1 in turn (a bias's gradient).
 // relu_grad_rows: relu's backward from its output y, h = g where y > 0, else 0 * g (NaN for an
 // infinite g, as leaky_relu_grad), over `rows` rows of n; sums (may be null) += each row of h in
-// turn (the bias's gradient of linear_relu). relu_in_place: x = x < 0 ? 0 : x (-0 and NaN stay),
-// linear_relu's and conv2d's fused relu.
+// turn (the bias's gradient of linear_relu). relu: y = x < 0 ? 0 : x (-0 and NaN stay; y may be
+// x), for the relu op and linear_relu's and conv2d's fused relu.
 #define XG_VECTOR_MATH_DECLARE(T)                                                                   \
     void sigmoid(const T* x, const T* b, T* y, std::size_t n);                                      \
     void tanh(const T* x, const T* b, T* y, std::size_t n);                                         \
@@ -68,7 +68,7 @@
     void fill_rows(const T* row, std::size_t n, std::size_t rows, T* y);                            \
     void add_rows(const T* x, std::size_t rows, std::size_t n, T* y);                                \
     void relu_grad_rows(const T* g, const T* y, T* h, std::size_t rows, std::size_t n, T* sums);     \
-    void relu_in_place(T* x, std::size_t n);
+    void relu(const T* x, T* y, std::size_t n);
 
 namespace xg::vmath {
 XG_VECTOR_MATH_DECLARE(float)
