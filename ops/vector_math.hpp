@@ -38,8 +38,9 @@
 //
 // fill_rows: each of `rows` rows of y (n elements) set to row[0..n) (a bias before the GEMM adds
 // to it). add_rows: y[j] += x[r n + j] for r = 0, 1, ..., rows - 1 in turn (a bias's gradient).
-// relu_grad_rows: relu's backward from its output y, h = g where y > 0, else 0 * g (NaN for an
-// infinite g, as leaky_relu_grad), over `rows` rows of n; sums (may be null) += each row of h in
+// relu_grad_rows: relu's backward from its output or its input y (both are > 0 at the same
+// places), h = g where y > 0, else 0 * g (NaN for an infinite g, as leaky_relu_grad), over `rows`
+// rows of n; sums (may be null) += each row of h in
 // turn (the bias's gradient of linear_relu). relu: y = x < 0 ? 0 : x (-0 and NaN stay; y may be
 // x), for the relu op and linear_relu's and conv2d's fused relu.
 #define XG_VECTOR_MATH_DECLARE(T)                                                                   \

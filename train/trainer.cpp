@@ -27,21 +27,15 @@ double seconds_since(Clock::time_point start) {
     return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+// Whether m or a module below it is a BatchNorm1d; with `per_rank`, one whose statistics are
+// its rank's rows alone (not a dist::SyncBatchNorm1d, whose are the whole batch's): distributed,
+// every rank then needs two rows of each batch.
 template <class T>
-bool holds_batch_norm(const nn::Module<T>& m) {
-    if (dynamic_cast<const nn::BatchNorm1d<T>*>(&m)) return true;
+bool holds_batch_norm(const nn::Module<T>& m, bool per_rank = false) {
+    if (dynamic_cast<const nn::BatchNorm1d<T>*>(&m) && !(per_rank && dynamic_cast<const dist::SyncBatchNorm1d<T>*>(&m)))
+        return true;
     for (const auto& [name, child] : m.named_children())
-        if (holds_batch_norm(*child)) return true;
-    return false;
-}
-
-// A BatchNorm1d whose statistics are its rank's rows alone (not a dist::SyncBatchNorm1d, whose
-// are the whole batch's): distributed, every rank then needs two rows of each batch.
-template <class T>
-bool holds_rank_batch_norm(const nn::Module<T>& m) {
-    if (dynamic_cast<const nn::BatchNorm1d<T>*>(&m) && !dynamic_cast<const dist::SyncBatchNorm1d<T>*>(&m)) return true;
-    for (const auto& [name, child] : m.named_children())
-        if (holds_rank_batch_norm(*child)) return true;
+        if (holds_batch_norm(*child, per_rank)) return true;
     return false;
 }
 
@@ -246,7 +240,7 @@ const History& TrainerBase::fit() {
 template <class T>
 TrainerOf<T>::TrainerOf(nn::Module<T>& model, optim::Optimizer<T>& optimizer, std::size_t train_size,
                         TrainerOptions options)
-    : TrainerBase(train_size, holds_batch_norm(model), holds_rank_batch_norm(model), std::move(options)),
+    : TrainerBase(train_size, holds_batch_norm(model), holds_batch_norm(model, true), std::move(options)),
       model_(model), optimizer_(optimizer) {}
 
 template <class T>
@@ -275,7 +269,7 @@ void TrainerOf<T>::step_update() {
 template <class T>
 void TrainerOf<T>::distribute(const dist::Context& ctx, dist::DataParallelOptions options) {
     if (ctx.world_size() == 1) return;
-    const bool rank_norm = holds_rank_batch_norm(model_);
+    const bool rank_norm = holds_batch_norm(model_, true);
     const std::size_t need = (rank_norm ? 2 : 1) * static_cast<std::size_t>(ctx.world_size());
     const std::size_t batch = this->options().batch_size;
     if (batch < need)
