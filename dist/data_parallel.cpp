@@ -4,11 +4,13 @@
 #include <chrono>
 #include <cstring>
 #include <limits>
+#include <utility>
 
 #include <fmt/format.h>
 #include <mpi.h>
 
 #include "dist/mpi_check.hpp"
+#include "graph/array.hpp"
 #include "graph/shape_text.hpp"
 
 namespace xg::dist {
@@ -87,15 +89,26 @@ void broadcast_buffers(const Context& ctx, const nn::Module<T>& module, int root
 }
 
 // A bucket: some parameters' gradients in one buffer, then one flag per parameter (1 where this
-// rank has a gradient), all-reduced together. The last bucket also carries finish()'s sums: a
-// fixed max_sums slots, then the count of sums passed and its square (equal counts on every rank
-// exactly when the sum of squares is world_size times the square of the mean).
+// rank has a gradient), all-reduced together; or (in_place) one large parameter's gradient,
+// all-reduced in its own .grad() array, its flag carried by the carrier (below).
+//
+// The carrier is the end of the last copying bucket's buffer (that bucket is all-reduced last),
+// or, when every bucket is in place, a small buffer of its own (tail_) all-reduced after them:
+// one flag per in-place bucket, then
+// finish()'s sums in a fixed max_sums slots, then the count of sums passed and its square (equal
+// counts on every rank exactly when the sum of squares is world_size times the square of the mean).
 template <class T>
 struct DataParallel<T>::Bucket {
     std::vector<std::size_t> params;
     std::vector<std::size_t> offsets;  // each parameter's first element in `buffer`
     std::size_t flags = 0;             // where the flags start in `buffer`
     std::vector<T> buffer;
+    bool in_place = false;
+    std::size_t flag_slot = 0;  // in place: its flag's place in the carrier
+    // In place: the gradient in flight, held so that its array outlives the all-reduce (and a
+    // backward that accumulates meanwhile makes a new array instead of adding into this one).
+    Variable<T> held;
+    bool had_grad = false;  // in place: this rank gave a gradient
     MPI_Request request = MPI_REQUEST_NULL;
     std::size_t ready = 0;
     bool started = false;
@@ -115,22 +128,38 @@ DataParallel<T>::DataParallel(const Context& ctx, const nn::Module<T>& module, D
     std::size_t bytes = 0;
     for (std::size_t k = params_.size(); k-- > 0;) {
         const std::size_t size = params_[k].size() * sizeof(T);
-        if (buckets_.empty() || (bytes > 0 && bytes + size > options_.bucket_bytes)) {
+        const bool alone = size >= options_.in_place_bytes;
+        if (alone || buckets_.empty() || buckets_.back()->in_place ||
+            (bytes > 0 && bytes + size > options_.bucket_bytes)) {
             buckets_.push_back(std::make_unique<Bucket>());
             bytes = 0;
         }
         Bucket& b = *buckets_.back();
-        b.offsets.push_back(b.buffer.size());
         b.params.push_back(k);
-        b.buffer.resize(b.buffer.size() + params_[k].size());
         bucket_of_[k] = buckets_.size() - 1;
+        if (alone) {
+            b.in_place = true;
+            b.flag_slot = in_place_++;
+            continue;
+        }
+        b.offsets.push_back(b.buffer.size());
+        b.buffer.resize(b.buffer.size() + params_[k].size());
         bytes += size;
     }
     for (auto& b : buckets_) {
+        if (b->in_place) continue;
         b->flags = b->buffer.size();
         b->buffer.resize(b->buffer.size() + b->params.size());
     }
-    if (!buckets_.empty()) buckets_.back()->buffer.resize(buckets_.back()->buffer.size() + max_sums + 2);
+    const std::size_t carried = in_place_ + max_sums + 2;
+    for (std::size_t i = buckets_.size(); i-- > 0 && deferred_ == none;)
+        if (!buckets_[i]->in_place) deferred_ = i;
+    if (deferred_ != none) {
+        carry_at_ = buckets_[deferred_]->buffer.size();
+        buckets_[deferred_]->buffer.resize(carry_at_ + carried);
+    } else {
+        tail_.resize(carried);
+    }
     ready_.assign(params_.size(), false);
     if (ctx_.world_size() == 1) return;  // nothing to average: no hooks, no copies
     for (std::size_t k = 0; k < params_.size(); ++k)
@@ -172,16 +201,24 @@ void DataParallel<T>::on_grad_ready(std::size_t k) {
     progress();
 }
 
-// The last bucket is never started here: see finish().
+// Buckets start in index order, but for the carrier's (deferred_), which starts after all the
+// others; the last bucket and the carrier's are never started here: see finish().
 template <class T>
 void DataParallel<T>::start_ready_buckets() {
-    while (next_start_ + 1 < buckets_.size() && buckets_[next_start_]->ready == buckets_[next_start_]->params.size())
-        start(*buckets_[next_start_++]);
+    for (;;) {
+        if (next_start_ == deferred_) ++next_start_;
+        if (next_start_ + 1 >= buckets_.size()) return;
+        Bucket& b = *buckets_[next_start_];
+        if (b.ready != b.params.size()) return;
+        start(b);
+        ++next_start_;
+    }
 }
 
 // Fills the bucket's buffer and all-reduces it: non-blocking, or (`blocking`) at once.
 template <class T>
 void DataParallel<T>::start(Bucket& b, bool blocking) {
+    if (b.in_place) return start_in_place(b, blocking);
     T* buf = b.buffer.data();
     T* flags = buf + b.flags;
     for (std::size_t j = 0; j < b.params.size(); ++j) {
@@ -212,6 +249,37 @@ void DataParallel<T>::start(Bucket& b, bool blocking) {
     stats_.bytes += b.buffer.size() * sizeof(T);
 }
 
+// The same for one parameter's gradient where it lies (zeros where this rank has none).
+template <class T>
+void DataParallel<T>::start_in_place(Bucket& b, bool blocking) {
+    const std::size_t k = b.params[0];
+    const Variable<T>& p = params_[k];
+    b.had_grad = p.has_grad();
+    if (!b.had_grad) p.set_grad(Variable<T>(full<T>(p.shape(), T(0))));
+    b.held = p.grad();
+    // Summed in place twice, a gradient shared by two parameters (set_grad) would come out N times
+    // too large.
+    for (std::size_t j = 0; j < params_.size(); ++j)
+        if (j != k && params_[j].has_grad() && params_[j].grad().node() == b.held.node())
+            throw DistError(fmt::format("DataParallel: parameters '{}' and '{}' share one gradient array (set_grad); "
+                                        "give each its own",
+                                        names_[k], names_[j]));
+    Array<T>& g = b.held.mutable_data();
+    if (g.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()))
+        throw DistError(fmt::format("DataParallel: the gradient of '{}' has {} elements, more than MPI's int count",
+                                    names_[k], g.size()));
+    const int n = static_cast<int>(g.size());
+    if (blocking)
+        detail::check_mpi(MPI_Allreduce(MPI_IN_PLACE, g.data(), n, mpi_type<T>(), MPI_SUM, MPI_COMM_WORLD),
+                          "MPI_Allreduce (DataParallel)");
+    else
+        detail::check_mpi(MPI_Iallreduce(MPI_IN_PLACE, g.data(), n, mpi_type<T>(), MPI_SUM, MPI_COMM_WORLD, &b.request),
+                          "MPI_Iallreduce (DataParallel)");
+    b.started = true;
+    ++stats_.buckets;
+    stats_.bytes += g.size() * sizeof(T);
+}
+
 template <class T>
 void DataParallel<T>::progress() {
     // Open MPI moves a non-blocking collective along only inside MPI calls: test the started ones.
@@ -235,22 +303,33 @@ void DataParallel<T>::finish(std::span<double> sums) {
         ++stats_.steps;
         return;
     }
-    {
-        std::vector<T>& last = buckets_.back()->buffer;
-        T* slots = last.data() + (last.size() - max_sums - 2);
-        std::fill_n(slots, max_sums, T(0));
-        for (std::size_t i = 0; i < sums.size(); ++i) slots[i] = static_cast<T>(sums[i]);
-        slots[max_sums] = static_cast<T>(sums.size());
-        slots[max_sums + 1] = static_cast<T>(sums.size() * sums.size());
-    }
-    stats_.overlapped_buckets += static_cast<double>(next_start_);
+    std::size_t early = 0;
+    for (const auto& b : buckets_) early += b->started ? 1 : 0;
+    stats_.overlapped_buckets += static_cast<double>(early);
     // The last bucket holds the gradients backward completes last (the first layers'): starting
     // it before finish() would hide nothing, and Open MPI's blocking all-reduce is about twice as
-    // fast as its non-blocking one (0.20 against 0.37 ms for 940 KB on 2 ranks here). It is the
-    // last collective on every rank, so the order of collectives stays the same everywhere.
+    // fast as its non-blocking one (0.20 against 0.37 ms for 940 KB on 2 ranks here). The
+    // carrier's bucket follows it, blocking too. The order is the same on every rank, as
+    // collectives need: index order, the carrier's bucket (or the carrier alone) last.
     const auto t0 = std::chrono::steady_clock::now();
-    while (next_start_ + 1 < buckets_.size()) start(*buckets_[next_start_++]);
-    if (next_start_ < buckets_.size()) start(*buckets_[next_start_++], true);
+    for (std::size_t i = 0; i < buckets_.size(); ++i)
+        if (i != deferred_ && !buckets_[i]->started) start(*buckets_[i], i + 1 == buckets_.size());
+    T* const carrier = deferred_ != none ? buckets_[deferred_]->buffer.data() + carry_at_ : tail_.data();
+    for (const auto& b : buckets_)  // every in-place bucket has started: their flags are known
+        if (b->in_place) carrier[b->flag_slot] = b->had_grad ? T(1) : T(0);
+    T* const slots = carrier + in_place_;
+    std::fill_n(slots, max_sums, T(0));
+    for (std::size_t i = 0; i < sums.size(); ++i) slots[i] = static_cast<T>(sums[i]);
+    slots[max_sums] = static_cast<T>(sums.size());
+    slots[max_sums + 1] = static_cast<T>(sums.size() * sums.size());
+    if (deferred_ != none) {
+        start(*buckets_[deferred_], true);
+    } else {
+        detail::check_mpi(MPI_Allreduce(MPI_IN_PLACE, tail_.data(), static_cast<int>(tail_.size()), mpi_type<T>(),
+                                        MPI_SUM, MPI_COMM_WORLD),
+                          "MPI_Allreduce (DataParallel)");
+        stats_.bytes += tail_.size() * sizeof(T);
+    }
     for (auto& b : buckets_) detail::check_mpi(MPI_Wait(&b->request, MPI_STATUS_IGNORE), "MPI_Wait (DataParallel)");
     stats_.wait_seconds += seconds_since(t0);
     ++stats_.steps;
@@ -260,29 +339,41 @@ void DataParallel<T>::finish(std::span<double> sums) {
     // and the divides bounded this loop (finish() 0.27 -> 0.21 ms for the main job's MLP).
     const bool power_of_two = (ctx_.world_size() & (ctx_.world_size() - 1)) == 0;
     const T inverse = T(1) / ranks;
+    auto mean = [&](const T* src, T* dst, std::size_t n) {
+        if (power_of_two)
+            for (std::size_t i = 0; i < n; ++i) dst[i] = src[i] * inverse;
+        else
+            for (std::size_t i = 0; i < n; ++i) dst[i] = src[i] / ranks;
+    };
     for (auto& bp : buckets_) {
         Bucket& b = *bp;
+        b.ready = 0;
+        b.started = false;
+        if (b.in_place) {
+            const Variable<T>& p = params_[b.params[0]];
+            const Variable<T> g = std::exchange(b.held, Variable<T>());
+            if (carrier[b.flag_slot] == T(0)) {  // no rank had a gradient: drop the zeros
+                p.zero_grad();
+                continue;
+            }
+            T* sum = g.mutable_data().data();
+            mean(sum, sum, g.size());
+            // A backward run again before finish() (refused) left a new gradient in .grad()
+            if (!p.has_grad() || p.grad().node() != g.node()) p.set_grad(g);
+            continue;
+        }
         const T* flags = b.buffer.data() + b.flags;
         for (std::size_t j = 0; j < b.params.size(); ++j) {
             const Variable<T>& p = params_[b.params[j]];
             if (flags[j] == T(0)) continue;  // no rank has a gradient for it
             const T* src = b.buffer.data() + b.offsets[j];
             if (!p.has_grad()) p.set_grad(Variable<T>(Array<T>::from_shape(p.shape())));
-            T* dst = p.grad().mutable_data().data();
-            const std::size_t n = p.size();
-            if (power_of_two)
-                for (std::size_t i = 0; i < n; ++i) dst[i] = src[i] * inverse;
-            else
-                for (std::size_t i = 0; i < n; ++i) dst[i] = src[i] / ranks;
+            mean(src, p.grad().mutable_data().data(), p.size());
         }
-        b.ready = 0;
-        b.started = false;
     }
     std::fill(ready_.begin(), ready_.end(), false);
     next_start_ = 0;
     {  // checked last: the step is complete and the next one can start, whatever the sums
-        const std::vector<T>& last = buckets_.back()->buffer;
-        const T* slots = last.data() + (last.size() - max_sums - 2);
         const double world = ctx_.world_size(), count = slots[max_sums], squares = slots[max_sums + 1];
         if (count != world * static_cast<double>(sums.size()) || squares * world != count * count)
             throw DistError(fmt::format("DataParallel::finish: the ranks passed different numbers of sums ({} here, "

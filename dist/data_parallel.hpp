@@ -19,6 +19,8 @@
 // bucket whose gradients are final waits for those before it), as collectives must. The last
 // bucket (the first layers' gradients, which backward completes last) is all-reduced in finish()
 // with a blocking MPI_Allreduce, faster than the non-blocking one when nothing is left to overlap.
+// A large gradient (options.in_place_bytes) is a bucket of its own, all-reduced in its .grad()
+// array, without the copies; the last bucket that is copied then goes last, carrying the flags.
 //
 // Averaging is the mean over ranks of each rank's gradient: with unequal parts of a batch (an
 // uneven last batch), scale each rank's loss by world_size * rows_here / rows_in_batch before
@@ -47,6 +49,10 @@ namespace xg::dist {
 struct DataParallelOptions {
     // Bucket size cap. Smaller buckets start sooner (more overlap) but cost one MPI latency each.
     std::size_t bucket_bytes = std::size_t{1} << 20;
+    // A gradient of at least this many bytes is a bucket of its own, all-reduced where it lies
+    // (in its .grad() array) instead of copied into a bucket's buffer and back: two passes over
+    // it less per step. The main job's MLP: its 800 KB first-layer weight. SIZE_MAX: none.
+    std::size_t in_place_bytes = std::size_t{512} << 10;
     // Start each bucket's all-reduce as soon as its gradients are final; false: all of them in
     // finish() (to measure what the overlap hides).
     bool overlap = true;
@@ -102,6 +108,7 @@ private:
     void on_grad_ready(std::size_t param);
     void start_ready_buckets();
     void start(Bucket& b, bool blocking = false);
+    void start_in_place(Bucket& b, bool blocking);
     void progress();
 
     const Context& ctx_;
@@ -112,6 +119,11 @@ private:
     std::vector<std::size_t> bucket_of_;  // parameter -> bucket
     std::vector<std::unique_ptr<Bucket>> buckets_;
     std::vector<bool> ready_;             // parameter's gradient final in this step
+    std::size_t in_place_ = 0;            // buckets all-reduced in place
+    static constexpr std::size_t none = static_cast<std::size_t>(-1);
+    std::size_t deferred_ = none;         // the last bucket that is not in place: it carries the carrier
+    std::size_t carry_at_ = 0;            // where the carrier starts in that bucket's buffer
+    std::vector<T> tail_;                 // the carrier when every bucket is in place
     std::size_t next_start_ = 0;          // buckets start in index order
     bool sync_ = true;
     CommStats stats_;

@@ -123,13 +123,18 @@ std::unique_ptr<optim::Optimizer<T>> make_optimizer(const std::string& rule, con
 // ranks; on 5 the shards differ and shard_loss weights them), against one process with batch 12.
 // The distributed model starts from a different seed on each rank: the constructor's broadcast
 // makes it rank 0's.
+//
+// in_place_bytes: which gradients are all-reduced where they lie. The default (512 KB) takes none
+// of this model's; 150 takes both weights (64 and 48 elements) and leaves the biases to buffers,
+// so that the buckets run copy, in place, copy (the carrier's, all-reduced last), in place; 0
+// takes every gradient, and the flags and sums travel in a buffer of their own.
 template <class T>
-void manual_steps_match_one_process(const std::string& rule) {
+void manual_steps_match_one_process(const std::string& rule, std::size_t in_place_bytes = std::size_t{512} << 10) {
     const auto set = blob_set<T>(60);
     const std::size_t batch = 12;
     Net<T> one(1, Norm::none), many(1 + static_cast<std::uint64_t>(world().rank()), Norm::none);
     auto opt_one = make_optimizer(rule, one), opt_many = make_optimizer(rule, many);
-    dist::DataParallel<T> dp(world(), many, {.bucket_bytes = 256});
+    dist::DataParallel<T> dp(world(), many, {.bucket_bytes = 256, .in_place_bytes = in_place_bytes});
     BOOST_TEST(relative_difference(one, many) == 0.0);
     for (std::size_t step = 0; step < 20; ++step) {
         std::vector<std::size_t> rows(batch);
@@ -142,7 +147,8 @@ void manual_steps_match_one_process(const std::string& rule) {
         dp.finish();
         opt_many->step();
     }
-    BOOST_TEST(relative_difference(one, many) <= tolerance<T>(), rule << " " << sizeof(T) * 8 << "-bit");
+    BOOST_TEST(relative_difference(one, many) <= tolerance<T>(),
+               rule << " " << sizeof(T) * 8 << "-bit, in place from " << in_place_bytes << " bytes");
     // Small buckets (one or two parameters each) start during backward, before finish().
     BOOST_TEST(dp.bucket_count() >= 2u);
     BOOST_TEST(dp.stats().steps == 20u);
@@ -215,6 +221,37 @@ std::string vader_setting(std::string_view setting) {
     return value;
 }
 
+// Two micro-batches with set_sync, against one process; then a second backward before finish(),
+// refused, and finish() bringing the ranks back in step.
+void accumulate_then_refuse(std::size_t in_place_bytes) {
+    const auto set = blob_set<double>(24);
+    Net<double> one(4, Norm::none), many(4, Norm::none);
+    dist::DataParallel<double> dp(world(), many, {.in_place_bytes = in_place_bytes});
+    const auto ranks = static_cast<std::size_t>(world().world_size()), rank = static_cast<std::size_t>(world().rank());
+    std::vector<std::size_t> first(12), second(12);
+    std::iota(first.begin(), first.end(), 0);
+    std::iota(second.begin(), second.end(), 12);
+    // Two micro-batches, the all-reduce only after the second: the gradient of their sum.
+    dp.set_sync(false);
+    xgt::expect_error<GraphError>([&] { dp.finish(); }, {});
+    shard_loss(many, set, first).backward();
+    dp.set_sync(true);
+    shard_loss(many, set, second).backward();
+    dp.finish();
+    net_loss(one, set.batch(first)).backward();
+    net_loss(one, set.batch(second)).backward();
+    const auto pm = many.parameters(), po = one.parameters();
+    for (std::size_t k = 0; k < pm.size(); ++k)
+        BOOST_TEST(xgt::close(pm[k].grad().data(), po[k].grad().data(), 1e-12));
+    // A second backward before finish() completes the same gradients twice: refused on every
+    // rank alike, and finish() then brings the ranks back in step.
+    many.zero_grad();
+    net_loss(many, set.batch(data::shard(first, rank, ranks))).backward();
+    xgt::expect_error<GraphError>([&] { net_loss(many, set.batch(data::shard(first, rank, ranks))).backward(); }, {});
+    dp.finish();
+    for (const auto& p : many.parameters()) BOOST_TEST(same_on_every_rank(p.grad().data().flat(0)));
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(dist_layer)
@@ -272,6 +309,13 @@ BOOST_AUTO_TEST_CASE(data_parallel_sgd_float64) { manual_steps_match_one_process
 BOOST_AUTO_TEST_CASE(data_parallel_adam_float64) { manual_steps_match_one_process<double>("adam"); }
 BOOST_AUTO_TEST_CASE(data_parallel_sgd_float32) { manual_steps_match_one_process<float>("sgd"); }
 BOOST_AUTO_TEST_CASE(data_parallel_adam_float32) { manual_steps_match_one_process<float>("adam"); }
+BOOST_AUTO_TEST_CASE(data_parallel_gradients_all_reduced_in_place) {
+    for (const std::size_t bytes : {std::size_t{150}, std::size_t{0}}) {
+        manual_steps_match_one_process<double>("sgd", bytes);
+        manual_steps_match_one_process<double>("adam", bytes);
+        manual_steps_match_one_process<float>("adam", bytes);
+    }
+}
 
 BOOST_AUTO_TEST_CASE(trainer_uneven_batches_sgd_adam_float64) {
     trainer_matches_one_process<double>("sgd", Norm::none);
@@ -292,49 +336,54 @@ BOOST_AUTO_TEST_CASE(sync_batch_norm_matches_whole_batch_float32) {
 
 BOOST_AUTO_TEST_CASE(unused_and_one_rank_parameters) {
     // "extra" gets no gradient anywhere: it keeps none (the optimizer skips it, as in one
-    // process). "half" gets one on rank 0 only: the mean with zeros from the others.
+    // process). "half" gets one on rank 0 only: the mean with zeros from the others. The same
+    // with the gradients in buffers and all-reduced in place, and a sum carried either way.
     struct Odd : nn::Module<double> {
         Variable<double> used = register_parameter("used", Variable<double>(Array<double>{1.0, 2.0}));
         Variable<double> half = register_parameter("half", Variable<double>(Array<double>{3.0}));
         Variable<double> extra = register_parameter("extra", Variable<double>(Array<double>{4.0}));
+    };
+    for (const std::size_t in_place_bytes : {std::size_t{512} << 10, std::size_t{0}}) {
+        Odd m;
+        dist::DataParallel<double> dp(world(), m, {.in_place_bytes = in_place_bytes});
+        Variable<double> loss = sum(m.used * m.used);
+        if (world().is_main()) loss = loss + sum(m.half);
+        loss.backward();
+        std::array<double, 1> rows{1.0};
+        dp.finish(rows);
+        BOOST_TEST(m.used.grad().data()(1) == 4.0);
+        BOOST_TEST(m.half.grad().data()(0) == 1.0 / world().world_size());
+        BOOST_TEST(!m.extra.has_grad());
+        BOOST_TEST(rows[0] == double(world().world_size()));
+    }
+}
+
+BOOST_AUTO_TEST_CASE(in_place_gradients_shared_by_two_parameters_refused) {
+    // Summed in place once for each, a gradient array two parameters share would be N times too
+    // large: refused on every rank alike, naming both.
+    struct Pair : nn::Module<double> {
+        Variable<double> a = register_parameter("a", Variable<double>(Array<double>{1.0, 2.0}));
+        Variable<double> b = register_parameter("b", Variable<double>(Array<double>{3.0, 4.0}));
     } m;
-    dist::DataParallel<double> dp(world(), m);
-    Variable<double> loss = sum(m.used * m.used);
-    if (world().is_main()) loss = loss + sum(m.half);
-    loss.backward();
+    {
+        dist::DataParallel<double> dp(world(), m, {.in_place_bytes = 0});
+        m.a.set_grad(Variable<double>(Array<double>{1.0, 1.0}));
+        m.b.set_grad(m.a.grad());
+        xgt::expect_error<dist::DistError>([&] { dp.finish(); }, {"'a'", "'b'", "share one gradient"});
+    }
+    m.b.set_grad(Variable<double>(Array<double>{1.0, 1.0}));
+    dist::DataParallel<double> dp(world(), m, {.in_place_bytes = 0});
     dp.finish();
-    BOOST_TEST(m.used.grad().data()(1) == 4.0);
-    BOOST_TEST(m.half.grad().data()(0) == 1.0 / world().world_size());
-    BOOST_TEST(!m.extra.has_grad());
+    BOOST_TEST(m.a.grad().data()(0) == 1.0);
+    BOOST_TEST(m.b.grad().data()(1) == 1.0);
 }
 
 BOOST_AUTO_TEST_CASE(accumulation_with_set_sync_and_a_second_backward_refused) {
-    const auto set = blob_set<double>(24);
-    Net<double> one(4, Norm::none), many(4, Norm::none);
-    dist::DataParallel<double> dp(world(), many);
-    const auto ranks = static_cast<std::size_t>(world().world_size()), rank = static_cast<std::size_t>(world().rank());
-    std::vector<std::size_t> first(12), second(12);
-    std::iota(first.begin(), first.end(), 0);
-    std::iota(second.begin(), second.end(), 12);
-    // Two micro-batches, the all-reduce only after the second: the gradient of their sum.
-    dp.set_sync(false);
-    xgt::expect_error<GraphError>([&] { dp.finish(); }, {});
-    shard_loss(many, set, first).backward();
-    dp.set_sync(true);
-    shard_loss(many, set, second).backward();
-    dp.finish();
-    net_loss(one, set.batch(first)).backward();
-    net_loss(one, set.batch(second)).backward();
-    const auto pm = many.parameters(), po = one.parameters();
-    for (std::size_t k = 0; k < pm.size(); ++k)
-        BOOST_TEST(xgt::close(pm[k].grad().data(), po[k].grad().data(), 1e-12));
-    // A second backward before finish() completes the same gradients twice: refused on every
-    // rank alike, and finish() then brings the ranks back in step.
-    many.zero_grad();
-    net_loss(many, set.batch(data::shard(first, rank, ranks))).backward();
-    xgt::expect_error<GraphError>([&] { net_loss(many, set.batch(data::shard(first, rank, ranks))).backward(); }, {});
-    dp.finish();
-    BOOST_TEST(same_on_every_rank(many.parameters()[0].grad().data()(0, 0)));
+    // With the gradients in buffers, then all-reduced where they lie (there a refused second
+    // backward must not have added into a gradient in flight).
+    for (const std::size_t in_place_bytes : {std::size_t{512} << 10, std::size_t{0}}) {
+        BOOST_TEST_CONTEXT("in place from " << in_place_bytes << " bytes") { accumulate_then_refuse(in_place_bytes); }
+    }
 }
 
 BOOST_AUTO_TEST_CASE(no_overlap_starts_every_bucket_in_finish) {
