@@ -94,9 +94,9 @@ void broadcast_buffers(const Context& ctx, const nn::Module<T>& module, int root
 //
 // The carrier is the end of the last copying bucket's buffer (that bucket is all-reduced last),
 // or, when every bucket is in place, a small buffer of its own (tail_) all-reduced after them:
-// one flag per in-place bucket, then
-// finish()'s sums in a fixed max_sums slots, then the count of sums passed and its square (equal
-// counts on every rank exactly when the sum of squares is world_size times the square of the mean).
+// one flag per in-place bucket, then finish()'s sums in a fixed max_sums slots, then the count of
+// sums passed and its square (equal counts on every rank exactly when the sum of squares is
+// world_size times the square of the mean).
 template <class T>
 struct DataParallel<T>::Bucket {
     std::vector<std::size_t> params;
