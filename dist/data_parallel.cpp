@@ -72,6 +72,21 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
+// Sums n elements at `data` over the ranks, in place: at once (blocking) or started (request).
+// `what` names them in the error when n is beyond MPI's int count.
+template <class T>
+void sum_over_ranks(T* data, std::size_t n, bool blocking, MPI_Request* request, const std::string& what) {
+    if (n > static_cast<std::size_t>(std::numeric_limits<int>::max()))
+        throw DistError(fmt::format("DataParallel: {} has {} elements, more than MPI's int count", what, n));
+    if (blocking)
+        detail::check_mpi(MPI_Allreduce(MPI_IN_PLACE, data, static_cast<int>(n), mpi_type<T>(), MPI_SUM, MPI_COMM_WORLD),
+                          "MPI_Allreduce (DataParallel)");
+    else
+        detail::check_mpi(
+            MPI_Iallreduce(MPI_IN_PLACE, data, static_cast<int>(n), mpi_type<T>(), MPI_SUM, MPI_COMM_WORLD, request),
+            "MPI_Iallreduce (DataParallel)");
+}
+
 }  // namespace
 
 template <class T>
@@ -232,18 +247,7 @@ void DataParallel<T>::start(Bucket& b, bool blocking) {
             flags[j] = T(0);
         }
     }
-    if (b.buffer.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()))
-        throw DistError(fmt::format("DataParallel: a bucket of {} elements is more than MPI's int count; lower "
-                                    "bucket_bytes",
-                                    b.buffer.size()));
-    if (blocking)
-        detail::check_mpi(MPI_Allreduce(MPI_IN_PLACE, buf, static_cast<int>(b.buffer.size()), mpi_type<T>(), MPI_SUM,
-                                        MPI_COMM_WORLD),
-                          "MPI_Allreduce (DataParallel)");
-    else
-        detail::check_mpi(MPI_Iallreduce(MPI_IN_PLACE, buf, static_cast<int>(b.buffer.size()), mpi_type<T>(), MPI_SUM,
-                                         MPI_COMM_WORLD, &b.request),
-                          "MPI_Iallreduce (DataParallel)");
+    sum_over_ranks(buf, b.buffer.size(), blocking, &b.request, "a bucket (lower bucket_bytes)");
     b.started = true;
     ++stats_.buckets;
     stats_.bytes += b.buffer.size() * sizeof(T);
@@ -265,16 +269,7 @@ void DataParallel<T>::start_in_place(Bucket& b, bool blocking) {
                                         "give each its own",
                                         names_[k], names_[j]));
     Array<T>& g = b.held.mutable_data();
-    if (g.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()))
-        throw DistError(fmt::format("DataParallel: the gradient of '{}' has {} elements, more than MPI's int count",
-                                    names_[k], g.size()));
-    const int n = static_cast<int>(g.size());
-    if (blocking)
-        detail::check_mpi(MPI_Allreduce(MPI_IN_PLACE, g.data(), n, mpi_type<T>(), MPI_SUM, MPI_COMM_WORLD),
-                          "MPI_Allreduce (DataParallel)");
-    else
-        detail::check_mpi(MPI_Iallreduce(MPI_IN_PLACE, g.data(), n, mpi_type<T>(), MPI_SUM, MPI_COMM_WORLD, &b.request),
-                          "MPI_Iallreduce (DataParallel)");
+    sum_over_ranks(g.data(), g.size(), blocking, &b.request, fmt::format("the gradient of '{}'", names_[k]));
     b.started = true;
     ++stats_.buckets;
     stats_.bytes += g.size() * sizeof(T);
@@ -325,9 +320,7 @@ void DataParallel<T>::finish(std::span<double> sums) {
     if (deferred_ != none) {
         start(*buckets_[deferred_], true);
     } else {
-        detail::check_mpi(MPI_Allreduce(MPI_IN_PLACE, tail_.data(), static_cast<int>(tail_.size()), mpi_type<T>(),
-                                        MPI_SUM, MPI_COMM_WORLD),
-                          "MPI_Allreduce (DataParallel)");
+        sum_over_ranks(tail_.data(), tail_.size(), true, nullptr, "the flags and sums");
         stats_.bytes += tail_.size() * sizeof(T);
     }
     for (auto& b : buckets_) detail::check_mpi(MPI_Wait(&b->request, MPI_STATUS_IGNORE), "MPI_Wait (DataParallel)");
