@@ -51,7 +51,10 @@ struct DataParallelOptions {
     std::size_t bucket_bytes = std::size_t{1} << 20;
     // A gradient of at least this many bytes is a bucket of its own, all-reduced where it lies
     // (in its .grad() array) instead of copied into a bucket's buffer and back: two passes over
-    // it less per step. The main job's MLP: its 800 KB first-layer weight. SIZE_MAX: none.
+    // it less per step. The main job's MLP: its 800 KB first-layer weight. SIZE_MAX: none. Each
+    // such gradient costs one all-reduce of its own: between hosts, where a message costs tens of
+    // microseconds, raise it above bucket_bytes so that only gradients alone in a bucket anyway go
+    // in place.
     std::size_t in_place_bytes = std::size_t{512} << 10;
     // Start each bucket's all-reduce as soon as its gradients are final; false: all of them in
     // finish() (to measure what the overlap hides).
