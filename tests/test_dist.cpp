@@ -153,6 +153,11 @@ void manual_steps_match_one_process(const std::string& rule, std::size_t in_plac
     BOOST_TEST(dp.bucket_count() >= 2u);
     BOOST_TEST(dp.stats().steps == 20u);
     BOOST_TEST(dp.stats().overlapped_buckets > 0);
+    // Whichever way the gradients go, a step all-reduces every element, a flag per parameter and
+    // the sums' slots (max_sums, their count and its square), nothing twice.
+    std::size_t elements = dist::DataParallel<T>::max_sums + 2;
+    for (const auto& p : many.parameters()) elements += p.size() + 1;
+    BOOST_TEST(dp.stats().bytes == 20 * elements * sizeof(T));
 }
 
 // The Trainer, 4 epochs of 59 rows in batches of 12: the last batch (11 rows) splits unevenly
