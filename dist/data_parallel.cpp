@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstring>
 #include <limits>
+#include <string_view>
 #include <utility>
 
 #include <fmt/format.h>
@@ -73,11 +74,14 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
 }
 
 // Sums n elements at `data` over the ranks, in place: at once (blocking) or started (request).
-// `what` names them in the error when n is beyond MPI's int count.
+// `what` (and the parameter's name, if any) names them in the error when n is beyond MPI's int
+// count; the message is made only then, not on every step.
 template <class T>
-void sum_over_ranks(T* data, std::size_t n, bool blocking, MPI_Request* request, const std::string& what) {
+void sum_over_ranks(T* data, std::size_t n, bool blocking, MPI_Request* request, std::string_view what,
+                    std::string_view param = {}) {
     if (n > static_cast<std::size_t>(std::numeric_limits<int>::max()))
-        throw DistError(fmt::format("DataParallel: {} has {} elements, more than MPI's int count", what, n));
+        throw DistError(fmt::format("DataParallel: {}{}{}{} has {} elements, more than MPI's int count", what,
+                                    param.empty() ? "" : " '", param, param.empty() ? "" : "'", n));
     if (blocking)
         detail::check_mpi(MPI_Allreduce(MPI_IN_PLACE, data, static_cast<int>(n), mpi_type<T>(), MPI_SUM, MPI_COMM_WORLD),
                           "MPI_Allreduce (DataParallel)");
@@ -264,12 +268,12 @@ void DataParallel<T>::start_in_place(Bucket& b, bool blocking) {
     // Summed in place twice, a gradient shared by two parameters (set_grad) would come out N times
     // too large.
     for (std::size_t j = 0; j < params_.size(); ++j)
-        if (j != k && params_[j].has_grad() && params_[j].grad().node() == b.held.node())
+        if (j != k && params_[j].node()->grad.get() == b.held.node())
             throw DistError(fmt::format("DataParallel: parameters '{}' and '{}' share one gradient array (set_grad); "
                                         "give each its own",
                                         names_[k], names_[j]));
     Array<T>& g = b.held.mutable_data();
-    sum_over_ranks(g.data(), g.size(), blocking, &b.request, fmt::format("the gradient of '{}'", names_[k]));
+    sum_over_ranks(g.data(), g.size(), blocking, &b.request, "the gradient of", names_[k]);
     b.started = true;
     ++stats_.buckets;
     stats_.bytes += g.size() * sizeof(T);
