@@ -2,6 +2,7 @@
 // scripts/bench-dist, which runs it on 1 and 2 ranks:
 //
 //   mpirun -np N dist_scaling --model mlp|cnn [--batch 256] [--steps 60] [--no-overlap] [--bucket-kb 1024]
+//                    [--in-place-kb 512]   (0: every gradient in place; 1048576, 1 GB: none)
 //
 // The models are the main job's MultiLayerNet 784-256-128-10 (ReLU, batch norm, Adam) and the
 // book's SimpleConvNet (conv 30 5x5, ReLU, 2x2 max pool, Linear 100, ReLU, Linear 10, Adam), on
@@ -62,7 +63,7 @@ V forward(nn::Module<float>& m, const V& x) {
 
 int run(int argc, char** argv, const dist::Context& world) {
     std::string model = "mlp";
-    std::size_t batch = 256, steps = 60, bucket_kb = 1024;
+    std::size_t batch = 256, steps = 60, bucket_kb = 1024, in_place_kb = 512;
     bool overlap = true;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
@@ -91,6 +92,8 @@ int run(int argc, char** argv, const dist::Context& world) {
             steps = count(1, 100000);
         } else if (a == "--bucket-kb") {
             bucket_kb = count(1, 1 << 20);
+        } else if (a == "--in-place-kb") {
+            in_place_kb = count(0, 1 << 20);
         } else if (a == "--no-overlap") {
             overlap = false;
         } else {
@@ -103,7 +106,7 @@ int run(int argc, char** argv, const dist::Context& world) {
     bench::stable_heap();
     auto net = make_model(model);
     optim::Adam<float> adam(net->parameters(), {.lr = 1e-3});
-    dist::DataParallel<float> dp(world, *net, {.bucket_bytes = bucket_kb * 1024, .overlap = overlap});
+    dist::DataParallel<float> dp(world, *net, {.bucket_bytes = bucket_kb * 1024, .in_place_bytes = in_place_kb * 1024, .overlap = overlap});
 
     // Fixed random images and labels for the whole global batch; this rank's rows are its shard.
     std::vector<std::size_t> all(batch);

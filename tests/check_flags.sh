@@ -161,6 +161,7 @@ refused dist_scaling --batch --batch 0
 refused dist_scaling --batch --batch 1
 refused dist_scaling --steps --steps 1e3
 refused dist_scaling --bucket-kb --bucket-kb
+refused dist_scaling --in-place-kb --in-place-kb -1
 refused dist_scaling "'bogus'" bogus
 
 echo "$checked checked, $failed failed"
