@@ -52,9 +52,10 @@ struct DataParallelOptions {
     // A gradient of at least this many bytes is a bucket of its own, all-reduced where it lies
     // (in its .grad() array) instead of copied into a bucket's buffer and back: two passes over
     // it less per step. The main job's MLP: its 800 KB first-layer weight. SIZE_MAX: none. Each
-    // such gradient costs one all-reduce of its own: between hosts, where a message costs tens of
-    // microseconds, raise it above bucket_bytes so that only gradients alone in a bucket anyway go
-    // in place.
+    // such gradient costs one all-reduce of its own: between hosts a message costs tens of
+    // microseconds (alpha), which can be saved by raising it above bucket_bytes so that only
+    // gradients alone in a bucket anyway go in place; on 2 hosts of scripts/netns-hosts at 10 Gb/s
+    // that made no measurable difference (docs/distributed.md).
     std::size_t in_place_bytes = std::size_t{512} << 10;
     // Start each bucket's all-reduce as soon as its gradients are final; false: all of them in
     // finish() (to measure what the overlap hides).
