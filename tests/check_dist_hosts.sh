@@ -12,6 +12,14 @@ if ! "$netns_hosts" --probe; then
   echo "skipped: cannot make network namespaces here (root or CAP_NET_ADMIN needed)"
   exit 77
 fi
+# Flags out of range are refused before anything is made (exit 2, the flag named).
+for bad in "--hosts 1" "--hosts 17" "--hosts x" "--slots 0" "--slots 65"; do
+  # shellcheck disable=SC2086
+  msg=$("$netns_hosts" $bad -- -np 2 true 2>&1); rc=$?
+  [ "$rc" -eq 2 ] && grep -q -- "${bad% *}" <<<"$msg" || { echo "FAIL: netns-hosts $bad: exit $rc, '$msg'"; exit 1; }
+done
+rc=0; "$netns_hosts" --bogus >/dev/null 2>&1 || rc=$?
+[ "$rc" -eq 2 ] || { echo "FAIL: netns-hosts --bogus: exit $rc (want 2, the usage)"; exit 1; }
 root=(); [ "$(id -u)" -ne 0 ] || root=(--allow-run-as-root)
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
