@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
 # A rank that fails ends the whole MPI job in bounded time, never a silent hang:
-#   check_dist_failure.sh MPIRUN DIST_FAILURE
+#   check_dist_failure.sh MPIRUN DIST_FAILURE [NETNS_HOSTS]
 # For each of "throw" and "kill" (tests/dist_failure.cpp), runs 2 ranks under a 120 s timeout
-# and wants a non-zero status well before it; for "throw", rank 1's message on stderr.
+# and wants a non-zero status well before it; for "throw", rank 1's message on stderr. With
+# NETNS_HOSTS (scripts/netns-hosts), the 2 ranks run on 2 hosts: rank 1's failure has to reach
+# mpirun from the other host's daemon, over TCP. Skipped (77) where namespaces cannot be made.
 set -uo pipefail
-mpirun=$1 program=$2
+mpirun=$1 program=$2 netns_hosts=${3:-}
 root=(); [ "$(id -u)" -ne 0 ] || root=(--allow-run-as-root)
+launch=("$mpirun" --oversubscribe "${root[@]}" -np 2)
+if [ -n "$netns_hosts" ]; then
+  "$netns_hosts" --probe || { echo "skipped: cannot make network namespaces here (root or CAP_NET_ADMIN needed)"; exit 77; }
+  launch=("$netns_hosts" --hosts 2 -- -np 2)
+fi
 status=0
 for mode in throw kill; do
   start=$(date +%s)
-  out=$(timeout 120 "$mpirun" --oversubscribe "${root[@]}" -np 2 "$program" "$mode" 2>&1)
+  out=$(timeout 120 "${launch[@]}" "$program" "$mode" 2>&1)
   rc=$? seconds=$(( $(date +%s) - start ))
   if [ "$rc" -eq 124 ]; then
     echo "FAIL $mode: the job was still running after 120 s (a hang)"; status=1; continue
