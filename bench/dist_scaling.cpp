@@ -106,7 +106,8 @@ int run(int argc, char** argv, const dist::Context& world) {
     bench::stable_heap();
     auto net = make_model(model);
     optim::Adam<float> adam(net->parameters(), {.lr = 1e-3});
-    dist::DataParallel<float> dp(world, *net, {.bucket_bytes = bucket_kb * 1024, .in_place_bytes = in_place_kb * 1024, .overlap = overlap});
+    dist::DataParallel<float> dp(
+        world, *net, {.bucket_bytes = bucket_kb * 1024, .in_place_bytes = in_place_kb * 1024, .overlap = overlap});
 
     // Fixed random images and labels for the whole global batch; this rank's rows are its shard.
     std::vector<std::size_t> all(batch);

@@ -292,11 +292,11 @@ BOOST_AUTO_TEST_CASE(context_tunes_the_shared_memory_transport) {
         return;
     }
     MPI_Comm node;
-    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
+    BOOST_TEST_REQUIRE(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node) == MPI_SUCCESS);
     int on_node = 0, most_on_a_node = 0;
     MPI_Comm_size(node, &on_node);
     MPI_Comm_free(&node);
-    MPI_Allreduce(&on_node, &most_on_a_node, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    BOOST_TEST_REQUIRE(MPI_Allreduce(&on_node, &most_on_a_node, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD) == MPI_SUCCESS);
     if (most_on_a_node < 2) {
         BOOST_TEST_MESSAGE("no two ranks share a node: no shared-memory transport to check");
         return;
