@@ -406,11 +406,12 @@ int run(int argc, char** argv, const xg::dist::Context& world) {
     const std::size_t classes = std::max(sets.train.classes(), sets.test.classes());
     const bool fashion = cli.data_dir().find("fashion") != std::string::npos && classes == fashion_names.size();
     const std::size_t train_eval = std::min(cli.get<std::size_t>("train-eval-samples"), sets.train.size());
-    const data::TensorDataset<float> train_set = as_images(sets.train, side);
+    // The evaluation subset first, so that the training images then move rather than copy (the
+    // copy took 188 MB more at the peak for Fashion-MNIST).
     const data::TensorDataset<float> train_eval_set =
         as_images(train_eval ? data::take(sets.train, train_eval) : sets.train, side);
+    const data::TensorDataset<float> train_set = as_images(std::move(sets.train), side);
     const data::TensorDataset<float> test_set = as_images(std::move(sets.test), side);
-    sets.train = {};
 
     const nn::Init init = cli.get_or<nn::Init>("init", arch == Arch::simple ? nn::Init::normal(0.01) : nn::Init::he());
     ConvNet net(arch, side, classes, init, common->seed);
