@@ -22,7 +22,9 @@ class TensorDataset {
 public:
     // ShapeError naming TensorDataset and the shapes unless every tensor has at least one
     // dimension and all (and the labels, when given) have the same number of rows; ValueError
-    // when there is neither a tensor nor a label.
+    // when there is neither a tensor nor a label. The arrays are moved in from `tensors`; a braced
+    // list, TensorDataset({a, b}), copies them first (an initializer_list's elements are const),
+    // so large arrays go in through a vector filled with std::move.
     explicit TensorDataset(std::vector<Array<T>> tensors, Labels labels = {});
 
     std::size_t size() const { return rows_; }

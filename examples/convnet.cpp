@@ -144,10 +144,12 @@ V loss(ConvNet& net, const Batch& b) { return xg::softmax_cross_entropy(net.forw
 // ---- Data ----
 
 // (N, side * side) pixels as (N, 1, side, side) images, with the labels.
+// (A braced list would copy the images: an initializer_list's elements are const.)
 data::TensorDataset<float> as_images(data::Dataset set, std::size_t side) {
-    xg::Array<float> images = std::move(set.images);
-    images.reshape({set.size(), std::size_t{1}, side, side});
-    return data::TensorDataset<float>({std::move(images)}, std::move(set.labels));
+    std::vector<xg::Array<float>> tensors;
+    tensors.push_back(std::move(set.images));
+    tensors.back().reshape({set.size(), std::size_t{1}, side, side});
+    return data::TensorDataset<float>(std::move(tensors), std::move(set.labels));
 }
 
 // Training time per epoch without the evaluation: from the epoch's start to its last batch.

@@ -146,8 +146,13 @@ xg::Array<float> profiles(const xg::Array<float>& images) {
     return out;
 }
 
-data::TensorDataset<float> two_views(const data::Dataset& set) {
-    return data::TensorDataset<float>({set.images, profiles(set.images)}, set.labels);
+// The images move into the data set (a braced list of arrays would copy them: an
+// initializer_list's elements are const).
+data::TensorDataset<float> two_views(data::Dataset set) {
+    std::vector<xg::Array<float>> views;
+    views.push_back(profiles(set.images));
+    views.insert(views.begin(), std::move(set.images));
+    return data::TensorDataset<float>(std::move(views), std::move(set.labels));
 }
 
 using Batch = data::TensorBatch<float>;
@@ -232,12 +237,14 @@ int run(int argc, char** argv) {
         sets.train = data::take(sets.train, std::min<std::size_t>(5000, sets.train.size()));
         sets.test = data::take(sets.test, std::min<std::size_t>(1000, sets.test.size()));
     }
-    const data::TensorDataset<float> train_set = two_views(sets.train), test_set = two_views(sets.test);
-    ProfileNet<float> net({.pixels = sets.train.features(),
+    const std::size_t pixels = sets.train.features(), classes = std::max(sets.train.classes(), sets.test.classes());
+    const data::TensorDataset<float> train_set = two_views(std::move(sets.train)),
+                                     test_set = two_views(std::move(sets.test));
+    ProfileNet<float> net({.pixels = pixels,
                            .profile = train_set.tensors()[1].shape(1),
                            .width = cli.get<std::size_t>("width"),
                            .blocks = cli.get<std::size_t>("blocks"),
-                           .classes = std::max(sets.train.classes(), sets.test.classes()),
+                           .classes = classes,
                            .seed = common->seed});
     std::cout << net;
     xg::optim::Adam<float> adam(net.parameters(), {.lr = cli.get<double>("lr")});
