@@ -149,9 +149,10 @@ xg::Array<float> profiles(const xg::Array<float>& images) {
 // The images move into the data set (a braced list of arrays would copy them: an
 // initializer_list's elements are const).
 data::TensorDataset<float> two_views(data::Dataset set) {
+    xg::Array<float> profile = profiles(set.images);
     std::vector<xg::Array<float>> views;
-    views.push_back(profiles(set.images));
-    views.insert(views.begin(), std::move(set.images));
+    views.push_back(std::move(set.images));
+    views.push_back(std::move(profile));
     return data::TensorDataset<float>(std::move(views), std::move(set.labels));
 }
 
