@@ -4,9 +4,8 @@
 #include <utility>
 
 #include <xsimd/xsimd.hpp>
-#if defined(__GNUC__) && defined(__x86_64__)
-#include <immintrin.h>
-#endif
+
+#include "optim/simd_rules.hpp"
 
 namespace xg::optim {
 
@@ -51,68 +50,11 @@ void adam_rule(T* w, const T* g, T* m, T* v, std::size_t n, T b1, T b2, T step, 
     for (; k < n; ++k) rule(w[k], g[k], m[k], v[k]);
 }
 
-#if defined(__GNUC__) && defined(__x86_64__)
-// The same rule with AVX2 and with AVX-512 where the CPU has them (chosen at run time; the library
-// is built for baseline x86-64). It is bound by the divider and the square root, and each wider
-// form does twice the work per instruction: for the benchmark model's 109k parameters, 100 us
-// with SSE2, 50 with AVX2, and at batch 32 a training step 26 us shorter again with AVX-512 on a
-// CPU with full-width AVX-512 units (bench/mlp_step).
-#define XG_SIMD_OPS(Name, T, Vec, p, s)                                            \
-    struct Name {                                                                  \
-        using V = Vec;                                                             \
-        static V set1(T x) { return _mm##p##_set1_##s(x); }                        \
-        static V load(const T* a) { return _mm##p##_loadu_##s(a); }                \
-        static void store(T* a, V x) { _mm##p##_storeu_##s(a, x); }                \
-        static V add(V a, V b) { return _mm##p##_add_##s(a, b); }                  \
-        static V sub(V a, V b) { return _mm##p##_sub_##s(a, b); }                  \
-        static V mul(V a, V b) { return _mm##p##_mul_##s(a, b); }                  \
-        static V div(V a, V b) { return _mm##p##_div_##s(a, b); }                  \
-        static V sqrt(V a) { return _mm##p##_sqrt_##s(a); }                        \
-    };
-
-// Same bits also means no fused multiply-add: GCC would contract a * b + c into one where the
-// target has FMA (AVX-512F does), rounding once instead of twice. meson.build turns contraction
-// off (-ffp-contract=off); tests/check_no_fma.sh reads the compiled rules to keep it so.
-#pragma GCC push_options
-#pragma GCC target("avx2")
-namespace avx2 {
-XG_SIMD_OPS(Float, float, __m256, 256, ps)
-XG_SIMD_OPS(Double, double, __m256d, 256, pd)
-#include "optim/adam_simd.inc"
-}  // namespace avx2
-#pragma GCC pop_options
-
-#pragma GCC push_options
-#pragma GCC target("avx512f")
-// GCC 12's own AVX-512 headers trip these in _mm512_undefined_*, used by set1 and sqrt.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-namespace avx512 {
-XG_SIMD_OPS(Float, float, __m512, 512, ps)
-XG_SIMD_OPS(Double, double, __m512d, 512, pd)
-#include "optim/adam_simd.inc"
-}  // namespace avx512
-#pragma GCC diagnostic pop
-#pragma GCC pop_options
-#undef XG_SIMD_OPS
-
-struct CpuFeatures {
-    bool avx512 = (__builtin_cpu_init(), __builtin_cpu_supports("avx512f"));
-    bool avx2 = __builtin_cpu_supports("avx2");
-};
-#endif
-
+// The SIMD loop (optim/simd_rules.hpp) takes the whole vectors, adam_rule the rest.
 template <class T>
 void adam_step(T* w, const T* g, T* m, T* v, std::size_t n, T b1, T b2, T step, T inv_sqrt_c2, T eps) {
-#if defined(__GNUC__) && defined(__x86_64__)
-    static const CpuFeatures cpu;
-    std::size_t done = 0;
-    if (cpu.avx512) done = avx512::rule(w, g, m, v, n, b1, b2, step, inv_sqrt_c2, eps);
-    else if (cpu.avx2) done = avx2::rule(w, g, m, v, n, b1, b2, step, inv_sqrt_c2, eps);
-    w += done, g += done, m += done, v += done, n -= done;
-#endif
-    adam_rule(w, g, m, v, n, b1, b2, step, inv_sqrt_c2, eps);
+    const std::size_t done = simd::adam(w, g, m, v, n, b1, b2, step, inv_sqrt_c2, eps);
+    adam_rule(w + done, g + done, m + done, v + done, n - done, b1, b2, step, inv_sqrt_c2, eps);
 }
 
 }  // namespace

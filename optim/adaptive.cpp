@@ -5,21 +5,24 @@
 
 #include <xsimd/xsimd.hpp>
 
+#include "optim/simd_rules.hpp"
+
 namespace xg::optim {
 
 namespace {
-// f(w[k], g[k], h[k]) for every element, w and h updated in place: xsimd batches for the body,
-// scalars for the tail (GCC does not vectorise std::sqrt without -fno-math-errno). The same
-// operations in the same order as the xtensor expressions these loops replace, so the same bits,
-// at a fraction of the compile time.
+// f(w[k], g[k], h[k]) for every element from `first` on, w and h updated in place: xsimd batches
+// for the body, scalars for the tail (GCC does not vectorise std::sqrt without -fno-math-errno).
+// The same operations in the same order as the xtensor expressions these loops replace, so the
+// same bits, at a fraction of the compile time. The elements before `first` are the AVX2 or
+// AVX-512 loop's (optim/simd_rules.hpp), which gives these bits too.
 template <class T, class F>
-void update_in_place(Array<T>& w, const Array<T>& g, Array<T>& h, F f) {
+void update_in_place(Array<T>& w, const Array<T>& g, Array<T>& h, std::size_t first, F f) {
     using B = xsimd::batch<T>;
     T* pw = w.data();
     const T* pg = g.data();
     T* ph = h.data();
     const std::size_t n = w.size();
-    std::size_t k = 0;
+    std::size_t k = first;
     for (; k + B::size <= n; k += B::size) {
         B wk = B::load_unaligned(pw + k), hk = B::load_unaligned(ph + k);
         f(wk, B::load_unaligned(pg + k), hk);
@@ -53,8 +56,11 @@ AdaGrad<T>::AdaGrad(std::vector<Variable<T>> params, AdaGradOptions options)
 
 template <class T>
 void AdaGrad<T>::update(std::size_t i, Array<T>& w, const Array<T>& g) {
-    const auto step = scaled_step(static_cast<T>(this->lr()), static_cast<T>(eps_));
-    update_in_place(w, g, this->state(i, w)[0], [&](auto& wk, const auto& gk, auto& hk) {
+    const T lr = static_cast<T>(this->lr()), eps = static_cast<T>(eps_);
+    const auto step = scaled_step(lr, eps);
+    Array<T>& h = this->state(i, w)[0];
+    const std::size_t done = simd::adagrad(w.data(), g.data(), h.data(), w.size(), lr, eps);
+    update_in_place(w, g, h, done, [&](auto& wk, const auto& gk, auto& hk) {
         hk = hk + gk * gk;
         step(wk, gk, hk);
     });
@@ -72,9 +78,11 @@ RMSProp<T>::RMSProp(std::vector<Variable<T>> params, RMSPropOptions options)
 
 template <class T>
 void RMSProp<T>::update(std::size_t i, Array<T>& w, const Array<T>& g) {
-    const T alpha = static_cast<T>(alpha_);
-    const auto step = scaled_step(static_cast<T>(this->lr()), static_cast<T>(eps_));
-    update_in_place(w, g, this->state(i, w)[0], [&](auto& wk, const auto& gk, auto& hk) {
+    const T alpha = static_cast<T>(alpha_), lr = static_cast<T>(this->lr()), eps = static_cast<T>(eps_);
+    const auto step = scaled_step(lr, eps);
+    Array<T>& h = this->state(i, w)[0];
+    const std::size_t done = simd::rmsprop(w.data(), g.data(), h.data(), w.size(), alpha, lr, eps);
+    update_in_place(w, g, h, done, [&](auto& wk, const auto& gk, auto& hk) {
         hk = alpha * hk + (1 - alpha) * gk * gk;
         step(wk, gk, hk);
     });

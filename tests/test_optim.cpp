@@ -156,23 +156,24 @@ BOOST_AUTO_TEST_CASE(adam_three_steps) {
                 hand_three([](double& w, double g, Hand& s) { adam(w, g, s, 1e-3, 0.9, 0.999, 1e-8); }));
 }
 
-// Adam runs in SIMD batches (2 to 16 lanes, by CPU and dtype) and a scalar loop for the rest. On
-// 39 elements cycling through w0 and the three gradients, the widest batches (AVX2, AVX-512) stop
-// before the last three, which narrower batches or the scalar loop take: elements with the same
-// residue mod 3 must end bit for bit equal to those, and each must match the hand formula.
-template <class T>
-void adam_simd_paths_match_the_scalar_rule() {
+// The adaptive rules run in SIMD batches (AVX-512 or AVX2 where the CPU has them, then the
+// baseline's 2 or 4 lanes; by CPU and dtype) and a scalar loop for the rest. On 39 elements
+// cycling through w0 and the three gradients, the widest batches stop before the last three, which
+// narrower batches or the scalar loop take: elements with the same residue mod 3 must end bit for
+// bit equal to those, and each must match the hand formula.
+template <template <class> class Opt, class T, class Options, class Rule>
+void simd_paths_match_the_scalar_rule(Options options, Rule hand_rule) {
     constexpr std::size_t n = 39;
     xg::Variable<T> w(xg::Array<T>::from_shape({n}), true);
     for (std::size_t i = 0; i < n; ++i) w.mutable_data()(i) = static_cast<T>(w0[i % 3]);
-    optim::Adam<T> opt({w}, {.lr = 0.05, .beta1 = 0.8, .beta2 = 0.95, .eps = 1e-6});
+    Opt<T> opt({w}, options);
     for (const auto& g : grads) {
         xg::Array<T> ga = xg::Array<T>::from_shape({n});
         for (std::size_t i = 0; i < n; ++i) ga(i) = static_cast<T>(g[i % 3]);
         w.set_grad(xg::Variable<T>(ga));
         opt.step();
     }
-    const auto want = hand_three([](double& x, double g, Hand& s) { adam(x, g, s, 0.05, 0.8, 0.95, 1e-6); });
+    const auto want = hand_three(hand_rule);
     const double tol = std::is_same_v<T, float> ? 1e-5 : 1e-12;
     for (std::size_t i = 0; i < n; ++i) {
         BOOST_TEST_CONTEXT("element " << i) {
@@ -182,8 +183,30 @@ void adam_simd_paths_match_the_scalar_rule() {
     }
 }
 
-BOOST_AUTO_TEST_CASE(adam_simd_paths_match_the_scalar_rule_float) { adam_simd_paths_match_the_scalar_rule<float>(); }
-BOOST_AUTO_TEST_CASE(adam_simd_paths_match_the_scalar_rule_double) { adam_simd_paths_match_the_scalar_rule<double>(); }
+template <class T>
+void adam_simd_paths() {
+    simd_paths_match_the_scalar_rule<optim::Adam, T>(
+        optim::AdamOptions{.lr = 0.05, .beta1 = 0.8, .beta2 = 0.95, .eps = 1e-6},
+        [](double& x, double g, Hand& s) { adam(x, g, s, 0.05, 0.8, 0.95, 1e-6); });
+}
+template <class T>
+void adagrad_simd_paths() {
+    simd_paths_match_the_scalar_rule<optim::AdaGrad, T>(optim::AdaGradOptions{.lr = 0.5},
+                                                        [](double& x, double g, Hand& s) { adagrad(x, g, s, 0.5); });
+}
+template <class T>
+void rmsprop_simd_paths() {
+    simd_paths_match_the_scalar_rule<optim::RMSProp, T>(
+        optim::RMSPropOptions{.lr = 0.05, .alpha = 0.9},
+        [](double& x, double g, Hand& s) { rmsprop(x, g, s, 0.05, 0.9); });
+}
+
+BOOST_AUTO_TEST_CASE(adam_simd_paths_match_the_scalar_rule_float) { adam_simd_paths<float>(); }
+BOOST_AUTO_TEST_CASE(adam_simd_paths_match_the_scalar_rule_double) { adam_simd_paths<double>(); }
+BOOST_AUTO_TEST_CASE(adagrad_simd_paths_match_the_scalar_rule_float) { adagrad_simd_paths<float>(); }
+BOOST_AUTO_TEST_CASE(adagrad_simd_paths_match_the_scalar_rule_double) { adagrad_simd_paths<double>(); }
+BOOST_AUTO_TEST_CASE(rmsprop_simd_paths_match_the_scalar_rule_float) { rmsprop_simd_paths<float>(); }
+BOOST_AUTO_TEST_CASE(rmsprop_simd_paths_match_the_scalar_rule_double) { rmsprop_simd_paths<double>(); }
 
 BOOST_AUTO_TEST_CASE(adamw_three_steps_with_decoupled_decay) {
     check_close(run_three(maker<optim::AdamW<double>>(optim::AdamWOptions{.lr = 0.05, .weight_decay = 0.1})),
