@@ -1,4 +1,4 @@
-// The main job for now: build a small graph, back-propagate, print the gradients.
+// A small graph, back-propagated, its gradients printed (the first program; the main job is train.cpp).
 #include <iostream>
 
 #include <fmt/format.h>
