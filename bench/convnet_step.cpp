@@ -70,8 +70,8 @@ struct Model {
     }
 
     // What nn::Sequential runs: a convolution followed by ReLU and a 2x2 max pool is one op
-    // (conv2d_relu_max_pool2d), and so is a convolution or an affine layer followed by ReLU
-    // (conv2d_relu, linear_relu).
+    // (conv2d_relu_max_pool2d, with the Flatten before a Linear), and so is a convolution or an
+    // affine layer followed by ReLU (conv2d_relu, linear_relu).
     V forward(bool training) {
         V h = x;
         for (std::size_t i = 0; i < layers.size(); ++i) {
@@ -79,7 +79,9 @@ struct Model {
             switch (l.kind) {
                 case Kind::conv:
                     if (i + 2 < layers.size() && layers[i + 1].kind == Kind::relu && layers[i + 2].kind == Kind::pool) {
-                        h = xg::conv2d_relu_max_pool2d(h, weights[i], biases[i], {.padding = l.pad});
+                        // flat when a Linear follows (Sequential fuses the Flatten before it)
+                        const bool flat = i + 3 < layers.size() && layers[i + 3].kind == Kind::linear;
+                        h = xg::conv2d_relu_max_pool2d(h, weights[i], biases[i], {.padding = l.pad}, {.kernel = 2}, flat);
                         i += 2;
                     } else if (i + 1 < layers.size() && layers[i + 1].kind == Kind::relu) {
                         h = xg::conv2d_relu(h, weights[i], biases[i], {.padding = l.pad});

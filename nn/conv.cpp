@@ -100,9 +100,9 @@ Variable<T> Conv2d<T>::forward_relu(const Variable<T>& x) {
 }
 
 template <class T>
-Variable<T> Conv2d<T>::forward_relu_max_pool(const Variable<T>& x, const Pool2dOptions& pool) {
+Variable<T> Conv2d<T>::forward_relu_max_pool(const Variable<T>& x, const Pool2dOptions& pool, bool flatten) {
     check_channels(x, in_, *this);
-    return conv2d_relu_max_pool2d(x, weight_, bias_, conv_, pool);
+    return conv2d_relu_max_pool2d(x, weight_, bias_, conv_, pool, flatten);
 }
 
 template <class T>

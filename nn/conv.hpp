@@ -32,8 +32,9 @@ public:
     // relu(forward(x)) as one op (conv2d_relu): what Sequential runs for a Conv2d then a ReLU.
     Variable<T> forward_relu(const Variable<T>& x);
     // max_pool2d(relu(forward(x)), pool) (conv2d_relu_max_pool2d, one op for a 2x2 pool of
-    // stride 2): what Sequential runs for a Conv2d, a ReLU and a MaxPool2d.
-    Variable<T> forward_relu_max_pool(const Variable<T>& x, const Pool2dOptions& pool);
+    // stride 2): what Sequential runs for a Conv2d, a ReLU and a MaxPool2d; flatten(that, 1)
+    // with flatten, made in that shape (a Flatten after them).
+    Variable<T> forward_relu_max_pool(const Variable<T>& x, const Pool2dOptions& pool, bool flatten = false);
     std::string repr() const override;
 
     Variable<T> weight() const { return weight_; }

@@ -17,9 +17,17 @@ void Sequential<T>::plan_fusion() {
     fused_relu_.resize(layers_.size(), nullptr);
     fused_conv_relu_.resize(layers_.size(), nullptr);
     fused_pool_.resize(layers_.size(), nullptr);
+    fused_flatten_.resize(layers_.size(), false);
     if (layers_.size() < 2) return;
     Module<T>& prev = layers_[layers_.size() - 2].module();
     const Module<T>& last = layers_.back().module();
+    if (typeid(last) == typeid(Flatten<T>) && layers_.size() >= 4 && fused_pool_[layers_.size() - 4]) {
+        const auto& flatten = static_cast<const Flatten<T>&>(last);
+        // the pool's output is 4-D: flatten(1, -1) and flatten(1, 3) are the one fused
+        if (flatten.start_dim() == 1 && (flatten.end_dim() == -1 || flatten.end_dim() == 3))
+            fused_flatten_[layers_.size() - 4] = true;
+        return;
+    }
     if (typeid(last) == typeid(MaxPool2d<T>) && layers_.size() >= 3 && fused_conv_relu_[layers_.size() - 3]) {
         fused_pool_[layers_.size() - 3] = static_cast<const MaxPool2d<T>*>(&last);
         return;
@@ -41,8 +49,9 @@ Variable<T> Sequential<T>::forward(const Variable<T>& x) {
             ++i;  // the ReLU
         } else if (Conv2d<T>* conv = fused_conv_relu_[i]) {
             if (const MaxPool2d<T>* pool = fused_pool_[i]) {
-                y = conv->forward_relu_max_pool(y, pool->options());
-                i += 2;  // the ReLU and the MaxPool2d
+                const bool flat = fused_flatten_[i];
+                y = conv->forward_relu_max_pool(y, pool->options(), flat);
+                i += flat ? 3 : 2;  // the ReLU, the MaxPool2d and the Flatten
             } else {
                 y = conv->forward_relu(y);
                 ++i;

@@ -17,10 +17,11 @@
 namespace xg::nn {
 
 // A Linear or a Conv2d immediately followed by a ReLU runs as one op (linear_relu, conv2d_relu),
-// and a Conv2d, a ReLU and a MaxPool2d as one (conv2d_relu_max_pool2d): the same values and
-// gradients as the layers one by one (tested bit for bit), with fewer passes over the
-// activations in each direction. Only the library's own Linear, Conv2d, ReLU and MaxPool2d are
-// fused; a subclass runs as written.
+// and a Conv2d, a ReLU and a MaxPool2d as one (conv2d_relu_max_pool2d), with a Flatten(1, -1)
+// after them too (the op then makes its output flat, no copy): the same values and gradients as
+// the layers one by one (tested bit for bit), with fewer passes over the activations in each
+// direction. Only the library's own Linear, Conv2d, ReLU, MaxPool2d and Flatten are fused; a
+// subclass runs as written.
 template <class T>
 class Sequential : public UnaryModule<T> {
 public:
@@ -69,6 +70,8 @@ private:
     // Per layer: the MaxPool2d two layers on, when the layer is a fused Conv2d and ReLU that the
     // pool joins.
     std::vector<const MaxPool2d<T>*> fused_pool_;
+    // Per layer: whether a Flatten(1, -1) three layers on joins its fused Conv2d, ReLU and pool.
+    std::vector<bool> fused_flatten_;
 };
 
 extern template class Sequential<float>;

@@ -346,9 +346,11 @@ template <class T> Variable<T> adaptive_avg_pool2d(const Variable<T>& x, Size2 o
 // 2 and no padding (nn::Sequential runs a Conv2d, a ReLU and such a MaxPool2d so), the three ops
 // otherwise: the same values and gradients (tested bit for bit), without the convolution's
 // full-size output, which is made and pooled a chunk of images at a time while it is in cache.
+// flatten: return flatten(that, 1), (N, C * OH * OW) for the pooled OH x OW, made in that shape
+// (no copy; what nn::Sequential runs when a Flatten follows the pool).
 template <class T>
 Variable<T> conv2d_relu_max_pool2d(const Variable<T>& x, const Variable<T>& weight, const Variable<T>& bias = {},
-                                   Conv2dOptions conv = {}, Pool2dOptions pool = {.kernel = 2});
+                                   Conv2dOptions conv = {}, Pool2dOptions pool = {.kernel = 2}, bool flatten = false);
 
 // ---- attention (ops/attention.cpp) ----
 // softmax(q·kᵀ / sqrt(E) + mask) · v for q (..., L, E), k (..., S, E), v (..., S, Ev) -> (..., L, Ev);

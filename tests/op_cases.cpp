@@ -316,6 +316,8 @@ const std::vector<OpCase>& op_cases() {
          [](const Vs& x) { return xg::conv2d_relu_max_pool2d(x[0], x[1], x[2], {.padding = 1}); }},
         {"conv2d_relu_max_pool2d_stride2_no_bias", {{2, 2, 9, 8}, {3, 2, 3, 2}},
          [](const Vs& x) { return xg::conv2d_relu_max_pool2d(x[0], x[1], {}, {.stride = 2}); }},
+        {"conv2d_relu_max_pool2d_flat", {{2, 3, 6, 7}, {4, 3, 3, 3}, {4}},
+         [](const Vs& x) { return xg::conv2d_relu_max_pool2d(x[0], x[1], x[2], {.padding = 1}, {.kernel = 2}, true); }},
         {"conv_transpose2d", {{2, 3, 4, 4}, {3, 2, 3, 3}, {2}},
          [](const Vs& x) { return xg::conv_transpose2d(x[0], x[1], x[2]); }},
         {"conv_transpose2d_no_bias", {{2, 3, 4, 3}, {3, 2, 2, 3}},

@@ -214,8 +214,9 @@ BOOST_AUTO_TEST_CASE(sequential_fuses_conv2d_relu) {
                                  {"Conv2d(3, 7", "(1, 4, 11, 13)"});
 }
 
-// Sequential runs a Conv2d, a ReLU and a MaxPool2d(2) as one conv2d_relu_max_pool2d op: the
-// output and the input and weight gradients are the bits of the three layers run one by one
+// Sequential runs a Conv2d, a ReLU, a MaxPool2d(2) and a Flatten as one conv2d_relu_max_pool2d op
+// (flat output): the output and the input and weight gradients are the bits of the four layers
+// run one by one
 // (float, odd sizes, a batch of several chunks of the weight gradient); the bias gradient sums
 // in another order (per image, then over images), so it agrees to rounding.
 BOOST_AUTO_TEST_CASE(sequential_fuses_conv2d_relu_max_pool2d) {
@@ -234,14 +235,14 @@ BOOST_AUTO_TEST_CASE(sequential_fuses_conv2d_relu_max_pool2d) {
     auto run = [&](bool fused) {
         for (const F& p : net.parameters()) p.zero_grad();
         const F x(xa, true);
-        F pooled, y;
+        F pooled, y;  // pooled: flattened
         if (fused) {
             y = net(x);
-            pooled = y.creator()->inputs()[0].creator()->inputs()[0];  // head <- flatten <- the fused op
+            pooled = y.creator()->inputs()[0];  // head <- the fused op, flat
             BOOST_TEST(std::string(pooled.creator()->name()) == "conv2d_relu_max_pool2d");
         } else {
-            pooled = pool->forward(xg::relu(conv->forward(x)));
-            y = head->forward(xg::flatten(pooled, 1));
+            pooled = xg::flatten(pool->forward(xg::relu(conv->forward(x))), 1);
+            y = head->forward(pooled);
         }
         xg::softmax_cross_entropy(y, t).backward();
         return std::vector<FA>{y.data(), pooled.data(), x.grad().data(), conv->weight().grad().data(),
@@ -259,6 +260,21 @@ BOOST_AUTO_TEST_CASE(sequential_fuses_conv2d_relu_max_pool2d) {
     BOOST_TEST(op_under_flatten(pool) == "conv2d_relu_max_pool2d");
     BOOST_TEST(op_under_flatten(std::make_shared<nn::AvgPool2d<float>>(xg::Pool2dOptions{.kernel = 2})) == "avg_pool2d");
     BOOST_TEST(std::string(nn::Sequential<float>(conv, pool)(F(xa)).creator()->name()) == "max_pool2d");
+    // The Flatten joins only as flatten(1, -1) (or (1, 3)); any other runs after the fused op.
+    const auto flattened = [&](long start, long end) {
+        return nn::Sequential<float>(conv, std::make_shared<nn::ReLU<float>>(), pool,
+                                     std::make_shared<nn::Flatten<float>>(start, end))(F(xa));
+    };
+    const F joined = flattened(1, -1);
+    BOOST_TEST(std::string(joined.creator()->name()) == "conv2d_relu_max_pool2d");
+    BOOST_TEST(joined.shape() == xg::Shape({21, 180}), tt::per_element());
+    BOOST_TEST(std::string(flattened(1, 3).creator()->name()) == "conv2d_relu_max_pool2d");
+    const F other = flattened(2, -1);
+    BOOST_TEST(std::string(other.creator()->name()) != "conv2d_relu_max_pool2d");
+    BOOST_TEST(other.shape() == xg::Shape({21, 6, 30}), tt::per_element());
+    xg::Array<float> joined_3d = joined.data();
+    joined_3d.reshape({21, 6, 30});
+    BOOST_TEST(other.data() == joined_3d, tt::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(init_uses_torch_fans) {

@@ -2,8 +2,9 @@
 // output and the input, weight and bias gradients must be the composed ops' very bits, in float
 // and double, through both of the convolution's paths (the AVX-512 direct loop and im2col with
 // GEMM), on geometries that leave odd rows and columns, groups, a strided convolution, batches of
-// several chunks, and edge values (ties, zeros, infinities, NaN); create_graph; the empty batch;
-// the errors; and the pools it does not fuse.
+// several chunks, and edge values (ties, zeros, infinities, NaN); its flattened output against
+// flatten(max_pool2d(...), 1); create_graph; the empty batch; the errors; and the pools it does
+// not fuse.
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>
@@ -11,6 +12,7 @@
 #include <limits>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <xtensor/xbuilder.hpp>
@@ -72,15 +74,23 @@ struct Result {
     xg::Array<T> y, gx, gw, gb;
 };
 
-// The op (fused) or the three ops on one case's inputs, backward with upstream gradient gy.
+enum class Run { composed, fused, flat };  // flat: the fused op with its output flattened
+
+// The op (fused, or flat) or the three ops on one case's inputs, backward with upstream gradient
+// gy (flattened for flat, whose y is flat).
 template <class T>
-Result<T> run(bool fused, const Case& c, const xg::Array<T>& x, const xg::Array<T>& w, const xg::Array<T>& b,
-              const xg::Array<T>& gy) {
+Result<T> run(Run how, const Case& c, const xg::Array<T>& x, const xg::Array<T>& w, const xg::Array<T>& b,
+              xg::Array<T> gy) {
     using V = xg::Variable<T>;
     const V xv(x, c.input_grad), wv(w, true), bv = c.bias ? V(b, true) : V();
-    const V y = fused ? xg::conv2d_relu_max_pool2d(xv, wv, bv, c.o)
-                      : xg::max_pool2d(xg::conv2d_relu(xv, wv, bv, c.o), {.kernel = 2});
-    BOOST_TEST(std::string(y.creator()->name()) == (fused ? "conv2d_relu_max_pool2d" : "max_pool2d"));
+    const V y = how == Run::composed ? xg::max_pool2d(xg::conv2d_relu(xv, wv, bv, c.o), {.kernel = 2})
+                                     : xg::conv2d_relu_max_pool2d(xv, wv, bv, c.o, {.kernel = 2}, how == Run::flat);
+    BOOST_TEST(std::string(y.creator()->name()) == (how == Run::composed ? "max_pool2d" : "conv2d_relu_max_pool2d"));
+    if (how == Run::flat) {
+        const xg::Shape flat{gy.shape()[0], gy.size() / gy.shape()[0]};
+        BOOST_TEST(y.shape() == flat);
+        gy.reshape(flat);
+    }
     y.backward(V(gy));
     return {y.data(), c.input_grad ? xv.grad().data() : xg::Array<T>(), wv.grad().data(),
             c.bias ? bv.grad().data() : xg::Array<T>()};
@@ -104,12 +114,16 @@ void fused_is_composed(const Case& c) {
     for (const bool direct : {true, false}) {
         std::optional<xgt::DirectLoopOff> off;
         if (!direct) off.emplace();
-        const Result<T> f = run(true, c, xt_, wt, bt, gy), a = run(false, c, xt_, wt, bt, gy);
+        const Result<T> f = run(Run::fused, c, xt_, wt, bt, gy), a = run(Run::composed, c, xt_, wt, bt, gy);
+        Result<T> flat = run(Run::flat, c, xt_, wt, bt, gy);
+        flat.y.reshape(a.y.shape());
         BOOST_TEST_CONTEXT(c.name << (direct ? ", direct loop" : ", im2col") << ", " << sizeof(T) * 8 << "-bit") {
-            BOOST_TEST(same_bits(f.y, a.y));
-            BOOST_TEST(same_bits(f.gx, a.gx));
-            BOOST_TEST(same_bits(f.gw, a.gw));
-            BOOST_TEST(same_bits(f.gb, a.gb));
+            for (const Result<T>* r : {&f, &std::as_const(flat)}) {
+                BOOST_TEST(same_bits(r->y, a.y));
+                BOOST_TEST(same_bits(r->gx, a.gx));
+                BOOST_TEST(same_bits(r->gw, a.gw));
+                BOOST_TEST(same_bits(r->gb, a.gb));
+            }
             if (c.edges) {  // the edge values reach the results
                 std::size_t nan = 0, zero = 0;
                 for (T v : f.y) nan += std::isnan(v), zero += v == T(0);
@@ -150,6 +164,16 @@ BOOST_AUTO_TEST_CASE(create_graph_records_the_composed_backward) {
     BOOST_TEST(xgt::close(plain[2].data(), recorded[2].data(), 1e-14));
     BOOST_TEST(recorded[0].requires_grad());
     BOOST_TEST(recorded[1].requires_grad());
+    // flattened: the recorded backward reshapes the flat gradient for the composed ops
+    xg::Array<double> gflat_array = gy.data();
+    gflat_array.reshape({3, 48});
+    const V gflat(gflat_array);
+    const V yflat = xg::conv2d_relu_max_pool2d(x, w, b, o, {.kernel = 2}, true);
+    const std::vector<V> flat = xg::grad(yflat, {x, w, b}, gflat, {.create_graph = true});
+    BOOST_TEST(same_bits(flat[0].data(), recorded[0].data()));
+    BOOST_TEST(same_bits(flat[1].data(), recorded[1].data()));
+    BOOST_TEST(xgt::close(flat[2].data(), recorded[2].data(), 1e-14));
+    BOOST_TEST(flat[1].requires_grad());
 }
 
 BOOST_AUTO_TEST_CASE(empty_batch) {
@@ -162,6 +186,8 @@ BOOST_AUTO_TEST_CASE(empty_batch) {
     BOOST_TEST(x.grad().shape() == xg::Shape({0, 2, 6, 6}), boost::test_tools::per_element());
     BOOST_TEST(xg::Array<float>(w.grad().data()) == xg::Array<float>(xt::zeros<float>({3, 2, 3, 3})), boost::test_tools::per_element());
     BOOST_TEST(xg::Array<float>(b.grad().data()) == xg::Array<float>(xt::zeros<float>({3})), boost::test_tools::per_element());
+    BOOST_TEST(xg::conv2d_relu_max_pool2d(x, w, b, {}, {.kernel = 2}, true).shape() == xg::Shape({0, 12}),
+               boost::test_tools::per_element());
 }
 
 // Other pools run as the three ops (their own names), and so do the errors of each.
@@ -171,6 +197,10 @@ BOOST_AUTO_TEST_CASE(other_pools_and_errors) {
     const V pooled3 = xg::conv2d_relu_max_pool2d(x, w, V(), {}, {.kernel = 3});
     BOOST_TEST(std::string(pooled3.creator()->name()) == "max_pool2d");
     BOOST_TEST(xgt::close(pooled3.data(), xg::max_pool2d(xg::conv2d_relu(x, w), {.kernel = 3}).data(), 0));
+    // flattened after the composed ops alike: (2, 4 * 2 * 2)
+    const V flat3 = xg::conv2d_relu_max_pool2d(x, w, V(), {}, {.kernel = 3}, true);
+    BOOST_TEST(flat3.shape() == xg::Shape({2, 16}), boost::test_tools::per_element());
+    BOOST_TEST(xgt::close(flat3.data(), xg::flatten(pooled3, 1).data(), 0));
     const V strided = xg::conv2d_relu_max_pool2d(x, w, V(), {}, {.kernel = 2, .stride = 1});
     BOOST_TEST(std::string(strided.creator()->name()) == "max_pool2d");
     BOOST_TEST(std::string(xg::conv2d_relu_max_pool2d(x, w, V(), {}, {.kernel = 2, .stride = 2}).creator()->name()) ==

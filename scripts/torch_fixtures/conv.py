@@ -5,6 +5,7 @@ padding, dilation, groups); conv_transpose2d(x, w, b, {.stride, .padding, .outpu
 .groups, .dilation}) is F.conv_transpose2d(x, w, b, stride, padding, output_padding, groups,
 dilation), in the same order. An undefined bias is None.
 """
+import torch
 import torch.nn.functional as F
 
 from common import Case
@@ -28,6 +29,8 @@ CASES = [
          lambda x: F.max_pool2d(F.relu(F.conv2d(x[0], x[1], x[2], padding=1)), 2)),
     Case("conv2d_relu_max_pool2d_stride2_no_bias", [(2, 2, 9, 8), (3, 2, 3, 2)],
          lambda x: F.max_pool2d(F.relu(F.conv2d(x[0], x[1], None, stride=2)), 2)),
+    Case("conv2d_relu_max_pool2d_flat", [(2, 3, 6, 7), (4, 3, 3, 3), (4,)],
+         lambda x: torch.flatten(F.max_pool2d(F.relu(F.conv2d(x[0], x[1], x[2], padding=1)), 2), 1)),
     Case("conv_transpose2d", [(2, 3, 4, 4), (3, 2, 3, 3), (2,)], lambda x: F.conv_transpose2d(x[0], x[1], x[2])),
     Case("conv_transpose2d_no_bias", [(2, 3, 4, 3), (3, 2, 2, 3)], lambda x: F.conv_transpose2d(x[0], x[1])),
     Case("conv_transpose2d_stride2_outpad1", [(2, 3, 3, 3), (3, 2, 3, 3), (2,)],
