@@ -139,7 +139,8 @@ private:
 
 using Batch = data::TensorBatch<float>;
 
-V loss(ConvNet& net, const Batch& b) { return xg::softmax_cross_entropy(net.forward(V(b.x[0])), b.y); }
+// The Trainer hands the batch over: its images become the input without a copy.
+V loss(ConvNet& net, Batch&& b) { return xg::softmax_cross_entropy(net.forward(V(std::move(b.x[0]))), b.y); }
 
 // ---- Data ----
 

@@ -158,8 +158,10 @@ data::TensorDataset<float> two_views(data::Dataset set) {
 
 using Batch = data::TensorBatch<float>;
 
-xg::Variable<float> loss(ProfileNet<float>& net, const Batch& b) {
-    return xg::softmax_cross_entropy(net.forward(xg::Variable<float>(b.x[0]), xg::Variable<float>(b.x[1])), b.y);
+// The Trainer hands the batch over (an rvalue): its arrays become the inputs without a copy.
+xg::Variable<float> loss(ProfileNet<float>& net, Batch&& b) {
+    return xg::softmax_cross_entropy(
+        net.forward(xg::Variable<float>(std::move(b.x[0])), xg::Variable<float>(std::move(b.x[1]))), b.y);
 }
 
 double accuracy(ProfileNet<float>& net, const Batch& b) {

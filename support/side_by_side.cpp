@@ -12,8 +12,8 @@
 
 namespace xg::support {
 
-Variable<float> multilayer_net_loss(nn::MultiLayerNet<float>& net, const data::Batch& batch) {
-    return net.loss(Variable<float>(batch.x), batch.y);
+Variable<float> multilayer_net_loss(nn::MultiLayerNet<float>& net, data::Batch batch) {
+    return net.loss(Variable<float>(std::move(batch.x)), batch.y);
 }
 
 train::TrainerOptions book_trainer_options(std::size_t epochs, std::size_t batch_size, std::uint64_t seed) {

@@ -25,8 +25,9 @@ struct Contender {
 };
 
 // The book's loss of a MultiLayerNet on a batch (cross entropy plus its weight decay): the loss the
-// examples' Trainer runs and side-by-side runs use.
-Variable<float> multilayer_net_loss(nn::MultiLayerNet<float>& net, const data::Batch& batch);
+// examples' Trainer runs and side-by-side runs use. By value: the Trainer's batch is moved in and
+// its images become the input Variable without a copy; a side-by-side run's shared batch is copied.
+Variable<float> multilayer_net_loss(nn::MultiLayerNet<float>& net, data::Batch batch);
 
 // The Trainer options of the book's experiments (overfit, batch_norm_test, hyperparameter search):
 // random batches as np.random.choice draws them, silent, and a diverging run kept (its curve is

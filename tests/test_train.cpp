@@ -68,6 +68,52 @@ BOOST_AUTO_TEST_CASE(trainer_learns_and_records_history) {
     BOOST_TEST(std::count(csv.begin(), csv.end(), '\n') == 7);
 }
 
+// The loss gets the batch as an rvalue: one that moves the images into its input (no copy) trains
+// to the very bits of one that copies them from a const reference; a data set whose batch(rows)
+// returns a reference gives the loss a copy, its own cache untouched.
+BOOST_AUTO_TEST_CASE(loss_may_take_the_batch_whole) {
+    const data::Dataset train = xgt::blobs(200, 3);
+    const auto fit = [&](auto loss) {
+        nn::MultiLayerNet<float> net(net_options());
+        optim::Adam<float> opt(net.parameters(), {.lr = 0.01});
+        train::Trainer trainer(net, opt, train, loss, {.epochs = 3, .batch_size = 32, .verbose = false});
+        trainer.fit();
+        std::vector<Array<float>> params;
+        for (const Variable<float>& p : net.parameters()) params.push_back(p.data());
+        return params;
+    };
+    std::size_t moved_rows = 0;
+    const auto copied = fit([](nn::MultiLayerNet<float>& m, const data::Batch& b) {
+        return m.loss(Variable<float>(b.x), b.y);
+    });
+    const auto moved = fit([&](nn::MultiLayerNet<float>& m, data::Batch&& b) {
+        BOOST_TEST(b.x.shape(0) == b.y.size());
+        moved_rows += b.y.size();
+        Variable<float> x(std::move(b.x));
+        return m.loss(x, b.y);
+    });
+    BOOST_TEST(moved_rows == 3u * 200u);
+    BOOST_REQUIRE(copied.size() == moved.size());
+    for (std::size_t i = 0; i < copied.size(); ++i) BOOST_TEST(copied[i] == moved[i], tt::per_element());
+
+    struct Cached {  // batch(rows) returns a reference to its last batch
+        const data::Dataset* d;
+        mutable data::Batch last;
+        std::size_t size() const { return d->size(); }
+        const data::Batch& batch(train::Rows rows) const { return last = data::gather(*d, rows); }
+    } cached{&train, {}};
+    nn::MultiLayerNet<float> net(net_options());
+    optim::SGD<float> opt(net.parameters(), {.lr = 0.1});
+    train::Trainer trainer(net, opt, cached,
+                           [&](nn::MultiLayerNet<float>& m, data::Batch&& b) {
+                               Variable<float> x(std::move(b.x));
+                               BOOST_TEST(cached.last.x.size() == x.data().size());  // moved from a copy
+                               return m.loss(x, b.y);
+                           },
+                           {.epochs = 1, .batch_size = 50, .verbose = false});
+    BOOST_TEST(trainer.fit().iteration_loss.size() == 4u);
+}
+
 BOOST_AUTO_TEST_CASE(random_sampling_draws_n_over_batch_iterations) {
     const data::Dataset train = xgt::blobs(100, 1);
     nn::MultiLayerNet<float> net(net_options());

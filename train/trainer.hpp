@@ -3,7 +3,7 @@
 // PyTorch Lightning's Trainer do it, with the book's Trainer as one client:
 //
 //     xg::train::Trainer trainer(model, adam, data.train,
-//         [](MyNet& m, const xg::data::Batch& b) { return m.loss(xg::Variable<float>(b.x), b.y); },
+//         [](MyNet& m, xg::data::Batch&& b) { return m.loss(xg::Variable<float>(std::move(b.x)), b.y); },
 //         {.epochs = 10, .batch_size = 100});
 //     trainer.add_metric("accuracy", xg::train::accuracy);   // per epoch, on each set below
 //     trainer.evaluate_on("test", data.test);
@@ -261,7 +261,9 @@ class Trainer : public TrainerOf<typename Model::value_type> {
 public:
     using T = typename Model::value_type;
     using Batch = batch_of<Data>;
-    using Loss = std::function<Variable<T>(Model&, const Batch&)>;
+    // The batch comes as an rvalue, the trainer's to give away: a loss may move its arrays into
+    // Variables (Variable<float>(std::move(b.x)), no copy); one taking const Batch& works too.
+    using Loss = std::function<Variable<T>(Model&, Batch&&)>;
     // A batch's mean of some quantity (accuracy, a loss); a set's value is the mean over its rows.
     using Metric = std::function<double(Model&, const Batch&)>;
 
@@ -321,7 +323,9 @@ private:
     }
     void check_name(const std::string& name, const char* fn) const;
 
-    Variable<T> batch_loss(Rows rows) override { return loss_(model_, sets_[0]->batch(rows)); }
+    // batch(rows)'s result itself when it returns by value (the library's sources do), a copy
+    // when it returns a reference
+    Variable<T> batch_loss(Rows rows) override { return loss_(model_, Batch(sets_[0]->batch(rows))); }
     std::size_t set_size(std::size_t set) const override { return evaluated_rows(*sets_.at(set)); }
     std::vector<double> evaluate_rows(std::size_t set, std::size_t begin, std::size_t end) override;
 
