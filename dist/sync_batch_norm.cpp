@@ -70,13 +70,7 @@ Variable<T> sync_normalise(const Context& ctx, const Variable<T>& x, std::initia
     const Variable<T> centred = x - mu;
     const Variable<T> var = all_reduce_sum(ctx, sum(centred * centred, axes, keepdims)) / n;
     const Variable<T> y = centred / sqrt(var + static_cast<T>(options.eps)) * gamma + beta;
-    const T m = static_cast<T>(options.momentum);
-    T* rm = running_mean.mutable_data().data();
-    T* rv = running_var.mutable_data().data();
-    for (std::size_t i = 0, k = running_mean.size(); i < k; ++i) {
-        rm[i] = (T(1) - m) * rm[i] + m * mu.data().data()[i];
-        rv[i] = (T(1) - m) * rv[i] + m * var.data().data()[i];
-    }
+    nn::update_running_statistics(running_mean, running_var, mu.data().data(), var.data().data(), options.momentum);
     return y;
 }
 

@@ -210,10 +210,10 @@ BatchNorm2d<T>::BatchNorm2d(std::size_t channels, BatchNormOptions options) : ch
 template <class T>
 Variable<T> BatchNorm2d<T>::forward(const Variable<T>& x) {
     check_channels(x, channels_, *this);
-    const long c = static_cast<long>(channels_);
-    const Variable<T> gamma = reshape(gamma_, {1, c, 1, 1}), beta = reshape(beta_, {1, c, 1, 1});
     const T eps = static_cast<T>(options_.eps);
     if (!this->is_training()) {
+        const long c = static_cast<long>(channels_);
+        const Variable<T> gamma = reshape(gamma_, {1, c, 1, 1}), beta = reshape(beta_, {1, c, 1, 1});
         // y = x * inv_std + shift, then the affine map: the running statistics are constants.
         Array<T> inv_std = Array<T>::from_shape({1, channels_, 1, 1}), shift = Array<T>::from_shape({1, channels_, 1, 1});
         const T* rm = running_mean_.data().data();
@@ -228,20 +228,9 @@ Variable<T> BatchNorm2d<T>::forward(const Variable<T>& x) {
     if (s[0] * s[2] * s[3] < 2)
         throw ValueError(fmt::format("{}: training needs more than one value per channel, got input of shape {}",
                                      repr(), shape_str(s)));
-    const Variable<T> mu = mean(x, {0, 2, 3}, true);
-    const Variable<T> centred = x - mu;
-    const Variable<T> var = mean(centred * centred, {0, 2, 3}, true);
-    const Variable<T> y = centred / sqrt(var + eps) * gamma + beta;
-    // running = (1 - momentum) running + momentum batch, with the biased variance (BatchNorm1d's rule)
-    const T m = static_cast<T>(options_.momentum);
-    T* rm = running_mean_.mutable_data().data();
-    T* rv = running_var_.mutable_data().data();
-    const T* bm = mu.data().data();
-    const T* bv = var.data().data();
-    for (std::size_t i = 0; i < channels_; ++i) {
-        rm[i] = (T(1) - m) * rm[i] + m * bm[i];
-        rv[i] = (T(1) - m) * rv[i] + m * bv[i];
-    }
+    BatchStatistics<T> batch;
+    Variable<T> y = batch_norm(x, gamma_, beta_, eps, &batch);
+    update_running_statistics(running_mean_, running_var_, batch.mean.data(), batch.var.data(), options_.momentum);
     return y;
 }
 

@@ -129,6 +129,18 @@ std::string ELU<T>::repr() const {
 }
 
 template <class T>
+void update_running_statistics(const Variable<T>& running_mean, const Variable<T>& running_var, const T* batch_mean,
+                               const T* batch_var, double momentum) {
+    const T m = static_cast<T>(momentum);
+    T* rm = running_mean.mutable_data().data();
+    T* rv = running_var.mutable_data().data();
+    for (std::size_t i = 0, k = running_mean.size(); i < k; ++i) {
+        rm[i] = (T(1) - m) * rm[i] + m * batch_mean[i];
+        rv[i] = (T(1) - m) * rv[i] + m * batch_var[i];
+    }
+}
+
+template <class T>
 BatchNorm1d<T>::BatchNorm1d(std::size_t features, BatchNormOptions options)
     : features_(features), options_(options) {
     if (features == 0) throw ShapeError("BatchNorm1d: the number of features must be positive");
@@ -155,13 +167,9 @@ Variable<T> BatchNorm1d<T>::forward(const Variable<T>& x) {
     if (x.shape()[0] < 2)
         throw ValueError(fmt::format("BatchNorm1d: training needs more than one row per batch, got shape {}",
                                      shape_str(x.shape())));
-    const Variable<T> mu = mean(x, 0);
-    const Variable<T> centred = x - mu;
-    const Variable<T> var = mean(centred * centred, 0);
-    const Variable<T> y = centred / sqrt(var + eps) * gamma_ + beta_;
-    const T m = static_cast<T>(options_.momentum);
-    running_mean_.mutable_data() = (T(1) - m) * running_mean_.data() + m * mu.data();
-    running_var_.mutable_data() = (T(1) - m) * running_var_.data() + m * var.data();
+    BatchStatistics<T> batch;
+    Variable<T> y = batch_norm(x, gamma_, beta_, eps, &batch);
+    update_running_statistics(running_mean_, running_var_, batch.mean.data(), batch.var.data(), options_.momentum);
     return y;
 }
 
@@ -210,5 +218,9 @@ std::string LayerNorm<T>::repr() const {
     template class LayerNorm<T>;
 XG_INSTANTIATE(float)
 XG_INSTANTIATE(double)
+template void update_running_statistics(const Variable<float>&, const Variable<float>&, const float*, const float*,
+                                        double);
+template void update_running_statistics(const Variable<double>&, const Variable<double>&, const double*,
+                                        const double*, double);
 
 }  // namespace xg::nn

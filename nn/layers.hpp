@@ -166,6 +166,12 @@ struct BatchNormOptions {
     double momentum = 0.1;
 };
 
+// running = (1 - momentum) * running + momentum * batch, for the mean and the (biased) variance of
+// a batch's channels, in place (the running buffers of BatchNorm1d, BatchNorm2d and SyncBatchNorm).
+template <class T>
+void update_running_statistics(const Variable<T>& running_mean, const Variable<T>& running_var, const T* batch_mean,
+                               const T* batch_var, double momentum);
+
 // Batch normalisation over the rows of x (N, features) (the book's 6.3):
 // x^ = (x - mean) / sqrt(var + eps), y = gamma * x^ + beta, with the batch's mean and (biased)
 // variance in training and the running ones in evaluation.

@@ -1,10 +1,12 @@
-// Normalisation: layer_norm as one fused op. Each row (the block of the normalised axes, flattened)
-// is normalised by ops/vector_math's row loops (AVX2 or AVX-512 where the CPU has them), which keep
-// the row in cache: two passes for the mean and the variance (the variance from the centred
-// values: no cancellation for large magnitudes), one to write the output. Backward uses the closed formula, or the same formula made of ops when the
-// backward pass is recorded (create_graph).
+// Normalisation: layer_norm and batch_norm as fused ops. Each row of layer_norm (the block of the
+// normalised axes, flattened) and each channel of batch_norm is normalised by ops/vector_math's
+// loops (AVX2 or AVX-512 where the CPU has them), which keep the row or the channel's strip in
+// cache: two passes for the mean and the variance (the variance from the centred values: no
+// cancellation for large magnitudes), one to write the output. Backward uses the closed formula,
+// or the same formula made of ops when the backward pass is recorded (create_graph).
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include <fmt/format.h>
 
@@ -100,6 +102,97 @@ struct LayerNorm final : Function<T> {
     Array<T> row_mean, row_rstd;  // per row, kept by forward for backward
 };
 
+// batch_norm in training: x (N, C, *) seen as (outer N, C channels, inner = the product of *);
+// inputs {x}, {x, gamma}, {x, beta} or {x, gamma, beta}.
+template <class T>
+struct BatchNorm final : Function<T> {
+    BatchNorm(std::size_t outer, std::size_t channels, std::size_t inner, bool has_gamma, bool has_beta, T eps,
+              BatchStatistics<T>* statistics)
+        : outer(outer), channels(channels), inner(inner), has_gamma(has_gamma), has_beta(has_beta), eps(eps),
+          statistics(statistics) {}
+    std::string_view name() const override { return "batch_norm"; }
+
+    Array<T> forward(const ArrayRefs<T>& xs) override {
+        const Array<T>& x = xs[0];
+        const T* gamma = has_gamma ? xs[1].data() : nullptr;
+        const T* beta = has_beta ? xs[has_gamma ? 2 : 1].data() : nullptr;
+        Array<T> y = Array<T>::from_shape(x.shape());
+        Array<T> var = full<T>({channels}, std::numeric_limits<T>::quiet_NaN());  // of no values: NaN
+        mean = full<T>({channels}, std::numeric_limits<T>::quiet_NaN());
+        rstd = full<T>({channels}, std::numeric_limits<T>::quiet_NaN());
+        if (outer * inner > 0)
+            vmath::batch_norm(x.data(), y.data(), outer, channels, inner, gamma, beta, eps, mean.data(), var.data(),
+                              rstd.data());
+        if (statistics) *statistics = {mean, std::move(var)};
+        statistics = nullptr;  // the caller's, valid during this call only
+        return y;
+    }
+
+    std::vector<Variable<T>> backward(const Variable<T>& gy) override {
+        const std::size_t gi = 1, bi = has_gamma ? 2 : 1;  // input positions of gamma and beta
+        const bool need_x = this->needs_input_grad(0);
+        const bool need_gamma = has_gamma && this->needs_input_grad(gi);
+        const bool need_beta = has_beta && this->needs_input_grad(bi);
+        std::vector<Variable<T>> grads(this->inputs().size());
+        if (outer * inner * channels == 0) {  // empty: nothing flows; gamma and beta get zeros
+            if (need_x) grads[0] = Variable<T>(full<T>(this->input(0).shape(), T(0)));
+            if (need_gamma) grads[gi] = Variable<T>(full<T>({channels}, T(0)));
+            if (need_beta) grads[bi] = Variable<T>(full<T>({channels}, T(0)));
+            return grads;
+        }
+        if (recording_backward()) return recorded_backward(gy, need_x, need_gamma, need_beta);
+
+        const Array<T>& x = this->input(0).data();
+        const T* gamma = has_gamma ? this->input(gi).data().data() : nullptr;
+        Array<T> gx = need_x ? Array<T>::from_shape(x.shape()) : Array<T>();
+        Array<T> sum_g = Array<T>::from_shape({channels}), sum_gd = Array<T>::from_shape({channels});
+        vmath::batch_norm_backward(x.data(), gy.data().data(), need_x ? gx.data() : nullptr, outer, channels, inner,
+                                   mean.data(), rstd.data(), gamma, sum_g.data(), sum_gd.data());
+        if (need_x) grads[0] = Variable<T>(std::move(gx));
+        if (need_gamma) {  // the sum of gy * xhat = rstd * the sum of gy * (x - mean)
+            for (std::size_t c = 0; c < channels; ++c) sum_gd.data()[c] *= rstd.data()[c];
+            grads[gi] = Variable<T>(std::move(sum_gd));
+        }
+        if (need_beta) grads[bi] = Variable<T>(std::move(sum_g));
+        return grads;
+    }
+
+    // The same formula made of ops, the statistics recomputed from x, so the gradients are
+    // differentiable again.
+    std::vector<Variable<T>> recorded_backward(const Variable<T>& gy, bool need_x, bool need_gamma, bool need_beta) {
+        const std::size_t gi = 1, bi = has_gamma ? 2 : 1;
+        const Variable<T>& x = this->input(0);
+        std::vector<long> axes{0}, channel_shape{1, static_cast<long>(channels)};
+        for (std::size_t a = 2; a < x.ndim(); ++a) {
+            axes.push_back(static_cast<long>(a));
+            channel_shape.push_back(1);
+        }
+        const Variable<T> centred = x - mean_of(x, axes);
+        const Variable<T> r = rsqrt(mean_of(centred * centred, axes) + eps);
+        const Variable<T> xhat = centred * r;
+        std::vector<Variable<T>> grads(this->inputs().size());
+        if (need_x) {
+            const Variable<T> g = has_gamma ? gy * reshape(this->input(gi), channel_shape) : gy;
+            grads[0] = (g - mean_of(g, axes) - xhat * mean_of(g * xhat, axes)) * r;
+        }
+        if (need_gamma) grads[gi] = sum(gy * xhat, axes);
+        if (need_beta) grads[bi] = sum(gy, axes);
+        return grads;
+    }
+    static Variable<T> mean_of(const Variable<T>& v, const std::vector<long>& axes) { return xg::mean(v, axes, true); }
+
+    void release_saved() override {
+        mean = {};
+        rstd = {};
+    }
+
+    std::size_t outer, channels, inner;
+    bool has_gamma, has_beta;
+    T eps;
+    BatchStatistics<T>* statistics;
+    Array<T> mean, rstd;  // per channel, kept by forward for backward
+};
+
 }  // namespace
 
 template <class T>
@@ -131,5 +224,35 @@ Variable<T> layer_norm(const Variable<T>& x, const Shape& normalized_shape, cons
 }
 
 XG_INSTANTIATE_OP(layer_norm)
+
+template <class T>
+Variable<T> batch_norm(const Variable<T>& x, const Variable<T>& gamma, const Variable<T>& beta, Scalar<T> eps,
+                       BatchStatistics<T>* statistics) {
+    const Shape& s = x.shape();
+    if (s.size() < 2)
+        throw ShapeError(fmt::format("batch_norm: x must have shape (N, C, ...), got {}", shape_str(s)));
+    const std::size_t channels = s[1];
+    const Shape channel_shape{channels};
+    if (gamma.defined() && gamma.shape() != channel_shape)
+        throw ShapeError(fmt::format("batch_norm: gamma of shape {} for x of shape {} (C = {})",
+                                     shape_str(gamma.shape()), shape_str(s), channels));
+    if (beta.defined() && beta.shape() != channel_shape)
+        throw ShapeError(fmt::format("batch_norm: beta of shape {} for x of shape {} (C = {})",
+                                     shape_str(beta.shape()), shape_str(s), channels));
+    if (!(eps > T(0)) || !std::isfinite(eps))
+        throw ValueError(fmt::format("batch_norm: eps must be positive and finite, got {}", eps));
+    std::size_t inner = 1;
+    for (std::size_t i = 2; i < s.size(); ++i) inner *= s[i];
+    if (channels > 0 && s[0] * inner == 1)
+        throw ValueError(fmt::format("batch_norm: training needs more than one value per channel, got x of shape {}",
+                                     shape_str(s)));
+    std::vector<Variable<T>> inputs{x};
+    if (gamma.defined()) inputs.push_back(gamma);
+    if (beta.defined()) inputs.push_back(beta);
+    return apply<BatchNorm<T>>(std::move(inputs), s[0], channels, inner, gamma.defined(), beta.defined(), eps,
+                               statistics);
+}
+
+XG_INSTANTIATE_OP(batch_norm)
 
 }  // namespace xg

@@ -281,6 +281,22 @@ template <class T> Variable<T> embedding(const Variable<T>& weight, const IndexA
 template <class T>
 Variable<T> layer_norm(const Variable<T>& x, const Shape& normalized_shape, const Variable<T>& gamma = {},
                        const Variable<T>& beta = {}, Scalar<T> eps = Scalar<T>(1e-5));
+// The per-channel statistics of a training batch as batch_norm measured them (var biased), for a
+// layer's running estimates.
+template <class T>
+struct BatchStatistics {
+    Array<T> mean, var;
+};
+// torch.nn.functional.batch_norm in training mode, without running statistics: x of shape (N, C,
+// *); each channel c, over x[:, c, ...], becomes (x - mean) / sqrt(var + eps) * gamma[c] + beta[c],
+// var biased; gamma and beta have shape (C,), and either may be undefined. A channel of one value
+// throws ValueError (as torch); of none (N or * empty) gives an empty output, NaN statistics and
+// zero gradients for gamma and beta. When `statistics` is not null it receives the batch's mean
+// and biased variance (shape (C,)); nn::BatchNorm1d and BatchNorm2d update their running ones
+// from it. One fused op like layer_norm (differentiable again under create_graph).
+template <class T>
+Variable<T> batch_norm(const Variable<T>& x, const Variable<T>& gamma = {}, const Variable<T>& beta = {},
+                       Scalar<T> eps = Scalar<T>(1e-5), BatchStatistics<T>* statistics = nullptr);
 
 // ---- convolution and pooling (ops/conv.cpp, ops/pool.cpp) ----
 // Layouts and semantics are PyTorch's: x (N, C, H, W) (a 3-D, unbatched x throws ShapeError:

@@ -32,6 +32,15 @@ namespace baseline {
                                   const T* mean, const T* rstd, const T* gamma, T* ggamma, T* gbeta) {    \
         baseline::layer_norm_rows_backward(x, gy, gx, rows, n, mean, rstd, gamma, ggamma, gbeta);         \
     }                                                                                                     \
+    void batch_norm(const T* x, T* y, std::size_t outer, std::size_t channels, std::size_t inner,        \
+                    const T* gamma, const T* beta, T eps, T* mean, T* var, T* rstd) {                     \
+        baseline::batch_norm(x, y, outer, channels, inner, gamma, beta, eps, mean, var, rstd);            \
+    }                                                                                                     \
+    void batch_norm_backward(const T* x, const T* gy, T* gx, std::size_t outer, std::size_t channels,     \
+                             std::size_t inner, const T* mean, const T* rstd, const T* gamma, T* sum_g,   \
+                             T* sum_gd) {                                                                 \
+        baseline::batch_norm_backward(x, gy, gx, outer, channels, inner, mean, rstd, gamma, sum_g, sum_gd); \
+    }                                                                                                     \
     void softmax_rows(T* s, std::size_t rows, std::size_t n, T scale, bool causal) {                      \
         baseline::softmax_rows(s, rows, n, scale, causal);                                                \
     }                                                                                                     \
@@ -128,6 +137,15 @@ Build best_build() {
     void layer_norm_rows_backward(const T* x, const T* gy, T* gx, std::size_t rows, std::size_t n,              \
                                   const T* mean, const T* rstd, const T* gamma, T* ggamma, T* gbeta) {          \
         XG_VECTOR_MATH_CALL(layer_norm_rows_backward, x, gy, gx, rows, n, mean, rstd, gamma, ggamma, gbeta)     \
+    }                                                                                                           \
+    void batch_norm(const T* x, T* y, std::size_t outer, std::size_t channels, std::size_t inner,              \
+                    const T* gamma, const T* beta, T eps, T* mean, T* var, T* rstd) {                           \
+        XG_VECTOR_MATH_CALL(batch_norm, x, y, outer, channels, inner, gamma, beta, eps, mean, var, rstd)        \
+    }                                                                                                           \
+    void batch_norm_backward(const T* x, const T* gy, T* gx, std::size_t outer, std::size_t channels,           \
+                             std::size_t inner, const T* mean, const T* rstd, const T* gamma, T* sum_g,         \
+                             T* sum_gd) {                                                                       \
+        XG_VECTOR_MATH_CALL(batch_norm_backward, x, gy, gx, outer, channels, inner, mean, rstd, gamma, sum_g, sum_gd) \
     }                                                                                                           \
     void softmax_rows(T* s, std::size_t rows, std::size_t n, T scale, bool causal) {                            \
         XG_VECTOR_MATH_CALL(softmax_rows, s, rows, n, scale, causal)                                            \

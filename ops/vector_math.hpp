@@ -25,6 +25,14 @@
 // layer_norm_rows_backward: gx = rstd * (g - mean(g) - xhat * mean(g * xhat)) for g = gy [* gamma]
 // and xhat = (x - mean) * rstd (gx may be null), and the column sums over the rows, in row order,
 // ggamma += gy * xhat and gbeta += gy (both null, or neither).
+// batch_norm: x holds `outer` blocks of `channels` rows of `inner` contiguous elements ((N, C, H,
+// W) is outer N, inner H W; (N, C) is inner 1); for each channel c over its outer * inner
+// elements (at least one): mean[c], var[c] = the mean of (x - mean)^2 (biased), rstd[c] =
+// 1 / sqrt(var + eps), y = (x - mean) * (rstd [* gamma]) [+ beta] (gamma, beta per channel, may be
+// null). The sums run over the blocks in order, each block's (inner > 1) in row_sum's order.
+// batch_norm_backward: per channel sum_g = the sum of gy and sum_gd = the sum of gy * (x - mean),
+// and if gx is not null gx = (gy - sum_g / count - (x - mean) rstd^2 sum_gd / count) * rstd
+// [* gamma], count = outer * inner.
 // softmax_rows: attention's probabilities from its scores in place, for each of `rows` rows of n
 // (row i reaching only its first min(n, i + 1) columns when causal, the others set to 0): the
 // scores times `scale`, less their row_max m, through exp_shifted_sum, times 1 / the sum; a row
@@ -60,6 +68,11 @@
     void layer_norm_rows_backward(const T* x, const T* gy, T* gx, std::size_t rows, std::size_t n,  \
                                   const T* mean, const T* rstd, const T* gamma, T* ggamma,          \
                                   T* gbeta);                                                        \
+    void batch_norm(const T* x, T* y, std::size_t outer, std::size_t channels, std::size_t inner,   \
+                    const T* gamma, const T* beta, T eps, T* mean, T* var, T* rstd);                \
+    void batch_norm_backward(const T* x, const T* gy, T* gx, std::size_t outer, std::size_t channels, \
+                             std::size_t inner, const T* mean, const T* rstd, const T* gamma,       \
+                             T* sum_g, T* sum_gd);                                                  \
     void softmax_rows(T* s, std::size_t rows, std::size_t n, T scale, bool causal);                 \
     void softmax_rows_backward(const T* p, const T* gp, T* gs, std::size_t rows, std::size_t n);     \
     void mul(const T* a, const T* b, T* y, std::size_t n, bool add);                                \

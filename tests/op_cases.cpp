@@ -289,6 +289,21 @@ const std::vector<OpCase>& op_cases() {
          [](const Vs& x) { return xg::layer_norm(x[0], {4}, x[1], x[2]); }},
         {"layer_norm_constant_row", {{2, 4}, {4}, {4}},
          [](const Vs& x) { return xg::layer_norm(x[0], {4}, x[1], x[2], 1e-2); }},
+        // batch_norm (training statistics per channel): (N, C) with and without gamma/beta, (N, C, L),
+        // (N, C, H, W) with a spatial size that is not a multiple of a SIMD batch
+        {"batch_norm", {{4, 3}, {3}, {3}}, [](const Vs& x) { return xg::batch_norm(x[0], x[1], x[2]); }},
+        {"batch_norm_no_affine", {{3, 4}}, [](const Vs& x) { return xg::batch_norm(x[0]); }},
+        {"batch_norm_gamma_only", {{3, 2}, {2}}, [](const Vs& x) { return xg::batch_norm(x[0], x[1]); }},
+        {"batch_norm_beta_only", {{3, 2}, {2}}, [](const Vs& x) { return xg::batch_norm(x[0], {}, x[1]); }},
+        {"batch_norm_3d", {{2, 3, 4}, {3}, {3}}, [](const Vs& x) { return xg::batch_norm(x[0], x[1], x[2], 1e-3); }},
+        {"batch_norm_4d", {{2, 3, 2, 3}, {3}, {3}}, [](const Vs& x) { return xg::batch_norm(x[0], x[1], x[2]); }},
+        // edge values (explicit inputs in scripts/torch_fixtures/norm.py): large magnitudes, a
+        // constant column (variance 0), a channel of two values
+        {"batch_norm_large_magnitude", {{3, 4}, {4}, {4}},
+         [](const Vs& x) { return xg::batch_norm(x[0], x[1], x[2]); }},
+        {"batch_norm_constant_column", {{3, 2}, {2}, {2}},
+         [](const Vs& x) { return xg::batch_norm(x[0], x[1], x[2], 1e-2); }},
+        {"batch_norm_two_values", {{2, 3}, {3}, {3}}, [](const Vs& x) { return xg::batch_norm(x[0], x[1], x[2]); }},
         // convolution (conv): bias or not, stride + padding, dilation, groups (depthwise too), a
         // non-square kernel with per-axis options, a 1x1 kernel (no columns built); the transposed
         // convolution with stride + output_padding, groups, and dilation with an output_padding at

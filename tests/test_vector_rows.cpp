@@ -1,4 +1,5 @@
 // ops/vector_math's row loops (the reductions in their fixed lane order, layer_norm's rows,
+// batch_norm's channels,
 // softmax's backward rows, the LSTM cell's loops, a bias's rows): each build the CPU runs (baseline, AVX2,
 // AVX-512) gives the bits of a plain scalar loop written here in the documented order, over
 // lengths that end on a full batch and that leave every tail, at edge values.
@@ -29,6 +30,9 @@ struct Rows {
     void (*layer_norm_rows)(const T*, T*, std::size_t, std::size_t, const T*, const T*, T, T*, T*);
     void (*layer_norm_rows_backward)(const T*, const T*, T*, std::size_t, std::size_t, const T*, const T*, const T*,
                                      T*, T*);
+    void (*batch_norm)(const T*, T*, std::size_t, std::size_t, std::size_t, const T*, const T*, T, T*, T*, T*);
+    void (*batch_norm_backward)(const T*, const T*, T*, std::size_t, std::size_t, std::size_t, const T*, const T*,
+                                const T*, T*, T*);
     void (*softmax_rows)(T*, std::size_t, std::size_t, T, bool);
     void (*softmax_rows_backward)(const T*, const T*, T*, std::size_t, std::size_t);
     void (*mul)(const T*, const T*, T*, std::size_t, bool);
@@ -45,6 +49,7 @@ struct Rows {
         #ns, xg::vmath::ns::row_sum, xg::vmath::ns::row_dot, xg::vmath::ns::row_max,                            \
             xg::vmath::ns::exp_shifted_sum, xg::vmath::ns::exp_shifted, xg::vmath::ns::scale_row,               \
             xg::vmath::ns::layer_norm_rows, xg::vmath::ns::layer_norm_rows_backward,                            \
+            xg::vmath::ns::batch_norm, xg::vmath::ns::batch_norm_backward,                                      \
             xg::vmath::ns::softmax_rows, xg::vmath::ns::softmax_rows_backward, xg::vmath::ns::mul, xg::vmath::ns::mul_add,                   \
             xg::vmath::ns::gate_grad, xg::vmath::ns::mul_tanh_grad, xg::vmath::ns::fill_rows,                   \
             xg::vmath::ns::add_rows, xg::vmath::ns::relu_grad_rows, xg::vmath::ns::relu                         \
@@ -280,6 +285,90 @@ void check_layer_norm_and_softmax_rows() {
 BOOST_AUTO_TEST_CASE(layer_norm_and_softmax_rows_match_scalar_loops) {
     check_layer_norm_and_softmax_rows<float>();
     check_layer_norm_and_softmax_rows<double>();
+}
+
+// batch_norm and its backward against the same formulas in scalar loops: the channels of an
+// (outer, C, inner) array, inner 1 (columns: sums down the rows in order, every channel count's
+// tail of a batch) and inner > 1 (each block in the fixed order, the blocks in turn); with and
+// without gamma and beta, gx null or not.
+template <class T>
+void check_batch_norm() {
+    struct Dims {
+        std::size_t outer, channels, inner;
+    };
+    std::mt19937 rng(13);
+    for (const Rows<T>& b : builds<T>()) {
+        for (const Dims d : {Dims{5, 37, 1}, Dims{3, 4, 1}, Dims{2, 17, 1}, Dims{2, 3, 21}, Dims{3, 2, 16},
+                             Dims{2, 5, 33}, Dims{1, 2, 7}}) {
+            const std::size_t n = d.outer * d.channels * d.inner, count = d.outer * d.inner;
+            const std::vector<T> x = random_row<T>(n, rng, 20), gy = random_row<T>(n, rng),
+                                 gamma = random_row<T>(d.channels, rng), beta = random_row<T>(d.channels, rng);
+            const T eps = T(1e-5);
+            // the elements of channel c, block by block (each block of `inner` in order)
+            auto block = [&](const std::vector<T>& v, std::size_t o, std::size_t c) {
+                const auto first = v.begin() + static_cast<std::ptrdiff_t>((o * d.channels + c) * d.inner);
+                return std::vector<T>(first, first + static_cast<std::ptrdiff_t>(d.inner));
+            };
+            auto total = [&](const std::vector<T>& row) {
+                return d.inner == 1 ? row[0] : fixed_order(row, T(0), plus<T>);
+            };
+            for (int variant = 0; variant < 4; ++variant) {
+                const T* g = variant & 1 ? gamma.data() : nullptr;
+                const T* be = variant & 2 ? beta.data() : nullptr;
+                std::vector<T> y(n), mean(d.channels), var(d.channels), rstd(d.channels);
+                b.batch_norm(x.data(), y.data(), d.outer, d.channels, d.inner, g, be, eps, mean.data(), var.data(),
+                             rstd.data());
+                std::vector<T> gx(n), sg(d.channels), sgd(d.channels), sg2(d.channels), sgd2(d.channels);
+                b.batch_norm_backward(x.data(), gy.data(), gx.data(), d.outer, d.channels, d.inner, mean.data(),
+                                      rstd.data(), g, sg.data(), sgd.data());
+                b.batch_norm_backward(x.data(), gy.data(), nullptr, d.outer, d.channels, d.inner, mean.data(),
+                                      rstd.data(), g, sg2.data(), sgd2.data());
+                std::vector<T> wy(n), wgx(n);
+                const std::string at = b.name + ", (" + std::to_string(d.outer) + ", " + std::to_string(d.channels) +
+                                       ", " + std::to_string(d.inner) + "), variant " + std::to_string(variant);
+                for (std::size_t c = 0; c < d.channels; ++c) {
+                    T s = T(0), q = T(0), wsg = T(0), wsgd = T(0);
+                    for (std::size_t o = 0; o < d.outer; ++o) s = s + total(block(x, o, c));
+                    const T m = s / T(count);
+                    for (std::size_t o = 0; o < d.outer; ++o) {
+                        std::vector<T> sq = block(x, o, c), gd = block(gy, o, c);
+                        const std::vector<T> gr = gd;
+                        for (std::size_t j = 0; j < d.inner; ++j) {
+                            gd[j] = gr[j] * (sq[j] - m);
+                            sq[j] = (sq[j] - m) * (sq[j] - m);
+                        }
+                        q = q + total(sq);
+                        wsg = wsg + total(gr);
+                        wsgd = wsgd + total(gd);
+                    }
+                    const T v = q / T(count), r = T(1) / std::sqrt(v + eps);
+                    BOOST_TEST(same_bits(mean[c], m), at);
+                    BOOST_TEST(same_bits(var[c], v), at);
+                    BOOST_TEST(same_bits(rstd[c], r), at);
+                    BOOST_TEST(same_bits(sg[c], wsg), at);
+                    BOOST_TEST(same_bits(sgd[c], wsgd), at);
+                    BOOST_TEST(same_bits(sg2[c], wsg), at);
+                    BOOST_TEST(same_bits(sgd2[c], wsgd), at);
+                    const T scale = g ? r * g[c] : r, a = wsg / T(count), k = r * r * wsgd / T(count);
+                    for (std::size_t o = 0; o < d.outer; ++o)
+                        for (std::size_t j = 0; j < d.inner; ++j) {
+                            const std::size_t i = (o * d.channels + c) * d.inner + j;
+                            T out = (x[i] - m) * scale;
+                            if (be) out = out + be[c];
+                            wy[i] = out;
+                            wgx[i] = (gy[i] - a - (x[i] - m) * k) * scale;
+                        }
+                }
+                BOOST_TEST(same_bits(y, wy), at);
+                BOOST_TEST(same_bits(gx, wgx), at);
+            }
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(batch_norm_matches_scalar_loops) {
+    check_batch_norm<float>();
+    check_batch_norm<double>();
 }
 
 // The LSTM cell's loops, a bias's (fill_rows, add_rows) and relu and its backward (relu,
