@@ -1,6 +1,7 @@
-// layer_norm's values at the edges the op list avoids (constant rows, large magnitudes, NaN, empty
-// shapes, float), its fused backward against the recorded one and against the same formula
-// composed of ops, its errors; nn::LayerNorm and nn::ModuleList.
+// layer_norm's and batch_norm's values at the edges the op list avoids (constant rows and columns,
+// large magnitudes, NaN, empty shapes, float), their fused backwards against the recorded ones and
+// against the same formulas composed of ops, their errors; batch_norm's statistics and
+// nn::BatchNorm1d's running ones; nn::LayerNorm and nn::ModuleList.
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>
@@ -32,6 +33,21 @@ V composed(const V& x, const std::vector<long>& axes, const V& gamma, const V& b
     V y = centred * xg::rsqrt(xg::var(x, axes, 0, true) + eps);
     if (gamma.defined()) y = y * gamma;
     if (beta.defined()) y = y + beta;
+    return y;
+}
+
+// batch_norm written with ops (nn::BatchNorm1d's and BatchNorm2d's code before the fused op): what
+// the fused op must compute, over every axis but the channels'.
+V composed_batch_norm(const V& x, const V& gamma, const V& beta, double eps) {
+    std::vector<long> axes{0}, channel_shape{1, static_cast<long>(x.shape()[1])};
+    for (std::size_t a = 2; a < x.ndim(); ++a) {
+        axes.push_back(static_cast<long>(a));
+        channel_shape.push_back(1);
+    }
+    const V centred = x - xg::mean(x, axes, true);
+    V y = centred / xg::sqrt(xg::mean(centred * centred, axes, true) + eps);
+    if (gamma.defined()) y = y * xg::reshape(gamma, channel_shape);
+    if (beta.defined()) y = y + xg::reshape(beta, channel_shape);
     return y;
 }
 
@@ -152,6 +168,170 @@ BOOST_AUTO_TEST_CASE(layer_norm_errors) {
     expect_error<xg::ValueError>([&] { xg::layer_norm(x, {4}, g4, g4, 0.0); }, {"layer_norm", "eps", "0"});
     expect_error<xg::ValueError>([&] { xg::layer_norm(x, {4}, {}, {}, -1e-5); }, {"layer_norm", "eps", "-1e-05"});
     expect_error<xg::ValueError>([&] { xg::layer_norm(x, {4}, {}, {}, kNaN); }, {"layer_norm", "eps", "nan"});
+}
+
+BOOST_AUTO_TEST_CASE(batch_norm_values_and_statistics) {
+    // columns: means 2 and 1, biased variances 2/3 and 6
+    const V x(A{{1.0, -2.0}, {2.0, 1.0}, {3.0, 4.0}});
+    xg::BatchStatistics<double> stats;
+    const A y = xg::batch_norm(x, {}, {}, 1e-5, &stats).data();
+    BOOST_TEST(close(stats.mean, A{2.0, 1.0}, 1e-15));
+    BOOST_TEST(close(stats.var, A{2.0 / 3, 6.0}, 1e-15));
+    const double r0 = 1 / std::sqrt(2.0 / 3 + 1e-5), r1 = 1 / std::sqrt(6.0 + 1e-5);
+    BOOST_TEST(close(y, A{{-r0, -3 * r1}, {0.0, 0.0}, {r0, 3 * r1}}, 1e-15));
+    const V g(A{2.0, -0.5}), b(A{0.5, 1.0});
+    BOOST_TEST(close(xg::batch_norm(x, g, b).data(), A(y * g.data() + b.data()), 1e-15));
+    // (N, C, H, W): channel c over (N, H, W); the statistics of the channels' own values
+    const A img = random_array({3, 4, 5, 6}, 21, -5.0, 5.0);
+    xg::BatchStatistics<double> s4;
+    xg::batch_norm(V(img), {}, {}, 1e-5, &s4);
+    for (std::size_t c = 0; c < 4; ++c) {
+        const A ch = xt::view(img, xt::all(), c, xt::all(), xt::all());
+        const double m = xt::mean(ch)(), v = xt::mean(xt::square(ch - m))();
+        BOOST_TEST(std::abs(s4.mean(c) - m) < 1e-14);
+        BOOST_TEST(std::abs(s4.var(c) - v) < 1e-13 * v);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(batch_norm_constant_columns_large_magnitudes_and_nan) {
+    // variance 0: the output is beta exactly, and eps sets the gradient's scale
+    const V g(A{1.5, -0.5}), b(A{0.25, 3.0});
+    V x = param(A{{7.0, 1.0}, {7.0, 2.0}, {7.0, 4.0}});
+    BOOST_TEST(xt::col(xg::batch_norm(x, g, b, 1e-2).data(), 0) == A({0.25, 0.25, 0.25}), tt::per_element());
+    xg::sum(xg::batch_norm(x, g, b, 1e-2) * V(A{{1.0, 0.0}, {0.0, 0.0}, {0.0, 0.0}})).backward();
+    // d/dx of g0 * (x00 - mean) / sqrt(eps) at a constant column: g0 * (1 - 1/3, -1/3, -1/3) * 10
+    BOOST_TEST(close(A(xt::col(x.grad().data(), 0)), A{10.0, -5.0, -5.0}, 1e-14));
+    BOOST_TEST(close(A(xt::col(x.grad().data(), 1)), A{0.0, 0.0, 0.0}, 1e-14));
+    // an offset of 1e12 loses nothing (the variance is taken from centred values)
+    const A small{{1.0, -1.0}, {2.0, 0.5}, {3.0, 4.0}, {4.0, 2.0}};
+    const A big = xg::batch_norm(V(A(small + 1e12))).data();
+    BOOST_TEST(close(big, xg::batch_norm(V(small)).data(), 1e-3));  // 1e12 + x keeps x to 1e-4
+    BOOST_TEST(close(xg::batch_norm(V(A(small + 1e6))).data(), xg::batch_norm(V(small)).data(), 1e-9));
+    // scale 1e150: the squares stay finite, the result is the scale-free one (eps negligible)
+    const A huge = xg::batch_norm(V(A(small * 1e150))).data();
+    BOOST_TEST(close(huge, xg::batch_norm(V(small), {}, {}, 1e-300).data(), 1e-14));
+    // float: the same in single precision, offsets included
+    const xg::Array<float> yf =
+        xg::batch_norm(xg::Variable<float>(xg::Array<float>(xt::cast<float>(small) + 1e4f))).data();
+    const A ys = xg::batch_norm(V(small)).data();
+    for (std::size_t i = 0; i < ys.size(); ++i) BOOST_TEST(std::abs(yf.data()[i] - ys.data()[i]) < 1e-3);
+    // a NaN spoils its own channel only
+    const A yn = xg::batch_norm(V(A{{1.0, kNaN}, {2.0, 3.0}, {4.0, 5.0}})).data();
+    const A clean = xg::batch_norm(V(A{{1.0, 0.0}, {2.0, 0.0}, {4.0, 0.0}})).data();
+    for (std::size_t i = 0; i < 3; ++i) {
+        BOOST_TEST(std::isnan(yn(i, 1)));
+        BOOST_TEST(yn(i, 0) == clean(i, 0));
+    }
+}
+
+BOOST_AUTO_TEST_CASE(batch_norm_empty_shapes) {
+    // no rows: an empty output, NaN statistics; gamma and beta get zero gradients of their shape
+    V x = param(A::from_shape({0, 3})), g = param(A{1.0, 2.0, 3.0}), b = param(A{0.0, 0.0, 0.0});
+    xg::BatchStatistics<double> stats;
+    const V y = xg::batch_norm(x, g, b, 1e-5, &stats);
+    BOOST_TEST(y.shape() == xg::Shape({0, 3}));
+    for (std::size_t c = 0; c < 3; ++c) BOOST_TEST((std::isnan(stats.mean(c)) && std::isnan(stats.var(c))));
+    xg::sum(y).backward();
+    BOOST_TEST(x.grad().shape() == xg::Shape({0, 3}));
+    BOOST_TEST(g.grad().data() == A({0.0, 0.0, 0.0}), tt::per_element());
+    BOOST_TEST(b.grad().data() == A({0.0, 0.0, 0.0}), tt::per_element());
+    // no channels, and channels of empty images
+    V e = param(A::from_shape({4, 0}));
+    xg::sum(xg::batch_norm(e)).backward();
+    BOOST_TEST(e.grad().shape() == xg::Shape({4, 0}));
+    V im = param(A::from_shape({2, 3, 0, 4})), gi = param(A{1.0, 2.0, 3.0});
+    const V yi = xg::batch_norm(im, gi);
+    BOOST_TEST(yi.shape() == xg::Shape({2, 3, 0, 4}));
+    xg::sum(yi).backward();
+    BOOST_TEST(gi.grad().data() == A({0.0, 0.0, 0.0}), tt::per_element());
+    // and under create_graph
+    V z = param(A::from_shape({0, 2}));
+    const V gz = xg::grad(xg::sum(xg::batch_norm(z)), {z}, V(), {.create_graph = true})[0];
+    BOOST_TEST(gz.shape() == xg::Shape({0, 2}));
+}
+
+BOOST_AUTO_TEST_CASE(batch_norm_fused_backward_matches_recorded_and_composed) {
+    // 37 channels of (N, C) (SIMD batches and a tail), and images whose 21 values a channel holds
+    // per image leave a tail too
+    for (const xg::Shape& shape : {xg::Shape{5, 37}, xg::Shape{3, 5, 7, 3}, xg::Shape{4, 3, 10}}) {
+        for (const bool affine : {true, false}) {
+            const std::size_t c = shape[1];
+            const A xa = random_array(shape, 1, -3.0, 5.0), ga = random_array({c}, 2), ba = random_array({c}, 3);
+            const A gout = random_array(shape, 4);
+            auto grads = [&](bool fused, bool create_graph) {
+                V x = param(xa), g = affine ? param(ga) : V(), b = affine ? param(ba) : V();
+                const V y = fused ? xg::batch_norm(x, g, b, 1e-3) : composed_batch_norm(x, g, b, 1e-3);
+                std::vector<V> in{x};
+                if (affine) in.insert(in.end(), {g, b});
+                std::vector<A> out{y.data()};
+                for (const V& d : xg::grad(xg::sum(y * V(gout)), in, V(), {.create_graph = create_graph}))
+                    out.push_back(d.data());
+                return out;
+            };
+            const auto fast = grads(true, false), recorded = grads(true, true), reference = grads(false, false);
+            BOOST_TEST_REQUIRE(fast.size() == reference.size());
+            for (std::size_t i = 0; i < fast.size(); ++i) {
+                BOOST_TEST(close(fast[i], reference[i], 1e-12), shape.size() << "-d, affine " << affine << ", array " << i);
+                BOOST_TEST(close(recorded[i], reference[i], 1e-12), shape.size() << "-d, affine " << affine << ", array " << i);
+            }
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(batch_norm_float_matches_double) {
+    for (const xg::Shape& shape : {xg::Shape{128, 67}, xg::Shape{16, 5, 9, 9}}) {
+        const std::size_t c = shape[1];
+        const A xa = random_array(shape, 5, -50.0, 50.0), ga = random_array({c}, 6), ba = random_array({c}, 7);
+        const xg::Array<float> xf = xt::cast<float>(xa), gf = xt::cast<float>(ga), bf = xt::cast<float>(ba);
+        xg::Variable<float> x(xf, true), g(gf, true), b(bf, true);
+        const xg::Variable<float> y = xg::batch_norm(x, g, b);
+        xg::sum(y * y * y).backward();
+        V xd = param(xt::cast<double>(xf)), gd = param(xt::cast<double>(gf)), bd = param(xt::cast<double>(bf));
+        const V yd = xg::batch_norm(xd, gd, bd);
+        xg::sum(yd * yd * yd).backward();
+        BOOST_TEST(close(xt::cast<double>(y.data()), yd.data(), 1e-5));
+        BOOST_TEST(close(xt::cast<double>(x.grad().data()), xd.grad().data(), 1e-4));
+        BOOST_TEST(close(xt::cast<double>(g.grad().data()), gd.grad().data(), 1e-4));
+        BOOST_TEST(close(xt::cast<double>(b.grad().data()), bd.grad().data(), 1e-4));
+    }
+}
+
+BOOST_AUTO_TEST_CASE(batch_norm_errors) {
+    const V x(A::from_shape({2, 3, 4}));
+    expect_error<xg::ShapeError>([&] { xg::batch_norm(V(A::from_shape({5}))); }, {"batch_norm", "(N, C, ...)", "(5,)"});
+    const V g3(A::from_shape({3})), g4(A::from_shape({4}));
+    expect_error<xg::ShapeError>([&] { xg::batch_norm(x, g4); }, {"batch_norm", "gamma", "(4,)", "(2, 3, 4)"});
+    expect_error<xg::ShapeError>([&] { xg::batch_norm(x, g3, g4); }, {"batch_norm", "beta", "(4,)", "(2, 3, 4)"});
+    expect_error<xg::ShapeError>([&] { xg::batch_norm(x, V(A::from_shape({1, 3}))); }, {"batch_norm", "(1, 3)"});
+    expect_error<xg::ValueError>([&] { xg::batch_norm(x, g3, g3, 0.0); }, {"batch_norm", "eps", "0"});
+    expect_error<xg::ValueError>([&] { xg::batch_norm(x, {}, {}, kNaN); }, {"batch_norm", "eps", "nan"});
+    expect_error<xg::ValueError>([&] { xg::batch_norm(V(A::from_shape({1, 3}))); },
+                                 {"batch_norm", "more than one value", "(1, 3)"});
+    expect_error<xg::ValueError>([&] { xg::batch_norm(V(A::from_shape({1, 3, 1, 1}))); },
+                                 {"batch_norm", "more than one value", "(1, 3, 1, 1)"});
+}
+
+BOOST_AUTO_TEST_CASE(batch_norm1d_trains_and_keeps_running_statistics) {
+    // the layer in training: the composed formula, and running = 0.8 running + 0.2 batch (biased)
+    xg::nn::BatchNorm1d<double> bn(6, {.eps = 1e-3, .momentum = 0.2});
+    bn.gamma().mutable_data() = random_array({6}, 31);
+    bn.beta().mutable_data() = random_array({6}, 32);
+    A rm = xg::full<double>({6}, 0.0), rv = xg::full<double>({6}, 1.0);
+    for (unsigned step = 0; step < 3; ++step) {
+        const A xa = random_array({9, 6}, 40 + step, -4.0, 6.0);
+        const A y = bn(V(xa)).data();
+        BOOST_TEST(close(y, composed_batch_norm(V(xa), bn.gamma(), bn.beta(), 1e-3).data(), 1e-13));
+        const A m = xt::mean(xa, {0}), v = xt::mean(xt::square(xa - m), {0});
+        rm = 0.8 * rm + 0.2 * m;
+        rv = 0.8 * rv + 0.2 * v;
+        BOOST_TEST(close(bn.running_mean().data(), rm, 1e-14));
+        BOOST_TEST(close(bn.running_var().data(), rv, 1e-14));
+    }
+    // evaluation: the running statistics, not the batch's
+    bn.eval();
+    const A xa = random_array({4, 6}, 50);
+    const A want = (xa - rm) / xt::sqrt(rv + 1e-3) * bn.gamma().data() + bn.beta().data();
+    BOOST_TEST(close(bn(V(xa)).data(), want, 1e-13));
 }
 
 BOOST_AUTO_TEST_CASE(layer_norm_module) {
