@@ -368,7 +368,7 @@ const std::vector<OpCase>& op_cases() {
         {"adaptive_avg_pool2d_3x4_to_5x7", {{1, 2, 3, 4}}, [](const Vs& x) { return xg::adaptive_avg_pool2d(x[0], {5, 7}); }},
         {"adaptive_avg_pool2d_global", {{2, 3, 5, 3}}, [](const Vs& x) { return xg::adaptive_avg_pool2d(x[0], 1); }},
         {"adaptive_avg_pool2d_6x6_to_3x3", {{1, 2, 6, 6}}, [](const Vs& x) { return xg::adaptive_avg_pool2d(x[0], 3); }},
-        // nn::BatchNorm2d itself (graph ops: batch statistics in training, running ones in eval)
+        // nn::BatchNorm2d itself (the batch_norm op in training, graph ops with the running statistics in eval)
         {"batch_norm2d_train", {{2, 3, 4, 5}}, [](const Vs& x) { return batch_norm2d_layer(x[0], true); }},
         {"batch_norm2d_eval", {{2, 3, 4, 5}}, [](const Vs& x) { return batch_norm2d_layer(x[0], false); }},
         // attention (scripts/torch_fixtures/attention.py): L != S, E != Ev, batch axes that broadcast,
