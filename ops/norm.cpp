@@ -17,17 +17,50 @@
 namespace xg {
 namespace {
 
+// What layer_norm and batch_norm share: inputs {x}, {x, gamma}, {x, beta} or {x, gamma, beta}, and
+// the gradients of an empty x.
 template <class T>
-struct LayerNorm final : Function<T> {
-    // rows blocks of n elements; inputs {x}, {x, gamma}, {x, beta} or {x, gamma, beta}.
+struct AffineNorm : Function<T> {
+    AffineNorm(bool has_gamma, bool has_beta) : has_gamma(has_gamma), has_beta(has_beta) {}
+
+    static constexpr std::size_t gi = 1;                  // gamma's input position
+    std::size_t bi() const { return has_gamma ? 2 : 1; }  // beta's
+    const T* gamma_of(const ArrayRefs<T>& xs) const { return has_gamma ? xs[gi].data() : nullptr; }
+    const T* beta_of(const ArrayRefs<T>& xs) const { return has_beta ? xs[bi()].data() : nullptr; }
+    const T* gamma_data() { return has_gamma ? this->input(gi).data().data() : nullptr; }
+
+    // Which gradients backward must return.
+    struct Wanted {
+        bool x, gamma, beta;
+    };
+    Wanted wanted() {
+        return {this->needs_input_grad(0), has_gamma && this->needs_input_grad(gi),
+                has_beta && this->needs_input_grad(bi())};
+    }
+    // For an empty x nothing flows: zeros of each wanted input's shape (gamma and beta included).
+    std::vector<Variable<T>> zero_grads(const Wanted& w) {
+        std::vector<Variable<T>> grads(this->inputs().size());
+        const bool want[] = {w.x, w.gamma, w.beta};
+        const std::size_t at[] = {0, gi, bi()};
+        for (int i = 0; i < 3; ++i)
+            if (want[i]) grads[at[i]] = Variable<T>(full<T>(this->input(at[i]).shape(), T(0)));
+        return grads;
+    }
+
+    bool has_gamma, has_beta;
+};
+
+template <class T>
+struct LayerNorm final : AffineNorm<T> {
+    // rows blocks of n elements
     LayerNorm(std::size_t rows, std::size_t n, std::size_t axes, bool has_gamma, bool has_beta, T eps)
-        : rows(rows), n(n), axes(axes), has_gamma(has_gamma), has_beta(has_beta), eps(eps) {}
+        : AffineNorm<T>(has_gamma, has_beta), rows(rows), n(n), axes(axes), eps(eps) {}
     std::string_view name() const override { return "layer_norm"; }
 
     Array<T> forward(const ArrayRefs<T>& xs) override {
         const Array<T>& x = xs[0];
-        const T* gamma = has_gamma ? xs[1].data() : nullptr;
-        const T* beta = has_beta ? xs[has_gamma ? 2 : 1].data() : nullptr;
+        const T* gamma = this->gamma_of(xs);
+        const T* beta = this->beta_of(xs);
         Array<T> y = Array<T>::from_shape(x.shape());
         row_mean = Array<T>::from_shape({rows});
         row_rstd = Array<T>::from_shape({rows});
@@ -37,41 +70,31 @@ struct LayerNorm final : Function<T> {
     }
 
     std::vector<Variable<T>> backward(const Variable<T>& gy) override {
-        const std::size_t gi = 1, bi = has_gamma ? 2 : 1;  // input positions of gamma and beta
-        const bool need_x = this->needs_input_grad(0);
-        const bool need_gamma = has_gamma && this->needs_input_grad(gi);
-        const bool need_beta = has_beta && this->needs_input_grad(bi);
-        std::vector<Variable<T>> grads(this->inputs().size());
-        if (rows * n == 0) {  // empty: nothing flows; gamma and beta get zeros of their shape
-            const Variable<T>& x = this->input(0);
-            if (need_x) grads[0] = Variable<T>(full<T>(x.shape(), T(0)));
-            if (need_gamma) grads[gi] = Variable<T>(full<T>(this->input(gi).shape(), T(0)));
-            if (need_beta) grads[bi] = Variable<T>(full<T>(this->input(bi).shape(), T(0)));
-            return grads;
-        }
-        if (recording_backward()) return recorded_backward(gy, need_x, need_gamma, need_beta);
+        const auto want = this->wanted();
+        if (rows * n == 0) return this->zero_grads(want);
+        if (recording_backward()) return recorded_backward(gy, want);
 
         const Array<T>& x = this->input(0).data();
         const Array<T>& g = gy.data();
-        const T* gamma = has_gamma ? this->input(gi).data().data() : nullptr;
-        Array<T> gx = need_x ? Array<T>::from_shape(x.shape()) : Array<T>();
-        const bool acc = need_gamma || need_beta;
+        Array<T> gx = want.x ? Array<T>::from_shape(x.shape()) : Array<T>();
+        const bool acc = want.gamma || want.beta;
         const Shape block(x.shape().end() - static_cast<std::ptrdiff_t>(axes), x.shape().end());
         Array<T> ggamma = acc ? full<T>(block, T(0)) : Array<T>();
         Array<T> gbeta = acc ? full<T>(block, T(0)) : Array<T>();
-        vmath::layer_norm_rows_backward(x.data(), g.data(), need_x ? gx.data() : nullptr, rows, n, row_mean.data(),
-                                        row_rstd.data(), gamma, acc ? ggamma.data() : nullptr,
+        vmath::layer_norm_rows_backward(x.data(), g.data(), want.x ? gx.data() : nullptr, rows, n, row_mean.data(),
+                                        row_rstd.data(), this->gamma_data(), acc ? ggamma.data() : nullptr,
                                         acc ? gbeta.data() : nullptr);
-        if (need_x) grads[0] = Variable<T>(std::move(gx));
-        if (need_gamma) grads[gi] = Variable<T>(std::move(ggamma));
-        if (need_beta) grads[bi] = Variable<T>(std::move(gbeta));
+        std::vector<Variable<T>> grads(this->inputs().size());
+        if (want.x) grads[0] = Variable<T>(std::move(gx));
+        if (want.gamma) grads[this->gi] = Variable<T>(std::move(ggamma));
+        if (want.beta) grads[this->bi()] = Variable<T>(std::move(gbeta));
         return grads;
     }
 
     // The same formula made of ops, mean and rstd recomputed from x, so the gradients are
     // differentiable again.
-    std::vector<Variable<T>> recorded_backward(const Variable<T>& gy, bool need_x, bool need_gamma, bool need_beta) {
-        const std::size_t gi = 1, bi = has_gamma ? 2 : 1;
+    std::vector<Variable<T>> recorded_backward(const Variable<T>& gy, const typename AffineNorm<T>::Wanted& want) {
+        const std::size_t gi = this->gi, bi = this->bi();
         const Variable<T>& x = this->input(0);
         const long nd = static_cast<long>(x.ndim());
         std::vector<long> block, lead;  // the normalised axes, the others
@@ -82,12 +105,12 @@ struct LayerNorm final : Function<T> {
         // Summed over the leading axes down to normalized_shape (none to sum when x is one block).
         auto column_sum = [&](const Variable<T>& v) { return lead.empty() ? v : sum(v, lead); };
         std::vector<Variable<T>> grads(this->inputs().size());
-        if (need_x) {
-            const Variable<T> g = has_gamma ? gy * this->input(gi) : gy;
+        if (want.x) {
+            const Variable<T> g = this->has_gamma ? gy * this->input(gi) : gy;
             grads[0] = (g - mean(g, block, true) - xhat * mean(g * xhat, block, true)) * r;
         }
-        if (need_gamma) grads[gi] = column_sum(gy * xhat);
-        if (need_beta) grads[bi] = column_sum(gy);
+        if (want.gamma) grads[gi] = column_sum(gy * xhat);
+        if (want.beta) grads[bi] = column_sum(gy);
         return grads;
     }
 
@@ -97,25 +120,23 @@ struct LayerNorm final : Function<T> {
     }
 
     std::size_t rows, n, axes;
-    bool has_gamma, has_beta;
     T eps;
     Array<T> row_mean, row_rstd;  // per row, kept by forward for backward
 };
 
-// batch_norm in training: x (N, C, *) seen as (outer N, C channels, inner = the product of *);
-// inputs {x}, {x, gamma}, {x, beta} or {x, gamma, beta}.
+// batch_norm in training: x (N, C, *) seen as (outer N, C channels, inner = the product of *).
 template <class T>
-struct BatchNorm final : Function<T> {
+struct BatchNorm final : AffineNorm<T> {
     BatchNorm(std::size_t outer, std::size_t channels, std::size_t inner, bool has_gamma, bool has_beta, T eps,
               BatchStatistics<T>* statistics)
-        : outer(outer), channels(channels), inner(inner), has_gamma(has_gamma), has_beta(has_beta), eps(eps),
+        : AffineNorm<T>(has_gamma, has_beta), outer(outer), channels(channels), inner(inner), eps(eps),
           statistics(statistics) {}
     std::string_view name() const override { return "batch_norm"; }
 
     Array<T> forward(const ArrayRefs<T>& xs) override {
         const Array<T>& x = xs[0];
-        const T* gamma = has_gamma ? xs[1].data() : nullptr;
-        const T* beta = has_beta ? xs[has_gamma ? 2 : 1].data() : nullptr;
+        const T* gamma = this->gamma_of(xs);
+        const T* beta = this->beta_of(xs);
         Array<T> y = Array<T>::from_shape(x.shape());
         Array<T> var = full<T>({channels}, std::numeric_limits<T>::quiet_NaN());  // of no values: NaN
         mean = full<T>({channels}, std::numeric_limits<T>::quiet_NaN());
@@ -129,38 +150,28 @@ struct BatchNorm final : Function<T> {
     }
 
     std::vector<Variable<T>> backward(const Variable<T>& gy) override {
-        const std::size_t gi = 1, bi = has_gamma ? 2 : 1;  // input positions of gamma and beta
-        const bool need_x = this->needs_input_grad(0);
-        const bool need_gamma = has_gamma && this->needs_input_grad(gi);
-        const bool need_beta = has_beta && this->needs_input_grad(bi);
-        std::vector<Variable<T>> grads(this->inputs().size());
-        if (outer * inner * channels == 0) {  // empty: nothing flows; gamma and beta get zeros
-            if (need_x) grads[0] = Variable<T>(full<T>(this->input(0).shape(), T(0)));
-            if (need_gamma) grads[gi] = Variable<T>(full<T>({channels}, T(0)));
-            if (need_beta) grads[bi] = Variable<T>(full<T>({channels}, T(0)));
-            return grads;
-        }
-        if (recording_backward()) return recorded_backward(gy, need_x, need_gamma, need_beta);
+        const auto want = this->wanted();
+        if (outer * inner * channels == 0) return this->zero_grads(want);
+        if (recording_backward()) return recorded_backward(gy, want);
 
         const Array<T>& x = this->input(0).data();
-        const T* gamma = has_gamma ? this->input(gi).data().data() : nullptr;
-        Array<T> gx = need_x ? Array<T>::from_shape(x.shape()) : Array<T>();
+        Array<T> gx = want.x ? Array<T>::from_shape(x.shape()) : Array<T>();
         Array<T> sum_g = Array<T>::from_shape({channels}), sum_gd = Array<T>::from_shape({channels});
-        vmath::batch_norm_backward(x.data(), gy.data().data(), need_x ? gx.data() : nullptr, outer, channels, inner,
-                                   mean.data(), rstd.data(), gamma, sum_g.data(), sum_gd.data());
-        if (need_x) grads[0] = Variable<T>(std::move(gx));
-        if (need_gamma) {  // the sum of gy * xhat = rstd * the sum of gy * (x - mean)
+        vmath::batch_norm_backward(x.data(), gy.data().data(), want.x ? gx.data() : nullptr, outer, channels, inner,
+                                   mean.data(), rstd.data(), this->gamma_data(), sum_g.data(), sum_gd.data());
+        std::vector<Variable<T>> grads(this->inputs().size());
+        if (want.x) grads[0] = Variable<T>(std::move(gx));
+        if (want.gamma) {  // the sum of gy * xhat = rstd * the sum of gy * (x - mean)
             for (std::size_t c = 0; c < channels; ++c) sum_gd.data()[c] *= rstd.data()[c];
-            grads[gi] = Variable<T>(std::move(sum_gd));
+            grads[this->gi] = Variable<T>(std::move(sum_gd));
         }
-        if (need_beta) grads[bi] = Variable<T>(std::move(sum_g));
+        if (want.beta) grads[this->bi()] = Variable<T>(std::move(sum_g));
         return grads;
     }
 
     // The same formula made of ops, the statistics recomputed from x, so the gradients are
     // differentiable again.
-    std::vector<Variable<T>> recorded_backward(const Variable<T>& gy, bool need_x, bool need_gamma, bool need_beta) {
-        const std::size_t gi = 1, bi = has_gamma ? 2 : 1;
+    std::vector<Variable<T>> recorded_backward(const Variable<T>& gy, const typename AffineNorm<T>::Wanted& want) {
         const Variable<T>& x = this->input(0);
         std::vector<long> axes{0}, channel_shape{1, static_cast<long>(channels)};
         for (std::size_t a = 2; a < x.ndim(); ++a) {
@@ -171,12 +182,12 @@ struct BatchNorm final : Function<T> {
         const Variable<T> r = rsqrt(mean_of(centred * centred, axes) + eps);
         const Variable<T> xhat = centred * r;
         std::vector<Variable<T>> grads(this->inputs().size());
-        if (need_x) {
-            const Variable<T> g = has_gamma ? gy * reshape(this->input(gi), channel_shape) : gy;
+        if (want.x) {
+            const Variable<T> g = this->has_gamma ? gy * reshape(this->input(this->gi), channel_shape) : gy;
             grads[0] = (g - mean_of(g, axes) - xhat * mean_of(g * xhat, axes)) * r;
         }
-        if (need_gamma) grads[gi] = sum(gy * xhat, axes);
-        if (need_beta) grads[bi] = sum(gy, axes);
+        if (want.gamma) grads[this->gi] = sum(gy * xhat, axes);
+        if (want.beta) grads[this->bi()] = sum(gy, axes);
         return grads;
     }
     static Variable<T> mean_of(const Variable<T>& v, const std::vector<long>& axes) { return xg::mean(v, axes, true); }
@@ -187,7 +198,6 @@ struct BatchNorm final : Function<T> {
     }
 
     std::size_t outer, channels, inner;
-    bool has_gamma, has_beta;
     T eps;
     BatchStatistics<T>* statistics;
     Array<T> mean, rstd;  // per channel, kept by forward for backward

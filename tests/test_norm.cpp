@@ -5,6 +5,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <random>
@@ -49,6 +50,34 @@ V composed_batch_norm(const V& x, const V& gamma, const V& beta, double eps) {
     if (gamma.defined()) y = y * xg::reshape(gamma, channel_shape);
     if (beta.defined()) y = y + xg::reshape(beta, channel_shape);
     return y;
+}
+
+// A fused op's values and gradients, with and without create_graph, against the same formula
+// composed of ops (relative 1e-12), for x of shape `shape` and, with and without the affine
+// parameters, gamma and beta of shape `affine_shape`.
+using Norm = std::function<V(const V& x, const V& gamma, const V& beta)>;
+void check_fused_against_composed(const xg::Shape& shape, const xg::Shape& affine_shape, const Norm& fused,
+                                  const Norm& reference_norm) {
+    for (const bool affine : {true, false}) {
+        const A xa = random_array(shape, 1, -3.0, 5.0), ga = random_array(affine_shape, 2),
+                ba = random_array(affine_shape, 3), gout = random_array(shape, 4);
+        auto grads = [&](const Norm& norm, bool create_graph) {
+            V x = param(xa), g = affine ? param(ga) : V(), b = affine ? param(ba) : V();
+            const V y = norm(x, g, b);
+            std::vector<V> in{x};
+            if (affine) in.insert(in.end(), {g, b});
+            std::vector<A> out{y.data()};
+            for (const V& d : xg::grad(xg::sum(y * V(gout)), in, V(), {.create_graph = create_graph}))
+                out.push_back(d.data());
+            return out;
+        };
+        const auto fast = grads(fused, false), recorded = grads(fused, true), reference = grads(reference_norm, false);
+        BOOST_TEST_REQUIRE(fast.size() == reference.size());
+        for (std::size_t i = 0; i < fast.size(); ++i) {
+            BOOST_TEST(close(fast[i], reference[i], 1e-12), xg::shape_str(shape) << ", affine " << affine << ", array " << i);
+            BOOST_TEST(close(recorded[i], reference[i], 1e-12), xg::shape_str(shape) << ", affine " << affine << ", array " << i);
+        }
+    }
 }
 
 }  // namespace
@@ -118,26 +147,9 @@ BOOST_AUTO_TEST_CASE(layer_norm_empty_shapes) {
 
 BOOST_AUTO_TEST_CASE(layer_norm_fused_backward_matches_recorded_and_composed) {
     // 37 elements per row: SIMD batches and a scalar tail
-    for (const bool affine : {true, false}) {
-        const A xa = random_array({5, 37}, 1), ga = random_array({37}, 2), ba = random_array({37}, 3);
-        const A gout = random_array({5, 37}, 4);
-        auto grads = [&](bool fused, bool create_graph) {
-            V x = param(xa), g = affine ? param(ga) : V(), b = affine ? param(ba) : V();
-            const V y = fused ? xg::layer_norm(x, {37}, g, b, 1e-3) : composed(x, {1}, g, b, 1e-3);
-            std::vector<V> in{x};
-            if (affine) in.insert(in.end(), {g, b});
-            std::vector<A> out{y.data()};
-            for (const V& d : xg::grad(xg::sum(y * V(gout)), in, V(), {.create_graph = create_graph}))
-                out.push_back(d.data());
-            return out;
-        };
-        const auto fast = grads(true, false), recorded = grads(true, true), reference = grads(false, false);
-        BOOST_TEST_REQUIRE(fast.size() == reference.size());
-        for (std::size_t i = 0; i < fast.size(); ++i) {
-            BOOST_TEST(close(fast[i], reference[i], 1e-12), "affine " << affine << ", array " << i);
-            BOOST_TEST(close(recorded[i], reference[i], 1e-12), "affine " << affine << ", array " << i);
-        }
-    }
+    check_fused_against_composed(
+        {5, 37}, {37}, [](const V& x, const V& g, const V& b) { return xg::layer_norm(x, {37}, g, b, 1e-3); },
+        [](const V& x, const V& g, const V& b) { return composed(x, {1}, g, b, 1e-3); });
 }
 
 BOOST_AUTO_TEST_CASE(layer_norm_float_matches_double) {
@@ -253,29 +265,10 @@ BOOST_AUTO_TEST_CASE(batch_norm_empty_shapes) {
 BOOST_AUTO_TEST_CASE(batch_norm_fused_backward_matches_recorded_and_composed) {
     // 37 channels of (N, C) (SIMD batches and a tail), and images whose 21 values a channel holds
     // per image leave a tail too
-    for (const xg::Shape& shape : {xg::Shape{5, 37}, xg::Shape{3, 5, 7, 3}, xg::Shape{4, 3, 10}}) {
-        for (const bool affine : {true, false}) {
-            const std::size_t c = shape[1];
-            const A xa = random_array(shape, 1, -3.0, 5.0), ga = random_array({c}, 2), ba = random_array({c}, 3);
-            const A gout = random_array(shape, 4);
-            auto grads = [&](bool fused, bool create_graph) {
-                V x = param(xa), g = affine ? param(ga) : V(), b = affine ? param(ba) : V();
-                const V y = fused ? xg::batch_norm(x, g, b, 1e-3) : composed_batch_norm(x, g, b, 1e-3);
-                std::vector<V> in{x};
-                if (affine) in.insert(in.end(), {g, b});
-                std::vector<A> out{y.data()};
-                for (const V& d : xg::grad(xg::sum(y * V(gout)), in, V(), {.create_graph = create_graph}))
-                    out.push_back(d.data());
-                return out;
-            };
-            const auto fast = grads(true, false), recorded = grads(true, true), reference = grads(false, false);
-            BOOST_TEST_REQUIRE(fast.size() == reference.size());
-            for (std::size_t i = 0; i < fast.size(); ++i) {
-                BOOST_TEST(close(fast[i], reference[i], 1e-12), shape.size() << "-d, affine " << affine << ", array " << i);
-                BOOST_TEST(close(recorded[i], reference[i], 1e-12), shape.size() << "-d, affine " << affine << ", array " << i);
-            }
-        }
-    }
+    for (const xg::Shape& shape : {xg::Shape{5, 37}, xg::Shape{3, 5, 7, 3}, xg::Shape{4, 3, 10}})
+        check_fused_against_composed(
+            shape, {shape[1]}, [](const V& x, const V& g, const V& b) { return xg::batch_norm(x, g, b, 1e-3); },
+            [](const V& x, const V& g, const V& b) { return composed_batch_norm(x, g, b, 1e-3); });
 }
 
 BOOST_AUTO_TEST_CASE(batch_norm_float_matches_double) {
