@@ -142,9 +142,10 @@ refused op_overhead "'x'" x
 refused batched_matmul usage bogus
 refused batched_matmul STEPS run xgrad -5
 refused batched_matmul what run nope 5
-refused layer_norm usage bogus
-refused layer_norm STEPS run fused -5
-refused layer_norm what run nope 5
+refused norm usage bogus
+refused norm STEPS run ln fused -5
+refused norm what run bn nope 5
+refused norm op run nope fused 5
 refused convnet_step mode bogus simple 32
 refused convnet_step model time wide 32
 refused convnet_step BATCH time simple 0
