@@ -88,9 +88,11 @@ int main(int argc, char** argv) {
             for (long i = 0; i < steps; ++i) s();
             return 0;
         }
-        if (mode != "time" || args.size() > 1)
-            throw bench::ArgError("usage: norm [time | run ln|bn|bn4d fused|composed STEPS]");
-        for (const Case* c : {&layer_norm, &batch_norm, &batch_norm_images}) {
+        if (mode != "time" || args.size() > 2)
+            throw bench::ArgError("usage: norm [time [ln|bn|bn4d] | run ln|bn|bn4d fused|composed STEPS]");
+        std::vector<const Case*> cases{&layer_norm, &batch_norm, &batch_norm_images};
+        if (args.size() == 2) cases = {&case_named(args[1])};
+        for (const Case* c : cases) {
             Step fused(*c, true), composed(*c, false);
             fused();
             composed();

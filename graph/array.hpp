@@ -8,14 +8,21 @@
 #ifndef XTENSOR_USE_XSIMD
 #error "xgrad is built with XTENSOR_USE_XSIMD (it changes xtensor's allocator); compile with $(pkg-config --cflags xgrad)"
 #endif
+#include <xsimd/memory/xsimd_aligned_allocator.hpp>
 #include <xtensor/xarray.hpp>
 
 #include "graph/error.hpp"
 
 namespace xg {
 
+// Row-major, its elements 64-byte aligned (xsimd's allocator): a cache line, and the width of an
+// AVX-512 register. xtensor's default allocator aligns to the build's baseline SIMD width (16
+// bytes for x86-64), so a large array started 16 bytes into a line, where every 64-byte load of
+// the AVX-512 loops (layer_norm, batch_norm, Adam, the activations) spans two lines: aligned,
+// layer_norm's forward and backward on (4096, 512) took 0.5 of the time, Adam over the main job's
+// MLP 0.6 (docs/benchmarks.md). The type no longer depends on the build's flags either.
 template <class T>
-using Array = xt::xarray<T>;
+using Array = xt::xarray<T, xt::layout_type::row_major, xsimd::aligned_allocator<T, 64>>;
 
 using Shape = xt::dynamic_shape<std::size_t>;
 
