@@ -8,6 +8,8 @@
 #include <cstddef>
 #include <vector>
 
+#include "bench/aligned.hpp"
+
 namespace bench {
 
 struct GemmLimit {
@@ -52,9 +54,9 @@ struct GemmLimit {
         own.clear();
         for (const Gemm& g : gemms) {
             const std::size_t r = static_cast<std::size_t>(g.repeats), m = g.m, n = g.n, k = g.k;
-            own.push_back({std::vector<float>(m * k * (g.a_each ? r : 1), 0.5f),
-                           std::vector<float>(k * n * (g.b_each ? r : 1), 0.25f),
-                           std::vector<float>(m * n * (g.c_each ? r : 1), 0.0f)});
+            own.push_back({AlignedVector<float>(m * k * (g.a_each ? r : 1), 0.5f),
+                           AlignedVector<float>(k * n * (g.b_each ? r : 1), 0.25f),
+                           AlignedVector<float>(m * n * (g.c_each ? r : 1), 0.0f)});
         }
     }
 
@@ -79,9 +81,9 @@ struct GemmLimit {
     }
 
     std::vector<Gemm> gemms;
-    std::vector<float> a, bm, c;
+    AlignedVector<float> a, bm, c;
     struct Operands {
-        std::vector<float> a, b, c;
+        AlignedVector<float> a, b, c;
     };
     std::vector<Operands> own;
 };

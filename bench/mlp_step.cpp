@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "bench/aligned.hpp"
 #include "bench/common.hpp"
 #include "xgrad.hpp"
 
@@ -91,11 +92,13 @@ struct GemmLimit {
     GemmLimit(std::size_t batch, Clearing clearing) : b(static_cast<int>(batch)), clearing(clearing) {
         act.resize(bench::n_layers + 1);
         dact.resize(bench::n_layers + 1);
-        act[0] = bench::inputs<T>(batch);
+        const std::vector<T> x = bench::inputs<T>(batch);
+        act[0].assign(x.begin(), x.end());
         dact[0].assign(batch * bench::layer_sizes[0], T(0));
         for (std::size_t l = 0; l < bench::n_layers; ++l) {
             const std::size_t in = bench::layer_sizes[l], out = bench::layer_sizes[l + 1];
-            w.push_back(bench::he_weight<T>(l));
+            const std::vector<T> wl = bench::he_weight<T>(l);
+            w.emplace_back(wl.begin(), wl.end());
             dw.emplace_back(in * out, T(0));
             act[l + 1].assign(batch * out, T(0.5));
             dact[l + 1].assign(batch * out, T(0.01));
@@ -118,7 +121,7 @@ struct GemmLimit {
     }
     int b;
     Clearing clearing;
-    std::vector<std::vector<T>> act, dact, w, dw;
+    std::vector<bench::AlignedVector<T>> act, dact, w, dw;
 };
 
 // The GEMM limit (both clearings), the SGD step and the Adam step of one dtype and batch, timed
