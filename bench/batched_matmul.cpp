@@ -15,7 +15,6 @@
 #include <string_view>
 #include <vector>
 
-#include "bench/aligned.hpp"
 #include "bench/batched_matmul.hpp"
 #include "bench/common.hpp"
 #include "xgrad.hpp"
@@ -45,11 +44,11 @@ struct Xgrad {
 // xgrad makes them (strict: C cleared with memset, beta = 1; see bench/mlp_step.cpp).
 struct Gemms {
     explicit Gemms(bool strict) : strict(strict) {}
-    static bench::AlignedVector<float> aligned(const std::vector<float>& v) { return {v.begin(), v.end()}; }
-    bench::AlignedVector<float> a = aligned(data(B * M * K, 0)), b = aligned(data(B * K * N, 1)),
+    static xg::AlignedVector<float> aligned(const std::vector<float>& v) { return {v.begin(), v.end()}; }
+    xg::AlignedVector<float> a = aligned(data(B * M * K, 0)), b = aligned(data(B * K * N, 1)),
                                 g = aligned(data(B * M * N, 2));
-    bench::AlignedVector<float> c = bench::AlignedVector<float>(B * M * N),
-                                da = bench::AlignedVector<float>(B * M * K), db = bench::AlignedVector<float>(B * K * N);
+    xg::AlignedVector<float> c = xg::AlignedVector<float>(B * M * N),
+                                da = xg::AlignedVector<float>(B * M * K), db = xg::AlignedVector<float>(B * K * N);
     bool strict;
     void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, const float* x, int ldx, const float* y,
               int ldy, float* z) const {

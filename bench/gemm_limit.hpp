@@ -8,7 +8,7 @@
 #include <cstddef>
 #include <vector>
 
-#include "bench/aligned.hpp"
+#include "graph/array.hpp"
 
 namespace bench {
 
@@ -54,9 +54,9 @@ struct GemmLimit {
         own.clear();
         for (const Gemm& g : gemms) {
             const std::size_t r = static_cast<std::size_t>(g.repeats), m = g.m, n = g.n, k = g.k;
-            own.push_back({AlignedVector<float>(m * k * (g.a_each ? r : 1), 0.5f),
-                           AlignedVector<float>(k * n * (g.b_each ? r : 1), 0.25f),
-                           AlignedVector<float>(m * n * (g.c_each ? r : 1), 0.0f)});
+            own.push_back({xg::AlignedVector<float>(m * k * (g.a_each ? r : 1), 0.5f),
+                           xg::AlignedVector<float>(k * n * (g.b_each ? r : 1), 0.25f),
+                           xg::AlignedVector<float>(m * n * (g.c_each ? r : 1), 0.0f)});
         }
     }
 
@@ -81,9 +81,9 @@ struct GemmLimit {
     }
 
     std::vector<Gemm> gemms;
-    AlignedVector<float> a, bm, c;
+    xg::AlignedVector<float> a, bm, c;
     struct Operands {
-        AlignedVector<float> a, b, c;
+        xg::AlignedVector<float> a, b, c;
     };
     std::vector<Operands> own;
 };

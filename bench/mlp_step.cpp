@@ -16,7 +16,6 @@
 #include <string_view>
 #include <vector>
 
-#include "bench/aligned.hpp"
 #include "bench/common.hpp"
 #include "xgrad.hpp"
 
@@ -121,7 +120,7 @@ struct GemmLimit {
     }
     int b;
     Clearing clearing;
-    std::vector<bench::AlignedVector<T>> act, dact, w, dw;
+    std::vector<xg::AlignedVector<T>> act, dact, w, dw;
 };
 
 // The GEMM limit (both clearings), the SGD step and the Adam step of one dtype and batch, timed

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #ifndef XTENSOR_USE_XSIMD
 #error "xgrad is built with XTENSOR_USE_XSIMD (it changes xtensor's allocator); compile with $(pkg-config --cflags xgrad)"
@@ -21,8 +22,12 @@ namespace xg {
 // the AVX-512 loops (layer_norm, batch_norm, Adam, the activations) spans two lines: aligned,
 // layer_norm's forward and backward on (4096, 512) took 0.5 of the time, Adam over the main job's
 // MLP 0.6 (docs/benchmarks.md). The type no longer depends on the build's flags either.
+inline constexpr std::size_t array_alignment = 64;
 template <class T>
-using Array = xt::xarray<T, xt::layout_type::row_major, xsimd::aligned_allocator<T, 64>>;
+using Array = xt::xarray<T, xt::layout_type::row_major, xsimd::aligned_allocator<T, array_alignment>>;
+// Scratch buffers of the same alignment (the direct convolution's, the benchmarks' GEMM operands).
+template <class T>
+using AlignedVector = std::vector<T, xsimd::aligned_allocator<T, array_alignment>>;
 
 using Shape = xt::dynamic_shape<std::size_t>;
 

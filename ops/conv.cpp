@@ -219,10 +219,9 @@ std::optional<direct_conv::Sizes> direct_sizes(std::size_t ci, std::size_t h, st
                               flipped ? g.kh * g.kw : ci * g.kh * g.kw};
 }
 
-// The direct loop's buffers start on a cache line: the wide gradient's rows (whole vectors) are
-// then read with aligned loads, which do not straddle two lines.
-template <class T>
-using AlignedVector = std::vector<T, xsimd::aligned_allocator<T, 64>>;
+// The direct loop's buffers are AlignedVectors (graph/array.hpp): they start on a cache line, so
+// the wide gradient's rows (whole vectors) are read with aligned loads, which do not straddle two
+// lines.
 
 // The tables the direct loop reads (ops/conv_direct.hpp), built once per call: the taps, with the
 // weights of conv2d (co, ci, kh, kw) or, flipped, of conv_transpose2d (ci, co, kh, kw) as they
