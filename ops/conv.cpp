@@ -318,9 +318,11 @@ std::size_t direct_weight_chunk(const direct_conv::Sizes& s, std::size_t element
 // not zeros).
 template <class T>
 struct DirectWeightGrad {
-    DirectWeightGrad(const direct_conv::Sizes& s, std::size_t n, std::size_t groups)
+    // Without a wide buffer (with_wide false) only for the pooled gradient's loop, which reads no gyt.
+    DirectWeightGrad(const direct_conv::Sizes& s, std::size_t n, std::size_t groups, bool with_wide = true)
         : s(s), groups(groups), tables(s, false), chunk(std::min(n, direct_weight_chunk(s, sizeof(T)))),
-          padded(chunk * (s.ci * s.plane + 64), T(0)), wide(chunk * direct_conv::gradient_buffer(s, sizeof(T)), T(0)) {}
+          padded(chunk * (s.ci * s.plane + 64), T(0)),
+          wide(with_wide ? chunk * direct_conv::gradient_buffer(s, sizeof(T)) : 0, T(0)) {}
 
     // Adds the gradient of `images` (at most chunk) images of x (N, groups * s.ci, h, w) and gy
     // (N, groups * s.co, oh, ow), from the first image at x and gy.
@@ -883,6 +885,61 @@ std::vector<Variable<T>> gradients_in_chunks(std::size_t inputs, const T* x, con
     return grads;
 }
 
+// gb[c] += add_plane_sums's finish of each image's chain sums (images, chains, cop; chain_sums):
+// the chains' hadd, then value(n, q, c) at each position q after the last whole vector of chains.
+template <class T, class Value>
+void finish_chain_sums(std::size_t images, std::size_t co, std::size_t cop, std::size_t positions, const T* sums,
+                       const Value& value, T* gb) {
+    constexpr std::size_t chains = xsimd::batch<T>::size;  // add_plane_sums's lanes
+    alignas(64) T chain[chains];
+    for (std::size_t n = 0; n < images; ++n)
+        for (std::size_t c = 0; c < co; ++c) {
+            for (std::size_t l = 0; l < chains; ++l) chain[l] = sums[(n * chains + l) * cop + c];
+            T sum = xsimd::hadd(xsimd::batch<T>::load_aligned(chain));
+            for (std::size_t q = positions / chains * chains; q < positions; ++q) sum += value(n, q, c);
+            gb[c] += sum;
+        }
+}
+
+// relu_pool_gradients_in_lanes's weight and bias gradients when no input gradient is wanted (a
+// first layer): read from the pooled gradient through direct_conv::PooledGradient, so the
+// gradient at the convolution's output (four times the pooled one's size, three quarters zeros)
+// is never written and read back. In SimpleConvNet's step at batch 32 that was a 1.2 MB buffer
+// per chunk of 16 images, zeroed, written by the scatter and read by the bias sums and three
+// times by the weight gradient's loops. The same values in the same order: the same bits.
+template <class T>
+void relu_pool_parameter_gradients(const direct_conv::Sizes& s, const Geometry& g, const T* x, const T* gp,
+                                   const std::uint8_t* places, T* gw, T* gb) {
+#ifdef XG_DIRECT_CONV_AVX512
+    constexpr std::size_t chains = xsimd::batch<T>::size, L = 64 / sizeof(T);
+    const std::size_t cop = whole_vectors<T>(g.co), positions = g.oh * g.ow, pooled = (g.oh / 2) * (g.ow / 2);
+    const std::size_t in = g.ci * g.h * g.w, vectors = cop / L;
+    DirectWeightGrad<T> dw(s, g.n, 1, false);
+    const std::size_t chunk = dw.chunk;
+    AlignedVector<T> values(chunk * pooled * cop), sums(gb ? chunk * chains * cop : 0);
+    std::vector<std::uint32_t> window(chunk * positions);
+    std::vector<std::uint16_t> lanes(chunk * positions * vectors);
+    const direct_conv::PooledGradient<T> pg{values.data(), window.data(), lanes.data()};
+    const auto value = [&](std::size_t n, std::size_t q, std::size_t c) {
+        const bool here = lanes[(n * positions + q) * vectors + c / L] >> (c % L) & 1u;
+        return here ? values[window[n * positions + q] + c] : T(0);
+    };
+    for (std::size_t i = 0; i < g.n; i += chunk) {
+        const std::size_t images = std::min(chunk, g.n - i);
+        direct_conv::avx512::pooled_gradient(s, images, gp + i * g.co * pooled, places + i * pooled * cop, cop, pg);
+        if (gb) {
+            direct_conv::avx512::pooled_chain_sums(s, images, cop, chains, pg, sums.data());
+            finish_chain_sums(images, g.co, cop, positions, sums.data(), value, gb);
+        }
+        if (gw)
+            direct_conv::avx512::weight_grad_pooled(s, dw.tables.taps.data(), images, x + i * in, in, pg, cop, gw,
+                                                    dw.padded.data());
+    }
+#else
+    (void)s, (void)g, (void)x, (void)gp, (void)places, (void)gw, (void)gb;
+#endif
+}
+
 template <class T>
 std::vector<Variable<T>> relu_pool_gradients_in_lanes(std::size_t inputs, const T* x, const T* w, const Geometry& g,
                                                       bool want_x, bool want_w, bool want_b, const T* gp,
@@ -897,6 +954,13 @@ std::vector<Variable<T>> relu_pool_gradients_in_lanes(std::size_t inputs, const 
     constexpr std::size_t chains = xsimd::batch<T>::size;  // add_plane_sums's lanes
     const std::size_t cop = whole_vectors<T>(g.co), positions = g.oh * g.ow, pooled = (g.oh / 2) * (g.ow / 2);
     const std::size_t in = g.ci * g.h * g.w, out = g.co * positions;
+    // PooledGradient's offsets are 32 bits: a chunk's pooled gradient (at most 16 images) fits
+    if (!want_x && 16 * pooled * cop <= std::numeric_limits<std::uint32_t>::max()) {
+        relu_pool_parameter_gradients(s, g, x, gp, places, want_w ? gw.data() : nullptr, want_b ? gb.data() : nullptr);
+        if (want_w) grads[1] = Variable<T>(std::move(gw));
+        if (want_b) grads[2] = Variable<T>(std::move(gb));
+        return grads;
+    }
     // its buffers: the chunk's padded images and its gradient at the output (gyt)
     DirectWeightGrad<T> dw(s, g.n, 1);
     const std::size_t chunk = dw.chunk;
@@ -912,15 +976,8 @@ std::vector<Variable<T>> relu_pool_gradients_in_lanes(std::size_t inputs, const 
                                                gt.data(), gyt);
         if (want_b) {  // add_plane_sums's order: its lanes' chains, their hadd, the positions after them
             direct_conv::avx512::chain_sums(part.n, positions, cop, chains, gyt, sums.data());
-            alignas(64) T chain[chains];
-            for (std::size_t n = 0; n < part.n; ++n)
-                for (std::size_t c = 0; c < g.co; ++c) {
-                    for (std::size_t l = 0; l < chains; ++l) chain[l] = sums[(n * chains + l) * cop + c];
-                    T sum = xsimd::hadd(xsimd::batch<T>::load_aligned(chain));
-                    for (std::size_t q = positions / chains * chains; q < positions; ++q)
-                        sum += gyt[(n * positions + q) * cop + c];
-                    gb[c] += sum;
-                }
+            const auto value = [&](std::size_t n, std::size_t q, std::size_t c) { return gyt[(n * positions + q) * cop + c]; };
+            finish_chain_sums(part.n, g.co, cop, positions, sums.data(), value, gb.data());
         }
         if (input) {
             direct_conv::avx512::lanes_to_planes(g.co, positions, part.n, gyt, cop, gy.get());

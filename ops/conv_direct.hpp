@@ -78,6 +78,22 @@ bool pool_channel_lanes(const Sizes& s) {
 bool available();
 void set_enabled(bool on);
 
+// conv2d_relu_max_pool2d's output gradient kept as its pool's, for a backward that needs no input
+// gradient: scatter_2x2_lanes's gyt is never written, its values are read from these (pooled_gradient
+// fills them; values 64-byte aligned):
+// - values (images, oh / 2 * ow / 2, cop): the pooled gradient g with the channels in the lanes,
+//   0 * g where relu stopped it;
+// - window (images, oh * ow): the offset in values of each output position's window (of the
+//   image's first window for a position in none);
+// - lanes (images, oh * ow, cop / L): bit l of vector v, whether channel v * L + l has its
+//   window's maximum at q (L = 16 floats, 8 doubles).
+template <class T>
+struct PooledGradient {
+    T* values;
+    std::uint32_t* window;
+    std::uint16_t* lanes;
+};
+
 namespace avx512 {
 
 // y (co, oh, ow) = the convolution of x (ci, h, w) with the weights at w (as Sizes and taps say),
@@ -125,6 +141,8 @@ void conv_relu_pool(const Sizes& s, const double* wt, const double* x, const dou
 // - lanes_to_planes: dst (images, co, positions) = src (images, positions, cop) transposed.
 // - weight_grad_lanes: weight_grad for a gradient already in that layout (gyt), for a kernel 3
 //   wide, or 5 wide with more output channels than half a vector.
+// - pooled_gradient, pooled_chain_sums, weight_grad_pooled: the same from a PooledGradient
+//   instead of gyt (the same values, the same bits).
 #define XG_RELU_POOL_LANES(T)                                                                                     \
     void scatter_2x2_lanes(const Sizes& s, std::size_t images, const T* g, const std::uint8_t* places,           \
                            std::size_t cop, T* gt, T* gyt);                                                        \
@@ -133,7 +151,13 @@ void conv_relu_pool(const Sizes& s, const double* wt, const double* x, const dou
     void lanes_to_planes(std::size_t co, std::size_t positions, std::size_t images, const T* src, std::size_t cop, \
                          T* dst);                                                                                 \
     void weight_grad_lanes(const Sizes& s, const Tap* taps, std::size_t images, const T* x, std::size_t x_step,  \
-                           const T* gyt, std::size_t cop, T* gw, T* padded);
+                           const T* gyt, std::size_t cop, T* gw, T* padded);                                      \
+    void pooled_gradient(const Sizes& s, std::size_t images, const T* g, const std::uint8_t* places,             \
+                         std::size_t cop, const PooledGradient<T>& out);                                          \
+    void pooled_chain_sums(const Sizes& s, std::size_t images, std::size_t cop, std::size_t chains,              \
+                           const PooledGradient<T>& g, T* sums);                                                  \
+    void weight_grad_pooled(const Sizes& s, const Tap* taps, std::size_t images, const T* x, std::size_t x_step, \
+                            const PooledGradient<T>& g, std::size_t cop, T* gw, T* padded);
 XG_RELU_POOL_LANES(float)
 XG_RELU_POOL_LANES(double)
 #undef XG_RELU_POOL_LANES

@@ -81,6 +81,10 @@ inline B<double> load_first(const double* p, __mmask8 mask) { return _mm512_mask
 template <class T>
 using Mask = std::conditional_t<std::is_same_v<T, float>, __mmask16, __mmask8>;
 
+// v in the lanes selected by mask, zero in the others.
+inline B<float> only_lanes(__mmask16 mask, B<float> v) { return _mm512_maskz_mov_ps(mask, v); }
+inline B<double> only_lanes(__mmask8 mask, B<double> v) { return _mm512_maskz_mov_pd(mask, v); }
+
 // p[0..n) in the first n lanes (n at most L), for arrays streamed from memory, which end at end.
 // On AMD's Zen 5 a masked load from memory (not in cache) takes about twice as long as a whole one,
 // even with every lane selected: pad_image's rows of 14 floats took 4.5 times as long as with
@@ -447,14 +451,40 @@ inline void add_tap_sums(const Sizes& s, const B<T>* acc, int n, const Tap* firs
     }
 }
 
+// Where the weight gradient's loops read the gradient at the convolution's output, position by
+// position over the chunk's images (step n * oh * ow + q): load(step, v), vector v of the
+// position's output channels (cop of them, whole vectors).
+
+// From gyt (images, oh * ow, cop), the gradient written out in that layout.
+template <class T>
+struct LaneRows {
+    B<T> load(std::size_t step, std::size_t v) const { return B<T>::load_aligned(gyt + step * cop + v * B<T>::size); }
+    const T* gyt;
+    std::size_t cop;
+};
+
+// From a 2x2 max pool's gradient and places (PooledGradient, conv_direct.hpp): a position's value
+// is its window's in the lanes whose maximum is there, zero in the others. The same values as
+// scatter_2x2_lanes writes to gyt, read from a quarter of the memory and never written out.
+template <class T>
+struct PooledRows {
+    // A whole load, then the mask: GCC takes a masked load for a read of any memory, and would
+    // then keep the loops' accumulators in memory (stored at every step).
+    B<T> load(std::size_t step, std::size_t v) const {
+        const B<T> all = B<T>::load_aligned(g.values + g.window[step] + v * B<T>::size);
+        return only_lanes(static_cast<Mask<T>>(g.lanes[step * vectors + v]), all);
+    }
+    PooledGradient<T> g;
+    std::size_t vectors;
+};
+
 // KV vectors of output channels (from channel vector kv) times the KW taps of ROWS kernel rows
 // (from row r0 of the ci * kh rows (c, i)), over every output position of the chunk's images;
 // the sums added to gw. One flat loop over images and positions, as in block(); p is the
 // position's offset in the padded planes.
-template <int KV, int ROWS, int KW, class T>
+template <int KV, int ROWS, int KW, class T, class Src>
 inline void weight_block_rows(const Sizes& s, const Tap* taps, std::size_t images, const T* padded,
-                              std::size_t padded_step, std::size_t r0, const T* gyt, std::size_t cop, std::size_t kv,
-                              T* gw) {
+                              std::size_t padded_step, std::size_t r0, const Src src, std::size_t kv, T* gw) {
     constexpr std::size_t L = B<T>::size;
     B<T> acc[KV][ROWS * KW];
     for (int v = 0; v < KV; ++v)
@@ -464,12 +494,11 @@ inline void weight_block_rows(const Sizes& s, const Tap* taps, std::size_t image
     std::size_t rows[ROWS];
     for (int r = 0; r < ROWS; ++r) rows[r] = first[r * KW].input;
     const T* x = padded;
-    const T* g = gyt + kv * L;
     const std::size_t wp = s.wp;
     std::size_t p = 0, col = 0, row = 0;
-    for (std::size_t step = 0, steps = images * s.oh * s.ow; step < steps; ++step, g += cop) {
+    for (std::size_t step = 0, steps = images * s.oh * s.ow; step < steps; ++step) {
         B<T> gv[KV];
-        for (int v = 0; v < KV; ++v) gv[v] = B<T>::load_aligned(g + v * L);
+        for (int v = 0; v < KV; ++v) gv[v] = src.load(step, kv + v);
         for (int r = 0; r < ROWS; ++r)
             for (int j = 0; j < KW; ++j) {
                 const B<T> xb(x[rows[r] + j + p]);
@@ -489,10 +518,9 @@ inline void weight_block_rows(const Sizes& s, const Tap* taps, std::size_t image
 // output positions of a row per step: one vector each would need a broadcast per multiply-add
 // (the loads then bound the loop), while positions p and p + 1 share KW - 1 of the KW + 1 inputs
 // each kernel row reads. For rows of an even number of outputs.
-template <int ROWS, int KW, class T>
+template <int ROWS, int KW, class T, class Src>
 inline void weight_block_rows_pairs(const Sizes& s, const Tap* taps, std::size_t images, const T* padded,
-                                    std::size_t padded_step, std::size_t r0, const T* gyt, std::size_t cop,
-                                    std::size_t kv, T* gw) {
+                                    std::size_t padded_step, std::size_t r0, const Src src, std::size_t kv, T* gw) {
     constexpr std::size_t L = B<T>::size;
     B<T> acc[ROWS * KW];
     for (int t = 0; t < ROWS * KW; ++t) acc[t] = B<T>(T(0));
@@ -500,11 +528,10 @@ inline void weight_block_rows_pairs(const Sizes& s, const Tap* taps, std::size_t
     std::size_t rows[ROWS];
     for (int r = 0; r < ROWS; ++r) rows[r] = first[r * KW].input;
     const T* x = padded;
-    const T* g = gyt + kv * L;
     const std::size_t wp = s.wp;
     std::size_t p = 0, col = 0, row = 0;
-    for (std::size_t step = 0, steps = images * s.oh * s.ow / 2; step < steps; ++step, g += 2 * cop) {
-        const B<T> g0 = B<T>::load_aligned(g), g1 = B<T>::load_aligned(g + cop);
+    for (std::size_t step = 0, steps = images * s.oh * s.ow / 2; step < steps; ++step) {
+        const B<T> g0 = src.load(2 * step, kv), g1 = src.load(2 * step + 1, kv);
         for (int r = 0; r < ROWS; ++r) {
             const T* in = x + rows[r] + p;
             B<T> xb[KW + 1];
@@ -525,53 +552,54 @@ inline void weight_block_rows_pairs(const Sizes& s, const Tap* taps, std::size_t
 // All ci * kh kernel rows of a kernel KW wide: two channel vectors at a time where there are two
 // (KV2 rows a block), else one (KV1 rows a block, two positions a step when the rows' outputs
 // pair up); the rows left after the last whole block in one of half that, then one at a time.
-template <int KW, int KV2, int KV1, class T>
+template <int KW, int KV2, int KV1, class T, class Src>
 void weight_grad_rows(const Sizes& s, const Tap* taps, std::size_t images, const T* padded, std::size_t padded_step,
-                      const T* gyt, std::size_t cop, T* gw) {
+                      const Src src, std::size_t cop, T* gw) {
     constexpr std::size_t L = B<T>::size;
     const std::size_t vectors = cop / L, rows = s.ci * s.kh;
     std::size_t kv = 0;
     for (; kv + 2 <= vectors; kv += 2) {
         std::size_t r = 0;
         for (; r + KV2 <= rows; r += KV2)
-            weight_block_rows<2, KV2, KW>(s, taps, images, padded, padded_step, r, gyt, cop, kv, gw);
-        for (; r < rows; ++r) weight_block_rows<2, 1, KW>(s, taps, images, padded, padded_step, r, gyt, cop, kv, gw);
+            weight_block_rows<2, KV2, KW>(s, taps, images, padded, padded_step, r, src, kv, gw);
+        for (; r < rows; ++r) weight_block_rows<2, 1, KW>(s, taps, images, padded, padded_step, r, src, kv, gw);
     }
     if (kv == vectors) return;
     constexpr int half = KV1 / 2;
     std::size_t r = 0;
     if (s.ow % 2 == 0) {
         for (; r + KV1 <= rows; r += KV1)
-            weight_block_rows_pairs<KV1, KW>(s, taps, images, padded, padded_step, r, gyt, cop, kv, gw);
+            weight_block_rows_pairs<KV1, KW>(s, taps, images, padded, padded_step, r, src, kv, gw);
         if (r + half <= rows)
-            weight_block_rows_pairs<half, KW>(s, taps, images, padded, padded_step, r, gyt, cop, kv, gw), r += half;
-        for (; r < rows; ++r) weight_block_rows_pairs<1, KW>(s, taps, images, padded, padded_step, r, gyt, cop, kv, gw);
+            weight_block_rows_pairs<half, KW>(s, taps, images, padded, padded_step, r, src, kv, gw), r += half;
+        for (; r < rows; ++r) weight_block_rows_pairs<1, KW>(s, taps, images, padded, padded_step, r, src, kv, gw);
     } else {
         for (; r + KV1 <= rows; r += KV1)
-            weight_block_rows<1, KV1, KW>(s, taps, images, padded, padded_step, r, gyt, cop, kv, gw);
+            weight_block_rows<1, KV1, KW>(s, taps, images, padded, padded_step, r, src, kv, gw);
         if (r + half <= rows)
-            weight_block_rows<1, half, KW>(s, taps, images, padded, padded_step, r, gyt, cop, kv, gw), r += half;
-        for (; r < rows; ++r) weight_block_rows<1, 1, KW>(s, taps, images, padded, padded_step, r, gyt, cop, kv, gw);
+            weight_block_rows<1, half, KW>(s, taps, images, padded, padded_step, r, src, kv, gw), r += half;
+        for (; r < rows; ++r) weight_block_rows<1, 1, KW>(s, taps, images, padded, padded_step, r, src, kv, gw);
     }
 }
 
 // Rows a block: at most 28 of the 32 vector registers hold accumulators (2 x 3 x 3 and 6 x 3 for
 // 3-wide rows, as the 3x3 loops had; 2 x 2 x 5 and 5 x 5 for 5-wide).
-template <class T>
-void weight_grad_channel_lanes(const Sizes& s, const Tap* taps, std::size_t images, const T* padded,
-                               std::size_t padded_step, const T* gyt, std::size_t cop, T* gw) {
-    if (s.kw == 3) return weight_grad_rows<3, 3, 6>(s, taps, images, padded, padded_step, gyt, cop, gw);
-    weight_grad_rows<5, 2, 5>(s, taps, images, padded, padded_step, gyt, cop, gw);
+//
+// The weight gradient from src, the output gradient with the channels in the lanes, for the
+// kernels uses_channel_lanes takes; x's images padded into padded first.
+template <class T, class Src>
+void weight_grad_channel_lanes(const Sizes& s, const Tap* taps, std::size_t images, const T* x, std::size_t x_step,
+                               const Src src, std::size_t cop, T* gw, T* padded) {
+    const std::size_t padded_step = s.ci * s.plane + 64;
+    for (std::size_t n = 0; n < images; ++n) pad_image(s, x + n * x_step, padded + n * padded_step);
+    if (s.kw == 3) return weight_grad_rows<3, 3, 6>(s, taps, images, padded, padded_step, src, cop, gw);
+    weight_grad_rows<5, 2, 5>(s, taps, images, padded, padded_step, src, cop, gw);
 }
 
-// The weight gradient from gyt, the output gradient with the channels in the lanes (images,
-// oh * ow, cop), for the kernels uses_channel_lanes takes.
 template <class T>
 void weight_grad_lanes_run(const Sizes& s, const Tap* taps, std::size_t images, const T* x, std::size_t x_step,
                            const T* gyt, std::size_t cop, T* gw, T* padded) {
-    const std::size_t padded_step = s.ci * s.plane + 64;
-    for (std::size_t n = 0; n < images; ++n) pad_image(s, x + n * x_step, padded + n * padded_step);
-    weight_grad_channel_lanes(s, taps, images, padded, padded_step, gyt, cop, gw);
+    weight_grad_channel_lanes(s, taps, images, x, x_step, LaneRows<T>{gyt, cop}, cop, gw, padded);
 }
 
 template <class T>
@@ -788,21 +816,24 @@ inline void pool_block(const Sizes& s, const T* padded, const T* wt, std::size_t
     const std::size_t wp = s.wp, kh = s.kh;
     const T* x = padded + 2 * pr * wp + 2 * pc;
     const T* w = wt + kv * L;
-    // one flat loop over the kernel rows (c, i), as in block()
+    // One flat loop over the kernel rows (c, i), as in block(), and the taps j within a row: only
+    // the accumulators, KV weight vectors and one broadcast input are live, so all stay in
+    // registers. (With a row's KW x KV weight vectors loaded first and each input broadcast once
+    // for the taps it feeds, GCC kept the accumulators on the stack: 145 against OpenBLAS's 217
+    // GFLOP/s for the same products on the AMD EPYC, 2026-12-04.)
     std::size_t i = 0;
     for (std::size_t r = 0, rows = s.ci * kh; r < rows; ++r, w += KW * cop) {
-        B<T> wv[KW][KV];
-        for (int j = 0; j < KW; ++j)
-            for (int v = 0; v < KV; ++v) wv[j][v] = B<T>::load_aligned(w + j * cop + v * L);
-        for (int h = 0; h < 2; ++h) {
-            const T* in = x + h * wp;
-#pragma GCC unroll 16
-            for (int m = 0; m < P + KW - 1; ++m) {
-                const B<T> xb(in[m]);
 #pragma GCC unroll 5
-                for (int j = 0; j < KW; ++j)
-                    if (m - j >= 0 && m - j < P)
-                        for (int v = 0; v < KV; ++v) acc[h][m - j][v] = fused(wv[j][v], xb, acc[h][m - j][v]);
+        for (int j = 0; j < KW; ++j) {
+            B<T> wv[KV];
+            for (int v = 0; v < KV; ++v) wv[v] = B<T>::load_aligned(w + j * cop + v * L);
+            for (int h = 0; h < 2; ++h) {
+                const T* in = x + h * wp + j;
+#pragma GCC unroll 16
+                for (int m = 0; m < P; ++m) {
+                    const B<T> xb(in[m]);
+                    for (int v = 0; v < KV; ++v) acc[h][m][v] = fused(wv[v], xb, acc[h][m][v]);
+                }
             }
         }
         if (++i == kh) {
@@ -933,21 +964,65 @@ void scatter_2x2_lanes_run(const Sizes& s, std::size_t images, const T* g, const
     }
 }
 
-// sums (images, LANES, cop): per image and channel, gyt's values at positions q < the last
+// The gradient's tables for PooledRows (PooledGradient, conv_direct.hpp) from the pooled gradient g
+// (images, co, oh / 2, ow / 2) and the forward's lane places (store_lane_places): the values and
+// masks from which PooledRows gives scatter_2x2_lanes's gyt.
+template <class T>
+void pooled_gradient_run(const Sizes& s, std::size_t images, const T* g, const std::uint8_t* places, std::size_t cop,
+                         const PooledGradient<T>& out) {
+    using P = PoolOps<T>;
+    constexpr std::size_t L = B<T>::size;
+    const std::size_t pooled_h = s.oh / 2, pooled_w = s.ow / 2, pooled = pooled_h * pooled_w, ow = s.ow;
+    const std::size_t positions = s.oh * ow, vectors = cop / L;
+    for (std::size_t n = 0; n < images; ++n, g += s.co * pooled, places += pooled * cop) {
+        T* values = out.values + n * pooled * cop;
+        std::uint16_t* lanes = out.lanes + n * positions * vectors;
+        std::uint32_t* window = out.window + n * positions;
+        for (std::size_t row = 0, first = n * pooled * cop; row < s.oh; ++row)
+            for (std::size_t col = 0; col < ow; ++col) {
+                const bool pooled_here = row < 2 * pooled_h && col < 2 * pooled_w;
+                window[row * ow + col] =
+                    static_cast<std::uint32_t>(first + (pooled_here ? ((row / 2) * pooled_w + col / 2) * cop : 0));
+            }
+        if (n + 1 < images) prefetch_lines(g + s.co * pooled, s.co * pooled * sizeof(T));  // the next image's
+        transpose_to_lanes(s.co, pooled, 1, g, 0, cop, values);
+        for (std::size_t pr = 0; pr < pooled_h; ++pr)
+            for (std::size_t pc = 0; pc < pooled_w; ++pc)
+                for (std::size_t v = 0; v < vectors; ++v) {
+                    const std::size_t at = (pr * pooled_w + pc) * cop + v * L, q = 2 * pr * ow + 2 * pc;
+                    const __m512i k = P::places(load_place_bytes<L>(places + at, L, places + pooled * cop));
+                    const typename P::V gv = B<T>::load_aligned(values + at);
+                    B<T>(P::blend(P::passed(k), P::times_zero(gv), gv)).store_aligned(values + at);
+                    const __m512i place = P::place(k);
+                    lanes[q * vectors + v] = P::place_is(place, 0);
+                    lanes[(q + 1) * vectors + v] = P::place_is(place, 1);
+                    lanes[(q + ow) * vectors + v] = P::place_is(place, 2);
+                    lanes[(q + ow + 1) * vectors + v] = P::place_is(place, 3);
+                }
+        // positions in no window (an odd last column, an odd last row)
+        if (ow > 2 * pooled_w)
+            for (std::size_t row = 0; row < 2 * pooled_h; ++row)
+                for (std::size_t v = 0; v < vectors; ++v) lanes[((row + 1) * ow - 1) * vectors + v] = 0;
+        for (std::size_t e = 2 * pooled_h * ow * vectors; e < positions * vectors; ++e) lanes[e] = 0;
+    }
+}
+
+// sums (images, LANES, cop): per image and channel, src's values at positions q < the last
 // multiple of LANES summed in LANES chains, position q into chain q % LANES, each in the order of q
 // (add_plane_sums's vectors of LANES lanes over a plane).
-template <std::size_t LANES, class T>
-void chain_sums(std::size_t images, std::size_t positions, std::size_t cop, const T* gyt, T* sums) {
+template <std::size_t LANES, class T, class Src>
+void chain_sums(std::size_t images, std::size_t positions, std::size_t cop, const Src src, T* sums) {
     constexpr std::size_t L = B<T>::size;
     const std::size_t end = positions / LANES * LANES;
-    for (std::size_t n = 0; n < images; ++n, gyt += positions * cop, sums += LANES * cop)
-        for (std::size_t v = 0; v < cop; v += L) {
+    for (std::size_t n = 0; n < images; ++n, sums += LANES * cop) {
+        for (std::size_t v = 0; v < cop / L; ++v) {
             B<T> acc[LANES];
             for (std::size_t l = 0; l < LANES; ++l) acc[l] = B<T>(T(0));
             for (std::size_t q = 0; q < end; q += LANES)
-                for (std::size_t l = 0; l < LANES; ++l) acc[l] = acc[l] + B<T>::load_aligned(gyt + (q + l) * cop + v);
-            for (std::size_t l = 0; l < LANES; ++l) acc[l].store_aligned(sums + l * cop + v);
+                for (std::size_t l = 0; l < LANES; ++l) acc[l] = acc[l] + src.load(n * positions + q + l, v);
+            for (std::size_t l = 0; l < LANES; ++l) acc[l].store_aligned(sums + l * cop + v * L);
         }
+    }
 }
 
 // dst (images, co, positions) = src (images, positions, cop) transposed.
@@ -960,15 +1035,15 @@ void lanes_to_planes_run(std::size_t co, std::size_t positions, std::size_t imag
         });
 }
 
-template <class T>
-void chain_sums_run(std::size_t images, std::size_t positions, std::size_t cop, std::size_t chains, const T* gyt,
+template <class T, class Src>
+void chain_sums_run(std::size_t images, std::size_t positions, std::size_t cop, std::size_t chains, const Src src,
                     T* sums) {
     switch (chains) {
-        case 1: return chain_sums<1>(images, positions, cop, gyt, sums);
-        case 2: return chain_sums<2>(images, positions, cop, gyt, sums);
-        case 4: return chain_sums<4>(images, positions, cop, gyt, sums);
-        case 8: return chain_sums<8>(images, positions, cop, gyt, sums);
-        default: return chain_sums<16>(images, positions, cop, gyt, sums);
+        case 1: return chain_sums<1>(images, positions, cop, src, sums);
+        case 2: return chain_sums<2>(images, positions, cop, src, sums);
+        case 4: return chain_sums<4>(images, positions, cop, src, sums);
+        case 8: return chain_sums<8>(images, positions, cop, src, sums);
+        default: return chain_sums<16>(images, positions, cop, src, sums);
     }
 }
 
@@ -1045,7 +1120,19 @@ void scatter_2x2(const double* g, const double* y, const std::uint8_t* places, s
     }                                                                                                                \
     void chain_sums(std::size_t images, std::size_t positions, std::size_t cop, std::size_t chains, const T* gyt,    \
                     T* sums) {                                                                                       \
-        chain_sums_run(images, positions, cop, chains, gyt, sums);                                                   \
+        chain_sums_run(images, positions, cop, chains, LaneRows<T>{gyt, cop}, sums);                                 \
+    }                                                                                                                \
+    void pooled_gradient(const Sizes& s, std::size_t images, const T* g, const std::uint8_t* places,                \
+                         std::size_t cop, const PooledGradient<T>& out) {                                            \
+        pooled_gradient_run(s, images, g, places, cop, out);                                                         \
+    }                                                                                                                \
+    void pooled_chain_sums(const Sizes& s, std::size_t images, std::size_t cop, std::size_t chains,                 \
+                           const PooledGradient<T>& g, T* sums) {                                                    \
+        chain_sums_run(images, s.oh * s.ow, cop, chains, PooledRows<T>{g, cop / B<T>::size}, sums);                 \
+    }                                                                                                                \
+    void weight_grad_pooled(const Sizes& s, const Tap* taps, std::size_t images, const T* x, std::size_t x_step,    \
+                            const PooledGradient<T>& g, std::size_t cop, T* gw, T* padded) {                         \
+        weight_grad_channel_lanes(s, taps, images, x, x_step, PooledRows<T>{g, cop / B<T>::size}, cop, gw, padded);  \
     }                                                                                                                \
     void lanes_to_planes(std::size_t co, std::size_t positions, std::size_t images, const T* src, std::size_t cop,  \
                          T* dst) {                                                                                   \

@@ -66,6 +66,8 @@ std::vector<Case> cases() {
         // and without a bias
         {"SimpleConvNet's first layer, 3 chunks, no input gradient", {37, 1, 14, 15}, {30, 1, 5, 5}, true, {}, false, false},
         {"3x3, 40 channels, no bias, no input gradient", {5, 2, 11, 12}, {40, 2, 3, 3}, false, {.padding = 1}, false, false},
+        {"ties, zeros, infinities, NaN in 24 channels, no input gradient", {6, 2, 8, 9}, {24, 2, 3, 3}, true,
+         {.padding = 1}, true, false},
     };
 }
 
