@@ -68,6 +68,12 @@ std::vector<Case> cases() {
         {"3x3, 40 channels, no bias, no input gradient", {5, 2, 11, 12}, {40, 2, 3, 3}, false, {.padding = 1}, false, false},
         {"ties, zeros, infinities, NaN in 24 channels, no input gradient", {6, 2, 8, 9}, {24, 2, 3, 3}, true,
          {.padding = 1}, true, false},
+        // output rows of even length: the weight gradient takes two positions a step, its kernel
+        // rows in blocks of 5 (5 wide) or 6, then 3 (3 wide)
+        {"SimpleConvNet's shape, no input gradient", {3, 1, 28, 28}, {30, 1, 5, 5}, true, {}, false, false},
+        {"5x5 over 3 channels, 20 channels, no input gradient", {2, 3, 12, 12}, {20, 3, 5, 5}, true, {}, false, false},
+        {"3x3 over 3 channels, 24 channels, no input gradient", {2, 3, 10, 10}, {24, 3, 3, 3}, true, {.padding = 1},
+         false, false},
     };
 }
 
