@@ -81,6 +81,11 @@ inline B<double> load_first(const double* p, __mmask8 mask) { return _mm512_mask
 template <class T>
 using Mask = std::conditional_t<std::is_same_v<T, float>, __mmask16, __mmask8>;
 
+// relu as the composed ops apply it, r < 0 ? 0 : r (NaN and -0 kept), in one instruction: x86's
+// max returns its second operand when either is NaN or both are zeros.
+inline B<float> relu_max(B<float> r) { return _mm512_max_ps(_mm512_setzero_ps(), r); }
+inline B<double> relu_max(B<double> r) { return _mm512_max_pd(_mm512_setzero_pd(), r); }
+
 // v in the lanes selected by mask, zero in the others.
 inline B<float> only_lanes(__mmask16 mask, B<float> v) { return _mm512_maskz_mov_ps(mask, v); }
 inline B<double> only_lanes(__mmask8 mask, B<double> v) { return _mm512_maskz_mov_pd(mask, v); }
@@ -200,7 +205,7 @@ inline void block(const Sizes& s, const Tap* taps, const Lanes* lanes, const T* 
             if (!lanes[v].mask) continue;
             B<T> r = acc[a][v];
             if (bias) r = r + B<T>(bias[a]);
-            if (relu) r = xsimd::select(r < B<T>(T(0)), B<T>(T(0)), r);
+            if (relu) r = relu_max(r);
             store_selected(y + a * out + lanes[v].first, lanes[v].mask, r);
         }
 }
@@ -331,7 +336,7 @@ void transpose_output(const Sizes& s, const T* yt, std::size_t cop, const T* bia
     const auto store = [&](std::size_t k, std::size_t q, std::size_t n, std::size_t channels, B<T>* r) {
         for (std::size_t i = 0; i < channels; ++i) {
             if (bias) r[i] = r[i] + B<T>(bias[k + i]);
-            if (relu) r[i] = xsimd::select(r[i] < B<T>(T(0)), B<T>(T(0)), r[i]);
+            if (relu) r[i] = relu_max(r[i]);
             store_first(y + (k + i) * q_count + q, n, r[i]);
         }
     };
@@ -858,7 +863,7 @@ inline void pool_block(const Sizes& s, const T* padded, const T* wt, std::size_t
             for (int k = 0; k < 4; ++k) {
                 B<T> r = acc[k / 2][2 * q + k % 2][v];
                 if (bias) r = r + b;
-                window[k] = xsimd::select(r < B<T>(T(0)), B<T>(T(0)), r);
+                window[k] = relu_max(r);
             }
             B<T> place;
             const std::size_t at = (pr * pooled_w + pc + q) * cop + (kv + v) * L;
