@@ -77,11 +77,17 @@ Variable<T> sync_normalise(const Context& ctx, const Variable<T>& x, std::initia
 template <class T>
 Variable<T> SyncBatchNorm1d<T>::forward(const Variable<T>& x) {
     if (!this->is_training() || ctx_.world_size() == 1) return nn::BatchNorm1d<T>::forward(x);
-    if (x.ndim() != 2 || x.shape()[1] != features_)
-        throw ShapeError(fmt::format("SyncBatchNorm1d: expects input of shape (N, {}), got {} on {}", features_,
-                                     shape_str(x.shape()), ctx_.where()));
-    return sync_normalise(ctx_, x, {0}, false, 1.0, this->gamma(), this->beta(), this->running_mean(),
-                          this->running_var(), options_, "SyncBatchNorm1d");
+    if (!x.defined()) throw GraphError(fmt::format("SyncBatchNorm1d: the input is an undefined Variable on {}", ctx_.where()));
+    if ((x.ndim() != 2 && x.ndim() != 3) || x.shape()[1] != features_)
+        throw ShapeError(fmt::format("SyncBatchNorm1d: expects input of shape (N, {0}) or (N, {0}, L), got {1} on {2}",
+                                     features_, shape_str(x.shape()), ctx_.where()));
+    if (x.ndim() == 2)
+        return sync_normalise(ctx_, x, {0}, false, 1.0, this->gamma(), this->beta(), this->running_mean(),
+                              this->running_var(), options_, "SyncBatchNorm1d");
+    const long features = static_cast<long>(features_);
+    return sync_normalise(ctx_, x, {0, 2}, true, static_cast<double>(x.shape()[2]), reshape(this->gamma(), {1, features, 1}),
+                          reshape(this->beta(), {1, features, 1}), this->running_mean(), this->running_var(), options_,
+                          "SyncBatchNorm1d");
 }
 
 template <class T>

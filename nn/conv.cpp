@@ -211,19 +211,7 @@ template <class T>
 Variable<T> BatchNorm2d<T>::forward(const Variable<T>& x) {
     check_channels(x, channels_, *this);
     const T eps = static_cast<T>(options_.eps);
-    if (!this->is_training()) {
-        const long c = static_cast<long>(channels_);
-        const Variable<T> gamma = reshape(gamma_, {1, c, 1, 1}), beta = reshape(beta_, {1, c, 1, 1});
-        // y = x * inv_std + shift, then the affine map: the running statistics are constants.
-        Array<T> inv_std = Array<T>::from_shape({1, channels_, 1, 1}), shift = Array<T>::from_shape({1, channels_, 1, 1});
-        const T* rm = running_mean_.data().data();
-        const T* rv = running_var_.data().data();
-        for (std::size_t i = 0; i < channels_; ++i) {
-            inv_std.data()[i] = T(1) / std::sqrt(rv[i] + eps);
-            shift.data()[i] = -rm[i] * inv_std.data()[i];
-        }
-        return (x * Variable<T>(std::move(inv_std)) + Variable<T>(std::move(shift))) * gamma + beta;
-    }
+    if (!this->is_training()) return normalise_with_running_statistics(x, running_mean_, running_var_, gamma_, beta_, eps);
     const Shape& s = x.shape();
     if (s[0] * s[2] * s[3] < 2)
         throw ValueError(fmt::format("{}: training needs more than one value per channel, got input of shape {}",

@@ -141,6 +141,26 @@ void update_running_statistics(const Variable<T>& running_mean, const Variable<T
 }
 
 template <class T>
+Variable<T> normalise_with_running_statistics(const Variable<T>& x, const Variable<T>& running_mean,
+                                              const Variable<T>& running_var, const Variable<T>& gamma,
+                                              const Variable<T>& beta, T eps) {
+    const std::size_t channels = running_mean.size();
+    Shape per_channel(x.ndim(), 1);  // (1, C, 1, ...): broadcast over the batch and the positions
+    per_channel[1] = channels;
+    Array<T> inv_std = Array<T>::from_shape(per_channel), shift = Array<T>::from_shape(per_channel);
+    const T* rm = running_mean.data().data();
+    const T* rv = running_var.data().data();
+    for (std::size_t i = 0; i < channels; ++i) {
+        inv_std.data()[i] = T(1) / std::sqrt(rv[i] + eps);
+        shift.data()[i] = -rm[i] * inv_std.data()[i];
+    }
+    std::vector<long> affine(x.ndim(), 1);
+    affine[1] = static_cast<long>(channels);
+    return (x * Variable<T>(std::move(inv_std)) + Variable<T>(std::move(shift))) * reshape(gamma, affine) +
+           reshape(beta, affine);
+}
+
+template <class T>
 BatchNorm1d<T>::BatchNorm1d(std::size_t features, BatchNormOptions options)
     : features_(features), options_(options) {
     if (features == 0) throw ShapeError("BatchNorm1d: the number of features must be positive");
@@ -155,17 +175,14 @@ BatchNorm1d<T>::BatchNorm1d(std::size_t features, BatchNormOptions options)
 
 template <class T>
 Variable<T> BatchNorm1d<T>::forward(const Variable<T>& x) {
-    if (x.ndim() != 2 || x.shape()[1] != features_)
-        throw ShapeError(fmt::format("BatchNorm1d: expects input of shape (N, {}), got {}", features_,
+    if (!x.defined()) throw GraphError("BatchNorm1d: the input is an undefined Variable");
+    if ((x.ndim() != 2 && x.ndim() != 3) || x.shape()[1] != features_)
+        throw ShapeError(fmt::format("BatchNorm1d: expects input of shape (N, {0}) or (N, {0}, L), got {1}", features_,
                                      shape_str(x.shape())));
     const T eps = static_cast<T>(options_.eps);
-    if (!this->is_training()) {
-        Array<T> inv_std = T(1) / xt::sqrt(running_var_.data() + eps);
-        Array<T> shift = -running_mean_.data() * inv_std;
-        return (x * Variable<T>(std::move(inv_std)) + Variable<T>(std::move(shift))) * gamma_ + beta_;
-    }
-    if (x.shape()[0] < 2)
-        throw ValueError(fmt::format("BatchNorm1d: training needs more than one row per batch, got shape {}",
+    if (!this->is_training()) return normalise_with_running_statistics(x, running_mean_, running_var_, gamma_, beta_, eps);
+    if (x.shape()[0] * (x.ndim() == 3 ? x.shape()[2] : 1) < 2)
+        throw ValueError(fmt::format("BatchNorm1d: training needs more than one value per feature in a batch, got shape {}",
                                      shape_str(x.shape())));
     BatchStatistics<T> batch;
     Variable<T> y = batch_norm(x, gamma_, beta_, eps, &batch);
@@ -222,5 +239,11 @@ template void update_running_statistics(const Variable<float>&, const Variable<f
                                         double);
 template void update_running_statistics(const Variable<double>&, const Variable<double>&, const double*,
                                         const double*, double);
+template Variable<float> normalise_with_running_statistics(const Variable<float>&, const Variable<float>&,
+                                                          const Variable<float>&, const Variable<float>&,
+                                                          const Variable<float>&, float);
+template Variable<double> normalise_with_running_statistics(const Variable<double>&, const Variable<double>&,
+                                                           const Variable<double>&, const Variable<double>&,
+                                                           const Variable<double>&, double);
 
 }  // namespace xg::nn

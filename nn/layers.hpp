@@ -172,9 +172,17 @@ template <class T>
 void update_running_statistics(const Variable<T>& running_mean, const Variable<T>& running_var, const T* batch_mean,
                                const T* batch_var, double momentum);
 
-// Batch normalisation over the rows of x (N, features) (the book's 6.3):
-// x^ = (x - mean) / sqrt(var + eps), y = gamma * x^ + beta, with the batch's mean and (biased)
-// variance in training and the running ones in evaluation.
+// Evaluation-mode batch norm of x (N, C, *) with running statistics of C channels:
+// (x * inv_std + shift) * gamma + beta, inv_std = 1 / sqrt(running_var + eps) and
+// shift = -running_mean * inv_std per channel, constants of the graph (BatchNorm1d, BatchNorm2d).
+template <class T>
+Variable<T> normalise_with_running_statistics(const Variable<T>& x, const Variable<T>& running_mean,
+                                              const Variable<T>& running_var, const Variable<T>& gamma,
+                                              const Variable<T>& beta, T eps);
+
+// Batch normalisation of x (N, features) or (N, features, L) (the book's 6.3; torch.nn.BatchNorm1d),
+// per feature over N (and L): x^ = (x - mean) / sqrt(var + eps), y = gamma * x^ + beta, with the
+// batch's mean and (biased) variance in training and the running ones in evaluation.
 template <class T>
 class BatchNorm1d : public UnaryModule<T> {
 public:

@@ -487,6 +487,37 @@ BOOST_AUTO_TEST_CASE(sync_batch_norm_with_an_empty_shard) {
     xgt::expect_error<ValueError>([&] { sync.forward(lone); }, {});
 }
 
+BOOST_AUTO_TEST_CASE(sync_batch_norm1d_on_sequences) {
+    // (N, features, L) split by rows over the ranks (5 rows: 3+2 or 2+2+1): the statistics per
+    // feature are those of every rank's rows and positions together, as one process's BatchNorm1d.
+    dist::SyncBatchNorm1d<double> sync(world(), 3);
+    nn::BatchNorm1d<double> plain(3);
+    const Array<double> all = xgt::random_array({5, 3, 4}, 71), weights = xgt::random_array({5, 3, 4}, 72);
+    const std::vector<std::size_t> rows{0, 1, 2, 3, 4};
+    const auto mine = data::shard(rows, std::size_t(world().rank()), std::size_t(world().world_size()));
+    Array<double> part = Array<double>::from_shape({mine.size(), 3, 4}), wpart = part;
+    for (std::size_t i = 0; i < mine.size(); ++i)
+        for (std::size_t j = 0; j < 3; ++j)
+            for (std::size_t k = 0; k < 4; ++k) part(i, j, k) = all(mine[i], j, k), wpart(i, j, k) = weights(mine[i], j, k);
+    Variable<double> x(part, true), xa(all, true);
+    const Variable<double> y = sync.forward(x), ya = plain.forward(xa);
+    sum(y * Variable<double>(wpart)).backward();
+    sum(ya * Variable<double>(weights)).backward();
+    for (std::size_t i = 0; i < mine.size(); ++i)
+        for (std::size_t j = 0; j < 3; ++j)
+            for (std::size_t k = 0; k < 4; ++k) {
+                BOOST_TEST(std::abs(y.data()(i, j, k) - ya.data()(mine[i], j, k)) <= 1e-12);
+                BOOST_TEST(std::abs(x.grad().data()(i, j, k) - xa.grad().data()(mine[i], j, k)) <= 1e-12);
+            }
+    std::vector<double> g(sync.gamma().grad().data().begin(), sync.gamma().grad().data().end());
+    world().all_reduce_sum(g);
+    for (std::size_t j = 0; j < 3; ++j) BOOST_TEST(std::abs(g[j] - plain.gamma().grad().data()(j)) <= 1e-12);
+    BOOST_TEST(xgt::close(sync.running_mean().data(), plain.running_mean().data(), 1e-12));
+    BOOST_TEST(xgt::close(sync.running_var().data(), plain.running_var().data(), 1e-12));
+    xgt::expect_error<ShapeError>([&] { sync.forward(Variable<double>(Array<double>::from_shape({2, 3, 4, 1}))); },
+                                  {"SyncBatchNorm1d", "(N, 3) or (N, 3, L)", "(2, 3, 4, 1)"});
+}
+
 BOOST_AUTO_TEST_CASE(checkpoint_written_once_and_resumed_on_another_world) {
     const auto set = blob_set<double>(48);
     const train::TrainerOptions base{.epochs = 4, .batch_size = 12, .seed = 2, .verbose = false};

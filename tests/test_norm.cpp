@@ -11,6 +11,8 @@
 #include <random>
 #include <sstream>
 
+#include <xtensor/xview.hpp>
+
 #include "expect_error.hpp"
 #include "fixtures.hpp"
 #include "xgrad.hpp"
@@ -325,6 +327,43 @@ BOOST_AUTO_TEST_CASE(batch_norm1d_trains_and_keeps_running_statistics) {
     const A xa = random_array({4, 6}, 50);
     const A want = (xa - rm) / xt::sqrt(rv + 1e-3) * bn.gamma().data() + bn.beta().data();
     BOOST_TEST(close(bn(V(xa)).data(), want, 1e-13));
+}
+
+BOOST_AUTO_TEST_CASE(batch_norm1d_on_sequences) {
+    // (N, features, L), as torch.nn.BatchNorm1d takes it: statistics per feature over N and L
+    xg::nn::BatchNorm1d<double> bn(4, {.eps = 1e-3, .momentum = 0.2});
+    bn.gamma().mutable_data() = random_array({4}, 61);
+    bn.beta().mutable_data() = random_array({4}, 62);
+    const A xa = random_array({5, 4, 3}, 63, -4.0, 6.0);
+    const V x(xa, true);
+    const V y = bn(x);
+    BOOST_TEST(y.shape() == xa.shape(), tt::per_element());
+    const V xr(xa, true);
+    const V want = composed_batch_norm(xr, bn.gamma(), bn.beta(), 1e-3);
+    BOOST_TEST(close(y.data(), want.data(), 1e-13));
+    const A weights = random_array({5, 4, 3}, 64);
+    xg::sum(y * V(weights)).backward();
+    xg::sum(want * V(weights)).backward();
+    BOOST_TEST(close(x.grad().data(), xr.grad().data(), 1e-12));
+    const A m = xt::mean(xa, {0, 2}), v = xt::mean(xt::square(xa - xt::view(m, xt::newaxis(), xt::all(), xt::newaxis())), {0, 2});
+    BOOST_TEST(close(bn.running_mean().data(), A(0.2 * m), 1e-14));
+    BOOST_TEST(close(bn.running_var().data(), A(0.8 + 0.2 * v), 1e-14));
+    // one position of one sequence has no variance; two positions of one do
+    expect_error<xg::ValueError>([&] { bn(V(A::from_shape({1, 4, 1}))); }, {"BatchNorm1d", "(1, 4, 1)"});
+    BOOST_TEST(bn(V(random_array({1, 4, 2}, 65))).shape() == xg::Shape({1, 4, 2}), tt::per_element());
+    expect_error<xg::ShapeError>([&] { bn(V(A::from_shape({5, 4, 3, 2}))); },
+                                 {"BatchNorm1d", "(N, 4) or (N, 4, L)", "(5, 4, 3, 2)"});
+    expect_error<xg::ShapeError>([&] { bn(V(A::from_shape({5, 3, 2}))); }, {"BatchNorm1d", "(5, 3, 2)"});
+    // evaluation: the running statistics per feature, broadcast over N and L
+    bn.eval();
+    const A rm = bn.running_mean().data(), rv = bn.running_var().data();
+    const A xe = random_array({2, 4, 5}, 66);
+    const auto col = [](const A& a) { return xt::view(a, xt::newaxis(), xt::all(), xt::newaxis()); };
+    const A expected = (xe - col(rm)) / xt::sqrt(col(rv) + 1e-3) * col(bn.gamma().data()) + col(bn.beta().data());
+    BOOST_TEST(close(bn(V(xe)).data(), expected, 1e-13));
+    // and still (N, features) in evaluation
+    const A x2 = random_array({3, 4}, 67);
+    BOOST_TEST(close(bn(V(x2)).data(), A((x2 - rm) / xt::sqrt(rv + 1e-3) * bn.gamma().data() + bn.beta().data()), 1e-13));
 }
 
 BOOST_AUTO_TEST_CASE(layer_norm_module) {
