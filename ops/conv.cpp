@@ -306,12 +306,16 @@ struct DirectImages {
     bool channel_lanes;
 };
 
-// The direct loop's weight gradient takes the images in chunks of up to 16 whose padded inputs
+// The most images a chunk of the direct weight gradient holds (relu_pool_parameter_gradients
+// sizes its 32-bit offsets by it).
+constexpr std::size_t max_weight_chunk = 16;
+
+// The direct loop's weight gradient takes the images in chunks of up to max_weight_chunk whose padded inputs
 // and wide gradients take at most about 2 MB (they stay in cache for the chunk's passes; a large
 // image goes alone).
 std::size_t direct_weight_chunk(const direct_conv::Sizes& s, std::size_t element_size) {
     const std::size_t per_image = (s.ci * s.plane + 64 + direct_conv::gradient_buffer(s, element_size)) * element_size;
-    return std::clamp<std::size_t>((std::size_t(2) << 20) / per_image, 1, 16);
+    return std::clamp<std::size_t>((std::size_t(2) << 20) / per_image, 1, max_weight_chunk);
 }
 
 // conv_w by the direct loop, a chunk of images at a time: gw (groups * s.co, s.ci, kh, kw) += the
@@ -956,8 +960,8 @@ std::vector<Variable<T>> relu_pool_gradients_in_lanes(std::size_t inputs, const 
     constexpr std::size_t chains = xsimd::batch<T>::size;  // add_plane_sums's lanes
     const std::size_t cop = whole_vectors<T>(g.co), positions = g.oh * g.ow, pooled = (g.oh / 2) * (g.ow / 2);
     const std::size_t in = g.ci * g.h * g.w, out = g.co * positions;
-    // PooledGradient's offsets are 32 bits: a chunk's pooled gradient (at most 16 images) fits
-    if (!want_x && 16 * pooled * cop <= std::numeric_limits<std::uint32_t>::max()) {
+    // PooledGradient's offsets are 32 bits: a chunk's pooled gradient must fit
+    if (!want_x && max_weight_chunk * pooled * cop <= std::numeric_limits<std::uint32_t>::max()) {
         relu_pool_parameter_gradients(s, g, x, gp, places, want_w ? gw.data() : nullptr, want_b ? gb.data() : nullptr);
         if (want_w) grads[1] = Variable<T>(std::move(gw));
         if (want_b) grads[2] = Variable<T>(std::move(gb));
