@@ -664,7 +664,7 @@ struct PoolF {
     // take = (b > a) | (b is NaN); max = take ? b : a
     static M take(V b, V a) { return _mm512_cmp_ps_mask(b, a, _CMP_GT_OQ) | _mm512_cmp_ps_mask(b, b, _CMP_UNORD_Q); }
     static V blend(M m, V a, V b) { return _mm512_mask_blend_ps(m, a, b); }
-    static V only(M m, V v) { return _mm512_maskz_mov_ps(m, v); }
+    static V only(M m, V v) { return only_lanes(m, B<float>(v)); }
     static M positive(V v) { return _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ); }
     static V times_zero(V v) { return _mm512_mul_ps(_mm512_setzero_ps(), v); }
     // the place bytes (load_place_bytes) widened to lanes, and the lanes whose place is k
@@ -687,7 +687,7 @@ struct PoolD {
     static V interleave_hi(V a, V b) { return _mm512_permutex2var_pd(a, _mm512_set_epi64(15, 7, 14, 6, 13, 5, 12, 4), b); }
     static M take(V b, V a) { return _mm512_cmp_pd_mask(b, a, _CMP_GT_OQ) | _mm512_cmp_pd_mask(b, b, _CMP_UNORD_Q); }
     static V blend(M m, V a, V b) { return _mm512_mask_blend_pd(m, a, b); }
-    static V only(M m, V v) { return _mm512_maskz_mov_pd(m, v); }
+    static V only(M m, V v) { return only_lanes(m, B<double>(v)); }
     static M positive(V v) { return _mm512_cmp_pd_mask(v, _mm512_setzero_pd(), _CMP_GT_OQ); }
     static V times_zero(V v) { return _mm512_mul_pd(_mm512_setzero_pd(), v); }
     static __m512i places(__m128i bytes) { return _mm512_cvtepu8_epi64(bytes); }
