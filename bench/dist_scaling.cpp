@@ -3,6 +3,8 @@
 //
 //   mpirun -np N dist_scaling --model mlp|cnn [--batch 256] [--steps 60] [--no-overlap] [--bucket-kb 1024]
 //                    [--in-place-kb 512]   (0: every gradient in place; 1048576, 1 GB: none)
+//                    [--reduction sum|mean]  (sum, as train::Trainer: each rank's loss weighed by
+//                    its share of the batch, finish() leaving the sum; mean: finish() divides)
 //
 // The models are the main job's MultiLayerNet 784-256-128-10 (ReLU, batch norm, Adam) and the
 // book's SimpleConvNet (conv 30 5x5, ReLU, 2x2 max pool, Linear 100, ReLU, Linear 10, Adam), on
@@ -65,6 +67,7 @@ int run(int argc, char** argv, const dist::Context& world) {
     std::string model = "mlp";
     std::size_t batch = 256, steps = 60, bucket_kb = 1024, in_place_kb = 512;
     bool overlap = true;
+    dist::Reduction reduction = dist::Reduction::sum;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         auto value = [&]() -> std::string {
@@ -94,6 +97,10 @@ int run(int argc, char** argv, const dist::Context& world) {
             bucket_kb = count(1, 1 << 20);
         } else if (a == "--in-place-kb") {
             in_place_kb = count(0, 1 << 20);
+        } else if (a == "--reduction") {
+            const std::string r = value();
+            if (r != "sum" && r != "mean") throw ValueError(fmt::format("--reduction must be sum or mean, got '{}'", r));
+            reduction = r == "sum" ? dist::Reduction::sum : dist::Reduction::mean;
         } else if (a == "--no-overlap") {
             overlap = false;
         } else {
@@ -106,8 +113,11 @@ int run(int argc, char** argv, const dist::Context& world) {
     bench::stable_heap();
     auto net = make_model(model);
     optim::Adam<float> adam(net->parameters(), {.lr = 1e-3});
-    dist::DataParallel<float> dp(
-        world, *net, {.bucket_bytes = bucket_kb * 1024, .in_place_bytes = in_place_kb * 1024, .overlap = overlap});
+    dist::DataParallel<float> dp(world, *net,
+                                 {.bucket_bytes = bucket_kb * 1024,
+                                  .in_place_bytes = in_place_kb * 1024,
+                                  .overlap = overlap,
+                                  .reduction = reduction});
 
     // Fixed random images and labels for the whole global batch; this rank's rows are its shard.
     std::vector<std::size_t> all(batch);
@@ -122,7 +132,9 @@ int run(int argc, char** argv, const dist::Context& world) {
     Labels y = Labels::from_shape({mine.size()});
     for (std::size_t i = 0; i < mine.size(); ++i) y(i) = static_cast<std::int64_t>((mine[i] * 7) % 10);
     const V input(std::move(x));
-    const float scale = static_cast<float>(ranks * mine.size()) / static_cast<float>(batch);
+    // This rank's loss weighs by its share of the batch (times the world size for a mean).
+    const float scale = static_cast<float>((reduction == dist::Reduction::mean ? ranks : 1) * mine.size()) /
+                        static_cast<float>(batch);
 
     // Where each step goes on this rank: forward and backward, finish(), the update.
     using Clock = std::chrono::steady_clock;

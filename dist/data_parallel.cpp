@@ -137,6 +137,9 @@ template <class T>
 DataParallel<T>::DataParallel(const Context& ctx, const nn::Module<T>& module, DataParallelOptions options)
     : ctx_(ctx), options_(options) {
     if (options_.bucket_bytes == 0) throw DistError("DataParallel: bucket_bytes must be positive, got 0");
+    if (options_.reduction != Reduction::mean && options_.reduction != Reduction::sum)
+        throw DistError(fmt::format("DataParallel: reduction must be Reduction::mean or Reduction::sum, got {}",
+                                    static_cast<int>(options_.reduction)));
     broadcast_parameters(ctx_, module, options_.root);
     for (auto& [name, p] : module.named_parameters()) {
         params_.push_back(p);
@@ -336,8 +339,11 @@ void DataParallel<T>::finish(std::span<double> sums) {
     // and the divides bounded this loop (finish() 0.27 -> 0.21 ms for the main job's MLP).
     const bool power_of_two = (ctx_.world_size() & (ctx_.world_size() - 1)) == 0;
     const T inverse = T(1) / ranks;
+    const bool sum_only = options_.reduction == Reduction::sum;
     auto mean = [&](const T* src, T* dst, std::size_t n) {
-        if (power_of_two)
+        if (sum_only) {
+            if (src != dst) std::copy_n(src, n, dst);
+        } else if (power_of_two)
             for (std::size_t i = 0; i < n; ++i) dst[i] = src[i] * inverse;
         else
             for (std::size_t i = 0; i < n; ++i) dst[i] = src[i] / ranks;
@@ -353,8 +359,10 @@ void DataParallel<T>::finish(std::span<double> sums) {
                 p.zero_grad();
                 continue;
             }
-            T* sum = g.mutable_data().data();
-            mean(sum, sum, g.size());
+            if (!sum_only) {
+                T* sum = g.mutable_data().data();
+                mean(sum, sum, g.size());
+            }
             // A backward run again before finish() (refused) left a new gradient in .grad()
             if (!p.has_grad() || p.grad().node() != g.node()) p.set_grad(g);
             continue;

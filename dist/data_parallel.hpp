@@ -24,7 +24,9 @@
 //
 // Averaging is the mean over ranks of each rank's gradient: with unequal parts of a batch (an
 // uneven last batch), scale each rank's loss by world_size * rows_here / rows_in_batch before
-// backward, as train::Trainer does, for the gradient of the whole batch's mean loss.
+// backward for the gradient of the whole batch's mean loss. With options.reduction = sum,
+// finish() leaves the sum instead: scale the loss by rows_here / rows_in_batch (train::Trainer
+// does), and finish() has no mean to take.
 //
 // A parameter no rank gave a gradient keeps none (the optimizer skips it, as in one process); one
 // that some ranks gave a gradient gets the mean with zeros from the others. One backward() per
@@ -46,6 +48,9 @@
 
 namespace xg::dist {
 
+// What finish() leaves in every .grad(): the mean of the ranks' gradients, or their sum.
+enum class Reduction { mean, sum };
+
 struct DataParallelOptions {
     // Bucket size cap. Smaller buckets start sooner (more overlap) but cost one MPI latency each.
     std::size_t bucket_bytes = std::size_t{1} << 20;
@@ -60,6 +65,13 @@ struct DataParallelOptions {
     // Start each bucket's all-reduce as soon as its gradients are final; false: all of them in
     // finish() (to measure what the overlap hides).
     bool overlap = true;
+    // mean: finish() divides the all-reduced sums by the world size. sum: it leaves the sums, for
+    // a loss already scaled by this rank's share of the global batch (rows here / rows in the
+    // batch; train::Trainer does so): the sum is then the gradient of the whole batch's mean
+    // loss, and finish() makes no pass over the gradients all-reduced in place (the main job's
+    // 800 KB first-layer weight) and only copies the others out of their buckets. For a world of
+    // 2^k ranks the two give the same bits: scaling by a power of two is exact.
+    Reduction reduction = Reduction::mean;
     int root = 0;  // the rank whose parameters and buffers the constructor broadcasts
 };
 
@@ -89,7 +101,7 @@ public:
     DataParallel& operator=(const DataParallel&) = delete;
 
     // Waits for this step's all-reduces (starting those not yet started) and writes the mean
-    // gradients into the parameters' .grad(). Every rank must call it once per step, also a
+    // gradients (or their sum: options.reduction) into the parameters' .grad(). Every rank must call it once per step, also a
     // rank that ran no backward (it contributes zeros).
     //
     // `sums` (at most max_sums values, e.g. this rank's share of the batch's loss) are summed over
@@ -102,6 +114,7 @@ public:
     // locally, and finish() must not be called until it is true again and a backward has run.
     void set_sync(bool on);
 
+    const DataParallelOptions& options() const { return options_; }
     const CommStats& stats() const { return stats_; }
     void reset_stats() { stats_ = {}; }
     std::size_t bucket_count() const;

@@ -71,11 +71,14 @@ Variable<T> net_loss(Net<T>& net, const data::TensorBatch<T>& b) {
 // This rank's share of the loss of batch `rows`: the mean over its shard, weighted by
 // world_size * shard rows / batch rows (docs/distributed.md), so that the mean over the ranks of
 // the gradients is the whole batch's on any number of ranks (1 for an even split).
+// With Reduction::sum the weight is shard rows / batch rows alone.
 template <class T>
-Variable<T> shard_loss(Net<T>& net, const data::TensorDataset<T>& set, const std::vector<std::size_t>& rows) {
+Variable<T> shard_loss(Net<T>& net, const data::TensorDataset<T>& set, const std::vector<std::size_t>& rows,
+                       dist::Reduction reduction = dist::Reduction::mean) {
     const auto ranks = static_cast<std::size_t>(world().world_size());
     const auto mine = data::shard(rows, static_cast<std::size_t>(world().rank()), ranks);
-    return net_loss(net, set.batch(mine)) * (static_cast<T>(ranks * mine.size()) / static_cast<T>(rows.size()));
+    const std::size_t times = reduction == dist::Reduction::mean ? ranks : 1;
+    return net_loss(net, set.batch(mine)) * (static_cast<T>(times * mine.size()) / static_cast<T>(rows.size()));
 }
 
 // max |a - b| / max |b| over every parameter and buffer of two models, all the same on every rank
@@ -128,13 +131,17 @@ std::unique_ptr<optim::Optimizer<T>> make_optimizer(const std::string& rule, con
 // of this model's; 150 takes both weights (64 and 48 elements) and leaves the biases to buffers,
 // so that the buckets run copy, in place, copy (the carrier's, all-reduced last), in place; 0
 // takes every gradient, and the flags and sums travel in a buffer of their own.
+//
+// reduction: what finish() leaves (the mean, or the sum for losses weighted by their share alone).
 template <class T>
-void manual_steps_match_one_process(const std::string& rule, std::size_t in_place_bytes = std::size_t{512} << 10) {
+void manual_steps_match_one_process(const std::string& rule, std::size_t in_place_bytes = std::size_t{512} << 10,
+                                    dist::Reduction reduction = dist::Reduction::mean) {
     const auto set = blob_set<T>(60);
     const std::size_t batch = 12;
     Net<T> one(1, Norm::none), many(1 + static_cast<std::uint64_t>(world().rank()), Norm::none);
     auto opt_one = make_optimizer(rule, one), opt_many = make_optimizer(rule, many);
-    dist::DataParallel<T> dp(world(), many, {.bucket_bytes = 256, .in_place_bytes = in_place_bytes});
+    dist::DataParallel<T> dp(world(), many,
+                             {.bucket_bytes = 256, .in_place_bytes = in_place_bytes, .reduction = reduction});
     BOOST_TEST(relative_difference(one, many) == 0.0);
     for (std::size_t step = 0; step < 20; ++step) {
         std::vector<std::size_t> rows(batch);
@@ -143,12 +150,13 @@ void manual_steps_match_one_process(const std::string& rule, std::size_t in_plac
         net_loss(one, set.batch(rows)).backward();
         opt_one->step();
         opt_many->zero_grad();
-        shard_loss(many, set, rows).backward();
+        shard_loss(many, set, rows, reduction).backward();
         dp.finish();
         opt_many->step();
     }
     BOOST_TEST(relative_difference(one, many) <= tolerance<T>(),
-               rule << " " << sizeof(T) * 8 << "-bit, in place from " << in_place_bytes << " bytes");
+               rule << " " << sizeof(T) * 8 << "-bit, in place from " << in_place_bytes << " bytes, "
+                    << (reduction == dist::Reduction::sum ? "sum" : "mean"));
     // Small buckets (one or two parameters each) start during backward, before finish().
     BOOST_TEST(dp.bucket_count() >= 2u);
     BOOST_TEST(dp.stats().steps == 20u);
@@ -332,6 +340,45 @@ BOOST_AUTO_TEST_CASE(data_parallel_gradients_all_reduced_in_place) {
         manual_steps_match_one_process<double>("adam", bytes);
         manual_steps_match_one_process<float>("adam", bytes);
     }
+}
+
+BOOST_AUTO_TEST_CASE(data_parallel_reduction_sum) {
+    for (const std::size_t bytes : {std::size_t{512} << 10, std::size_t{150}, std::size_t{0}}) {
+        manual_steps_match_one_process<double>("sgd", bytes, dist::Reduction::sum);
+        manual_steps_match_one_process<double>("adam", bytes, dist::Reduction::sum);
+        manual_steps_match_one_process<float>("adam", bytes, dist::Reduction::sum);
+    }
+}
+
+// One step's gradients both ways, side by side: the same bits on 2^k ranks, where the share and
+// the world size are powers of two (scaling by one is exact); within rounding on 3 ranks. The
+// bucketed gradients, the in-place ones, and both.
+BOOST_AUTO_TEST_CASE(data_parallel_reduction_sum_gives_the_mean_gradients) {
+    const auto set = blob_set<double>(24);
+    const int ranks = world().world_size();
+    const bool power_of_two = (ranks & (ranks - 1)) == 0;
+    std::vector<std::size_t> rows(12);
+    std::iota(rows.begin(), rows.end(), 5);
+    for (const std::size_t bytes : {std::size_t{512} << 10, std::size_t{150}, std::size_t{0}}) {
+        Net<double> a(3, Norm::none), b(3, Norm::none);
+        dist::DataParallel<double> mean(world(), a, {.bucket_bytes = 256, .in_place_bytes = bytes});
+        dist::DataParallel<double> sum(world(), b,
+                                       {.bucket_bytes = 256, .in_place_bytes = bytes, .reduction = dist::Reduction::sum});
+        BOOST_TEST((sum.options().reduction == dist::Reduction::sum));
+        shard_loss(a, set, rows).backward();
+        mean.finish();
+        shard_loss(b, set, rows, dist::Reduction::sum).backward();
+        sum.finish();
+        const auto pa = a.parameters(), pb = b.parameters();
+        for (std::size_t k = 0; k < pa.size(); ++k)
+            BOOST_TEST(xgt::close(pb[k].grad().data(), pa[k].grad().data(), power_of_two ? 0.0 : 1e-12),
+                       "parameter " << k << ", in place from " << bytes << " bytes");
+    }
+    // A reduction that is neither (a cast out of range) is refused before anything moves.
+    Net<double> c(3, Norm::none);
+    xgt::expect_error<dist::DistError>(
+        [&] { dist::DataParallel<double>(world(), c, {.reduction = static_cast<dist::Reduction>(7)}); },
+        {"DataParallel", "reduction", "7"});
 }
 
 BOOST_AUTO_TEST_CASE(trainer_uneven_batches_sgd_adam_float64) {

@@ -159,7 +159,7 @@ void TrainerBase::train_epoch(std::size_t epoch, Progress& progress) {
         if (distributed) {
             // The whole batch's loss and the stop flags, summed in the gradients' all-reduce.
             std::array<double, 2> sums{value * share, stop_requested_ ? 1.0 : 0.0};
-            step_backward(share * world_size(), sums);
+            step_backward(share, sums);
             value = sums[0];
             if (sums[1] > 0) {
                 stop_agreed = stop_requested_ = true;
@@ -254,7 +254,13 @@ double TrainerOf<T>::step_loss(Rows rows) {
 }
 
 template <class T>
-void TrainerOf<T>::step_backward(double loss_scale, std::span<double> sums) {
+void TrainerOf<T>::step_backward(double share, std::span<double> sums) {
+    // The whole batch's mean loss is the sum over the ranks of share times each rank's mean: with
+    // Reduction::sum that is what finish() leaves; with Reduction::mean it divides by the world
+    // size, which the scale undoes.
+    double loss_scale = share;
+    if (data_parallel_ && data_parallel_->options().reduction == dist::Reduction::mean)
+        loss_scale *= static_cast<double>(world_size());
     if (loss_scale == 1.0) loss_.backward();
     else loss_.backward(Variable<T>(full(loss_.shape(), static_cast<T>(loss_scale))));
     loss_ = Variable<T>();  // frees the graph before the update

@@ -167,13 +167,13 @@ protected:
                 TrainerOptions options);
 
     // One optimisation step on the training rows, in three calls: step_loss returns the loss
-    // (this rank's rows' mean); step_backward computes the gradients of that loss times
-    // `loss_scale` (1, or world_size * rows here / rows in the batch: see dist::DataParallel) and,
-    // distributed, averages them over the ranks, summing `sums` over the ranks in the same
-    // all-reduce; step_update applies them. A non-finite loss (the whole batch's, distributed)
+    // (this rank's rows' mean); step_backward computes the gradients of that loss weighted by
+    // `share` (rows here / rows in the batch; 1 alone) and, distributed, reduces them over the
+    // ranks into the gradient of the whole batch's mean loss (see dist::DataParallel's
+    // Reduction), summing `sums` over the ranks in the same all-reduce; step_update applies them. A non-finite loss (the whole batch's, distributed)
     // is reported before any gradient is applied: step_update is then not called.
     virtual double step_loss(Rows rows) = 0;
-    virtual void step_backward(double loss_scale, std::span<double> sums) = 0;
+    virtual void step_backward(double share, std::span<double> sums) = 0;
     virtual void step_update() = 0;
     // The metrics' sums over rows [begin, end) of evaluation set `set` (0: the training set), in
     // the order of metric_names_, in eval mode without recording a graph.
@@ -227,8 +227,11 @@ public:
     // Trains data-parallel over ctx's ranks (a no-op in a world of one): rank 0's model is
     // broadcast to every rank now (dist::DataParallel), so call it on every rank, after resume()
     // if any. ValueError when batch_size gives a rank no row (two with a BatchNorm1d; one with
-    // dist::SyncBatchNorm1d, whose statistics are the whole batch's).
-    void distribute(const dist::Context& ctx, dist::DataParallelOptions options = {});
+    // dist::SyncBatchNorm1d, whose statistics are the whole batch's). Either Reduction gives the
+    // whole batch's gradient; the default, sum, weighs each rank's loss by its share of the
+    // batch and so spares finish() a pass over the gradients.
+    void distribute(const dist::Context& ctx,
+                    dist::DataParallelOptions options = {.reduction = dist::Reduction::sum});
     // The gradient averaging, once distribute() has run (its stats() time the all-reduces).
     const dist::DataParallel<T>* data_parallel() const { return data_parallel_.get(); }
 
@@ -239,7 +242,7 @@ protected:
 
 private:
     double step_loss(Rows rows) final;
-    void step_backward(double loss_scale, std::span<double> sums) final;
+    void step_backward(double share, std::span<double> sums) final;
     void step_update() final;
     void before_evaluation() final;
     void set_training(bool on) final { model_.train(on); }
