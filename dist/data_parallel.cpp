@@ -340,7 +340,8 @@ void DataParallel<T>::finish(std::span<double> sums) {
     const bool power_of_two = (ctx_.world_size() & (ctx_.world_size() - 1)) == 0;
     const T inverse = T(1) / ranks;
     const bool sum_only = options_.reduction == Reduction::sum;
-    auto mean = [&](const T* src, T* dst, std::size_t n) {
+    // The ranks' sum into a gradient: its mean, or (Reduction::sum) itself.
+    auto from_sum = [&](const T* src, T* dst, std::size_t n) {
         if (sum_only) {
             if (src != dst) std::copy_n(src, n, dst);
         } else if (power_of_two)
@@ -361,7 +362,7 @@ void DataParallel<T>::finish(std::span<double> sums) {
             }
             if (!sum_only) {
                 T* sum = g.mutable_data().data();
-                mean(sum, sum, g.size());
+                from_sum(sum, sum, g.size());
             }
             // A backward run again before finish() (refused) left a new gradient in .grad()
             if (!p.has_grad() || p.grad().node() != g.node()) p.set_grad(g);
@@ -373,7 +374,7 @@ void DataParallel<T>::finish(std::span<double> sums) {
             if (flags[j] == T(0)) continue;  // no rank has a gradient for it
             const T* src = b.buffer.data() + b.offsets[j];
             if (!p.has_grad()) p.set_grad(Variable<T>(Array<T>::from_shape(p.shape())));
-            mean(src, p.grad().mutable_data().data(), p.size());
+            from_sum(src, p.grad().mutable_data().data(), p.size());
         }
     }
     std::fill(ready_.begin(), ready_.end(), false);

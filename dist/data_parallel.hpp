@@ -101,8 +101,8 @@ public:
     DataParallel& operator=(const DataParallel&) = delete;
 
     // Waits for this step's all-reduces (starting those not yet started) and writes the mean
-    // gradients (or their sum: options.reduction) into the parameters' .grad(). Every rank must call it once per step, also a
-    // rank that ran no backward (it contributes zeros).
+    // gradients (or their sum: options.reduction) into the parameters' .grad(). Every rank must
+    // call it once per step, also a rank that ran no backward (it contributes zeros).
     //
     // `sums` (at most max_sums values, e.g. this rank's share of the batch's loss) are summed over
     // the ranks in place, carried by the last all-reduce (in T's precision), so that such numbers

@@ -170,8 +170,9 @@ protected:
     // (this rank's rows' mean); step_backward computes the gradients of that loss weighted by
     // `share` (rows here / rows in the batch; 1 alone) and, distributed, reduces them over the
     // ranks into the gradient of the whole batch's mean loss (see dist::DataParallel's
-    // Reduction), summing `sums` over the ranks in the same all-reduce; step_update applies them. A non-finite loss (the whole batch's, distributed)
-    // is reported before any gradient is applied: step_update is then not called.
+    // Reduction), summing `sums` over the ranks in the same all-reduce; step_update applies
+    // them. A non-finite loss (the whole batch's, distributed) is reported before any gradient is
+    // applied: step_update is then not called.
     virtual double step_loss(Rows rows) = 0;
     virtual void step_backward(double share, std::span<double> sums) = 0;
     virtual void step_update() = 0;
