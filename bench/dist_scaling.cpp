@@ -132,9 +132,7 @@ int run(int argc, char** argv, const dist::Context& world) {
     Labels y = Labels::from_shape({mine.size()});
     for (std::size_t i = 0; i < mine.size(); ++i) y(i) = static_cast<std::int64_t>((mine[i] * 7) % 10);
     const V input(std::move(x));
-    // This rank's loss weighs by its share of the batch (times the world size for a mean).
-    const float scale = static_cast<float>((reduction == dist::Reduction::mean ? ranks : 1) * mine.size()) /
-                        static_cast<float>(batch);
+    const auto scale = static_cast<float>(dp.loss_scale(static_cast<double>(mine.size()) / static_cast<double>(batch)));
 
     // Where each step goes on this rank: forward and backward, finish(), the update.
     using Clock = std::chrono::steady_clock;

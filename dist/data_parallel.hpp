@@ -26,7 +26,7 @@
 // uneven last batch), scale each rank's loss by world_size * rows_here / rows_in_batch before
 // backward for the gradient of the whole batch's mean loss. With options.reduction = sum,
 // finish() leaves the sum instead: scale the loss by rows_here / rows_in_batch (train::Trainer
-// does), and finish() has no mean to take.
+// does), and finish() has no mean to take. loss_scale(share) gives the factor either way.
 //
 // A parameter no rank gave a gradient keeps none (the optimizer skips it, as in one process); one
 // that some ranks gave a gradient gets the mean with zeros from the others. One backward() per
@@ -115,6 +115,13 @@ public:
     void set_sync(bool on);
 
     const DataParallelOptions& options() const { return options_; }
+    // What to multiply this rank's loss (the mean over its rows) by before backward, given its
+    // share of the global batch (rows here / rows in the batch), for finish() to give the
+    // gradient of the whole batch's mean loss: the share, times the world size under
+    // Reduction::mean.
+    double loss_scale(double share) const {
+        return options_.reduction == Reduction::mean ? share * static_cast<double>(ctx_.world_size()) : share;
+    }
     const CommStats& stats() const { return stats_; }
     void reset_stats() { stats_ = {}; }
     std::size_t bucket_count() const;

@@ -365,6 +365,8 @@ BOOST_AUTO_TEST_CASE(data_parallel_reduction_sum_gives_the_mean_gradients) {
         dist::DataParallel<double> sum(world(), b,
                                        {.bucket_bytes = 256, .in_place_bytes = bytes, .reduction = dist::Reduction::sum});
         BOOST_TEST((sum.options().reduction == dist::Reduction::sum));
+        BOOST_TEST(sum.loss_scale(0.25) == 0.25);
+        BOOST_TEST(mean.loss_scale(0.25) == 0.25 * ranks);
         shard_loss(a, set, rows).backward();
         mean.finish();
         shard_loss(b, set, rows, dist::Reduction::sum).backward();

@@ -255,12 +255,7 @@ double TrainerOf<T>::step_loss(Rows rows) {
 
 template <class T>
 void TrainerOf<T>::step_backward(double share, std::span<double> sums) {
-    // The whole batch's mean loss is the sum over the ranks of share times each rank's mean: with
-    // Reduction::sum that is what finish() leaves; with Reduction::mean it divides by the world
-    // size, which the scale undoes.
-    double loss_scale = share;
-    if (data_parallel_ && data_parallel_->options().reduction == dist::Reduction::mean)
-        loss_scale *= static_cast<double>(world_size());
+    const double loss_scale = data_parallel_ ? data_parallel_->loss_scale(share) : share;
     if (loss_scale == 1.0) loss_.backward();
     else loss_.backward(Variable<T>(full(loss_.shape(), static_cast<T>(loss_scale))));
     loss_ = Variable<T>();  // frees the graph before the update
